@@ -1,0 +1,157 @@
+/**
+ * The command table: the one description of cake's command-line interface. Commander is
+ * configured from it, and so are `cake help`, the man page and the shell completions
+ * (`npm run gen`; a test fails when the generated files are stale). The contract in DESIGN.md
+ * is public: extend it, never rename or remove.
+ */
+export interface OptionSpec {
+  /** Commander flags, e.g. `--bind <SRC[:DST]>` or `-o, --output <IMAGE>`. */
+  flags: string;
+  description: string;
+  /** May be given several times (collected into an array). */
+  repeatable?: boolean;
+  choices?: readonly string[];
+  /** For completions: what the value is. */
+  complete?: 'file' | 'dir' | 'env' | 'source' | 'none';
+}
+
+export interface CommandSpec {
+  name: string;
+  /** Positional arguments as shown in usage, e.g. `SOURCE` or `NAME [-- CMD [ARG...]]`. */
+  args: string;
+  summary: string;
+  /** For completions: what positionals are. */
+  completeArgs?: 'env' | 'source' | 'file' | 'command' | 'none';
+  options: readonly OptionSpec[];
+  examples: readonly string[];
+}
+
+export const RUN_OPTIONS: readonly OptionSpec[] = [
+  { flags: '--bind <SRC[:DST]>', description: 'bind a host path into the env (repeatable)', repeatable: true, complete: 'file' },
+  { flags: '--cwd <DIR>', description: 'working directory inside the env', complete: 'none' },
+  { flags: '--env <K=V>', description: 'set a variable inside the env (repeatable)', repeatable: true, complete: 'none' },
+  { flags: '--user <USER>', description: 'run as this guest user (name or uid[:gid]); default root', complete: 'none' },
+  { flags: '--isolated', description: 'do not bind $HOME and the host /tmp' },
+  { flags: '--engine <ENGINE>', description: 'how to run: auto (default), userns or proot', choices: ['auto', 'userns', 'proot'] },
+];
+
+const PULL_OPTIONS: readonly OptionSpec[] = [
+  { flags: '--name <NAME>', description: 'name of the new environment (default: derived from SOURCE)', complete: 'none' },
+  { flags: '--platform <OS/ARCH[/VARIANT]>', description: 'platform to pull (default: the host\'s)', complete: 'none' },
+  { flags: '--sha256 <HEX>', description: 'pin the source\'s sha256; a mismatch installs nothing', complete: 'none' },
+  { flags: '--force', description: 'replace an existing environment of that name' },
+];
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'pull',
+    args: 'SOURCE',
+    summary: 'create an environment from a distro, registry image, OCI layout, URL or tarball',
+    completeArgs: 'source',
+    options: PULL_OPTIONS,
+    examples: [
+      'cake pull alpine',
+      'cake pull debian:bookworm --name web',
+      'cake pull https://example.org/rootfs.tar.xz --sha256 0123…',
+      'cake pull ./rootfs.tar.gz --name mine',
+    ],
+  },
+  {
+    name: 'enter',
+    args: 'NAME',
+    summary: 'open an interactive login shell in an environment (pulls a known distro first)',
+    completeArgs: 'env',
+    options: RUN_OPTIONS,
+    examples: ['cake enter alpine', 'cake enter web --bind ~/src:/src --cwd /src'],
+  },
+  {
+    name: 'exec',
+    args: 'NAME -- CMD [ARG...]',
+    summary: 'run a command in an environment; its exit code is cake\'s',
+    completeArgs: 'env',
+    options: RUN_OPTIONS,
+    examples: ['cake exec alpine -- cat /etc/os-release', 'cake exec web --env DEBUG=1 -- sh -c \'echo $DEBUG\''],
+  },
+  {
+    name: 'list',
+    args: '',
+    summary: 'list environments',
+    options: [{ flags: '--json', description: 'machine-readable output' }],
+    examples: ['cake list', 'cake list --json'],
+  },
+  {
+    name: 'rm',
+    args: 'NAME...',
+    summary: 'remove environments, whatever the modes of their files',
+    completeArgs: 'env',
+    options: [],
+    examples: ['cake rm web old'],
+  },
+  {
+    name: 'rename',
+    args: 'OLD NEW',
+    summary: 'rename an environment',
+    completeArgs: 'env',
+    options: [],
+    examples: ['cake rename web web-old'],
+  },
+  {
+    name: 'export',
+    args: 'NAME FILE.tar[.gz|.zst]',
+    summary: 'write an environment as a tarball with its real ownership',
+    completeArgs: 'env',
+    options: [],
+    examples: ['cake export web web.tar.zst'],
+  },
+  {
+    name: 'import',
+    args: 'FILE',
+    summary: 'create an environment from a local tarball (same as pull of a file)',
+    completeArgs: 'file',
+    options: [
+      { flags: '--name <NAME>', description: 'name of the new environment (required)', complete: 'none' },
+      { flags: '--sha256 <HEX>', description: 'pin the file\'s sha256', complete: 'none' },
+      { flags: '--force', description: 'replace an existing environment of that name' },
+    ],
+    examples: ['cake import web.tar.zst --name web2'],
+  },
+  {
+    name: 'distros',
+    args: '',
+    summary: 'list the known distributions and their releases',
+    options: [{ flags: '--json', description: 'machine-readable output' }],
+    examples: ['cake distros', 'cake distros --json'],
+  },
+  {
+    name: 'doctor',
+    args: '',
+    summary: 'check the host tools and the engines, with install hints',
+    options: [{ flags: '--json', description: 'machine-readable output' }],
+    examples: ['cake doctor'],
+  },
+  {
+    name: 'gc',
+    args: '',
+    summary: 'remove unreferenced blobs, leftovers of interrupted commands and stale caches',
+    options: [],
+    examples: ['cake gc'],
+  },
+  {
+    name: 'help',
+    args: '[COMMAND]',
+    summary: 'show help for cake or one command',
+    completeArgs: 'command',
+    options: [],
+    examples: ['cake help pull'],
+  },
+];
+
+export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  { flags: '-v, --verbose', description: 'say more on stderr (engine choice, resolved digests)' },
+  { flags: '--insecure', description: 'allow plain HTTP to registries outside 127.0.0.0/8 and localhost' },
+  { flags: '--version', description: 'print the version' },
+];
+
+export function findCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}

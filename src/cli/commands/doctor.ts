@@ -1,0 +1,98 @@
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { execa } from 'execa';
+import { HOST_TOOLS, aptInstallCommand } from '../../model/host-tools.js';
+import { chooseEngine } from '../../run/engine.js';
+import type { CliContext } from '../context.js';
+
+function which(bin: string, pathVar: string | undefined): string | undefined {
+  for (const dir of (pathVar ?? '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin').split(delimiter)) {
+    const p = join(dir, bin);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+async function prootFork(bin: string): Promise<string> {
+  const help = await execa(bin, ['--help'], { reject: false, timeout: 5000 });
+  const text = `${help.stdout}\n${help.stderr}`;
+  const version = (await execa(bin, ['--version'], { reject: false, timeout: 5000 })).stdout;
+  const v = /v?(\d+\.\d+\.\d+)/.exec(version)?.[1] ?? 'unknown version';
+  return `${/--sysvipc/.test(text) ? 'termux fork' : 'proot-me'} ${v}`;
+}
+
+function kvmStatus(): { ok: boolean; detail: string } {
+  if (!existsSync('/dev/kvm')) return { ok: false, detail: '/dev/kvm absent: cake boot uses TCG (slower)' };
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+  } catch {
+    return { ok: false, detail: '/dev/kvm not accessible: add yourself to group kvm; cake boot uses TCG meanwhile' };
+  }
+  return { ok: true, detail: '/dev/kvm accessible (cake boot probes that it really boots before using it)' };
+}
+
+function usernsSysctl(): string {
+  for (const f of ['/proc/sys/kernel/unprivileged_userns_clone', '/proc/sys/user/max_user_namespaces']) {
+    try {
+      return `${f.split('/').pop()}=${readFileSync(f, 'utf8').trim()}`;
+    } catch {
+      // not on this kernel
+    }
+  }
+  return 'unknown';
+}
+
+interface Row {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+}
+
+/**
+ * `cake doctor`: which host tools are present (and which proot fork), whether KVM and user
+ * namespaces work, which engine `auto` picks and why, with an install hint per missing tool.
+ * Exit 1 when no engine can run environments, 0 otherwise.
+ */
+export async function doctorCommand(ctx: CliContext, _args: string[], opts: Record<string, unknown>): Promise<number> {
+  const asRoot = process.getuid?.() === 0;
+  const rows: Row[] = [];
+  for (const tool of HOST_TOOLS) {
+    const path = which(tool.bin, ctx.env.PATH);
+    let detail = path ?? `missing: needed for ${tool.purpose}`;
+    if (path && tool.bin === 'proot') detail = `${path} (${await prootFork(path)})`;
+    rows.push({ name: tool.bin, ok: Boolean(path), detail, ...(path ? {} : { hint: aptInstallCommand([tool.pkg], asRoot) }) });
+  }
+  const kvm = kvmStatus();
+  rows.push({ name: 'kvm', ok: kvm.ok, detail: kvm.detail });
+  let engineOk = true;
+  try {
+    const choice = await chooseEngine('auto', { logger: ctx.logger, hostEnv: ctx.env, cacheDir: join(ctx.paths.cache, 'engine') });
+    rows.push({ name: 'user namespaces', ok: choice.engine === 'userns', detail: `${usernsSysctl()}` });
+    for (const c of choice.checks) rows.push({ name: `self-check ${c.name}`, ok: c.ok, detail: c.detail });
+    rows.push({ name: 'engine', ok: true, detail: `auto → ${choice.engine} (${choice.binary}): ${choice.reason}` });
+  } catch (err) {
+    engineOk = false;
+    const e = err as { message?: string; hint?: string };
+    rows.push({ name: 'engine', ok: false, detail: e.message ?? String(err), ...(e.hint ? { hint: e.hint } : {}) });
+  }
+  rows.push({ name: 'store', ok: true, detail: ctx.paths.data });
+  if (opts.json) {
+    ctx.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+  } else {
+    const c = ctx.logger.chalk;
+    const width = Math.max(...rows.map((r) => r.name.length));
+    for (const r of rows) {
+      ctx.stdout.write(`${r.ok ? c.green('ok  ') : c.yellow('--  ')}${r.name.padEnd(width)}  ${r.detail}\n`);
+      if (r.hint) ctx.stdout.write(`${' '.repeat(width + 6)}${c.cyan('hint:')} ${r.hint}\n`);
+    }
+    const missing = HOST_TOOLS.filter((t) => !which(t.bin, ctx.env.PATH)).map((t) => t.pkg);
+    if (missing.length) ctx.stdout.write(`\nto install everything missing: ${aptInstallCommand(missing, asRoot)}\n`);
+  }
+  return engineOk ? 0 : 1;
+}

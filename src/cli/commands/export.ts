@@ -1,0 +1,49 @@
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { UsageError } from '../../model/errors.js';
+import { compressStream } from '../../archive/decompress.js';
+import { writeTar } from '../../archive/tar-writer.js';
+import { withLock } from '../../store/lock.js';
+import type { CliContext } from '../context.js';
+import { formatBytes } from '../logger.js';
+
+function compressionFor(file: string): 'gzip' | 'zstd' | 'none' {
+  if (/\.(tar\.gz|tgz)$/.test(file)) return 'gzip';
+  if (/\.(tar\.zst|tzst)$/.test(file)) return 'zstd';
+  if (/\.tar$/.test(file)) return 'none';
+  throw new UsageError(`cannot tell the format of ${file}`, 'name the file .tar, .tar.gz or .tar.zst');
+}
+
+/**
+ * `cake export NAME FILE`: the env as a tarball with its real ownership (from the ownership
+ * table), written to FILE.tmp then renamed, so an interrupted export leaves no partial file.
+ * SOURCE_DATE_EPOCH, when set, fixes every mtime.
+ */
+export async function exportCommand(ctx: CliContext, args: string[]): Promise<number> {
+  const [name, fileArg] = args;
+  if (!name || !fileArg) throw new UsageError('export needs NAME and FILE', 'cake export NAME FILE.tar[.gz|.zst]');
+  const file = resolve(fileArg);
+  const kind = compressionFor(file);
+  const record = ctx.envs.get(name);
+  const sde = ctx.env.SOURCE_DATE_EPOCH;
+  const tmp = `${file}.cake-tmp-${process.pid}`;
+  await withLock(ctx.envs.lockPath(name), { what: `environment ${name}`, signal: ctx.signal }, async () => {
+    try {
+      const tar = new PassThrough();
+      const out = createWriteStream(tmp, { mode: 0o644 });
+      const written = pipeline(tar, compressStream(kind), out, { signal: ctx.signal });
+      const stats = await writeTar(ctx.envs.rootfs(name), record.ownership, tar, {
+        ...(sde && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
+        signal: ctx.signal,
+      });
+      await written;
+      renameSync(tmp, file);
+      ctx.logger.info(`exported ${name}: ${stats.entries} entries, ${formatBytes(stats.bytes)} to ${file}`);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  });
+  return 0;
+}

@@ -1,0 +1,19 @@
+import type { Logger } from '../model/logger.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { EnvStore } from '../store/envs.js';
+import type { CakePaths } from '../store/paths.js';
+import type { HttpClient } from '../net/http-client.js';
+
+/** What source handlers are given (never globals). */
+export interface SourceDeps {
+  paths: CakePaths;
+  blobs: BlobStore;
+  envs: EnvStore;
+  http: () => Promise<HttpClient>;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Directory of distro definitions. */
+  distrosDir: string;
+  /** Host architecture as Node names it (process.arch). */
+  hostArch: string;
+}
