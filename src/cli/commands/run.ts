@@ -45,11 +45,13 @@ async function run(ctx: CliContext, name: string, argv: string[], opts: Record<s
 export async function enterCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
   const [name] = args;
   if (!name) throw new UsageError('enter needs an environment name', 'cake enter NAME');
-  if (!ctx.envs.exists(name)) {
+  // `cake enter debian:trixie` enters (pulling first if needed) the env `debian-trixie`.
+  const envName = name.includes(':') ? name.replace(':', '-') : name;
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(envName) || !ctx.envs.exists(envName)) {
     const { pullDistroIfKnown } = await import('./pull.js');
     await pullDistroIfKnown(ctx, name);
   }
-  return run(ctx, name, [], opts, true);
+  return run(ctx, envName, [], opts, true);
 }
 
 /** `cake exec NAME [RUN OPTIONS] -- CMD [ARG...]`: CMD's exit code is cake's. */

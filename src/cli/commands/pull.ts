@@ -1,0 +1,97 @@
+import { parseSource } from '../../model/source.js';
+import { CakeError, UsageError } from '../../model/errors.js';
+import { pull, type PullOutcome } from '../../source/pull.js';
+import type { SourceDeps } from '../../source/deps.js';
+import type { CliContext } from '../context.js';
+import { join } from 'node:path';
+
+export function sourceDeps(ctx: CliContext): SourceDeps {
+  return {
+    paths: ctx.paths,
+    blobs: ctx.blobs,
+    envs: ctx.envs,
+    http: () => ctx.http(),
+    logger: ctx.logger,
+    signal: ctx.signal,
+    distrosDir: join(ctx.packageRoot, 'distros'),
+    hostArch: process.arch,
+  };
+}
+
+function report(ctx: CliContext, out: PullOutcome): void {
+  const { record } = out;
+  if (out.upToDate) {
+    ctx.logger.info(`${record.name} is up to date (${record.source.ref})`);
+  } else {
+    const skipped = record.stats?.devicesSkipped ? `, ${record.stats.devicesSkipped} device node(s) skipped` : '';
+    ctx.logger.info(`created ${record.name} from ${record.source.ref}: ${record.stats?.entries ?? 0} entries${skipped}`);
+  }
+  if (out.unpinned && out.sha256) {
+    ctx.logger.warn(`${record.source.ref} is not pinned; pin it with --sha256 ${out.sha256}`);
+  }
+  // stdout: the env name and what it was made from, for scripts.
+  ctx.stdout.write(`${record.name}\t${out.sha256 ? `sha256:${out.sha256}` : '-'}\n`);
+}
+
+/** `cake pull SOURCE [--name] [--platform] [--sha256] [--force]`. */
+export async function pullCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+  const [text] = args;
+  if (!text) throw new UsageError('pull needs a SOURCE', 'cake pull alpine, cake pull ./rootfs.tar.gz --name NAME; see `cake help pull`');
+  if (typeof opts.platform === 'string') {
+    const { parsePlatform } = await import('../../model/platform.js');
+    parsePlatform(opts.platform);
+  }
+  const source = parseSource(text, typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {});
+  const out = await pull(sourceDeps(ctx), {
+    source,
+    ref: text,
+    ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
+    ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
+    ...(opts.force ? { force: true } : {}),
+  });
+  report(ctx, out);
+  return 0;
+}
+
+/** `cake import FILE --name NAME`: pull of a local file. */
+export async function importCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+  const [file] = args;
+  if (!file) throw new UsageError('import needs a FILE', 'cake import FILE --name NAME');
+  if (typeof opts.name !== 'string') throw new UsageError('import needs --name', `cake import ${file} --name NAME`);
+  const out = await pull(sourceDeps(ctx), {
+    source: { kind: 'file', path: file },
+    ref: file,
+    name: opts.name,
+    ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
+    ...(opts.force ? { force: true } : {}),
+  });
+  report(ctx, out);
+  return 0;
+}
+
+/** For `cake enter NAME`: pulls NAME when it names a known distro, else the not-found error. */
+export async function pullDistroIfKnown(ctx: CliContext, name: string): Promise<void> {
+  let source;
+  try {
+    source = parseSource(name);
+  } catch {
+    source = undefined;
+  }
+  if (source?.kind !== 'distro') {
+    ctx.envs.get(name); // throws the not-found error with its hint
+    return;
+  }
+  ctx.logger.info(`${name} is not pulled yet; pulling it`);
+  try {
+    const out = await pull(sourceDeps(ctx), { source, ref: name, name: name.replace(':', '-') });
+    report(ctx, out);
+  } catch (err) {
+    if (err instanceof CakeError && err.code === 'not-found' && !ctx.envs.exists(name)) {
+      throw new CakeError('not-found', `no environment named ${name}, and ${name} is not a known distro`, {
+        hint: 'see `cake list` and `cake distros`',
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}

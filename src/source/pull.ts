@@ -1,0 +1,120 @@
+import { basename, resolve } from 'node:path';
+import { CakeError } from '../model/errors.js';
+import { defaultEnvName, validateEnvName } from '../model/names.js';
+import { parseSha256 } from '../model/digest.js';
+import type { Source } from '../model/source.js';
+import { findRelease, loadDistros, selectSource } from '../model/distro.js';
+import { distroArch } from './arch.js';
+import type { EnvRecord } from '../store/env-record.js';
+import type { SourceDeps } from './deps.js';
+import { fetchToStore } from './fetch.js';
+import { installTarball } from './tarball.js';
+
+export interface PullRequest {
+  source: Source;
+  /** The SOURCE text as typed (recorded in env.json). */
+  ref: string;
+  name?: string;
+  sha256?: string;
+  force?: boolean;
+}
+
+export interface PullOutcome {
+  record: EnvRecord;
+  /** The env already held exactly this source; nothing was changed. */
+  upToDate: boolean;
+  /** sha256 of what was installed, for pinning. */
+  sha256: string | undefined;
+  /** The source was a URL without a pin. */
+  unpinned: boolean;
+}
+
+/** The default env name for a source: the distro (`debian`, `debian-bookworm`), or the file's name. */
+export function defaultNameFor(source: Source): string {
+  switch (source.kind) {
+    case 'distro':
+      return defaultEnvName(source.release ? `${source.distro}-${source.release}` : source.distro);
+    case 'file':
+      return defaultEnvName(basename(source.path));
+    case 'url':
+      return defaultEnvName(basename(new URL(source.url).pathname) || new URL(source.url).hostname);
+    default:
+      return defaultEnvName(source.kind);
+  }
+}
+
+/**
+ * Turns a SOURCE into an environment. Supported here: distro definitions with a tarball source,
+ * http(s) tarballs and local tarballs. Other kinds give a clear error naming what is missing.
+ */
+export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutcome> {
+  const name = validateEnvName(req.name ?? defaultNameFor(req.source));
+  const arch = distroArch(deps.hostArch);
+  const sourceRec = { kind: req.source.kind, ref: req.ref };
+  let reused = false;
+  // Pulling the same source into the same name again is a no-op (so concurrent pulls both succeed).
+  const reuseIf = (digest: string | undefined) =>
+    req.force || !digest
+      ? undefined
+      : (existing: EnvRecord) => (reused = existing.resolved.sha256 === digest && existing.source.ref === req.ref);
+  const src = req.source;
+  if (src.kind === 'file') {
+    const file = resolve(src.path);
+    const expected = req.sha256 ? parseSha256(req.sha256) : undefined;
+    const record = await installTarball(deps, {
+      name,
+      file,
+      ...(expected ? { expectedSha256: expected } : {}),
+      ...(req.force ? { force: true } : {}),
+      arch,
+      source: sourceRec,
+      resolved: { file },
+    });
+    return { record, upToDate: false, sha256: record.resolved.sha256 as string, unpinned: false };
+  }
+  let url: string;
+  let sha256: string | undefined;
+  let strip = 0;
+  let resolved: Record<string, unknown> = {};
+  if (src.kind === 'url') {
+    url = src.url;
+    sha256 = req.sha256 ? parseSha256(req.sha256) : src.sha256;
+    if (req.sha256 && src.sha256 && parseSha256(req.sha256) !== src.sha256) {
+      throw new CakeError('usage', `--sha256 ${req.sha256} and the URL's #sha256=${src.sha256} disagree`, { hint: 'give the pin once' });
+    }
+  } else if (src.kind === 'distro') {
+    const defs = await loadDistros(deps.distrosDir);
+    const { distro, release } = findRelease(defs, src.distro, src.release);
+    const chosen = selectSource(release, arch, ['tarball']);
+    if (chosen.kind !== 'tarball') throw new CakeError('internal', `unexpected source kind ${chosen.kind}`);
+    url = chosen.url;
+    sha256 = chosen.sha256;
+    strip = chosen.strip ?? 0;
+    resolved = { distro: distro.name, release: release.name };
+    if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
+  } else {
+    throw new CakeError('bad-source', `pulling ${src.kind} sources is not supported yet: ${req.ref}`, {
+      exitCode: 1,
+      hint: 'use a distro (`cake distros`), an https:// tarball URL or a local tarball',
+    });
+  }
+  if (sha256 && deps.envs.exists(name) && !req.force) {
+    const existing = deps.envs.get(name);
+    if (existing.resolved.sha256 === sha256 && existing.source.ref === req.ref) {
+      return { record: existing, upToDate: true, sha256, unpinned: false };
+    }
+  }
+  const blob = await fetchToStore(deps, url, sha256, `downloading ${name}`);
+  const reuse = reuseIf(blob.sha256);
+  const record = await installTarball(deps, {
+    name,
+    file: blob.path,
+    strip,
+    ...(req.force ? { force: true } : {}),
+    ...(reuse ? { reuse } : {}),
+    arch,
+    source: sourceRec,
+    resolved: { ...resolved, url, blobs: [blob.sha256] },
+  });
+  return { record, upToDate: reused, sha256: blob.sha256, unpinned: !sha256 };
+}
