@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat, truncate } from 'node:fs/promises';
+import { parseSha256 } from '../model/digest.js';
 import { CakeError, isErrno } from '../model/errors.js';
 import type { Logger, Progress } from '../model/logger.js';
 import { displayUrl } from './http-errors.js';
@@ -66,7 +67,7 @@ function unsatisfiedTotal(value: string | undefined): number | undefined {
 }
 
 export async function downloadFile(ctx: DownloadContext, url: string, partPath: string, opts: DownloadOptions): Promise<DownloadResult> {
-  const expected = opts.expectedSha256?.trim().toLowerCase().replace(/^sha256:/, '');
+  const expected = opts.expectedSha256 === undefined ? undefined : parseSha256(opts.expectedSha256, 'expected sha256');
   const { preexisting, ...first } = await new Transfer(ctx, url, partPath, opts).run();
   if (expected === undefined || first.sha256 === expected) return first;
   await rm(partPath, { force: true });

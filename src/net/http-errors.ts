@@ -61,19 +61,24 @@ export function describeNetworkError(err: unknown): string {
 
 /** `cannot reach HOST: <reason>`, with a hint about proxies and reachability. */
 export function networkError(url: string, err: unknown, proxy: string | undefined): CakeError {
-  const host = new URL(url).host;
+  const { host, hostname } = new URL(url);
   const code = errorCode(err) ?? '';
-  const tls = /CERT|SSL|TLS|SELF_SIGNED/.test(code);
-  const parts: string[] = [];
-  if (tls) parts.push(`the TLS certificate of ${host} is not trusted here (a proxy intercepting TLS can cause this)`);
-  if (proxy !== undefined) {
-    parts.push(`the request went through the proxy ${displayUrl(proxy)}: check that it is up, or add ${new URL(url).hostname} to NO_PROXY to connect directly`);
-  } else {
-    parts.push('check the network; behind a proxy set HTTPS_PROXY/HTTP_PROXY (and NO_PROXY for hosts to reach directly)');
-  }
-  parts.push('the host may be unreachable from this machine');
+  const message = err instanceof Error ? err.message : String(err);
   const via = proxy !== undefined ? ` via proxy ${new URL(proxy).host}` : '';
-  return new CakeError('network', `cannot reach ${host}: ${describeNetworkError(err)}${via}`, { hint: parts.join('; '), cause: err });
+  let reason = describeNetworkError(err);
+  let hint: string;
+  if (/CERT|SSL|TLS|SELF_SIGNED/.test(code)) {
+    reason = `TLS: ${reason}`;
+    hint = `the TLS certificate of ${host} is not trusted by this machine; a proxy that intercepts TLS causes this (its CA must then be trusted)`;
+  } else if (proxy !== undefined && /\b407\b/.test(message)) {
+    reason = 'the proxy wants credentials (407 Proxy Authentication Required)';
+    hint = 'put the credentials in the proxy URL (http://user:password@proxy:port), or add the host to NO_PROXY to connect directly';
+  } else if (proxy !== undefined) {
+    hint = `the request went through the proxy ${displayUrl(proxy)}: check that it is up and can reach ${host}, or add ${hostname} to NO_PROXY to connect directly; the host may be unreachable from this machine`;
+  } else {
+    hint = 'check the network; behind a proxy, set HTTPS_PROXY/HTTP_PROXY (and NO_PROXY for hosts to reach directly); the host may be unreachable from this machine';
+  }
+  return new CakeError('network', `cannot reach ${host}: ${reason}${via}`, { hint, cause: err });
 }
 
 export function interruptedError(method: string, url: string, cause: unknown): CakeError {

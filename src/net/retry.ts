@@ -57,6 +57,7 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   let ms: number;
   if (/^\d+$/.test(text)) ms = Number(text) * 1000;
   else {
+    if (!/^[a-z]{3}/i.test(text)) return undefined; // HTTP dates start with a day name
     const date = Date.parse(text);
     if (Number.isNaN(date)) return undefined;
     ms = date - now;
@@ -113,7 +114,8 @@ const MAX_ATTEMPTS_WITH_PROGRESS = 100;
 
 /**
  * Runs `attempt(n)` (n from 1) until it returns, throws anything but a RetryableFailure, or has failed
- * `retries + 1` times in a row; then throws the last failure's `error`.
+ * `retries + 1` times in a row without progress; then throws the last failure's `error`. A failure
+ * that made progress does not count (bounded at 100 attempts overall); `retries: 0` never retries.
  */
 export async function withRetries<T>(policy: RetryPolicy, attempt: (n: number) => Promise<T>): Promise<T> {
   let failures = 0;
@@ -122,9 +124,9 @@ export async function withRetries<T>(policy: RetryPolicy, attempt: (n: number) =
       return await attempt(n);
     } catch (err) {
       if (!(err instanceof RetryableFailure)) throw err;
-      failures = err.progressed ? 1 : failures + 1;
-      if (failures > policy.retries || n >= MAX_ATTEMPTS_WITH_PROGRESS) throw err.error;
-      const delay = err.retryAfterMs ?? backoffDelay(failures - 1, policy.baseDelayMs);
+      failures = err.progressed ? 0 : failures + 1;
+      if (policy.retries === 0 || failures > policy.retries || n >= MAX_ATTEMPTS_WITH_PROGRESS) throw err.error;
+      const delay = err.retryAfterMs ?? backoffDelay(Math.max(0, failures - 1), policy.baseDelayMs);
       const say = delay >= 5000 ? policy.logger.warn : policy.logger.debug;
       say.call(policy.logger, `${err.error.message}; retrying in ${(delay / 1000).toFixed(1)} s`);
       await sleep(delay, policy.signal);
