@@ -1,0 +1,303 @@
+/**
+ * An in-memory index of binary packages built from Packages stanzas of one or several suites,
+ * components and architectures, with the lookups a resolver needs: by name, by provided
+ * (virtual) name, and "which packages satisfy this relation" under dpkg's Multi-Arch rules.
+ * Pure, no I/O.
+ */
+import { CakeError } from '../model/errors.js';
+import type { Stanza } from './deb822.js';
+import {
+  type Alternatives,
+  type Relation,
+  parseProvides,
+  parseRelations,
+} from './relations.js';
+import { compareVersions, satisfies } from './version.js';
+
+export type MultiArch = 'same' | 'foreign' | 'allowed' | 'no';
+
+/** One binary package version as listed in a Packages index. */
+export interface PackageRecord {
+  name: string;
+  version: string;
+  /** 'all' or a Debian architecture name. */
+  arch: string;
+  multiArch?: MultiArch;
+  essential: boolean;
+  /** 'required', 'important', 'standard', 'optional', 'extra', or '' when absent. */
+  priority: string;
+  depends: Alternatives[];
+  preDepends: Alternatives[];
+  recommends: Alternatives[];
+  conflicts: Alternatives[];
+  breaks: Alternatives[];
+  replaces: Alternatives[];
+  provides: Relation[];
+  /** Relative to the archive root of `origin`. */
+  filename: string;
+  size: number;
+  sha256: string;
+  /** KiB. */
+  installedSize?: number;
+  /** The source package name (without the "(version)" suffix Packages may carry). */
+  source?: string;
+  /** Opaque tag given to {@link PackageIndex.add}: which archive the record came from. */
+  origin?: string;
+}
+
+/** The fields (lowercase) an index needs: pass to parseStanzas as its allow-list. */
+export const PACKAGE_FIELDS: ReadonlySet<string> = new Set([
+  'package',
+  'version',
+  'architecture',
+  'multi-arch',
+  'essential',
+  'priority',
+  'depends',
+  'pre-depends',
+  'recommends',
+  'conflicts',
+  'breaks',
+  'replaces',
+  'provides',
+  'filename',
+  'size',
+  'sha256',
+  'installed-size',
+  'source',
+]);
+
+/** A package providing a virtual name, with the version it provides (if the Provides is versioned). */
+export interface Provider {
+  pkg: PackageRecord;
+  version?: string;
+}
+
+export interface SatisfyOptions {
+  /** The native architecture ('all' packages count as native). */
+  native: string;
+  /** The architecture of the package declaring the relation; default: native. */
+  fromArch?: string;
+  /**
+   * 'depends' (Depends, Pre-Depends, Recommends) or 'conflicts' (Conflicts, Breaks, Replaces).
+   * Unqualified conflicts apply to every architecture, as in dpkg. Default 'depends'.
+   */
+  kind?: 'depends' | 'conflicts';
+}
+
+const MULTI_ARCH = new Set<string>(['same', 'foreign', 'allowed', 'no']);
+
+/** A record whose relation fields are parsed on first use (most are never looked at). */
+class IndexedPackage implements PackageRecord {
+  name: string;
+  version: string;
+  arch: string;
+  multiArch?: MultiArch;
+  essential: boolean;
+  priority: string;
+  filename: string;
+  size: number;
+  sha256: string;
+  installedSize?: number;
+  source?: string;
+  origin?: string;
+  provides: Relation[];
+  private readonly raw: Stanza;
+  private parsed: Record<string, Alternatives[]> | undefined;
+
+  constructor(s: Stanza, origin: string | undefined) {
+    this.raw = s;
+    this.name = s['package'] as string;
+    this.version = s['version'] as string;
+    this.arch = s['architecture'] as string;
+    const ma = s['multi-arch'];
+    if (ma !== undefined && MULTI_ARCH.has(ma)) this.multiArch = ma as MultiArch;
+    this.essential = s['essential'] === 'yes';
+    this.priority = s['priority'] ?? '';
+    this.filename = s['filename'] ?? '';
+    this.size = Number(s['size'] ?? 0);
+    this.sha256 = s['sha256'] ?? '';
+    if (s['installed-size'] !== undefined) this.installedSize = Number(s['installed-size']);
+    const src = s['source'];
+    if (src !== undefined) this.source = src.split(' ', 1)[0];
+    if (origin !== undefined) this.origin = origin;
+    this.provides = s['provides'] === undefined ? [] : this.wrap('Provides', () => parseProvides(s['provides'] as string));
+  }
+
+  get depends(): Alternatives[] {
+    return this.rel('depends', 'Depends');
+  }
+  get preDepends(): Alternatives[] {
+    return this.rel('pre-depends', 'Pre-Depends');
+  }
+  get recommends(): Alternatives[] {
+    return this.rel('recommends', 'Recommends');
+  }
+  get conflicts(): Alternatives[] {
+    return this.rel('conflicts', 'Conflicts');
+  }
+  get breaks(): Alternatives[] {
+    return this.rel('breaks', 'Breaks');
+  }
+  get replaces(): Alternatives[] {
+    return this.rel('replaces', 'Replaces');
+  }
+
+  private rel(key: string, label: string): Alternatives[] {
+    const text = this.raw[key];
+    if (text === undefined) return [];
+    this.parsed ??= {};
+    return (this.parsed[key] ??= this.wrap(label, () => parseRelations(text)));
+  }
+
+  private wrap<T>(label: string, parse: () => T): T {
+    try {
+      return parse();
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new CakeError('bad-archive', `${this.name} ${this.version}: ${label}: ${why}`, { cause: err });
+    }
+  }
+}
+
+/**
+ * Packages by name and by provided name. Adding is idempotent for a (name, version, arch)
+ * already present: the first record added wins (add the preferred archive first).
+ */
+export class PackageIndex {
+  private readonly byNameMap = new Map<string, PackageRecord[]>();
+  private readonly providersMap = new Map<string, Provider[]>();
+  private count = 0;
+
+  /** Builds an index from stanzas (see {@link PACKAGE_FIELDS}) in one call. */
+  static from(stanzas: Iterable<Stanza>, origin?: string): PackageIndex {
+    const index = new PackageIndex();
+    index.add(stanzas, origin);
+    return index;
+  }
+
+  /**
+   * Adds the stanzas of one Packages file. Throws CakeError('bad-archive') for a stanza without
+   * Package, Version or Architecture, or with a malformed Provides.
+   */
+  add(stanzas: Iterable<Stanza>, origin?: string): void {
+    for (const s of stanzas) {
+      if (s['package'] === undefined || s['version'] === undefined || s['architecture'] === undefined) {
+        const what = s['package'] ?? JSON.stringify(s).slice(0, 80);
+        throw new CakeError('bad-archive', `package stanza without Package, Version or Architecture: ${what}`);
+      }
+      const pkg = new IndexedPackage(s, origin);
+      let list = this.byNameMap.get(pkg.name);
+      if (list === undefined) {
+        list = [];
+        this.byNameMap.set(pkg.name, list);
+      }
+      if (list.some((p) => p.arch === pkg.arch && p.version === pkg.version)) continue;
+      // Keep each list sorted newest first; lists are short, so insertion is fine.
+      let at = list.length;
+      while (at > 0 && compareVersions((list[at - 1] as PackageRecord).version, pkg.version) < 0) at--;
+      list.splice(at, 0, pkg);
+      this.count++;
+      for (const p of pkg.provides) {
+        let provs = this.providersMap.get(p.name);
+        if (provs === undefined) {
+          provs = [];
+          this.providersMap.set(p.name, provs);
+        }
+        provs.push(p.version === undefined ? { pkg } : { pkg, version: p.version });
+      }
+    }
+  }
+
+  /** How many records the index holds. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Every record, in no particular order. */
+  *packages(): IterableIterator<PackageRecord> {
+    for (const list of this.byNameMap.values()) yield* list;
+  }
+
+  /** Every real package name. */
+  names(): IterableIterator<string> {
+    return this.byNameMap.keys();
+  }
+
+  /** All records named `name` (every version and architecture), newest first. */
+  byName(name: string): readonly PackageRecord[] {
+    return this.byNameMap.get(name) ?? [];
+  }
+
+  /** Packages providing `name` (a virtual or real name), with the provided version if any. */
+  providers(name: string): readonly Provider[] {
+    return this.providersMap.get(name) ?? [];
+  }
+
+  /**
+   * The candidate of (name, arch): its highest version, like apt without pins. `arch` 'all'
+   * packages answer for the native one: candidate('mawk', 'amd64') may be an arch-all record.
+   */
+  candidate(name: string, arch: string): PackageRecord | undefined {
+    for (const p of this.byName(name)) if (p.arch === arch || p.arch === 'all') return p;
+    return undefined;
+  }
+
+  /** True when `pkg` is the highest version among records of its name and architecture. */
+  isCandidate(pkg: PackageRecord): boolean {
+    for (const p of this.byName(pkg.name)) if (p.arch === pkg.arch) return p === pkg;
+    return false;
+  }
+
+  /**
+   * Every record satisfying `rel`: real packages of that name whose version and architecture
+   * fit (newest first), then providers whose Provides fits (a versioned relation needs a
+   * versioned Provides). Each record appears once.
+   */
+  satisfying(rel: Relation, options: SatisfyOptions): PackageRecord[] {
+    const out: PackageRecord[] = [];
+    const kind = options.kind ?? 'depends';
+    const fromArch = options.fromArch ?? options.native;
+    for (const p of this.byName(rel.name)) {
+      if (rel.op !== undefined && !satisfies(p.version, rel.op, rel.version as string)) continue;
+      if (archSatisfied(p, rel, fromArch, options.native, kind)) out.push(p);
+    }
+    for (const prov of this.providers(rel.name)) {
+      if (rel.op !== undefined) {
+        if (prov.version === undefined || !satisfies(prov.version, rel.op, rel.version as string)) continue;
+      }
+      if (!out.includes(prov.pkg) && archSatisfied(prov.pkg, rel, fromArch, options.native, kind)) {
+        out.push(prov.pkg);
+      }
+    }
+    return out;
+  }
+}
+
+/**
+ * dpkg's rule (lib/dpkg/depcon.c) for whether `target` can satisfy `rel`, declared by a package of
+ * architecture `fromArch`:
+ * - an unqualified relation is satisfied by a Multi-Arch: foreign package of any architecture;
+ * - `:any` is satisfied by a Multi-Arch: allowed package of any architecture (and nothing else),
+ *   and an unqualified or `:any` Conflicts/Breaks/Replaces applies to every architecture;
+ * - otherwise the architectures must be equal, 'all' and `:native` meaning the native one.
+ */
+export function archSatisfied(
+  target: PackageRecord,
+  rel: Relation,
+  fromArch: string,
+  native: string,
+  kind: 'depends' | 'conflicts',
+): boolean {
+  if (rel.arch === undefined && target.multiArch === 'foreign') return true;
+  let depArch = rel.arch ?? (kind === 'conflicts' ? 'any' : fromArch);
+  if (depArch === 'any') return target.multiArch === 'allowed' || kind === 'conflicts';
+  if (depArch === 'all' || depArch === 'native') depArch = native;
+  const pkgArch = target.arch === 'all' ? native : target.arch;
+  return depArch === pkgArch;
+}
+
+/** "name version (arch)" for messages. */
+export function describePackage(pkg: PackageRecord): string {
+  return `${pkg.name} ${pkg.version}`;
+}
