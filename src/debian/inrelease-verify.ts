@@ -12,8 +12,12 @@ export interface InReleaseContext {
   mirror: string;
   /** "the debian archive keyring" (see keyrings.ts keyringLabel). */
   keyringLabel: string;
-  /** Key validity is judged at this time; default now. */
-  date?: Date;
+  /**
+   * Key validity (expiry, revocation) is judged at this time; default now. `null` skips time
+   * checks: for content already trusted by its hash (a pinned InRelease) or snapshot archives
+   * signed by keys that have expired since.
+   */
+  date?: Date | null;
 }
 
 export interface VerifiedInRelease {
@@ -53,7 +57,7 @@ export async function verifyInRelease(inRelease: string | Buffer, keys: PublicKe
   } catch (err) {
     throw fail(`no valid signature: unreadable clearsigned message (${(err as Error).message})`, err);
   }
-  const result = await verify({ message, verificationKeys: keys, date: ctx.date ?? new Date() });
+  const result = await verify({ message, verificationKeys: keys, date: ctx.date === undefined ? new Date() : ctx.date });
   const signers: string[] = [];
   const problems: string[] = [];
   for (const sig of result.signatures) {
