@@ -203,10 +203,14 @@ export class HttpClient {
 
   /** Every public method ends here: only CakeErrors leave the client. */
   private async guard<T>(method: string, url: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+    let parsed: URL | undefined;
     try {
-      new URL(url);
+      parsed = new URL(url);
     } catch {
-      throw new CakeError('bad-source', `invalid URL: ${JSON.stringify(url)}`);
+      parsed = undefined;
+    }
+    if (parsed?.protocol !== 'http:' && parsed?.protocol !== 'https:') {
+      throw new CakeError('bad-source', `not an http(s) URL: ${JSON.stringify(url)}`);
     }
     try {
       return await run();

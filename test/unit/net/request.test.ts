@@ -134,6 +134,7 @@ describe('HttpClient.request', () => {
   it('rejects an invalid URL', async () => {
     const err = await rejection(client().request('not a url'));
     expect(err.code).toBe('bad-source');
+    expect((await rejection(client().request('ftp://example.com/x'))).code).toBe('bad-source');
   });
 
   it('is interrupted by its signal', async () => {
