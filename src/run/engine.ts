@@ -1,0 +1,158 @@
+import type { StdioOptions } from 'node:child_process';
+import { machine } from 'node:os';
+import { CakeError } from '../model/errors.js';
+import type { Logger } from '../model/logger.js';
+import { isForeignArch } from './arch.js';
+import { findUsernsTools } from './host-tools.js';
+import { preparePlan, prepareMountPoints } from './prepare.js';
+import { buildProotCommand, type ProotTool } from './proot-argv.js';
+import { findProotCandidates, probeProot } from './proot-tool.js';
+import type { EngineName, RunOptions } from './run-options.js';
+import { firstFailure, selfCheck, type SelfCheckResult } from './self-check.js';
+import { spawnGuest } from './spawn-guest.js';
+import { buildUsernsCommand } from './userns-argv.js';
+
+/** What the store knows about an env. */
+export interface GuestEnv {
+  name: string;
+  /** Absolute host path of the root filesystem. */
+  rootfs: string;
+  /** Distro arch name (x86_64, aarch64, ...); a foreign one runs under proot -q qemu-<arch>. */
+  arch?: string;
+  /** OCI-style defaults. `env` and `workingDir` are used; `user`, `cmd`, `entrypoint` are not (cake runs as root unless --user). */
+  config?: { env?: string[]; workingDir?: string; user?: string; cmd?: string[]; entrypoint?: string[] };
+}
+
+export interface EngineDeps {
+  logger: Logger;
+  /** The host's environment (HOME, TERM, PATH to find tools); nothing else of it reaches the guest. */
+  hostEnv: Record<string, string | undefined>;
+  /** Where self-check results (and fake /proc files) are kept. */
+  cacheDir: string;
+  /** Aborting sends the guest SIGTERM (SIGKILL 5 s later) and rejects with CakeError('interrupted'). */
+  signal?: AbortSignal;
+  /** Extension: the guest's stdio; default 'inherit' (cake's own fds, the terminal for enter). */
+  stdio?: StdioOptions;
+}
+
+export interface EngineChoice {
+  engine: 'userns' | 'proot';
+  binary: string;
+  reason: string;
+  checks: SelfCheckResult[];
+  /** Extension: for proot, whether seccomp acceleration is on (else PROOT_NO_SECCOMP=1). */
+  seccomp?: boolean;
+}
+
+interface Selection extends EngineChoice {
+  proot?: ProotTool;
+}
+
+const USERNS_HINT =
+  'use --engine proot, or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, or the AppArmor userns restriction)';
+const PROOT_HINT = 'use --engine userns (or auto) where user namespaces work; proot 5.4 or newer (Debian sid, termux) passes the self-check';
+
+async function selectUserns(deps: EngineDeps): Promise<Selection> {
+  const tools = await findUsernsTools(deps.hostEnv);
+  const checks = await selfCheck('userns', tools.unshare, {}, deps);
+  const bad = firstFailure(checks);
+  if (bad) {
+    throw new CakeError('engine', `user namespaces failed the self-check: ${bad.detail}`, { hint: USERNS_HINT });
+  }
+  return { engine: 'userns', binary: tools.unshare, reason: 'unprivileged user namespaces pass the self-check', checks };
+}
+
+async function selectProot(deps: EngineDeps): Promise<Selection> {
+  const candidates = await findProotCandidates(deps);
+  if (candidates.length === 0) {
+    throw new CakeError('missing-tool', 'proot is not installed', { hint: 'sudo apt-get install proot' });
+  }
+  let firstError: CakeError | undefined;
+  for (const c of candidates) {
+    const tool = await probeProot(c);
+    const envMode = Object.fromEntries(Object.entries(c.env).map(([k, v]) => [`env:${k}`, v]));
+    const withSeccomp = await selfCheck('proot', c.binary, { seccomp: 'on', ...envMode }, deps);
+    if (!firstFailure(withSeccomp)) {
+      return { engine: 'proot', binary: c.binary, reason: `${c.origin} proot passes the self-check with seccomp`, checks: withSeccomp, seccomp: true, proot: tool };
+    }
+    const without = await selfCheck('proot', c.binary, { seccomp: 'off', ...envMode }, deps);
+    const bad = firstFailure(without);
+    if (!bad) {
+      return { engine: 'proot', binary: c.binary, reason: `${c.origin} proot passes the self-check without seccomp (PROOT_NO_SECCOMP=1)`, checks: without, seccomp: false, proot: tool };
+    }
+    deps.logger.debug(`proot at ${c.binary}: ${without.map((r) => `${r.name}=${r.ok ? 'ok' : r.detail}`).join(', ')}`);
+    firstError ??= new CakeError('engine', `proot at ${c.binary} failed the self-check: ${bad.detail}`, { hint: PROOT_HINT });
+  }
+  throw firstError!;
+}
+
+/**
+ * Which engine `requested` resolves to on this host and why (for `cake doctor` and --verbose).
+ * `auto`: proot for a foreign-architecture env, else userns when it passes the self-check, else
+ * proot. An explicit engine that cannot work is a CakeError('engine') naming the failed check
+ * (or 'missing-tool'). Self-checks are cached (see selfCheck), so this is cheap after the first
+ * call on a host.
+ */
+export async function chooseEngine(requested: EngineName, deps: EngineDeps, env?: GuestEnv): Promise<EngineChoice> {
+  const { proot: _tool, ...choice } = await select(requested, deps, env);
+  return choice;
+}
+
+async function select(requested: EngineName, deps: EngineDeps, env?: GuestEnv): Promise<Selection> {
+  const foreign = env !== undefined && isForeignArch(env.arch, machine());
+  if (requested === 'userns') {
+    if (foreign) {
+      throw new CakeError('engine', `the userns engine cannot run ${env.arch} programs on this ${machine()} host`, {
+        hint: 'use --engine proot (it runs them through qemu-user)',
+      });
+    }
+    return selectUserns(deps);
+  }
+  if (requested === 'proot') return selectProot(deps);
+  if (foreign) {
+    const s = await selectProot(deps);
+    return { ...s, reason: `env ${env.name} is ${env.arch}: proot with qemu-user; ${s.reason}` };
+  }
+  let usernsError: CakeError;
+  try {
+    return await selectUserns(deps);
+  } catch (err) {
+    if (!(err instanceof CakeError) || err.code === 'interrupted') throw err;
+    usernsError = err;
+  }
+  try {
+    const s = await selectProot(deps);
+    return { ...s, reason: `${usernsError.message}; ${s.reason}` };
+  } catch (err) {
+    if (!(err instanceof CakeError) || err.code === 'interrupted') throw err;
+    throw new CakeError('engine', `no engine works on this host: ${usernsError.message}; ${err.message}`, {
+      hint: 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), or install proot 5.4 or newer',
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Runs argv (empty => the user's login shell with `-l`) inside env, as root unless opts.user, in
+ * a clean environment, with /dev, /proc, /sys, /tmp and $HOME (unless isolated) and the user's
+ * binds. Resolves with the command's exit code (128+N when it died of signal N); SIGTERM, SIGHUP,
+ * SIGUSR1/2 to cake reach the guest, and with a terminal Ctrl-C reaches it directly while cake
+ * ignores it (see spawnGuest). Bad options are UsageErrors (exit 2); engine or spawn failures
+ * CakeError('engine' | 'missing-tool'). The userns engine may create empty mount points in the
+ * env (like bwrap); proot writes nothing.
+ */
+export async function runInEnv(env: GuestEnv, argv: string[], opts: RunOptions, deps: EngineDeps): Promise<number> {
+  const sel = await select(opts.engine, deps, env);
+  deps.logger.debug(`engine ${sel.engine} (${sel.binary}): ${sel.reason}`);
+  const plan = await preparePlan(env, argv, opts, deps);
+  const common = { tty: opts.tty, logger: deps.logger, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.stdio ? { stdio: deps.stdio } : {}) };
+  if (sel.engine === 'userns') {
+    const tools = await findUsernsTools(deps.hostEnv, sel.binary);
+    const cmd = buildUsernsCommand(plan, tools, await prepareMountPoints(plan, deps.logger));
+    deps.logger.debug(`run: ${[cmd.file, ...cmd.args].join(' ')}`);
+    return spawnGuest(cmd, { ...common, target: 'child' });
+  }
+  const cmd = buildProotCommand(plan, sel.proot!, sel.seccomp ?? false);
+  deps.logger.debug(`run: ${[cmd.file, ...cmd.args].join(' ')}`);
+  return spawnGuest(cmd, { ...common, target: 'proot-tracee' });
+}

@@ -1,0 +1,52 @@
+import { execFile } from 'node:child_process';
+import { CakeError } from '../model/errors.js';
+import { findHostProgram } from './host-tools.js';
+import type { ProotTool } from './proot-argv.js';
+
+/** A proot binary cake may use, and the environment proot itself needs to start. */
+export interface ProotCandidate {
+  binary: string;
+  /** For proot itself (e.g. a provisioned build's PROOT_LOADER); never given to the guest as such. */
+  env: Record<string, string>;
+  origin: 'system' | 'provisioned';
+}
+
+/**
+ * SEAM for proot provisioning. The proot binaries to try, best first. Today: the system proot,
+ * if any. Debian 12/13's proot 5.1.0 fails the self-check (statx is not translated), so a later
+ * step adds, IN FRONT of it, a proot that cake provisions from the Debian archive (5.4.x run
+ * through its own ld.so and libraries, with `env` carrying what it needs, e.g.
+ * PROOT_LOADER/PROOT_LOADER_32 and the loader command). Callers pick the first candidate that
+ * passes the self-check; the result is cached per binary, so trying several is cheap.
+ */
+export async function findProotCandidates(deps: { hostEnv: Record<string, string | undefined> }): Promise<ProotCandidate[]> {
+  const system = await findHostProgram('proot', deps.hostEnv);
+  return system === undefined ? [] : [{ binary: system, env: {}, origin: 'system' }];
+}
+
+/** What `proot --help` tells about a build: its fork and the options cake cares about. Pure. */
+export function parseProotHelp(help: string): { fork: ProotTool['fork']; killOnExit: boolean; version?: string } {
+  // Only termux/proot has -L, --sysvipc and --ashmem-memfd (research/peers §0).
+  const termux = /--sysvipc|--ashmem-memfd|^\s*-L[,\s]/m.test(help);
+  const version = /proot\s+v?(\d+\.\d+(?:\.\d+)?)/i.exec(help)?.[1];
+  return { fork: termux ? 'termux' : 'proot-me', killOnExit: help.includes('--kill-on-exit'), ...(version ? { version } : {}) };
+}
+
+/** Runs `proot --help` (it exits 0 or 1 depending on the build; the text is what matters). */
+export async function probeProot(candidate: ProotCandidate): Promise<ProotTool & { version?: string }> {
+  const text = await new Promise<string>((resolve, reject) => {
+    execFile(
+      candidate.binary,
+      ['--help'],
+      { env: { PATH: '/usr/bin:/bin', ...candidate.env }, timeout: 10_000, maxBuffer: 4 << 20 },
+      (err, stdout, stderr) => {
+        const out = `${stdout}${stderr}`;
+        if (err && out.trim() === '') reject(err);
+        else resolve(out);
+      },
+    );
+  }).catch((err: unknown) => {
+    throw new CakeError('engine', `cannot run ${candidate.binary}: ${(err as Error).message}`, { cause: err });
+  });
+  return { binary: candidate.binary, env: candidate.env, ...parseProotHelp(text) };
+}
