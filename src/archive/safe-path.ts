@@ -1,0 +1,130 @@
+/**
+ * Paths inside an extraction root, and the walk that keeps every write inside it.
+ *
+ * Node has no openat(), so "open parents relative to the root" becomes: lstat each parent
+ * component from the root down (creating missing ones), refuse any symlink or non-directory, and
+ * create the last component with O_EXCL|O_NOFOLLOW (or mkdir/symlink/link, which never follow
+ * their last component). Directories proven real are cached by their exact bytes; the cache is
+ * dropped whenever a directory is removed or replaced, so no alias (NFC/NFD on a normalising
+ * filesystem, case folding) can keep a stale entry alive.
+ */
+import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
+import { CakeError } from '../model/errors.js';
+import { removeTreeSync } from './remove-tree.js';
+import { show } from './tar-reader.js';
+
+/** Deeper names are refused (node-tar CVE-2024-28863: deep nesting as a denial of service). */
+export const MAX_DEPTH = 1024;
+
+export type FsPath = string | Buffer;
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+export function unsafe(name: string, why: string): CakeError {
+  return new CakeError('unsafe-archive', `unsafe archive entry ${JSON.stringify(show(name))}: ${why}`, {
+    hint: 'the archive tries to write outside its root; nothing outside was touched',
+  });
+}
+
+/**
+ * The components of a member name (a binary string) after `strip` leading components (as GNU
+ * tar counts them: './' is one), with '.' and empty ones dropped. Throws 'unsafe-archive' for
+ * absolute names, '..' components, NUL bytes and names deeper than {@link MAX_DEPTH}. Returns
+ * null when stripping removes the whole name (the entry is skipped).
+ */
+export function memberComponents(name: string, strip: number): string[] | null {
+  if (name.startsWith('/')) throw unsafe(name, 'absolute path');
+  if (name.includes('\u0000')) throw unsafe(name, 'NUL byte in the name');
+  let parts = name.split('/').filter((p) => p !== '');
+  if (strip > 0) {
+    if (parts.length <= strip) return null;
+    parts = parts.slice(strip);
+  }
+  const out = parts.filter((p) => p !== '.');
+  if (out.includes('..')) throw unsafe(name, "'..' component");
+  if (out.length > MAX_DEPTH) throw unsafe(name, `nested deeper than ${MAX_DEPTH} directories`);
+  return out;
+}
+
+/** A root directory and the cache of directories below it known to be real directories. */
+export class SafeRoot {
+  private readonly rootStr: string;
+  private readonly rootBuf: Buffer;
+  private readonly verified = new Set<string>();
+  /** Called with the key of every directory this walk creates (for OCI "created in this layer"). */
+  onCreateDir: ((key: string) => void) | null = null;
+
+  constructor(root: string) {
+    this.rootStr = root.endsWith('/') && root.length > 1 ? root.slice(0, -1) : root;
+    this.rootBuf = Buffer.from(this.rootStr);
+  }
+
+  /** The filesystem path of `key` (components joined by '/', a binary string; '' is the root). */
+  path(key: string): FsPath {
+    if (key === '') return this.rootStr;
+    if (!NON_ASCII.test(key)) return this.rootStr + '/' + key;
+    return Buffer.concat([this.rootBuf, Buffer.from('/' + key, 'latin1')]);
+  }
+
+  markDir(key: string): void {
+    this.verified.add(key);
+  }
+
+  /** Forgets every verified directory: called whenever a directory is removed or replaced. */
+  forgetAll(): void {
+    this.verified.clear();
+  }
+
+  /**
+   * Makes sure components[0 .. count) are real directories below the root. With `create`,
+   * missing ones are made (mode 0755); without it, returns false when one is missing or is not a
+   * directory. A symlink among them always throws 'unsafe-archive' naming `entry`; with `create`,
+   * a non-directory in the way throws 'bad-archive'.
+   */
+  walk(components: string[], count: number, create: boolean, entry: string): boolean {
+    if (count <= 0) return true;
+    let key = components.slice(0, count).join('/');
+    if (this.verified.has(key)) return true;
+    // find the deepest verified ancestor, then go down from there
+    let start = count - 1;
+    while (start > 0) {
+      key = components.slice(0, start).join('/');
+      if (this.verified.has(key)) break;
+      start--;
+    }
+    key = components.slice(0, start).join('/');
+    for (let i = start; i < count; i++) {
+      key = key === '' ? components[i]! : key + '/' + components[i]!;
+      const p = this.path(key);
+      const st: Stats | undefined = lstatSync(p, { throwIfNoEntry: false });
+      if (st === undefined) {
+        if (!create) return false;
+        mkdirSync(p, 0o755);
+        chmodSync(p, 0o755); // whatever the umask: deterministic
+        this.onCreateDir?.(key);
+      } else if (st.isSymbolicLink()) {
+        throw unsafe(entry, `its parent ${JSON.stringify(show(key))} is a symlink (writing through it could escape the root)`);
+      } else if (!st.isDirectory()) {
+        if (!create) return false;
+        throw new CakeError('bad-archive', `archive entry ${JSON.stringify(show(entry))}: its parent ${JSON.stringify(show(key))} is not a directory`);
+      }
+      this.verified.add(key);
+    }
+    return true;
+  }
+
+  /**
+   * Removes whatever is at `key` (never following a symlink there; directories recursively).
+   * Returns what was there, or undefined. Drops the directory cache when a directory goes.
+   */
+  clear(key: string): Stats | undefined {
+    const p = this.path(key);
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (st === undefined) return undefined;
+    if (st.isDirectory()) {
+      this.forgetAll();
+      removeTreeSync(p);
+    } else unlinkSync(p);
+    return st;
+  }
+}

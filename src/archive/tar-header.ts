@@ -1,0 +1,235 @@
+/**
+ * Byte-level tar header fields: numbers (octal and base-256), checksums, PAX records, GNU sparse
+ * maps, and the encoder used by the writer. Names stay raw bytes, carried as latin1 ("binary")
+ * strings with one char per byte, so no decoding ever merges two different names.
+ */
+import { CakeError } from '../model/errors.js';
+
+export const BLOCK = 512;
+
+/** Largest PAX / GNU long-name payload we buffer: a hostile size cannot make us allocate more. */
+export const MAX_META_SIZE = 4 * 1024 * 1024;
+
+function bad(message: string): CakeError {
+  return new CakeError('bad-archive', message);
+}
+
+/** A numeric field: octal text (spaces/NULs around it) or GNU base-256 (high bit of byte 0 set). */
+export function readNumber(buf: Buffer, off: number, len: number, what: string): number {
+  const first = buf[off]!;
+  if (first & 0x80) {
+    // base-256: two's complement over the field with the marker bit removed (rare: BigInt is fine)
+    let n = BigInt(first & 0x7f);
+    for (let i = 1; i < len; i++) n = (n << 8n) | BigInt(buf[off + i]!);
+    if (first & 0x40) n -= 1n << BigInt(8 * len - 1);
+    if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) {
+      throw bad(`tar header ${what} is too large`);
+    }
+    return Number(n);
+  }
+  let i = off;
+  const end = off + len;
+  while (i < end && (buf[i] === 0x20 || buf[i] === 0)) i++;
+  let n = 0;
+  let digits = 0;
+  for (; i < end; i++) {
+    const b = buf[i]!;
+    if (b === 0x20 || b === 0) break;
+    if (b < 0x30 || b > 0x37) throw bad(`tar header ${what} is not an octal number`);
+    n = n * 8 + (b - 0x30);
+    digits++;
+  }
+  for (; i < end; i++) {
+    if (buf[i] !== 0x20 && buf[i] !== 0) throw bad(`tar header ${what} is not an octal number`);
+  }
+  return digits === 0 ? 0 : n;
+}
+
+/** A NUL-terminated text field as a binary string. */
+export function readString(buf: Buffer, off: number, len: number): string {
+  let end = off;
+  const max = off + len;
+  while (end < max && buf[end] !== 0) end++;
+  return buf.toString('latin1', off, end);
+}
+
+export function isZeroBlock(buf: Buffer, off: number): boolean {
+  for (let i = off; i < off + BLOCK; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/** Verifies the header checksum (unsigned, or the signed sum some old tars wrote). */
+export function checksumOk(buf: Buffer, off: number): boolean {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : buf[off + i]!;
+    unsigned += b;
+    signed += b >= 0x80 ? b - 256 : b;
+  }
+  let stored: number;
+  try {
+    stored = readNumber(buf, off + 148, 8, 'checksum');
+  } catch {
+    return false;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+export interface PaxRecords {
+  /** Last value of each key (binary strings). */
+  values: Map<string, string>;
+  /** GNU sparse 0.0 repeats GNU.sparse.offset / GNU.sparse.numbytes; they are kept in order here. */
+  sparse00: number[];
+}
+
+/** Parses "LEN KEY=VALUE\n" records. Values stay bytes (binary strings): paths are never re-decoded. */
+export function parsePax(buf: Buffer): PaxRecords {
+  const values = new Map<string, string>();
+  const sparse00: number[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    if (buf[pos] === 0) break; // NUL padding after the last record
+    let sp = pos;
+    let len = 0;
+    while (sp < buf.length && buf[sp]! >= 0x30 && buf[sp]! <= 0x39 && sp - pos < 12) len = len * 10 + (buf[sp++]! - 0x30);
+    if (sp === pos || buf[sp] !== 0x20 || len <= sp - pos + 1 || pos + len > buf.length || buf[pos + len - 1] !== 0x0a) {
+      throw bad(`malformed PAX record at byte ${pos} of an extended header`);
+    }
+    const eq = buf.indexOf(0x3d, sp + 1);
+    if (eq === -1 || eq >= pos + len - 1) throw bad('malformed PAX record: no "=" in it');
+    const key = buf.toString('latin1', sp + 1, eq);
+    const value = buf.toString('latin1', eq + 1, pos + len - 1);
+    if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') sparse00.push(paxInteger(value, key));
+    else values.set(key, value);
+    pos += len;
+  }
+  return { values, sparse00 };
+}
+
+/** A non-negative decimal integer record value. */
+export function paxInteger(value: string, key: string): number {
+  if (!/^[0-9]{1,16}$/.test(value)) throw bad(`PAX record ${key}=${value.slice(0, 40)} is not a valid number`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw bad(`PAX record ${key} is too large`);
+  return n;
+}
+
+/** A PAX time: decimal seconds, optionally negative and fractional. */
+export function paxTime(value: string, key: string): number {
+  if (!/^-?[0-9]{1,19}(\.[0-9]{0,19})?$/.test(value)) throw bad(`PAX record ${key}=${value.slice(0, 40)} is not a valid time`);
+  return Number(value);
+}
+
+export type Segment = [offset: number, length: number];
+
+/** Checks a sparse map against the stored size and the real size; returns it unchanged. */
+export function checkSparseMap(map: Segment[], stored: number, realSize: number, name: string): Segment[] {
+  let sum = 0;
+  let end = 0;
+  for (const [off, len] of map) {
+    if (!(off >= end) || len < 0 || off + len > realSize) throw bad(`${name}: invalid sparse map (segment ${off}+${len})`);
+    end = off + len;
+    sum += len;
+  }
+  if (sum !== stored) throw bad(`${name}: sparse map covers ${sum} bytes but the entry stores ${stored}`);
+  return map;
+}
+
+/** Reads the up-to-`count` (offset, numbytes) pairs of an old-GNU sparse header area. */
+export function readOldSparse(buf: Buffer, off: number, count: number, map: Segment[]): void {
+  for (let i = 0; i < count; i++) {
+    const p = off + i * 24;
+    if (buf[p] === 0) return; // unused slot
+    map.push([readNumber(buf, p, 12, 'sparse offset'), readNumber(buf, p + 12, 12, 'sparse numbytes')]);
+  }
+}
+
+/** Parses the decimal lines of a PAX 1.0 sparse map ("count\n" then "offset\nlength\n" pairs). Returns null until complete. */
+export function parseSparse10(buf: Buffer): { map: Segment[]; headerBytes: number } | null {
+  const nums: number[] = [];
+  let pos = 0;
+  let count = -1;
+  while (count < 0 || nums.length < count * 2) {
+    const nl = buf.indexOf(0x0a, pos);
+    if (nl === -1) return null;
+    const text = buf.toString('latin1', pos, nl);
+    if (!/^[0-9]{1,16}$/.test(text)) throw bad('invalid PAX 1.0 sparse map');
+    const n = Number(text);
+    if (count < 0) {
+      if (n > 1_000_000) throw bad('PAX 1.0 sparse map is too large');
+      count = n;
+    } else nums.push(n);
+    pos = nl + 1;
+  }
+  const map: Segment[] = [];
+  for (let i = 0; i < nums.length; i += 2) map.push([nums[i]!, nums[i + 1]!]);
+  return { map, headerBytes: Math.ceil(pos / BLOCK) * BLOCK };
+}
+
+// ---- encoding (writer) ----
+
+const USTAR_MAGIC = Buffer.from('ustar\u000000', 'latin1');
+
+export interface RawHeader {
+  /** binary string, at most 100 bytes (the writer moves longer names to PAX) */
+  name: string;
+  prefix?: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: string;
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+}
+
+function writeOctal(buf: Buffer, off: number, len: number, n: number): void {
+  // len-1 digits then NUL; callers move values that do not fit into PAX records
+  buf.write(n.toString(8).padStart(len - 1, '0'), off, len - 1, 'latin1');
+  buf[off + len - 1] = 0;
+}
+
+/** Octal fits in a field of `len` bytes (len-1 digits). */
+export function fitsOctal(n: number, len: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0 && n < 8 ** (len - 1);
+}
+
+/** A ustar header block. Numbers must fit (see {@link fitsOctal}); the caller uses PAX otherwise. */
+export function encodeHeader(h: RawHeader): Buffer {
+  const buf = Buffer.alloc(BLOCK);
+  buf.write(h.name, 0, 100, 'latin1');
+  writeOctal(buf, 100, 8, h.mode & 0o7777);
+  writeOctal(buf, 108, 8, h.uid);
+  writeOctal(buf, 116, 8, h.gid);
+  writeOctal(buf, 124, 12, h.size);
+  writeOctal(buf, 136, 12, h.mtime);
+  buf.write(h.typeflag, 156, 1, 'latin1');
+  if (h.linkname) buf.write(h.linkname, 157, 100, 'latin1');
+  USTAR_MAGIC.copy(buf, 257);
+  writeOctal(buf, 329, 8, h.devmajor ?? 0);
+  writeOctal(buf, 337, 8, h.devminor ?? 0);
+  if (h.prefix) buf.write(h.prefix, 345, 155, 'latin1');
+  buf.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += buf[i]!;
+  buf.write(sum.toString(8).padStart(6, '0'), 148, BLOCK - 148, 'latin1');
+  buf[154] = 0;
+  buf[155] = 0x20;
+  return buf;
+}
+
+/** One PAX record "LEN KEY=VALUE\n" with `value` as raw bytes. */
+export function paxRecord(key: string, value: Buffer): Buffer {
+  const rest = Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), value, Buffer.from('\n')]);
+  let len = rest.length + 1;
+  while (String(len).length + rest.length !== len) len++;
+  return Buffer.concat([Buffer.from(String(len), 'latin1'), rest]);
+}
+
+export function padding(size: number): number {
+  const r = size % BLOCK;
+  return r === 0 ? 0 : BLOCK - r;
+}

@@ -1,0 +1,310 @@
+/**
+ * Writes a rootfs as a deterministic tar with its real ownership: what `export` and `push` send.
+ * Headers are written here (ustar plus PAX records when a value does not fit) rather than with
+ * tar-stream's pack(), which turns mode 0 into 0644, overflows uids above 262143 to 0777777 and
+ * re-encodes non-UTF-8 names as UTF-8.
+ */
+import { chmodSync, closeSync, constants as C, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { CakeError } from '../model/errors.js';
+import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from './ownership.js';
+import { BLOCK, encodeHeader, fitsOctal, padding, paxRecord } from './tar-header.js';
+
+interface Item {
+  rel: Buffer;
+  st: Stats | null;
+  /** from the table when the entry is a device (or a fifo) that is not on disk */
+  device?: { kind: 'char' | 'block' | 'fifo'; rdev: [number, number] };
+}
+
+const CHUNK = 1 << 20;
+const ZEROS = Buffer.alloc(BLOCK * 2);
+
+/**
+ * Writes a deterministic tar of `root` to `out`: entries sorted by path (byte order), no entry for
+ * the root itself, directories with a trailing '/', numeric ownership only (no user names).
+ * Ownership and modes come from `ownership` ({@link lookupOwner}); device nodes (and fifos) that
+ * exist only in the table are written as device entries; files sharing an inode become a file
+ * then hard-link entries. When `sourceDateEpoch` is given every mtime is clamped to it (newer
+ * ones become it, older ones are kept), so two runs over the same tree give identical bytes.
+ * Names that do not fit ustar, or are not ASCII, and numbers that do not fit go to PAX records
+ * (with hdrcharset=BINARY for names that are not UTF-8).
+ *
+ * Directories or files without read permission for the owner get it temporarily and their mode
+ * back at the end. `out` is ended after the end-of-archive marker; on failure it is destroyed with
+ * the error (the caller's pipeline then fails too). The tree must not change while it is written
+ * (files that shrink are padded with zeros, growth is ignored).
+ */
+export async function writeTar(
+  root: string,
+  ownership: OwnershipTable,
+  out: Writable,
+  opts: { sourceDateEpoch?: number; signal?: AbortSignal } = {},
+): Promise<{ entries: number; bytes: number }> {
+  const restore: Array<[string | Buffer, number]> = [];
+  try {
+    const items = collect(root, ownership, restore);
+    items.sort((a, b) => Buffer.compare(a.rel, b.rel));
+    const w = new Output(out);
+    const seen = new Map<string, Buffer>();
+    let bytes = 0;
+    for (const item of items) {
+      if (opts.signal?.aborted) throw new CakeError('interrupted', 'interrupted');
+      bytes += await writeItem(w, root, ownership, item, seen, opts.sourceDateEpoch, restore);
+    }
+    await w.write(ZEROS);
+    await new Promise<void>((resolve, reject) => {
+      out.once('error', reject);
+      out.end(() => {
+        out.off('error', reject);
+        resolve();
+      });
+    });
+    return { entries: items.length, bytes };
+  } catch (err) {
+    out.destroy(err as Error);
+    throw err;
+  } finally {
+    for (const [p, mode] of restore.reverse()) {
+      try {
+        chmodSync(p, mode);
+      } catch {
+        // best effort: the first error is the one reported
+      }
+    }
+  }
+}
+
+function fsJoin(root: string, rel: Buffer): string | Buffer {
+  if (rel.length === 0) return root;
+  if (isAscii(rel)) return root + '/' + rel.toString('latin1');
+  return Buffer.concat([Buffer.from(root + '/'), rel]);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function isUtf8(b: Buffer): boolean {
+  if (isAscii(b)) return true;
+  try {
+    utf8.decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isAscii(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) return false;
+  return true;
+}
+
+function collect(root: string, table: OwnershipTable, restore: Array<[string | Buffer, number]>): Item[] {
+  const items: Item[] = [];
+  const index = new Map<string, number>();
+  const stack: Buffer[] = [Buffer.alloc(0)];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    const dirPath = fsJoin(root, dir);
+    const dst = lstatSync(dirPath);
+    if ((dst.mode & 0o500) !== 0o500) {
+      restore.push([dirPath, dst.mode & 0o7777]);
+      chmodSync(dirPath, (dst.mode & 0o7777) | 0o700);
+    }
+    for (const name of readdirSync(dirPath, { encoding: 'buffer' })) {
+      const rel = dir.length === 0 ? name : Buffer.concat([dir, Buffer.from('/'), name]);
+      const st = lstatSync(fsJoin(root, rel));
+      if (st.isSocket()) continue; // tar cannot carry sockets; they are made at run time
+      index.set(rel.toString('latin1'), items.length);
+      items.push({ rel, st });
+      if (st.isDirectory()) stack.push(rel);
+    }
+  }
+  for (const key of Object.keys(table)) {
+    const rec = table[key]!;
+    if (rec.kind === undefined) continue;
+    const rel = bytesFromKey(key);
+    const device = { kind: rec.kind, rdev: rec.rdev ?? [0, 0] } as Item['device'] & object;
+    const at = index.get(rel.toString('latin1'));
+    if (at === undefined) items.push({ rel, st: null, device });
+    else if (!items[at]!.st!.isDirectory()) items[at] = { rel, st: items[at]!.st, device }; // a placeholder file: the table knows better
+  }
+  return items;
+}
+
+async function writeItem(
+  w: Output,
+  root: string,
+  table: OwnershipTable,
+  item: Item,
+  seen: Map<string, Buffer>,
+  sde: number | undefined,
+  restore: Array<[string | Buffer, number]>,
+): Promise<number> {
+  const { rel, st } = item;
+  const key = keyFromBytes(rel);
+  const own = lookupOwner(table, key, st ? st.mode : 0o644);
+  let mtime = st ? Math.floor(st.mtimeMs / 1000) : (sde ?? 0);
+  if (sde !== undefined && mtime > sde) mtime = sde;
+  let name = rel;
+  let typeflag = '0';
+  let link: Buffer | null = null;
+  let size = 0;
+  let dev: [number, number] = [0, 0];
+  if (item.device) {
+    typeflag = item.device.kind === 'char' ? '3' : item.device.kind === 'block' ? '4' : '6';
+    dev = item.device.rdev;
+  } else if (st!.isDirectory()) {
+    typeflag = '5';
+    name = Buffer.concat([rel, Buffer.from('/')]);
+  } else if (st!.isSymbolicLink()) {
+    typeflag = '2';
+    link = readlinkSync(fsJoin(root, rel), { encoding: 'buffer' });
+  } else if (st!.isFIFO()) typeflag = '6';
+  else if (st!.isCharacterDevice() || st!.isBlockDevice()) {
+    typeflag = st!.isCharacterDevice() ? '3' : '4';
+    dev = [Math.floor(st!.rdev / 256) & 0xfff, (st!.rdev & 0xff) | ((st!.rdev >> 12) & 0xfff00)];
+  } else if (st!.nlink > 1) {
+    const big = lstatSync(fsJoin(root, rel), { bigint: true });
+    const id = `${big.dev}:${big.ino}`;
+    const first = seen.get(id);
+    if (first) {
+      typeflag = '1';
+      link = first;
+    } else {
+      seen.set(id, rel);
+      size = st!.size;
+    }
+  } else size = st!.size;
+
+  const mode = typeflag === '2' ? 0o777 : own.mode;
+  const pax: Buffer[] = [];
+  if (!isUtf8(name) || (link !== null && !isUtf8(link))) {
+    pax.push(paxRecord('hdrcharset', Buffer.from('BINARY')));
+  }
+  let hName = '';
+  let prefix = '';
+  if (isAscii(name) && name.length <= 100) hName = name.toString('latin1');
+  else {
+    const split = isAscii(name) ? splitUstar(name.toString('latin1')) : null;
+    if (split) [prefix, hName] = split;
+    else {
+      pax.push(paxRecord('path', name));
+      hName = asciiStub(name, 100);
+    }
+  }
+  let hLink = '';
+  if (link) {
+    if (isAscii(link) && link.length <= 100) hLink = link.toString('latin1');
+    else {
+      pax.push(paxRecord('linkpath', link));
+      hLink = asciiStub(link, 100);
+    }
+  }
+  const num = (k: string, v: number, len: number): number => {
+    if (fitsOctal(v, len)) return v;
+    pax.push(paxRecord(k, Buffer.from(String(v))));
+    return 0;
+  };
+  const header = {
+    name: hName,
+    prefix,
+    mode,
+    uid: num('uid', own.uid, 8),
+    gid: num('gid', own.gid, 8),
+    size: num('size', size, 12),
+    mtime: num('mtime', mtime, 12),
+    typeflag,
+    linkname: hLink,
+    devmajor: fitsOctal(dev[0], 8) ? dev[0] : 0,
+    devminor: fitsOctal(dev[1], 8) ? dev[1] : 0,
+  };
+  if (pax.length > 0) {
+    const body = Buffer.concat(pax);
+    await w.write(
+      encodeHeader({ name: 'PaxHeaders/' + asciiStub(rel, 80), mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: header.mtime, typeflag: 'x' }),
+    );
+    await w.write(body);
+    await w.pad(body.length);
+  }
+  await w.write(encodeHeader(header));
+  if (size > 0) await copyFile(w, fsJoin(root, rel), size, st!, restore);
+  return size;
+}
+
+/** Splits an ASCII name into ustar prefix (≤155) and name (≤100) at a '/', or null. */
+function splitUstar(name: string): [string, string] | null {
+  if (name.length > 256) return null;
+  for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) {
+    if (i <= 155 && name.length - i - 1 <= 100 && name.length - i - 1 > 0) return [name.slice(0, i), name.slice(i + 1)];
+  }
+  return null;
+}
+
+/** A deterministic ASCII stand-in for the ustar field when the real value is in a PAX record. */
+function asciiStub(b: Buffer, max: number): string {
+  let s = '';
+  for (let i = 0; i < b.length && s.length < max; i++) s += b[i]! >= 0x20 && b[i]! < 0x7f ? String.fromCharCode(b[i]!) : '_';
+  return s;
+}
+
+async function copyFile(w: Output, p: string | Buffer, size: number, st: Stats, restore: Array<[string | Buffer, number]>): Promise<void> {
+  let fd: number;
+  try {
+    fd = openSync(p, C.O_RDONLY | C.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+    restore.push([p, st.mode & 0o7777]);
+    chmodSync(p, (st.mode & 0o7777) | 0o400);
+    fd = openSync(p, C.O_RDONLY | C.O_NOFOLLOW);
+  }
+  try {
+    let left = size;
+    while (left > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK, left));
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) {
+        buf.fill(0); // the file shrank: keep the archive consistent with its header
+        await w.write(buf);
+        left -= buf.length;
+        continue;
+      }
+      await w.write(n === buf.length ? buf : buf.subarray(0, n));
+      left -= n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  await w.pad(size);
+}
+
+/** Writes with backpressure; fails if `out` errors or closes early. */
+class Output {
+  private failed: Error | null = null;
+  constructor(private readonly out: Writable) {
+    out.on('error', (err) => (this.failed ??= err));
+  }
+
+  async write(buf: Buffer): Promise<void> {
+    if (this.failed) throw this.failed;
+    if (this.out.destroyed) throw new CakeError('io', 'the output stream was closed before the archive was complete');
+    if (this.out.write(buf)) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        this.out.off('drain', ok);
+        this.out.off('error', done);
+        this.out.off('close', closed);
+        if (err) reject(err);
+        else resolve();
+      };
+      const ok = () => done();
+      const closed = () => done(this.failed ?? new CakeError('io', 'the output stream was closed before the archive was complete'));
+      this.out.once('drain', ok);
+      this.out.once('error', done);
+      this.out.once('close', closed);
+    });
+  }
+
+  async pad(size: number): Promise<void> {
+    const n = padding(size);
+    if (n > 0) await this.write(ZEROS.subarray(0, n));
+  }
+}
