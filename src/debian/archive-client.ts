@@ -45,6 +45,11 @@ export interface ArchiveSource {
   snapshot?: string;
   /** An extra suite on its own mirror: { mirror: 'http://deb.debian.org/debian-security', suite: 'bookworm-security' }. */
   security?: { mirror: string; suite: string };
+  /**
+   * false accepts Releases past their Valid-Until (apt's `check-valid-until=no`): for a mirror
+   * known to be frozen. Signatures are still required. Default true.
+   */
+  checkValidUntil?: boolean;
 }
 
 export interface LoadOptions {
@@ -156,6 +161,7 @@ export class ArchiveClient {
           keys: () => this.keyring(),
           keyringLabel: keyringLabel(this.source.keyring),
           snapshot: this.source.snapshot !== undefined,
+          checkValidUntil: this.source.checkValidUntil !== false,
           stats: this.counters,
         },
         { mirror, suite, pin: opts.pinnedInRelease?.[suite], offline: opts.offline === true },

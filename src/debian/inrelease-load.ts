@@ -40,6 +40,8 @@ export interface InReleaseLoadContext {
   keyringLabel: string;
   /** Snapshot archives are old by design: no Valid-Until or key-expiry checks. */
   snapshot: boolean;
+  /** false: accept a Release past its Valid-Until (apt's check-valid-until=no). */
+  checkValidUntil: boolean;
   stats: { inReleaseFetched: number; bytes: number };
 }
 
@@ -88,7 +90,7 @@ export async function loadInRelease(ctx: InReleaseLoadContext, req: InReleaseReq
   const verified = await verifyInRelease(bytes, await ctx.keys(), { suite, mirror, keyringLabel: ctx.keyringLabel, date: timeless ? null : ctx.now });
   const release = parseRelease(verified.text, what);
   checkSuite(release, suite, what);
-  checkFreshness(release, ctx.now, what, { snapshot: timeless });
+  checkFreshness(release, ctx.now, what, { snapshot: timeless, validUntil: ctx.checkValidUntil });
   remember(ctx, bytes, sha256, cacheFile, cached, release, what);
   return {
     release,

@@ -115,6 +115,8 @@ export function checkSuite(release: Release, suite: string, what: string): void 
 export interface FreshnessOptions {
   /** Snapshot archives are old by design: skip the checks. */
   snapshot?: boolean;
+  /** false skips the Valid-Until check only (apt's `check-valid-until=no`); default true. */
+  validUntil?: boolean;
   /** Tolerated clock skew for a Date in the future; default 10 minutes. */
   skewMs?: number;
 }
@@ -126,7 +128,7 @@ export interface FreshnessOptions {
  */
 export function checkFreshness(release: Release, now: Date, what: string, opts: FreshnessOptions = {}): void {
   if (opts.snapshot) return;
-  if (release.validUntil !== undefined && now.getTime() > release.validUntil.getTime()) {
+  if (opts.validUntil !== false && release.validUntil !== undefined && now.getTime() > release.validUntil.getTime()) {
     throw new CakeError('signature', `${what}: expired on ${release.validUntil.toISOString()} (Valid-Until)`, {
       hint: 'the mirror is out of date or replays an old Release file: use another mirror, check the clock, or build from a snapshot',
     });

@@ -243,11 +243,11 @@ describe('local archive: failure paths', () => {
     return signed;
   }
 
-  function localClient(home: string, suites: string[], now = new Date(), logger = silentLogger): ArchiveClient {
+  function localClient(home: string, suites: string[], now = new Date(), logger = silentLogger, extra: Partial<ArchiveSource> = {}): ArchiveClient {
     const { paths, blobs } = store(home);
     return new ArchiveClient(
       { http, blobs, paths, logger, now: () => now },
-      { mirror: server.url('/debian'), suites, components: ['main'], arch: 'amd64', keyring: { file: keyFile } },
+      { mirror: server.url('/debian'), suites, components: ['main'], arch: 'amd64', keyring: { file: keyFile }, ...extra },
     );
   }
 
@@ -300,6 +300,9 @@ describe('local archive: failure paths', () => {
     await publish('s6', packages, { validUntil: new Date(Date.now() + 86400_000).toUTCString() });
     const expired = await caught(localClient(join(work, 'home5'), ['s6'], new Date(Date.now() + 2 * 86400_000)).loadIndices());
     expect(expired.message).toContain('expired');
+    expect(expired.code).toBe('signature');
+    const frozen = localClient(join(work, 'home5'), ['s6'], new Date(Date.now() + 2 * 86400_000), silentLogger, { checkValidUntil: false });
+    expect((await frozen.loadIndices()).packagesText[0]?.text).toBe(packages);
 
     await publish('s7', packages);
     const xz = readFileSync(join(work, 'Packages.xz'));

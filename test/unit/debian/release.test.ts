@@ -180,6 +180,7 @@ describe('parseRelease', () => {
     expect(err.message).toContain('expired');
     expect(err.hint).toContain('snapshot');
     checkFreshness(r, new Date('2027-01-01T00:00:00Z'), 'x', { snapshot: true });
+    checkFreshness(r, new Date('2027-01-01T00:00:00Z'), 'x', { validUntil: false });
     expect((await caught(() => checkFreshness(r, new Date('2026-01-01T00:00:00Z'), 'x'))).message).toContain('in the future');
   });
 
