@@ -208,6 +208,7 @@ export class ArchiveClient {
     const inner = new AbortController();
     const onOuterAbort = (): void => inner.abort();
     this.deps.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    if (this.deps.signal?.aborted) inner.abort();
     const bar = this.deps.logger.progress('fetching packages', bytesTotal, 'bytes');
     const ctx = { ...this.fetchCtx(false), signal: inner.signal };
     let next = 0;
