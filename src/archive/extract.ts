@@ -276,7 +276,7 @@ class Extractor implements EntrySink {
   }
 
   private hardlink(e: TarEntry, key: string, p: FsPath): void {
-    const t = memberComponents(e.linkpath, this.strip);
+    const t = memberComponents(e.linkpath, this.strip, e.path);
     if (t === null || t.length === 0) throw unsafe(e.path, `hard link to ${JSON.stringify(show(e.linkpath))}, which is not a file inside the root`);
     const tkey = t.join('/');
     if (tkey === key) return; // a link to itself: nothing to do

@@ -30,19 +30,22 @@ export function unsafe(name: string, why: string): CakeError {
  * The components of a member name (a binary string) after `strip` leading components (as GNU
  * tar counts them: './' is one), with '.' and empty ones dropped. Throws 'unsafe-archive' for
  * absolute names, '..' components, NUL bytes and names deeper than {@link MAX_DEPTH}. Returns
- * null when stripping removes the whole name (the entry is skipped).
+ * null when stripping removes the whole name (the entry is skipped). With `linkOf`, `name` is the
+ * hard-link target of entry `linkOf`, which is the entry the error names.
  */
-export function memberComponents(name: string, strip: number): string[] | null {
-  if (name.startsWith('/')) throw unsafe(name, 'absolute path');
-  if (name.includes('\u0000')) throw unsafe(name, 'NUL byte in the name');
+export function memberComponents(name: string, strip: number, linkOf?: string): string[] | null {
+  const fail = (why: string) =>
+    linkOf === undefined ? unsafe(name, why) : unsafe(linkOf, `hard link to ${JSON.stringify(show(name))}: ${why}`);
+  if (name.startsWith('/')) throw fail('absolute path');
+  if (name.includes('\u0000')) throw fail('NUL byte in the name');
   let parts = name.split('/').filter((p) => p !== '');
   if (strip > 0) {
     if (parts.length <= strip) return null;
     parts = parts.slice(strip);
   }
   const out = parts.filter((p) => p !== '.');
-  if (out.includes('..')) throw unsafe(name, "'..' component");
-  if (out.length > MAX_DEPTH) throw unsafe(name, `nested deeper than ${MAX_DEPTH} directories`);
+  if (out.includes('..')) throw fail("'..' component");
+  if (out.length > MAX_DEPTH) throw fail(`nested deeper than ${MAX_DEPTH} directories`);
   return out;
 }
 
