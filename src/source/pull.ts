@@ -3,12 +3,22 @@ import { CakeError } from '../model/errors.js';
 import { defaultEnvName, validateEnvName } from '../model/names.js';
 import { parseSha256 } from '../model/digest.js';
 import type { Source } from '../model/source.js';
-import { findRelease, loadDistros, selectSource } from '../model/distro.js';
-import { distroArch } from './arch.js';
+import { findRelease, loadDistros, selectSource, type SourceDef } from '../model/distro.js';
+import type { DistroArch } from '../model/platform.js';
+import { hostPlatform, toDistroArch, formatPlatform, type Platform } from '../model/platform.js';
 import type { EnvRecord } from '../store/env-record.js';
 import type { SourceDeps } from './deps.js';
 import { fetchToStore } from './fetch.js';
 import { installTarball } from './tarball.js';
+
+function tarballCandidates(sources: readonly SourceDef[], arch: DistroArch): { url: string; sha256: string; strip: number }[] {
+  const out: { url: string; sha256: string; strip: number }[] = [];
+  for (const s of sources) {
+    const pin = s.kind === 'tarball' ? s.arch[arch] : undefined;
+    if (s.kind === 'tarball' && pin) out.push({ url: pin.url, sha256: pin.sha256, strip: s.strip });
+  }
+  return out;
+}
 
 export interface PullRequest {
   source: Source;
@@ -17,6 +27,8 @@ export interface PullRequest {
   name?: string;
   sha256?: string;
   force?: boolean;
+  /** Default: the host's. */
+  platform?: Platform;
 }
 
 export interface PullOutcome {
@@ -49,7 +61,9 @@ export function defaultNameFor(source: Source): string {
  */
 export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutcome> {
   const name = validateEnvName(req.name ?? defaultNameFor(req.source));
-  const arch = distroArch(deps.hostArch);
+  const platform = req.platform ?? hostPlatform(deps.hostArch);
+  const arch = toDistroArch(platform);
+  if (!arch) throw new CakeError('usage', `no distro architecture for platform ${formatPlatform(platform)}`, { exitCode: 2, hint: 'use linux/amd64, linux/arm64, linux/arm/v7, linux/386, linux/riscv64, ...' });
   const sourceRec = { kind: req.source.kind, ref: req.ref };
   let reused = false;
   // Pulling the same source into the same name again is a no-op (so concurrent pulls both succeed).
@@ -76,6 +90,7 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
   let sha256: string | undefined;
   let strip = 0;
   let resolved: Record<string, unknown> = {};
+  let candidates: { url: string; sha256: string; strip: number }[] = [];
   if (src.kind === 'url') {
     url = src.url;
     sha256 = req.sha256 ? parseSha256(req.sha256) : src.sha256;
@@ -83,15 +98,17 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
       throw new CakeError('usage', `--sha256 ${req.sha256} and the URL's #sha256=${src.sha256} disagree`, { hint: 'give the pin once' });
     }
   } else if (src.kind === 'distro') {
+    if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
     const defs = await loadDistros(deps.distrosDir);
     const { distro, release } = findRelease(defs, src.distro, src.release);
     const chosen = selectSource(release, arch, ['tarball']);
     if (chosen.kind !== 'tarball') throw new CakeError('internal', `unexpected source kind ${chosen.kind}`);
+    // Later tarball sources for the same arch are mirrors: tried in order when a host is unreachable.
+    candidates = tarballCandidates(release.sources, chosen.arch);
+    resolved = { distro: distro.name, release: release.name };
     url = chosen.url;
     sha256 = chosen.sha256;
-    strip = chosen.strip ?? 0;
-    resolved = { distro: distro.name, release: release.name };
-    if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
+    strip = chosen.strip;
   } else {
     throw new CakeError('bad-source', `pulling ${src.kind} sources is not supported yet: ${req.ref}`, {
       exitCode: 1,
@@ -104,7 +121,21 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
       return { record: existing, upToDate: true, sha256, unpinned: false };
     }
   }
-  const blob = await fetchToStore(deps, url, sha256, `downloading ${name}`);
+  if (candidates.length === 0) candidates = [{ url, sha256: sha256 ?? '', strip }];
+  let blob: Awaited<ReturnType<typeof fetchToStore>> | undefined;
+  for (const [i, c] of candidates.entries()) {
+    try {
+      blob = await fetchToStore(deps, c.url, c.sha256 || undefined, `downloading ${name}`);
+      ({ url, strip } = c);
+      sha256 = c.sha256 || undefined;
+      break;
+    } catch (err) {
+      const last = i === candidates.length - 1;
+      if (last || !(err instanceof CakeError) || (err.code !== 'network' && err.code !== 'http')) throw err;
+      deps.logger.warn(`${err.message}; trying the next source`);
+    }
+  }
+  if (!blob) throw new CakeError('internal', 'no source tried');
   const reuse = reuseIf(blob.sha256);
   const record = await installTarball(deps, {
     name,

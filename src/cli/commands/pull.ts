@@ -1,4 +1,5 @@
 import { parseSource } from '../../model/source.js';
+import { parsePlatform } from '../../model/platform.js';
 import { CakeError, UsageError } from '../../model/errors.js';
 import { pull, type PullOutcome } from '../../source/pull.js';
 import type { SourceDeps } from '../../source/deps.js';
@@ -37,10 +38,7 @@ function report(ctx: CliContext, out: PullOutcome): void {
 export async function pullCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
   const [text] = args;
   if (!text) throw new UsageError('pull needs a SOURCE', 'cake pull alpine, cake pull ./rootfs.tar.gz --name NAME; see `cake help pull`');
-  if (typeof opts.platform === 'string') {
-    const { parsePlatform } = await import('../../model/platform.js');
-    parsePlatform(opts.platform);
-  }
+  const platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : undefined;
   const source = parseSource(text, typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {});
   const out = await pull(sourceDeps(ctx), {
     source,
@@ -48,6 +46,7 @@ export async function pullCommand(ctx: CliContext, args: string[], opts: Record<
     ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
     ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
     ...(opts.force ? { force: true } : {}),
+    ...(platform ? { platform } : {}),
   });
   report(ctx, out);
   return 0;

@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+import { loadDistros } from '../../model/distro.js';
+import type { CliContext } from '../context.js';
+
+/** `cake distros [--json]`: the definitions in distros/, with releases, aliases, arches and source kinds. */
+export async function distrosCommand(ctx: CliContext, _args: string[], opts: Record<string, unknown>): Promise<number> {
+  const defs = await loadDistros(join(ctx.packageRoot, 'distros'));
+  const rows = defs.map((d) => ({
+    name: d.name,
+    description: d.description,
+    default: d.default,
+    aliases: d.aliases,
+    releases: d.releases.map((r) => {
+      const arches = new Set<string>();
+      for (const s of r.sources) {
+        if (s.kind === 'tarball') Object.keys(s.arch).forEach((a) => arches.add(a));
+        else if (s.arch) s.arch.forEach((a) => arches.add(a));
+      }
+      return { name: r.name, aliases: r.aliases, arches: [...arches].sort(), sources: [...new Set(r.sources.map((s) => s.kind))] };
+    }),
+  }));
+  if (opts.json) {
+    ctx.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    return 0;
+  }
+  for (const d of rows) {
+    ctx.stdout.write(`${d.name}${d.aliases.length ? ` (${d.aliases.join(', ')})` : ''} — ${d.description}\n`);
+    for (const r of d.releases) {
+      const mark = r.name === d.default ? '*' : ' ';
+      const aliases = r.aliases.length ? ` (${r.aliases.join(', ')})` : '';
+      ctx.stdout.write(`  ${mark} ${d.name}:${r.name}${aliases}  [${r.arches.join(', ')}]  via ${r.sources.join(', ')}\n`);
+    }
+  }
+  ctx.stdout.write('\n* default release; pull with `cake pull NAME[:RELEASE]`\n');
+  return 0;
+}
