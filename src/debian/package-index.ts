@@ -296,8 +296,3 @@ export function archSatisfied(
   const pkgArch = target.arch === 'all' ? native : target.arch;
   return depArch === pkgArch;
 }
-
-/** "name version (arch)" for messages. */
-export function describePackage(pkg: PackageRecord): string {
-  return `${pkg.name} ${pkg.version}`;
-}
