@@ -3,6 +3,7 @@
  * and sandboxes to extract them in: a temp parent holding the root, an "outside" sentinel dir and
  * a secret file, with a snapshot to prove nothing outside the root changed.
  */
+import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,25 +172,50 @@ export function sandbox(): Sandbox {
 /** Lines "path type mode size content|target" for everything under `dir` (not following symlinks). */
 export function snapshot(dir: string, skip = new Set<string>()): string[] {
   const lines: string[] = [];
-  const walk = (p: string, rel: string) => {
-    for (const name of readdirSync(p).sort()) {
-      const full = join(p, name);
-      if (skip.has(full)) continue;
-      const r = rel ? `${rel}/${name}` : name;
+  const walk = (p: Buffer, rel: string) => {
+    const names = readdirSync(p, { encoding: 'buffer' }).sort(Buffer.compare);
+    for (const name of names) {
+      const full = Buffer.concat([p, Buffer.from('/'), name]);
+      if (skip.has(full.toString())) continue;
+      const shown = name.toString('utf8').includes('\ufffd') ? `<hex:${name.toString('hex')}>` : name.toString('utf8');
+      const r = rel ? `${rel}/${shown}` : shown;
       const st = lstatSync(full);
       const mode = (st.mode & 0o7777).toString(8);
       if (st.isDirectory()) {
         lines.push(`${r} dir ${mode}`);
         walk(full, r);
-      } else if (st.isSymbolicLink()) lines.push(`${r} symlink -> ${readlinkSync(full)}`);
+      } else if (st.isSymbolicLink()) lines.push(`${r} symlink -> ${readlinkSync(full, { encoding: 'buffer' }).toString('hex')}`);
       else if (st.isFile()) lines.push(`${r} file ${mode} ${st.nlink} ${readFileSync(full).toString('base64')}`);
       else lines.push(`${r} other ${mode}`);
     }
   };
-  walk(dir, '');
+  walk(Buffer.from(dir), '');
   return lines;
 }
 
 export function cleanupDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Runs GNU tar (the host's), throwing with its stderr on failure. */
+export function gnuTar(args: string[], cwd?: string): Buffer {
+  return execFileSync('tar', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
+}
+
+/**
+ * Runs `fn` as an unprivileged user when the tests run as root (root ignores permission bits, so
+ * "a 0555 directory can still be removed" proves nothing as root): chowns `dirs` to nobody, then
+ * switches the effective uid/gid for the duration of `fn`.
+ */
+export async function asUnprivileged<T>(dirs: string[], fn: () => Promise<T> | T): Promise<T> {
+  if (process.getuid?.() !== 0) return fn();
+  for (const d of dirs) execFileSync('chown', ['-R', '65534:65534', d]);
+  process.setegid!(65534);
+  process.seteuid!(65534);
+  try {
+    return await fn();
+  } finally {
+    process.seteuid!(0);
+    process.setegid!(0);
+  }
 }
