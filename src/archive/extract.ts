@@ -39,7 +39,7 @@ export interface ExtractOptions {
   /** OCI layer semantics: .wh.NAME and .wh..wh..opq (default false) */
   whiteouts?: boolean;
   signal?: AbortSignal;
-  /** progress hook: archive bytes consumed so far, after each entry */
+  /** progress hook, called for each entry: archive bytes consumed up to and including its header */
   onEntry?: (bytesSoFar: number) => void;
 }
 
