@@ -8,10 +8,12 @@
  * Literals are integers: `2 * v` is "v is true", `2 * v + 1` is "v is false".
  */
 
+/** The literal "v is true". */
 export const pos = (v: number): number => v << 1;
+/** The literal "v is false". */
 export const neg = (v: number): number => (v << 1) | 1;
-export const litVar = (lit: number): number => lit >> 1;
 
+/** Values returned by {@link SatSolver.value}. */
 export const TRUE = 1;
 export const FALSE = -1;
 export const UNSET = 0;

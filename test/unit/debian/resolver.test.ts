@@ -432,6 +432,25 @@ function conflicting(idx: PackageIndex, selected: readonly PackageRecord[]): str
   return out;
 }
 
+/** Pre-Depends must be in an earlier batch, Depends in the same or an earlier one. */
+function orderViolations(idx: PackageIndex, r: Resolution): string[] {
+  const batch = new Map<PackageRecord, number>();
+  r.order.forEach((b, i) => b.forEach((p) => batch.set(p, i)));
+  const out: string[] = [];
+  for (const p of r.packages) {
+    const at = batch.get(p) as number;
+    for (const [groups, pre] of [[p.preDepends, true], [p.depends, false]] as const) {
+      for (const rel of groups.flat()) {
+        for (const q of idx.satisfying(rel, { native: 'amd64', fromArch: p.arch })) {
+          const qa = batch.get(q);
+          if (qa !== undefined && (pre ? qa >= at : qa > at)) out.push(`${p.name} -> ${q.name}`);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 describe.skipIf(!existsSync(CACHED))('the real bookworm main amd64 index', () => {
   const text = existsSync(CACHED) ? readFileSync(CACHED, 'utf8') : '';
   let idx: PackageIndex;
@@ -459,6 +478,7 @@ describe.skipIf(!existsSync(CACHED))('the real bookworm main amd64 index', () =>
     expect(conflicting(idx, r.packages)).toEqual([]);
     expect(unsatisfied(idx, r.packages)).toEqual([]);
     expect(r.order.flat()).toHaveLength(r.packages.length);
+    expect(orderViolations(idx, r)).toEqual([]);
     for (const p of install) expect(r.packages.some((q) => q.name === p)).toBe(true);
     expect(ms).toBeLessThan(5000); // sanity bound only: the time is reported above
     if (variant === 'essential') expect(r.packages).toHaveLength(69); // mmdebstrap --variant=essential
