@@ -3,7 +3,7 @@
  * compressors used by export. Streams only: nothing is written to disk.
  */
 import { spawn } from 'node:child_process';
-import { Duplex, PassThrough, Readable, pipeline, type Transform } from 'node:stream';
+import { Duplex, PassThrough, Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { CakeError } from '../model/errors.js';
 
@@ -68,24 +68,26 @@ export async function decompress(
     }
   }
   const source = Readable.from(rest(), { objectMode: false });
-  let inputError: unknown = null;
-  source.once('error', (err) => (inputError = err));
   const out = new PassThrough({ highWaterMark: 1 << 16 });
+  // input errors pass through as they are; destroying `out` early stops everything upstream
+  source.once('error', (err) => out.destroy(err));
+  out.once('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
 
   if (compression === 'none') {
-    pipeline(source, out, () => {});
+    source.pipe(out);
     return { stream: out, compression };
   }
   if (compression === 'gzip') {
     const gunzip = createGunzip({ chunkSize: 1 << 16 });
-    pipeline(source, gunzip, (err) => {
-      if (!err) return;
-      out.destroy(err === inputError ? (err as Error) : corrupt('gzip', err));
+    gunzip.once('error', (err) => {
+      out.destroy(corrupt('gzip', err));
+      source.destroy();
     });
-    gunzip.pipe(out);
-    out.once('close', () => {
-      if (!gunzip.writableFinished || !gunzip.readableEnded) gunzip.destroy();
-    });
+    source.once('error', () => gunzip.destroy());
+    out.once('close', () => gunzip.destroy());
+    source.pipe(gunzip).pipe(out);
     return { stream: out, compression };
   }
 
@@ -105,10 +107,7 @@ export async function decompress(
     if (stderr.length < 2000) stderr += d.toString();
   });
   child.stdin.on('error', () => {}); // EPIPE when the tool dies first: its exit status says why
-  source.once('error', (err) => {
-    child.kill();
-    out.destroy(err);
-  });
+  source.once('error', () => child.kill());
   source.pipe(child.stdin);
   child.stdout.pipe(out, { end: false });
   child.once('close', (code, sig) => {
@@ -117,10 +116,7 @@ export async function decompress(
     else out.destroy(corrupt(compression, new Error(stderr.trim() || `${tool.cmd} exited with ${code ?? sig}`)));
   });
   out.once('close', () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill();
-      source.destroy();
-    }
+    if (child.exitCode === null && child.signalCode === null) child.kill();
   });
   return { stream: out, compression };
 }
