@@ -74,13 +74,12 @@ export async function buildCheckRoot(parent: string, hostEnv: Record<string, str
   await writeFile(join(root, 'etc/passwd'), passwd);
   await writeFile(join(root, 'cake-check/marker'), 'guest-only\n');
   await writeFile(join(root, 'cake-check/hello.sh'), 'echo hello-ok\n', { mode: 0o644 });
-  await writeFile(join(root, 'cake-check/check.sh'), CHECK_SCRIPT, { mode: 0o644 });
   return { root, passwdSize: passwd.length, hostPasswdSize };
 }
 
 /**
- * Runs in the guest as `sh /cake-check/check.sh HOST_ROOT PASSWD_SIZE HOST_PASSWD_SIZE EXPECT_UID` with cwd
- * /cake-check. One line per check: `name|ok|detail` or `name|fail|detail`. Uses only sh builtins
+ * Runs in the guest as `sh -c CHECK_SCRIPT cake-check HOST_ROOT PASSWD_SIZE HOST_PASSWD_SIZE EXPECT_UID`
+ * with cwd /cake-check. One line per check: `name|ok|detail` or `name|fail|detail`. Uses only sh builtins
  * and the five copied programs.
  */
 export const CHECK_SCRIPT = `r() { printf '%s|%s|%s\\n' "$1" "$2" "$3"; }

@@ -8,20 +8,25 @@ export interface ProotCandidate {
   binary: string;
   /** For proot itself (e.g. a provisioned build's PROOT_LOADER); never given to the guest as such. */
   env: Record<string, string>;
-  origin: 'system' | 'provisioned';
+  origin: 'user' | 'provisioned' | 'system';
 }
 
 /**
- * SEAM for proot provisioning. The proot binaries to try, best first. Today: the system proot,
- * if any. Debian 12/13's proot 5.1.0 fails the self-check (statx is not translated), so a later
- * step adds, IN FRONT of it, a proot that cake provisions from the Debian archive (5.4.x run
- * through its own ld.so and libraries, with `env` carrying what it needs, e.g.
- * PROOT_LOADER/PROOT_LOADER_32 and the loader command). Callers pick the first candidate that
- * passes the self-check; the result is cached per binary, so trying several is cheap.
+ * SEAM for proot provisioning. The proot binaries to try, best first: `CAKE_PROOT` from the host
+ * environment (a user's own build, or a wrapper that starts one through its own ld.so), then
+ * the system proot, if any. Debian 12/13's proot 5.1.0 fails the self-check (statx is not
+ * translated), so a later step adds, after CAKE_PROOT and before the system one, a proot that
+ * cake provisions from the Debian archive (5.4.x run through its own ld.so and libraries, with
+ * `env` carrying what it needs, e.g. PROOT_LOADER). Callers pick the first candidate that passes
+ * the self-check; results are cached per binary, so trying several is cheap.
  */
 export async function findProotCandidates(deps: { hostEnv: Record<string, string | undefined> }): Promise<ProotCandidate[]> {
+  const out: ProotCandidate[] = [];
+  const user = deps.hostEnv.CAKE_PROOT;
+  if (user !== undefined && user !== '') out.push({ binary: user, env: {}, origin: 'user' });
   const system = await findHostProgram('proot', deps.hostEnv);
-  return system === undefined ? [] : [{ binary: system, env: {}, origin: 'system' }];
+  if (system !== undefined && system !== user) out.push({ binary: system, env: {}, origin: 'system' });
+  return out;
 }
 
 /** What `proot --help` tells about a build: its fork and the options cake cares about. Pure. */

@@ -5,7 +5,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
-import { buildCheckRoot, type CheckRoot } from './check-root.js';
+import { buildCheckRoot, CHECK_SCRIPT, type CheckRoot } from './check-root.js';
 import type { HostCommand } from './command.js';
 import { findUsernsTools } from './host-tools.js';
 import { buildProotCommand } from './proot-argv.js';
@@ -28,7 +28,7 @@ export interface SelfCheckDeps {
 }
 
 /** Bump when the checks change, so cached verdicts of older checks are not trusted. */
-const CHECK_VERSION = 1;
+const CHECK_VERSION = 2;
 const CHECK_TIMEOUT_MS = 30_000;
 
 /**
@@ -119,7 +119,8 @@ async function runChecks(
 ): Promise<SelfCheckResult[]> {
   const plan: RunPlan = {
     root: check.root,
-    argv: ['/bin/sh', '/cake-check/check.sh', check.root, String(check.passwdSize), String(check.hostPasswdSize ?? '-'), String(uid)],
+    // The script goes in as text: a proot that cannot open scripts by path must still report the rest.
+    argv: ['/bin/sh', '-c', CHECK_SCRIPT, 'cake-check', check.root, String(check.passwdSize), String(check.hostPasswdSize ?? '-'), String(uid)],
     cwd: '/cake-check',
     user: { name: uid === 0 ? 'root' : String(uid), uid, gid: uid, home: '/root', shell: '/bin/sh' },
     env: { PATH: '/usr/bin:/bin', HOME: '/root', LC_ALL: 'C' },

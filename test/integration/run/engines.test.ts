@@ -1,0 +1,191 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/model/logger.js';
+import { chooseEngine } from '../../../src/run/engine.js';
+import { defaultRunOptions, type RunOptions } from '../../../src/run/run-options.js';
+import { createBusyboxRootfs, haveBusybox, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
+import { buildRunner, runGuest, type RunSpec } from './harness.js';
+
+/**
+ * Real engines against a busybox rootfs, through a runner process that calls runInEnv like
+ * `cake exec` does. proot tests run only when a proot passes the self-check; otherwise the test
+ * below asserts that it fails it with the statx diagnosis and that --engine proot says so.
+ */
+const scratch = mkdtempSync(join(tmpdir(), 'cake-run-it-'));
+const cacheDir = join(scratch, 'cache');
+const fakeHome = join(scratch, 'home');
+mkdirSync(fakeHome);
+writeFileSync(join(fakeHome, 'home-marker'), 'from host home\n');
+let rootfs: BusyboxRootfs;
+let runner: string;
+let prootOk = false;
+let prootError = '';
+
+beforeAll(async () => {
+  if (!haveBusybox()) throw new Error('these tests need busybox-static');
+  rootfs = createBusyboxRootfs();
+  runner = buildRunner().runner;
+  try {
+    await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir });
+    prootOk = true;
+  } catch (err) {
+    prootError = (err as Error).message;
+  }
+});
+afterAll(() => {
+  rootfs?.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function spec(engine: 'userns' | 'proot', argv: string[], opts: Partial<RunOptions> = {}, config?: RunSpec['env']['config']): RunSpec {
+  return {
+    env: { name: 'bb', rootfs: rootfs.root, ...(config ? { config } : {}) },
+    argv,
+    opts: defaultRunOptions({ engine, ...opts }),
+    cacheDir,
+  };
+}
+const hostEnv = { HOME: fakeHome, TERM: 'xterm-test', CAKE_LEAK_CHECK: 'leaked' };
+const run = (s: RunSpec) => runGuest(runner, s, { env: hostEnv, extendEnv: true });
+
+describe.each(['userns', 'proot'] as const)('%s engine', (engine) => {
+  const t = (name: string, fn: () => Promise<void>) =>
+    it(name, async (ctx) => {
+      if (engine === 'proot' && !prootOk) ctx.skip();
+      await fn();
+    });
+
+  t('passes the exit code through', async () => {
+    expect((await run(spec(engine, ['sh', '-c', 'exit 7']))).code).toBe(7);
+    expect((await run(spec(engine, ['true']))).code).toBe(0);
+  });
+
+  t('keeps stdout and stderr apart', async () => {
+    const r = await run(spec(engine, ['sh', '-c', 'echo out; echo err >&2']));
+    expect(r).toMatchObject({ code: 0, stdout: 'out', stderr: 'err' });
+  });
+
+  t('reports a death by signal as 128+N', async (): Promise<void> => {
+    if (engine === 'proot') return; // proot hides a self-inflicted signal (exit 255); see the relayed-signal test
+    expect((await run(spec(engine, ['sh', '-c', 'kill -TERM $$']))).code).toBe(143);
+    expect((await run(spec(engine, ['sh', '-c', 'kill -KILL $$']))).code).toBe(137);
+  });
+
+  t('starts from a clean environment with HOME, USER, TERM, LANG, image env, then --env', async () => {
+    const r = await run(spec(engine, ['sh', '-c', 'env; echo "CWD=$(pwd)"'], { env: { FOO: 'bar', LANG: 'C' } }, { env: ['IMAGE_VAR=1', 'LANG=xx'], workingDir: '/etc' }));
+    const env = Object.fromEntries(r.stdout.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    expect(env).toMatchObject({ HOME: '/root', USER: 'root', TERM: 'xterm-test', LANG: 'C', FOO: 'bar', IMAGE_VAR: '1', CWD: '/etc' });
+    expect(env.PATH).toContain('/usr/bin');
+    expect(env.CAKE_LEAK_CHECK).toBeUndefined();
+    expect(Object.keys(env).filter((k) => k.startsWith('PROOT_') && k !== 'PROOT_NO_SECCOMP')).toEqual([]);
+  });
+
+  t('sets LD_* variables inside the guest without troubling host helpers', async () => {
+    const r = await run(spec(engine, ['sh', '-c', 'echo "$LD_PRELOAD"'], {}, { env: ['LD_PRELOAD=/guest-only/libnothing.so'] }));
+    expect(r.stdout).toBe('/guest-only/libnothing.so');
+    // Only the guest's loader would complain; busybox is static, so nobody should.
+    expect(r.stderr).toBe('');
+  });
+
+  t('runs in --cwd, rejects a missing one with exit 2', async () => {
+    expect((await run(spec(engine, ['pwd'], { cwd: '/etc' }))).stdout).toBe('/etc');
+    const bad = await run(spec(engine, ['pwd'], { cwd: '/no/such/dir' }));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--cwd \/no\/such\/dir/);
+  });
+
+  t('shows --bind sources, checks they exist', async () => {
+    const src = join(scratch, `bind-${engine}`);
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'f'), 'bound\n');
+    expect((await run(spec(engine, ['cat', '/mnt/b/f'], { binds: [{ src, dst: '/mnt/b' }] }))).stdout).toBe('bound');
+    expect((await run(spec(engine, ['cat', join(src, 'f')], { binds: [{ src, dst: src }], isolated: true }))).stdout).toBe('bound');
+    const missing = await run(spec(engine, ['true'], { binds: [{ src: '/no/such/src', dst: '/x' }] }));
+    expect(missing.code).toBe(2);
+  });
+
+  t('runs as --user with its HOME and USER from the guest passwd', async () => {
+    const r = await run(spec(engine, ['sh', '-c', 'id -u; id -g; echo "$HOME $USER"; pwd'], { user: 'cakeuser', isolated: true }));
+    expect(r.stdout.split('\n')).toEqual(['1234', '1234', '/home/cakeuser cakeuser', '/home/cakeuser']);
+    expect((await run(spec(engine, ['id', '-u'], { user: '4321:55' }))).stdout).toBe('4321');
+    expect((await run(spec(engine, ['id', '-u']))).stdout).toBe('0');
+  });
+
+  t('binds host /tmp and $HOME unless --isolated', async () => {
+    const hostTmp = mkdtempSync(join(tmpdir(), 'cake-host-tmp-'));
+    writeFileSync(join(hostTmp, 'tmp-marker'), 'x');
+    const probe = `cat ${fakeHome}/home-marker; ls ${hostTmp}`;
+    const shared = await run(spec(engine, ['sh', '-c', probe]));
+    expect(shared.stdout).toBe('from host home\ntmp-marker');
+    const isolated = await run(spec(engine, ['sh', '-c', `${probe} 2>&1; ls /tmp`], { isolated: true }));
+    expect(isolated.stdout).not.toContain('from host home');
+    expect(isolated.stdout).not.toContain('tmp-marker');
+    rmSync(hostTmp, { recursive: true, force: true });
+  });
+
+  t('cannot reach host files outside the binds', async () => {
+    const outside = mkdtempSync('/var/tmp/cake-outside-');
+    writeFileSync(join(outside, 'secret'), 'host secret\n');
+    const r = await run(spec(engine, ['sh', '-c', `cat ${outside}/secret; ls ${outside}; cat /etc/passwd`]));
+    expect(r.stdout).not.toContain('host secret');
+    expect(r.stdout).toContain('cake guest root'); // the guest's passwd, not the host's
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  t('sees files it creates with stat and ls', async () => {
+    const name = `new-${engine}`;
+    const r = await run(spec(engine, ['sh', '-c', `echo hello > /var/${name} && stat -c %s /var/${name} && ls /var`]));
+    expect(r.code).toBe(0);
+    const [size, ...listing] = r.stdout.split('\n');
+    expect(size).toBe('6');
+    expect(listing).toContain(name);
+    expect(readFileSync(join(rootfs.root, 'var', name), 'utf8')).toBe('hello\n');
+    expect(statSync(join(rootfs.root, 'var', name)).uid).toBe(process.getuid!());
+  });
+
+  t('has a working /etc/resolv.conf and /etc/hosts', async () => {
+    const r = await run(spec(engine, ['sh', '-c', 'cat /etc/resolv.conf; echo ---; cat /etc/hosts']));
+    const [resolv, hosts] = r.stdout.split('---\n');
+    expect(resolv!.trim()).toBe(readFileSync('/etc/resolv.conf', 'utf8').trim());
+    expect(hosts).toMatch(/localhost/);
+  });
+
+  t('has /dev, /proc and /sys', async () => {
+    const r = await run(spec(engine, ['sh', '-c', 'echo x > /dev/null && readlink /proc/self/exe && ls /sys/kernel >/dev/null && echo ok']));
+    expect(r.stdout).toBe('/bin/busybox\nok');
+  });
+
+  t('opens a login shell for an empty argv', async () => {
+    const r = await runGuest(runner, spec(engine, []), { env: hostEnv, stdin: 'pipe', input: 'echo "shell:$0"; exit 5\n' });
+    expect(r.code).toBe(5);
+    expect(r.stdout).toMatch(/shell:-?\/?(bin\/)?sh/);
+  });
+});
+
+describe('engine selection on this host', () => {
+  it('auto picks userns, whose self-check passes in full', async () => {
+    const c = await chooseEngine('auto', { logger: silentLogger, hostEnv: process.env, cacheDir });
+    expect(c.engine).toBe('userns');
+    expect(c.checks.map((x) => `${x.name}:${x.ok}`)).toEqual([
+      'stat-size:true',
+      'new-file:true',
+      'owner:true',
+      'script-by-path:true',
+      'proc-self-exe:true',
+      'cwd:true',
+      'confined:true',
+      'change-id:true',
+    ]);
+  });
+
+  it('a failing proot fails the self-check with the statx diagnosis, and --engine proot says so', async (ctx) => {
+    if (prootOk) ctx.skip();
+    expect(prootError).toMatch(/^proot at \/\S+ failed the self-check: stat shows host files \(statx not translated\)$/);
+    const r = await run(spec('proot', ['true']));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cake: ${prootError}`);
+    expect(r.stderr).toMatch(/hint: /);
+  });
+});
