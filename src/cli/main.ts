@@ -20,10 +20,15 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   distros: async () => (await import('./commands/distros.js')).distrosCommand,
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
   gc: async () => (await import('./commands/gc.js')).gcCommand,
+  push: async () => (await import('./commands/push.js')).pushCommand,
+  cook: async () => (await import('./commands/cook.js')).cookCommand,
+  add: async () => (await import('./commands/add.js')).addCommand,
+  bake: async () => (await import('./commands/bake.js')).bakeCommand,
+  boot: async () => (await import('./commands/boot.js')).bootCommand,
 };
 
 /** Commands whose engine forwards signals itself: cake must not abort on SIGINT for them. */
-const SIGNAL_PASSTHROUGH = new Set(['enter', 'exec']);
+const SIGNAL_PASSTHROUGH = new Set(['enter', 'exec', 'boot']);
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -57,6 +62,8 @@ export function buildProgram(run: (spec: CommandSpec, args: string[], opts: Reco
     cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: (s) => process.stdout.write(s) });
     if (spec.name === 'exec') {
       cmd.argument('<NAME>').argument('[CMD...]');
+    } else if (spec.name === 'boot') {
+      cmd.argument('<IMAGE>').argument('[QEMU_ARGS...]');
     } else if (spec.args) {
       for (const a of usageArgs(spec).split(' ')) {
         if (!a) continue;

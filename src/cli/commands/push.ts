@@ -1,0 +1,7 @@
+import { CakeError } from '../../model/errors.js';
+import type { CliContext } from '../context.js';
+
+/** `cake push`: being built (see the issue tracker). */
+export async function pushCommand(_ctx: CliContext, _args: string[], _opts: Record<string, unknown>): Promise<number> {
+  throw new CakeError('internal', 'cake push is not implemented yet', { hint: 'see `cake help` for the commands that work today' });
+}
