@@ -42,22 +42,25 @@ function ctrlC(s: RunSpec): Promise<{ output: string; code: number }> {
   return new Promise((resolve, reject) => {
     const term = pty.spawn(process.execPath, runnerArgs(runner, s), { cols: 80, rows: 24, env: { ...process.env, TERM: 'xterm' } as Record<string, string> });
     let output = '';
-    let sent = false;
+    let typing: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       term.kill('SIGKILL');
       reject(new Error(`timed out; output so far: ${JSON.stringify(output)}`));
-    }, 30_000);
+    }, 25_000);
     term.onData((d) => {
       output += d;
-      if (!sent && output.includes('ready')) {
-        sent = true;
-        // Let sh reach `sleep` first: a signal that lands while sh is still forking is only
-        // acted upon after the foreground command ends (a shell race, not an engine one).
-        setTimeout(() => term.write('\x03'), 300);
+      if (typing === undefined && output.includes('ready')) {
+        // Type Ctrl-C until the trap answers: a SIGINT that lands while sh is still forking
+        // `sleep` is only acted upon when sleep ends (a shell race, not an engine one); the next
+        // one kills sleep and lets the pending trap run.
+        typing = setInterval(() => {
+          if (!output.includes('got-int')) term.write('\x03');
+        }, 300);
       }
     });
     term.onExit(({ exitCode }) => {
       clearTimeout(timer);
+      clearInterval(typing);
       resolve({ output, code: exitCode });
     });
   });
@@ -73,7 +76,8 @@ describe.each(['userns', 'proot'] as const)('%s engine', (engine) => {
 
   it('relays a SIGTERM sent to cake to the guest', async (ctx) => {
     if (engine === 'proot' && !prootOk) ctx.skip();
-    const script = 'trap "echo got-term; kill $!; exit 4" TERM; echo ready; sleep 30 & wait';
+    // A loop of short sleeps: sh runs the trap between two commands, whenever the signal lands.
+    const script = 'trap "echo got-term; exit 4" TERM; echo ready; while :; do sleep 0.1; done';
     const child = execa(process.execPath, runnerArgs(runner, spec(engine, ['sh', '-c', script], false)), { reject: false, stdin: 'ignore' });
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) setTimeout(() => child.kill('SIGTERM'), 300);
