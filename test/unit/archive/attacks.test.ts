@@ -93,7 +93,8 @@ describe('traversal in names', () => {
   });
 
   it('refuses a NUL byte smuggled into a PAX path', async () => {
-    await expectRejected(tar(pax([['path', 'a\u0000/../../x']]), file('innocent', 'pwned')));
+    await expectRejected(tar(pax([['path', 'a\u0000b']]), file('innocent', 'pwned')), { name: 'NUL' });
+    await expectRejected(tar(pax([['linkpath', 'a\u0000b']]), hardlink('l', 'x')), { name: 'NUL' });
   });
 });
 

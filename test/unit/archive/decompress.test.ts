@@ -58,7 +58,7 @@ describe('decompress', () => {
     ['zstd', ['zstd', ['-q', '-c']]],
   ] as const)('corrupt %s surfaces as bad-archive from the extraction', async (_kind, tool) => {
     const data = Buffer.from(compress(tool[0], [...tool[1]], archive));
-    for (let i = 20; i < data.length - 20; i += 97) data[i] ^= 0x55;
+    for (let i = 20; i < data.length - 20; i += 97) data[i] = data[i]! ^ 0x55;
     const { stream } = await decompress(Readable.from([data]));
     const b = sandbox();
     boxes.push(b);
