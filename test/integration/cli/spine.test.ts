@@ -184,7 +184,12 @@ describe.skipIf(!haveBusybox())('cake CLI spine (built CLI, real tools)', () => 
     for (let i = 0; i < 4000; i++) members.push(file(`f/${i}`, 'x'.repeat(2048)));
     writeFileSync(big, tar(...members));
     const child = execa(CAKE, ['import', big, '--name', 'big'], { env: { CAKE_HOME: h, NO_COLOR: '1' }, reject: false });
-    await new Promise((r) => setTimeout(r, 400));
+    // Interrupt once the staging dir exists: the import is then under way.
+    const envsDir = join(h, 'v1/envs');
+    for (let i = 0; i < 400; i++) {
+      if (existsSync(envsDir) && readdirSync(envsDir).some((e) => e.startsWith('.staging'))) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
     child.kill('SIGINT');
     const r = await child;
     if (r.exitCode === 0) return; // finished before the signal: nothing to check on this machine
