@@ -138,8 +138,14 @@ async function select(requested: EngineName, deps: EngineDeps, env?: GuestEnv): 
  * binds. Resolves with the command's exit code (128+N when it died of signal N); SIGTERM, SIGHUP,
  * SIGUSR1/2 to cake reach the guest, and with a terminal Ctrl-C reaches it directly while cake
  * ignores it (see spawnGuest). Bad options are UsageErrors (exit 2); engine or spawn failures
- * CakeError('engine' | 'missing-tool'). The userns engine may create empty mount points in the
- * env (like bwrap); proot writes nothing.
+ * CakeError('engine' | 'missing-tool').
+ *
+ * Engine differences callers may notice: userns creates missing mount points in the env (empty
+ * dirs, or empty /etc/resolv.conf and /etc/hosts when the guest has none), like bwrap; proot
+ * writes nothing. proot kills what the command leaves running when it exits (--kill-on-exit);
+ * userns has no pid namespace, so background processes outlive the command (see userns-argv.ts).
+ * proot reports a guest's death by a signal it gave itself as 255 (proot's own limitation); one
+ * that came through cake is reported as 128+N.
  */
 export async function runInEnv(env: GuestEnv, argv: string[], opts: RunOptions, deps: EngineDeps): Promise<number> {
   const sel = await select(opts.engine, deps, env);

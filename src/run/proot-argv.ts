@@ -14,7 +14,7 @@ export interface ProotTool {
 
 /**
  * proot argv for a plan: `proot -v -1 -r ROOT -w CWD (-0 | -i UID:GID) [-k REL] [--kill-on-exit]
- * [-q QEMU] -b SRC:DST... [GUEST-ENV LD_*=...] ARGV...`, with the clean guest environment plus
+ * [-L (termux)] [-q QEMU] -b SRC:DST... [GUEST-ENV LD_*=...] ARGV...`, with the clean guest environment plus
  * PROOT_NO_SECCOMP=1 when seccomp acceleration is off. `-v -1` keeps proot quiet except on
  * fatal errors (it otherwise reports every guest death by signal). Pure.
  */
@@ -24,6 +24,9 @@ export function buildProotCommand(plan: RunPlan, tool: ProotTool, seccomp: boole
   else args.push('-i', `${plan.user.uid}:${plan.user.gid}`);
   if (plan.kernelRelease !== undefined) args.push('-k', plan.kernelRelease);
   if (tool.killOnExit) args.push('--kill-on-exit');
+  // termux's -L reports symlink sizes the way dpkg expects; its Android-only extensions
+  // (--link2symlink, --sysvipc, --ashmem-memfd) are not needed on Linux hosts.
+  if (tool.fork === 'termux') args.push('-L');
   if (plan.qemu !== undefined) args.push('-q', plan.qemu);
   // Always SRC:DST: proot splits at the last colon, so a host path with a colon stays whole.
   for (const m of plan.mounts) args.push('-b', `${m.src}:${m.dst}`);

@@ -28,7 +28,7 @@ export interface SelfCheckDeps {
 }
 
 /** Bump when the checks change, so cached verdicts of older checks are not trusted. */
-const CHECK_VERSION = 2;
+const CHECK_VERSION = 3;
 const CHECK_TIMEOUT_MS = 30_000;
 
 /**
@@ -146,7 +146,7 @@ async function runChecks(
   }
   if (results.length === 0) {
     const why = run.stderr.trim().split('\n')[0] || `exit status ${run.code}`;
-    return [{ name: 'start', ok: false, detail: `${engine} could not run a command: ${why}` }];
+    return [{ name: 'start', ok: false, detail: `could not run a command: ${why}` }];
   }
   return results;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/model/logger.js';
-import { chooseEngine } from '../../../src/run/engine.js';
+import { chooseEngine, runInEnv } from '../../../src/run/engine.js';
 import { defaultRunOptions, type RunOptions } from '../../../src/run/run-options.js';
 import { createBusyboxRootfs, haveBusybox, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
 import { buildRunner, runGuest, type RunSpec } from './harness.js';
@@ -157,6 +157,21 @@ describe.each(['userns', 'proot'] as const)('%s engine', (engine) => {
     expect(r.stdout).toBe('/bin/busybox\nok');
   });
 
+  t('stops the guest and rejects with interrupted when the AbortSignal fires', async () => {
+    const ac = new AbortController();
+    const started = Date.now();
+    const running = runInEnv({ name: 'bb', rootfs: rootfs.root }, ['sleep', '30'], defaultRunOptions({ engine, isolated: true }), {
+      logger: silentLogger,
+      hostEnv: process.env,
+      cacheDir,
+      signal: ac.signal,
+      stdio: 'ignore',
+    });
+    setTimeout(() => ac.abort(), 500);
+    await expect(running).rejects.toMatchObject({ code: 'interrupted', exitCode: 130 });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   t('opens a login shell for an empty argv', async () => {
     const r = await runGuest(runner, spec(engine, []), { env: hostEnv, stdin: 'pipe', input: 'echo "shell:$0"; exit 5\n' });
     expect(r.code).toBe(5);
@@ -178,6 +193,20 @@ describe('engine selection on this host', () => {
       'confined:true',
       'change-id:true',
     ]);
+  });
+
+  it('explains a host without user namespaces (a stand-in unshare that is refused)', async () => {
+    const bin = join(scratch, 'fake-bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'unshare'), '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n', { mode: 0o755 });
+    const deps = { logger: silentLogger, hostEnv: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, cacheDir: join(scratch, 'cache-nouserns') };
+    await expect(chooseEngine('userns', deps)).rejects.toMatchObject({
+      code: 'engine',
+      message: 'user namespaces failed the self-check: could not run a command: unshare: unshare failed: Operation not permitted',
+    });
+    const auto = chooseEngine('auto', deps);
+    if (prootOk) await expect(auto).resolves.toMatchObject({ engine: 'proot' });
+    else await expect(auto).rejects.toThrow(/^no engine works on this host: user namespaces failed .*; proot at \S+ failed the self-check/);
   });
 
   it('a failing proot fails the self-check with the statx diagnosis, and --engine proot says so', async (ctx) => {

@@ -48,6 +48,10 @@ describe('buildProotCommand', () => {
     expect(c.args).not.toContain('-0');
     expect(c.args).not.toContain('--kill-on-exit');
   });
+  it('adds -L for the termux fork only', () => {
+    expect(buildProotCommand(plan(), { ...tool, fork: 'termux' }, true).args).toContain('-L');
+    expect(buildProotCommand(plan(), tool, true).args).not.toContain('-L');
+  });
   it('sets LD_* through the guest env program', () => {
     const c = buildProotCommand(plan({ env: { PATH: '/bin', LD_PRELOAD: '/usr/lib/libfakeroot.so' }, guestEnvProgram: '/usr/bin/env' }), tool, true);
     expect(c.env).toEqual({ PATH: '/bin' });
