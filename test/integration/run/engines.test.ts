@@ -20,13 +20,14 @@ mkdirSync(fakeHome);
 writeFileSync(join(fakeHome, 'home-marker'), 'from host home\n');
 let rootfs: BusyboxRootfs;
 let runner: string;
+let runnerDir: string | undefined;
 let prootOk = false;
 let prootError = '';
 
 beforeAll(async () => {
   if (!haveBusybox()) throw new Error('these tests need busybox-static');
   rootfs = createBusyboxRootfs();
-  runner = buildRunner().runner;
+  ({ runner, outDir: runnerDir } = buildRunner());
   try {
     await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir });
     prootOk = true;
@@ -36,6 +37,7 @@ beforeAll(async () => {
 });
 afterAll(() => {
   rootfs?.cleanup();
+  if (runnerDir) rmSync(runnerDir, { recursive: true, force: true });
   rmSync(scratch, { recursive: true, force: true });
 });
 

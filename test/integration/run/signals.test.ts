@@ -18,11 +18,12 @@ const scratch = mkdtempSync(join(tmpdir(), 'cake-run-sig-'));
 const cacheDir = join(scratch, 'cache');
 let rootfs: BusyboxRootfs;
 let runner: string;
+let runnerDir: string | undefined;
 let prootOk = false;
 
 beforeAll(async () => {
   rootfs = createBusyboxRootfs();
-  runner = buildRunner().runner;
+  ({ runner, outDir: runnerDir } = buildRunner());
   prootOk = await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir }).then(
     () => true,
     () => false,
@@ -30,6 +31,7 @@ beforeAll(async () => {
 });
 afterAll(() => {
   rootfs?.cleanup();
+  if (runnerDir) rmSync(runnerDir, { recursive: true, force: true });
   rmSync(scratch, { recursive: true, force: true });
 });
 
