@@ -113,6 +113,8 @@ class Extractor implements EntrySink {
   private fileKey = '';
   private fileEntry: TarEntry | null = null;
   private fifoSeq = 0;
+  /** permission bits the umask lets through creat()/mkdir(); special bits always need a chmod */
+  private readonly keptByUmask = 0o777 & ~process.umask();
 
   constructor(private readonly opts: ExtractOptions) {
     this.fs = new SafeRoot(opts.root);
@@ -192,14 +194,16 @@ class Extractor implements EntrySink {
 
   private file(e: TarEntry, key: string, p: FsPath): EntrySink {
     const diskMode = e.mode | 0o600;
+    // created with its final mode when the umask lets it through (saves an fchmod per file)
+    const createMode = diskMode & 0o777;
     let fd: number;
     try {
-      fd = openSync(p, CREATE_FLAGS, 0o600);
+      fd = openSync(p, CREATE_FLAGS, createMode);
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
       // never truncate in place: the old file may be a hard link shared with another name
       this.replace(key);
-      fd = openSync(p, CREATE_FLAGS, 0o600);
+      fd = openSync(p, CREATE_FLAGS, createMode);
     }
     this.fd = fd;
     this.fileKey = key;
@@ -227,7 +231,7 @@ class Extractor implements EntrySink {
       if (e.sparse) ftruncateSync(fd, e.size);
       // after the data: writing clears setuid/setgid
       const diskMode = e.mode | 0o600;
-      fchmodSync(fd, diskMode);
+      if (diskMode !== (diskMode & this.keptByUmask)) fchmodSync(fd, diskMode);
       if (e.mode & 0o7000) {
         // the kernel may drop a bit (setgid for a group we are not in): record what is really there
         const real = fstatSync(fd).mode & 0o7777;
@@ -241,6 +245,7 @@ class Extractor implements EntrySink {
 
   private dir(e: TarEntry, key: string, p: FsPath): void {
     const diskMode = e.mode | 0o700;
+    let merged = false;
     try {
       mkdirSync(p, diskMode);
       this.fs.onCreateDir?.(key);
@@ -250,9 +255,10 @@ class Extractor implements EntrySink {
       if (!st.isDirectory()) {
         this.replace(key);
         mkdirSync(p, diskMode);
-      } // a directory over a directory: merge (keep its content, take the new attributes)
+      } else merged = true; // a directory over a directory: keep its content, take the new attributes
     }
-    chmodSync(p, diskMode); // p was just made, or lstat'ed as a directory: not a symlink
+    // p was just made, or lstat'ed as a directory: not a symlink
+    if (merged || diskMode !== (diskMode & this.keptByUmask)) chmodSync(p, diskMode);
     this.fs.markDir(key);
     this.stats.dirs++;
     recordOwner(this.table, keyFromBytes(key), { uid: e.uid, gid: e.gid, mode: e.mode & 0o7777 }, diskMode);

@@ -19,6 +19,8 @@ export const MAX_DEPTH = 1024;
 export type FsPath = string | Buffer;
 
 const NON_ASCII = /[^\x00-\x7f]/;
+/** anything but plain components: '.', '..', empty components, NUL; a single trailing '/' is plain */
+const UNUSUAL = /(?:^|\/)\.\.?(?:\/|$)|\/\/|^$|\u0000/;
 
 export function unsafe(name: string, why: string): CakeError {
   return new CakeError('unsafe-archive', `unsafe archive entry ${JSON.stringify(show(name))}: ${why}`, {
@@ -37,6 +39,13 @@ export function memberComponents(name: string, strip: number, linkOf?: string): 
   const fail = (why: string) =>
     linkOf === undefined ? unsafe(name, why) : unsafe(linkOf, `hard link to ${JSON.stringify(show(name))}: ${why}`);
   if (name.startsWith('/')) throw fail('absolute path');
+  if (strip === 0 && !UNUSUAL.test(name)) {
+    // the common case: plain components; only a trailing '/' to drop
+    const out = name.split('/');
+    if (out[out.length - 1] === '') out.pop();
+    if (out.length > MAX_DEPTH) throw fail(`nested deeper than ${MAX_DEPTH} directories`);
+    return out;
+  }
   if (name.includes('\u0000')) throw fail('NUL byte in the name');
   let parts = name.split('/').filter((p) => p !== '');
   if (strip > 0) {

@@ -60,20 +60,19 @@ export function isZeroBlock(buf: Buffer, off: number): boolean {
 
 /** Verifies the header checksum (unsigned, or the signed sum some old tars wrote). */
 export function checksumOk(buf: Buffer, off: number): boolean {
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : buf[off + i]!;
-    unsigned += b;
-    signed += b >= 0x80 ? b - 256 : b;
-  }
   let stored: number;
   try {
     stored = readNumber(buf, off + 148, 8, 'checksum');
   } catch {
     return false;
   }
-  return stored === unsigned || stored === signed;
+  let unsigned = 8 * 0x20; // the checksum field counts as spaces
+  for (let i = off; i < off + 148; i++) unsigned += buf[i]!;
+  for (let i = off + 156; i < off + BLOCK; i++) unsigned += buf[i]!;
+  if (stored === unsigned) return true;
+  let high = 0; // bytes >= 0x80, for the signed sum some old tars wrote
+  for (let i = 0; i < BLOCK; i++) if ((i < 148 || i >= 156) && buf[off + i]! >= 0x80) high++;
+  return stored === unsigned - 256 * high;
 }
 
 export interface PaxRecords {
