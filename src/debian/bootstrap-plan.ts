@@ -1,0 +1,113 @@
+/**
+ * Which packages go into which dpkg run of a bootstrap: the essential set first (extracted by cake,
+ * then installed by one `dpkg --install --force-depends`, as mmdebstrap does), then the rest in as
+ * few `dpkg --install` runs as Pre-Depends allow. Pure, no I/O.
+ */
+import type { PackageIndex, PackageRecord } from './package-index.js';
+
+/** The unique identity of a record inside one index. */
+export function recordKey(p: Pick<PackageRecord, 'name' | 'version' | 'arch'>): string {
+  return `${p.name} ${p.version} ${p.arch}`;
+}
+
+/**
+ * The records of `selected` that the Essential: yes packages among them need, directly or through
+ * Depends and Pre-Depends (every selected alternative of a group counts). `satisfying` is the
+ * index lookup (PackageIndex.satisfying).
+ */
+export function essentialClosure(
+  selected: readonly PackageRecord[],
+  index: Pick<PackageIndex, 'satisfying'>,
+  nativeArch: string,
+): PackageRecord[] {
+  const inSet = new Map(selected.map((p) => [recordKey(p), p]));
+  const out = new Map<string, PackageRecord>();
+  const stack = selected.filter((p) => p.essential);
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    const k = recordKey(p);
+    if (out.has(k)) continue;
+    out.set(k, p);
+    for (const group of [...p.preDepends, ...p.depends]) {
+      for (const rel of group) {
+        for (const s of index.satisfying(rel, { native: nativeArch, fromArch: p.arch })) {
+          const chosen = inSet.get(recordKey(s));
+          if (chosen !== undefined && !out.has(recordKey(chosen))) stack.push(chosen);
+        }
+      }
+    }
+  }
+  return selected.filter((p) => out.has(recordKey(p)));
+}
+
+/**
+ * Merges consecutive install batches (the resolver's `order`, dependencies first) into dpkg runs:
+ * a batch joins the current run unless one of its packages Pre-Depends on a package of that run
+ * (a Pre-Depends must be configured before its dependant is unpacked, and dpkg configures only at
+ * the end of a run). `preDependsOn(p)` lists the selected records p Pre-Depends on.
+ */
+export function groupRuns(batches: readonly (readonly PackageRecord[])[], preDependsOn: (p: PackageRecord) => readonly PackageRecord[]): PackageRecord[][] {
+  const runs: PackageRecord[][] = [];
+  let current: PackageRecord[] = [];
+  let keys = new Set<string>();
+  for (const batch of batches) {
+    if (batch.length === 0) continue;
+    const blocked = batch.some((p) => preDependsOn(p).some((d) => keys.has(recordKey(d))));
+    if (blocked && current.length > 0) {
+      runs.push(current);
+      current = [];
+      keys = new Set();
+    }
+    for (const p of batch) {
+      current.push(p);
+      keys.add(recordKey(p));
+    }
+  }
+  if (current.length > 0) runs.push(current);
+  return runs;
+}
+
+/** The selected records `p` Pre-Depends on (any selected alternative). */
+export function selectedPreDepends(
+  p: PackageRecord,
+  selected: ReadonlyMap<string, PackageRecord>,
+  index: Pick<PackageIndex, 'satisfying'>,
+  nativeArch: string,
+): PackageRecord[] {
+  const out: PackageRecord[] = [];
+  for (const group of p.preDepends) {
+    for (const rel of group) {
+      for (const s of index.satisfying(rel, { native: nativeArch, fromArch: p.arch })) {
+        const chosen = selected.get(recordKey(s));
+        if (chosen !== undefined && chosen !== p) out.push(chosen);
+      }
+    }
+  }
+  return out;
+}
+
+/** apt's archive file name for a package: `name_version_arch.deb`, the epoch's `:` as `%3a`. Pure. */
+export function debFileName(p: Pick<PackageRecord, 'name' | 'version' | 'arch'>): string {
+  return `${p.name}_${p.version.replace(/:/g, '%3a')}_${p.arch}.deb`;
+}
+
+/**
+ * The essential set in the order given to `dpkg --install`: base-passwd first (its preinst creates
+ * /etc/passwd and /etc/group, which dpkg needs to map owner names of the packages after it), then
+ * the batches' order (dependencies first). Pure.
+ */
+export function essentialInstallOrder(essential: readonly PackageRecord[], batches: readonly (readonly PackageRecord[])[]): PackageRecord[] {
+  const want = new Set(essential.map(recordKey));
+  const ordered: PackageRecord[] = [];
+  const seen = new Set<string>();
+  const push = (p: PackageRecord): void => {
+    const k = recordKey(p);
+    if (!want.has(k) || seen.has(k)) return;
+    seen.add(k);
+    ordered.push(p);
+  };
+  for (const p of essential) if (p.name === 'base-passwd') push(p);
+  for (const b of batches) for (const p of b) push(p);
+  for (const p of essential) push(p);
+  return ordered;
+}

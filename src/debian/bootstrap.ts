@@ -1,0 +1,234 @@
+/**
+ * Builds a Debian/Ubuntu root filesystem straight from the archive, rootless:
+ * 1. verified InRelease and Packages indices (archive-client.ts), the resolver's answer for the
+ *    variant plus the requested packages, the .debs fetched in parallel into the blob store;
+ * 2. the essential set extracted by cake's safe extractor, /usr merged, a minimal dpkg database,
+ *    policy-rc.d, diverted start-stop-daemon and ischroot stubs, sources.list (bootstrap-tree.ts);
+ * 3. the guest's own dpkg, run through the engine: `dpkg --install --force-depends` of the essential
+ *    set, then the rest in as few `dpkg --install` runs as Pre-Depends allow;
+ * 4. all of it under the guest's fakeroot (bootstrap-fakeroot.ts): what dpkg and the maintainer
+ *    scripts chown'ed becomes the env's ownership table.
+ * The tree is left without cake's build files, stubs or policy-rc.d.
+ */
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { OwnershipTable } from '../archive/ownership.js';
+import { removeTree } from '../archive/remove-tree.js';
+import { CakeError } from '../model/errors.js';
+import type { Logger } from '../model/logger.js';
+import type { HttpClient } from '../net/http-client.js';
+import type { EngineDeps } from '../run/engine.js';
+import type { EngineName } from '../run/run-options.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { CakePaths } from '../store/paths.js';
+import { ArchiveClient, toPackageIndex, type LoadedIndices } from './archive-client.js';
+import { applyFakedOwnership, parseFakedSave, snapshotInodes } from './bootstrap-fakeroot.js';
+import { BUILD_DIR, FAKED_SAVE, installFakeroot, runGuestScript, shWord, stageDebs, type GuestRunContext } from './bootstrap-guest.js';
+import { mergedUsrDirs } from './bootstrap-merged-usr.js';
+import { essentialClosure, essentialInstallOrder, groupRuns, recordKey, selectedPreDepends } from './bootstrap-plan.js';
+import { buildDiversions, finishTree, prepareTree } from './bootstrap-tree.js';
+import { unpackEssential } from './bootstrap-unpack.js';
+import type { KeyringSpec } from './keyrings.js';
+import type { PackageRecord } from './package-index.js';
+import { resolve, type Variant } from './resolver.js';
+
+export type BootstrapVariant = 'essential' | 'minbase' | 'standard' | 'buildd';
+
+export interface BootstrapDeps {
+  http: HttpClient;
+  blobs: BlobStore;
+  paths: CakePaths;
+  logger: Logger;
+  signal?: AbortSignal;
+  keyringDir?: string;
+  /** How guest programs run: the engine (default auto) and its deps (host env, cache dir). */
+  engine: { name?: EngineName; hostEnv: EngineDeps['hostEnv']; cacheDir: string };
+}
+
+export interface BootstrapOptions {
+  /** An empty directory: the env's root filesystem (usually a staging dir). */
+  rootfs: string;
+  /** The mirror of suites given by name, e.g. http://deb.debian.org/debian. */
+  mirror: string;
+  /** Suites, the release's own first: a name (on `mirror`) or a suite on another mirror. */
+  suites: ReadonlyArray<string | { mirror: string; suite: string }>;
+  components: string[];
+  /** Debian architecture (amd64, arm64, …). */
+  arch: string;
+  /** Distro arch of the guest (x86_64, …) for the engine; default derived by the engine as native. */
+  guestArch?: string;
+  keyring: KeyringSpec;
+  /** essential, minbase (required + apt), standard (+ important, standard), buildd (minbase + build-essential). */
+  variant: BootstrapVariant;
+  /** Extra packages: NAME, NAME=VERSION, NAME:ARCH. */
+  packages: readonly string[];
+  recommends: boolean;
+  /** suite → InRelease sha256 from an earlier build: a rebuild against the same archive state. */
+  pinnedInRelease?: Record<string, string>;
+  /** Host file collecting the guest programs' output; default `<dirname(rootfs)>/bootstrap.log`. */
+  logFile?: string;
+  /** For messages. */
+  label?: string;
+}
+
+export interface BootstrapResult {
+  /** Number of packages installed. */
+  packages: number;
+  /** Bytes downloaded by this build (indices and .debs; 0 when everything was cached). */
+  downloadBytes: number;
+  /** suite → sha256 of its verified InRelease (the pin for a reproducible rebuild). */
+  inReleaseSha256: Record<string, string>;
+  /** (mirror, suite) pairs read, in order. */
+  sources: Array<{ mirror: string; suite: string }>;
+  debs: Array<{ name: string; version: string; arch: string; sha256: string }>;
+  ownership: OwnershipTable;
+  stats: { entries: number; fakedPaths: number; devices: number; dpkgRuns: number };
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Bootstraps a Debian/Ubuntu tree into `o.rootfs`. Network: the archive (InRelease every time,
+ * indices and .debs only when not in the blob store). Runs the guest's dpkg through the engine.
+ * Throws CakeError: 'signature'/'not-found'/'network' from the archive, 'resolver' for an
+ * unsatisfiable request, 'engine' when dpkg fails (the hint quotes the log). On failure the
+ * rootfs is left as it is: the caller removes its staging dir.
+ */
+export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions): Promise<BootstrapResult> {
+  const { logger } = deps;
+  const label = o.label ?? 'the env';
+  const sources = o.suites.map((s) => (typeof s === 'string' ? { mirror: o.mirror, suite: s } : s));
+  if (sources.length === 0) throw new CakeError('bad-source', 'an archive source needs at least one suite');
+
+  // 1. indices, resolution, downloads
+  const clients = clientsFor(deps, o, sources);
+  const loaded: LoadedIndices = { releases: [], packagesText: [] };
+  for (const c of clients) {
+    const l = await c.loadIndices(o.pinnedInRelease ? { pinnedInRelease: o.pinnedInRelease } : {});
+    loaded.releases.push(...l.releases);
+    loaded.packagesText.push(...l.packagesText);
+  }
+  const index = toPackageIndex(loaded);
+  const variant: Variant = o.variant === 'buildd' ? 'minbase' : o.variant;
+  const install = o.variant === 'buildd' ? ['build-essential', ...o.packages] : [...o.packages];
+  // cake merges /usr itself (as debootstrap does): usr-is-merged satisfies `usrmerge | usr-is-merged`
+  // without usrmerge's conversion and the perl it needs
+  if (index.candidate('usr-is-merged', o.arch) !== undefined && !install.some((t) => /^usrmerge\b/.test(t))) install.unshift('usr-is-merged');
+  const resolution = resolve(index, { install, variant, recommends: o.recommends, arch: o.arch });
+  const fakeroot = ['libfakeroot', 'fakeroot'].map((n) => {
+    const c = index.candidate(n, o.arch);
+    if (c === undefined) throw new CakeError('not-found', `the archive has no ${n} package for ${o.arch}`, { hint: 'cake runs the guest\'s own fakeroot to record ownership; add the component that holds it (main)' });
+    return c;
+  });
+  const wanted = [...resolution.packages, ...fakeroot];
+  const missing = wanted.filter((p, i) => wanted.findIndex((q) => q.sha256 === p.sha256) === i && !deps.blobs.has(p.sha256));
+  const missingBytes = missing.reduce((n, p) => n + p.size, 0);
+  logger.info(`resolved ${resolution.packages.length} packages (${(missingBytes / MiB).toFixed(1)} MiB to download)`);
+  const blobPaths = await clients[0]!.fetchDebs(wanted, { concurrency: 8 });
+  const blobOf = (p: PackageRecord): string => blobPaths.get(p.sha256)!;
+  const downloadBytes = clients.reduce((n, c) => n + c.stats().bytes, 0);
+
+  // 2. the essential set, by cake's extractor; the tree dpkg needs
+  const root = o.rootfs;
+  const essential = essentialClosure(resolution.packages, index, o.arch);
+  const table: OwnershipTable = {};
+  logger.info(`unpacking ${essential.length} essential packages`);
+  const unpacked = await unpackEssential(
+    root,
+    essential.map((p) => ({ name: p.name, path: blobOf(p) })),
+    { table, mergedDirs: mergedUsrDirs(o.arch), logger, ...(deps.signal ? { signal: deps.signal } : {}) },
+  );
+  const mergedDirs = unpacked.merge.linked;
+  logger.debug(`unpacked ${unpacked.stats.entries} entries (${unpacked.merge.moved} moved into /usr)`);
+  const baseline = snapshotInodes(root, table);
+  const diversions = buildDiversions(unpacked.programs);
+  const signedBy = keyringInTree(o.keyring, resolution.packages);
+  const treeOpts = { debianArch: o.arch, mergedDirs, diversions, sources, components: o.components, ...(signedBy ? { signedBy } : {}) };
+  prepareTree(root, treeOpts);
+  mkdirSync(join(root, BUILD_DIR), { recursive: true, mode: 0o755 });
+  await installFakeroot(root, fakeroot.map(blobOf), deps.signal);
+  const guestDebs = stageDebs(root, resolution.packages, blobOf);
+  logger.debug('tree prepared for dpkg');
+
+  // 3. the guest's dpkg, under the guest's fakeroot
+  const logFile = o.logFile ?? join(dirname(root), 'bootstrap.log');
+  mkdirSync(dirname(logFile), { recursive: true });
+  rmSync(logFile, { force: true });
+  const ctx: GuestRunContext = {
+    env: { name: label, rootfs: root, ...(o.guestArch ? { arch: o.guestArch } : {}) },
+    engine: deps.engine.name ?? 'auto',
+    engineDeps: { logger, hostEnv: deps.engine.hostEnv, cacheDir: deps.engine.cacheDir, ...(deps.signal ? { signal: deps.signal } : {}) },
+    logFile,
+  };
+  const hadResolvConf = lstatSync(join(root, 'etc/resolv.conf'), { throwIfNoEntry: false }) !== undefined;
+  const ordered = essentialInstallOrder(essential, resolution.order);
+  const files = (ps: readonly PackageRecord[]): string => ps.map((p) => shWord(guestDebs.get(p.name)!)).join(' ');
+  logger.info(`installing the essential set (${ordered.length} packages)`);
+  await runGuestScript(ctx, 'dpkg --install of the essential set', `dpkg --install --force-depends --force-unsafe-io ${files(ordered)}\n`, true);
+  const essentialKeys = new Set(essential.map(recordKey));
+  const selected = new Map(resolution.packages.map((p) => [recordKey(p), p]));
+  const restBatches = resolution.order.map((b) => b.filter((p) => !essentialKeys.has(recordKey(p))));
+  const runs = groupRuns(restBatches, (p) => selectedPreDepends(p, selected, index, o.arch));
+  if (runs.length > 0) {
+    const n = runs.reduce((k, r) => k + r.length, 0);
+    logger.info(`installing ${n} more packages (${runs.length} dpkg run${runs.length === 1 ? '' : 's'})`);
+    const script = runs.map((r) => `dpkg --install --force-unsafe-io ${files(r)}\n`).join('');
+    await runGuestScript(ctx, 'dpkg --install of the other packages', script, true);
+  }
+
+  // 4. ownership, clean-up
+  finishTree(root, treeOpts);
+  const saveFile = join(root, FAKED_SAVE);
+  const saved = existsSync(saveFile) ? parseFakedSave(readFileSync(saveFile, 'utf8')) : [];
+  if (saved.length === 0) throw new CakeError('internal', 'fakeroot recorded nothing during the build', { hint: `see ${logFile}` });
+  const applied = applyFakedOwnership(root, saved, table, { skip: [BUILD_DIR], baseline });
+  await removeTree(join(root, BUILD_DIR));
+  removeEmptyMountPoint(root, 'etc/resolv.conf', hadResolvConf);
+  logger.debug(`ownership: ${applied.faked} paths from fakeroot, ${applied.devices} device nodes, ${Object.keys(table).length} table entries`);
+
+  const inReleaseSha256: Record<string, string> = {};
+  for (const r of loaded.releases) inReleaseSha256[r.suite] = r.inReleaseSha256;
+  return {
+    packages: resolution.packages.length,
+    downloadBytes,
+    inReleaseSha256,
+    sources: loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite })),
+    debs: resolution.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
+    ownership: table,
+    stats: { entries: unpacked.stats.entries, fakedPaths: applied.faked, devices: applied.devices, dpkgRuns: 1 + runs.length },
+  };
+}
+
+/** One archive client per mirror (suites of a mirror together), in the order the suites were given. */
+function clientsFor(deps: BootstrapDeps, o: BootstrapOptions, sources: ReadonlyArray<{ mirror: string; suite: string }>): ArchiveClient[] {
+  const byMirror = new Map<string, string[]>();
+  for (const s of sources) {
+    const list = byMirror.get(s.mirror) ?? [];
+    list.push(s.suite);
+    byMirror.set(s.mirror, list);
+  }
+  const archiveDeps = {
+    http: deps.http,
+    blobs: deps.blobs,
+    paths: deps.paths,
+    logger: deps.logger,
+    ...(deps.signal ? { signal: deps.signal } : {}),
+    ...(deps.keyringDir ? { keyringDir: deps.keyringDir } : {}),
+  };
+  return [...byMirror].map(([mirror, suites]) => new ArchiveClient(archiveDeps, { mirror, suites, components: o.components, arch: o.arch, keyring: o.keyring }));
+}
+
+/** The keyring file sources.list can point at with signed-by, when its package is installed. */
+function keyringInTree(spec: KeyringSpec, installed: readonly PackageRecord[]): string | undefined {
+  const has = (name: string): boolean => installed.some((p) => p.name === name);
+  if (spec === 'debian' && has('debian-archive-keyring')) return '/usr/share/keyrings/debian-archive-keyring.gpg';
+  if (spec === 'ubuntu' && has('ubuntu-keyring')) return '/usr/share/keyrings/ubuntu-archive-keyring.gpg';
+  return undefined;
+}
+
+/** The userns engine leaves an empty file where it bound the host's resolv.conf: not part of the env. */
+function removeEmptyMountPoint(root: string, rel: string, existedBefore: boolean): void {
+  if (existedBefore) return;
+  const st = lstatSync(join(root, rel), { throwIfNoEntry: false });
+  if (st?.isFile() && st.size === 0) rmSync(join(root, rel));
+}
