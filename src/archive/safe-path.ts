@@ -11,7 +11,7 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
 import { CakeError } from '../model/errors.js';
 import { removeTreeSync } from './remove-tree.js';
-import { show } from './tar-reader.js';
+import { show } from './tar-entry.js';
 
 /** Deeper names are refused (node-tar CVE-2024-28863: deep nesting as a denial of service). */
 export const MAX_DEPTH = 1024;

@@ -166,68 +166,6 @@ export function parseSparse10(buf: Buffer): { map: Segment[]; headerBytes: numbe
   return { map, headerBytes: Math.ceil(pos / BLOCK) * BLOCK };
 }
 
-// ---- encoding (writer) ----
-
-const USTAR_MAGIC = Buffer.from('ustar\u000000', 'latin1');
-
-export interface RawHeader {
-  /** binary string, at most 100 bytes (the writer moves longer names to PAX) */
-  name: string;
-  prefix?: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  typeflag: string;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
-}
-
-function writeOctal(buf: Buffer, off: number, len: number, n: number): void {
-  // len-1 digits then NUL; callers move values that do not fit into PAX records
-  buf.write(n.toString(8).padStart(len - 1, '0'), off, len - 1, 'latin1');
-  buf[off + len - 1] = 0;
-}
-
-/** Octal fits in a field of `len` bytes (len-1 digits). */
-export function fitsOctal(n: number, len: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0 && n < 8 ** (len - 1);
-}
-
-/** A ustar header block. Numbers must fit (see {@link fitsOctal}); the caller uses PAX otherwise. */
-export function encodeHeader(h: RawHeader): Buffer {
-  const buf = Buffer.alloc(BLOCK);
-  buf.write(h.name, 0, 100, 'latin1');
-  writeOctal(buf, 100, 8, h.mode & 0o7777);
-  writeOctal(buf, 108, 8, h.uid);
-  writeOctal(buf, 116, 8, h.gid);
-  writeOctal(buf, 124, 12, h.size);
-  writeOctal(buf, 136, 12, h.mtime);
-  buf.write(h.typeflag, 156, 1, 'latin1');
-  if (h.linkname) buf.write(h.linkname, 157, 100, 'latin1');
-  USTAR_MAGIC.copy(buf, 257);
-  writeOctal(buf, 329, 8, h.devmajor ?? 0);
-  writeOctal(buf, 337, 8, h.devminor ?? 0);
-  if (h.prefix) buf.write(h.prefix, 345, 155, 'latin1');
-  buf.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += buf[i]!;
-  buf.write(sum.toString(8).padStart(6, '0'), 148, BLOCK - 148, 'latin1');
-  buf[154] = 0;
-  buf[155] = 0x20;
-  return buf;
-}
-
-/** One PAX record "LEN KEY=VALUE\n" with `value` as raw bytes. */
-export function paxRecord(key: string, value: Buffer): Buffer {
-  const rest = Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), value, Buffer.from('\n')]);
-  let len = rest.length + 1;
-  while (String(len).length + rest.length !== len) len++;
-  return Buffer.concat([Buffer.from(String(len), 'latin1'), rest]);
-}
-
 export function padding(size: number): number {
   const r = size % BLOCK;
   return r === 0 ? 0 : BLOCK - r;

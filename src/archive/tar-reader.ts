@@ -1,18 +1,13 @@
 /**
- * A push parser for tar streams (ustar, GNU, PAX, v7) that hands out exact bytes.
+ * A push parser for tar streams (ustar, GNU, PAX, v7, star) that hands out exact bytes.
  *
- * Written instead of using tar-stream's extract() because of its parser differentials (see
- * research §3, checked by experiment): it gives GNU sparse ('S') entries `type: null` without the
- * sparse map (so they cannot be materialised), reads `size` bytes of data after hard links and
- * directories (GNU tar and Go read none: entries can be smuggled), merges a PAX global `path` into
- * later entries, and decodes PAX paths as UTF-8 with U+FFFD (different names collide).
- *
- * Here: names are binary strings (one char per byte) from every source (ustar, GNU L/K, PAX);
- * hard links and directories never carry data (as GNU tar and Go); symlinks, devices and fifos
- * with a non-zero size are refused (GNU tar reads data after them, Go does not: ambiguous);
- * PAX global headers never set path/linkpath/size; GNU sparse
- * in the old GNU, PAX 0.0, 0.1 and 1.0 formats is delivered as positioned writes; the first zero
- * block ends the archive (as GNU tar) and anything after it is drained unparsed.
+ * Written instead of tar-stream's extract(), whose differentials (research §3, checked by
+ * experiment) matter here: it reports GNU sparse ('S') entries as `type: null` without the map,
+ * reads `size` bytes after hard links and directories (GNU tar and Go read none: entries can be
+ * smuggled), merges a PAX global `path` into later entries, and decodes PAX paths as UTF-8 with
+ * U+FFFD (different names collide). Here names stay bytes (binary strings), global headers never
+ * name or size an entry, every GNU sparse format (old, PAX 0.0, 0.1, 1.0) becomes positioned
+ * writes, and the first zero block ends the archive (as GNU tar); what follows is drained unparsed.
  */
 import { CakeError } from '../model/errors.js';
 import {
@@ -24,36 +19,15 @@ import {
   padding,
   parsePax,
   parseSparse10,
-  paxInteger,
-  paxTime,
   readNumber,
   readOldSparse,
   readString,
   type PaxRecords,
   type Segment,
 } from './tar-header.js';
+import { decodeEntry, show, type TarEntry } from './tar-entry.js';
 
-export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
-
-export interface TarEntry {
-  type: EntryType;
-  /** the member name as in the archive, a binary string (not normalised) */
-  path: string;
-  /** symlink or hard-link target, a binary string ('' when none) */
-  linkpath: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  /** seconds since the epoch (may be fractional, from PAX) */
-  mtime: number;
-  /** size of the file once written (the real size for sparse files); 0 for non-files */
-  size: number;
-  devmajor: number;
-  devminor: number;
-  sparse: boolean;
-  /** byte offset in the archive of the entry's first header (extended headers included) */
-  offset: number;
-}
+export { show, type EntryType, type TarEntry } from './tar-entry.js';
 
 export interface EntrySink {
   /** Data bytes `buf[start, end)`, to be written at file offset `pos`. */
@@ -88,23 +62,13 @@ export class TarReader {
   private longName: string | null = null;
   private longLink: string | null = null;
   private pax: PaxRecords | null = null;
-  private global = new Map<string, string>();
+  private readonly global = new Map<string, string>();
   private entryStart = -1;
   private pending: TarEntry | null = null;
   private sparseStored = 0;
   private entries = 0;
 
   constructor(private readonly onEntry: EntryHandler) {}
-
-  /** True once the end-of-archive marker was read. */
-  get ended(): boolean {
-    return this.state === 'eof';
-  }
-
-  /** The sink of the entry being written, if any (so a failing caller can close it). */
-  get currentSink(): EntrySink | null {
-    return this.sink;
-  }
 
   write(chunk: Buffer): void {
     let i = 0;
@@ -208,128 +172,33 @@ export class TarReader {
       return;
     }
     this.entries++;
-
-    const magic = buf.toString('latin1', off + 257, off + 263);
-    let name = readString(buf, off, 100);
-    if (magic === 'ustar\u0000' && buf[off + 345] !== 0) {
-      // star puts atime/ctime after a 131-byte prefix and "tar\0" at the end of the block
-      const star = buf.toString('latin1', off + 508, off + 512) === 'tar\u0000';
-      name = readString(buf, off + 345, star ? 131 : 155) + '/' + name;
-    }
-    const ustarish = magic === 'ustar\u0000' || magic === 'ustar ';
-    const pax = this.pax?.values;
-    const glob = this.global;
-    const num = (key: string, field: number, len: number): number => {
-      const v = pax?.get(key) ?? glob.get(key);
-      return v !== undefined ? paxInteger(v, key) : readNumber(buf, off + field, len, key);
-    };
-    const paxPath = nonEmpty(pax?.get('path'));
-    const paxLink = nonEmpty(pax?.get('linkpath'));
-    const paxSize = pax?.get('size');
-    const mtimeText = pax?.get('mtime') ?? glob.get('mtime');
-    const entry: TarEntry = {
-      type: 'file',
-      path: paxPath ?? this.longName ?? name,
-      linkpath: paxLink ?? this.longLink ?? readString(buf, off + 157, 100),
-      mode: readNumber(buf, off + 100, 8, 'mode') & 0o7777,
-      uid: num('uid', 108, 8),
-      gid: num('gid', 116, 8),
-      mtime: mtimeText !== undefined ? paxTime(mtimeText, 'mtime') : readNumber(buf, off + 136, 12, 'mtime'),
-      size: 0,
-      devmajor: ustarish && (flag === '3' || flag === '4') ? readNumber(buf, off + 329, 8, 'devmajor') : 0,
-      devminor: ustarish && (flag === '3' || flag === '4') ? readNumber(buf, off + 337, 8, 'devminor') : 0,
-      sparse: false,
-      offset: this.entryStart,
-    };
-    let dataSize = paxSize !== undefined ? paxInteger(paxSize, 'size') : size;
-    const records = this.pax;
+    const { entry, kind, dataSize, sparse } = decodeEntry(buf, off, this.entryStart, {
+      longName: this.longName,
+      longLink: this.longLink,
+      pax: this.pax,
+      global: this.global,
+    });
     this.longName = this.longLink = this.pax = null;
     this.entryStart = -1;
-
-    let type: EntryType | 'skip';
-    switch (flag) {
-      case '0':
-      case '\u0000':
-      case '7':
-        type = entry.path.endsWith('/') ? 'dir' : 'file';
-        break;
-      case '1': type = 'hardlink'; break;
-      case '2': type = 'symlink'; break;
-      case '3': type = 'char'; break;
-      case '4': type = 'block'; break;
-      case '5': type = 'dir'; break;
-      case '6': type = 'fifo'; break;
-      case 'D': type = 'dir'; break; // GNU dumpdir: a directory whose data lists its contents
-      case 'S': type = 'file'; break;
-      case 'M': throw bad(`${show(entry.path)}: multi-volume tar archives are not supported`);
-      default:
-        // vendor extensions (A-Z) are metadata we do not need; POSIX says other unknown types are regular files
-        type = flag >= 'A' && flag <= 'Z' ? 'skip' : 'file';
-    }
-    if (type === 'hardlink' || (type === 'dir' && flag !== 'D')) {
-      dataSize = 0; // GNU tar and Go read no data after these whatever `size` says: neither do we
-    } else if ((type === 'symlink' || type === 'char' || type === 'block' || type === 'fifo') && dataSize > 0) {
-      // GNU tar reads `size` bytes after these, Go and libarchive none: whatever we did, some
-      // reader would see other entries than we extract (entry smuggling), so refuse
-      throw bad(`${show(entry.path)}: ambiguous ${type} entry with a non-zero size (${dataSize})`);
-    }
-
     this.remaining = dataSize;
     this.padLeft = padding(dataSize);
     this.segments = null;
-    if (type === 'skip' || type !== 'file') {
-      if (type !== 'skip') {
-        entry.type = type;
-        this.sink = this.onEntry(entry);
-      } else this.sink = null;
-      this.startData(); // dirs (dumpdir) and skipped types: data, if any, is discarded
+    if (sparse === null) {
+      // dumpdir and skipped vendor types: their data, if any, is discarded
+      this.sink = kind === 'skip' ? null : this.onEntry(entry);
+      this.startData();
       return;
     }
-
-    entry.size = dataSize;
-    if (flag === 'S') {
-      entry.sparse = true;
-      entry.size = readNumber(buf, off + 483, 12, 'sparse realsize');
-      const map: Segment[] = [];
-      readOldSparse(buf, off + 386, 4, map);
-      this.segments = map;
-      this.sparseStored = dataSize;
-      this.pending = entry;
-      if (buf[off + 482]) this.state = 'sparseExt';
-      else this.beginSparse();
+    this.pending = entry;
+    this.sparseStored = dataSize;
+    if (sparse.kind === 'inline') {
+      this.meta = Buffer.alloc(0);
+      this.state = 'sparseMap';
       return;
     }
-    if (records) {
-      const v = records.values;
-      const sparseName = nonEmpty(v.get('GNU.sparse.name'));
-      const realText = v.get('GNU.sparse.realsize') ?? v.get('GNU.sparse.size');
-      const major = v.get('GNU.sparse.major');
-      const mapText = v.get('GNU.sparse.map');
-      if (major !== undefined || mapText !== undefined || records.sparse00.length > 0 || realText !== undefined) {
-        entry.sparse = true;
-        if (sparseName !== undefined) entry.path = sparseName;
-        if (realText === undefined) throw bad(`${show(entry.path)}: sparse entry without a real size`);
-        entry.size = paxInteger(realText, 'GNU.sparse.realsize');
-        this.pending = entry;
-        if (major === '1') {
-          if (v.get('GNU.sparse.minor') !== '0') throw bad(`${show(entry.path)}: unsupported GNU sparse format ${major}.${v.get('GNU.sparse.minor')}`);
-          if (this.remaining === 0) throw bad(`${show(entry.path)}: sparse entry without its map`);
-          this.meta = Buffer.alloc(0);
-          this.state = 'sparseMap';
-          return;
-        }
-        const nums = mapText !== undefined ? parseMapText(mapText) : records.sparse00;
-        if (nums.length % 2 !== 0) throw bad(`${show(entry.path)}: odd number of values in the sparse map`);
-        const map: Segment[] = [];
-        for (let k = 0; k < nums.length; k += 2) map.push([nums[k]!, nums[k + 1]!]);
-        this.segments = map;
-        this.sparseStored = dataSize;
-        this.beginSparse();
-        return;
-      }
-    }
-    this.sink = this.onEntry(entry);
-    this.startData();
+    this.segments = sparse.map;
+    if (sparse.kind === 'old' && sparse.extended) this.state = 'sparseExt';
+    else this.beginSparse();
   }
 
   private sparseExt(buf: Buffer, off: number): void {
@@ -438,19 +307,4 @@ export class TarReader {
       }
     }
   }
-}
-
-function nonEmpty(v: string | undefined): string | undefined {
-  return v === undefined || v === '' ? undefined : v;
-}
-
-function parseMapText(text: string): number[] {
-  if (text === '') return [];
-  return text.split(',').map((t) => paxInteger(t, 'GNU.sparse.map'));
-}
-
-/** A binary-string name, shown for humans (UTF-8 decoded when possible). */
-export function show(binary: string): string {
-  const s = Buffer.from(binary, 'latin1').toString('utf8');
-  return s.length > 200 ? s.slice(0, 200) + '…' : s;
 }

@@ -8,7 +8,8 @@ import { chmodSync, closeSync, constants as C, lstatSync, openSync, readSync, re
 import type { Writable } from 'node:stream';
 import { CakeError } from '../model/errors.js';
 import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from './ownership.js';
-import { BLOCK, encodeHeader, fitsOctal, padding, paxRecord } from './tar-header.js';
+import { encodeMember, isAscii } from './tar-encode.js';
+import { BLOCK, padding } from './tar-header.js';
 
 interface Item {
   rel: Buffer;
@@ -79,22 +80,6 @@ function fsJoin(root: string, rel: Buffer): string | Buffer {
   if (rel.length === 0) return root;
   if (isAscii(rel)) return root + '/' + rel.toString('latin1');
   return Buffer.concat([Buffer.from(root + '/'), rel]);
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-function isUtf8(b: Buffer): boolean {
-  if (isAscii(b)) return true;
-  try {
-    utf8.decode(b);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isAscii(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) return false;
-  return true;
 }
 
 function collect(root: string, table: OwnershipTable, restore: Array<[string | Buffer, number]>): Item[] {
@@ -176,74 +161,10 @@ async function writeItem(
   } else size = st!.size;
 
   const mode = typeflag === '2' ? 0o777 : own.mode;
-  const pax: Buffer[] = [];
-  if (!isUtf8(name) || (link !== null && !isUtf8(link))) {
-    pax.push(paxRecord('hdrcharset', Buffer.from('BINARY')));
-  }
-  let hName = '';
-  let prefix = '';
-  if (isAscii(name) && name.length <= 100) hName = name.toString('latin1');
-  else {
-    const split = isAscii(name) ? splitUstar(name.toString('latin1')) : null;
-    if (split) [prefix, hName] = split;
-    else {
-      pax.push(paxRecord('path', name));
-      hName = asciiStub(name, 100);
-    }
-  }
-  let hLink = '';
-  if (link) {
-    if (isAscii(link) && link.length <= 100) hLink = link.toString('latin1');
-    else {
-      pax.push(paxRecord('linkpath', link));
-      hLink = asciiStub(link, 100);
-    }
-  }
-  const num = (k: string, v: number, len: number): number => {
-    if (fitsOctal(v, len)) return v;
-    pax.push(paxRecord(k, Buffer.from(String(v))));
-    return 0;
-  };
-  const header = {
-    name: hName,
-    prefix,
-    mode,
-    uid: num('uid', own.uid, 8),
-    gid: num('gid', own.gid, 8),
-    size: num('size', size, 12),
-    mtime: num('mtime', mtime, 12),
-    typeflag,
-    linkname: hLink,
-    devmajor: fitsOctal(dev[0], 8) ? dev[0] : 0,
-    devminor: fitsOctal(dev[1], 8) ? dev[1] : 0,
-  };
-  if (pax.length > 0) {
-    const body = Buffer.concat(pax);
-    await w.write(
-      encodeHeader({ name: 'PaxHeaders/' + asciiStub(rel, 80), mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: header.mtime, typeflag: 'x' }),
-    );
-    await w.write(body);
-    await w.pad(body.length);
-  }
-  await w.write(encodeHeader(header));
+  const fields = { mode, uid: own.uid, gid: own.gid, size, mtime, typeflag, dev };
+  for (const block of encodeMember(name, link, fields, rel)) await w.write(block);
   if (size > 0) await copyFile(w, fsJoin(root, rel), size, st!, restore);
   return size;
-}
-
-/** Splits an ASCII name into ustar prefix (≤155) and name (≤100) at a '/', or null. */
-function splitUstar(name: string): [string, string] | null {
-  if (name.length > 256) return null;
-  for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) {
-    if (i <= 155 && name.length - i - 1 <= 100 && name.length - i - 1 > 0) return [name.slice(0, i), name.slice(i + 1)];
-  }
-  return null;
-}
-
-/** A deterministic ASCII stand-in for the ustar field when the real value is in a PAX record. */
-function asciiStub(b: Buffer, max: number): string {
-  let s = '';
-  for (let i = 0; i < b.length && s.length < max; i++) s += b[i]! >= 0x20 && b[i]! < 0x7f ? String.fromCharCode(b[i]!) : '_';
-  return s;
 }
 
 async function copyFile(w: Output, p: string | Buffer, size: number, st: Stats, restore: Array<[string | Buffer, number]>): Promise<void> {
