@@ -1,0 +1,198 @@
+/**
+ * Step snapshots: hard-link trees with a copy-on-write discipline.
+ *
+ * A cook works in one private *working tree* (a real data copy: `copyFileSync` with FICLONE, so a
+ * reflink on btrfs/XFS and a plain copy on ext4). After a step, the step's *snapshot* is a new
+ * tree in the cache where every file the step did not touch is a hard link to the same file of
+ * the parent snapshot and only new or changed files are copied. Snapshots are immutable: nothing
+ * ever writes into them (a working tree is always a copy), so sharing inodes between them is
+ * safe, and a snapshot costs its directories plus the bytes the step changed.
+ *
+ * What changed is told apart without reading contents: each working-tree entry's identity
+ * (inode, ctime, mtime, size, mode) is recorded when the tree matches a snapshot (the *baseline*);
+ * any write, chmod, rename or replacement changes the inode or the ctime. Programs in a step start
+ * long after the baseline is taken (tens of milliseconds, far above the kernel's coarse timestamp
+ * tick), and cake's own writers always create a new inode (write a temporary file, rename), so a
+ * change cannot hide inside one clock tick. Measured numbers are in the README ("Recipes").
+ */
+import { copyFileSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, utimesSync, constants as FS, type Stats } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { isErrno } from '../model/errors.js';
+import { fsJoin, listTree, type FsPath, type TreeEntry } from './tree-walk.js';
+
+/** The identity of one working-tree entry at a moment. */
+export interface EntryId {
+  ino: number;
+  ctimeMs: number;
+  mtimeMs: number;
+  size: number;
+  /** st_mode: type and permission bits. */
+  mode: number;
+}
+
+/** Identities of every entry of a working tree, by ownership-table key. */
+export type Baseline = Map<string, EntryId>;
+
+export interface SnapshotStats {
+  entries: number;
+  /** Files and symlinks hard-linked to the parent snapshot. */
+  linked: number;
+  /** Files and symlinks copied (new or changed). */
+  copied: number;
+  dirs: number;
+  /** Bytes of the copied files. */
+  bytesCopied: number;
+  /** Disk blocks newly allocated by the snapshot (st_blocks × 512 of copies and directories). */
+  diskBytes: number;
+}
+
+const S_IFMT = 0o170000;
+
+function idOf(st: Stats): EntryId {
+  return { ino: st.ino, ctimeMs: st.ctimeMs, mtimeMs: st.mtimeMs, size: st.size, mode: st.mode };
+}
+
+function same(a: EntryId | undefined, st: Stats): boolean {
+  return a !== undefined && a.ino === st.ino && a.ctimeMs === st.ctimeMs && a.mtimeMs === st.mtimeMs && a.size === st.size && a.mode === st.mode;
+}
+
+/** The identities of every entry of `root` now. */
+export function baselineOf(root: string): Baseline {
+  const { entries, restore } = listTree(root);
+  restore();
+  return new Map(entries.map((e) => [e.key, idOf(e.st)]));
+}
+
+/** Lists `root` now, for {@link changedSince} and {@link snapshotTree}. */
+export function scanTree(root: string): TreeEntry[] {
+  const { entries, restore } = listTree(root);
+  restore();
+  return entries;
+}
+
+/** True when `entries` differ from `baseline` in any entry (added, removed, changed, re-moded). */
+export function changedSince(baseline: Baseline, entries: readonly TreeEntry[]): boolean {
+  if (entries.length !== baseline.size) return true;
+  for (const e of entries) {
+    const b = baseline.get(e.key);
+    if (b === undefined) return true;
+    if (e.st.isDirectory() ? b.mode !== e.st.mode : !same(b, e.st)) return true;
+  }
+  return false;
+}
+
+function mkfifo(path: FsPath, mode: number): void {
+  execFileSync('mkfifo', ['-m', (mode & 0o7777).toString(8), '--', path.toString()], { stdio: 'ignore' });
+}
+
+/** Copies one non-directory entry (file, symlink, fifo) with its mode and times. */
+function copyEntry(src: FsPath, dst: FsPath, st: Stats): number {
+  if (st.isFile()) {
+    copyFileSync(src, dst, FS.COPYFILE_FICLONE);
+    utimesSync(dst, st.atime, st.mtime);
+    return st.size;
+  }
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(src, { encoding: 'buffer' }), dst);
+    lutimesSync(dst, st.atime, st.mtime);
+    return 0;
+  }
+  if (st.isFIFO()) mkfifo(dst, st.mode);
+  return 0;
+}
+
+function setDirTimes(dirs: Array<[FsPath, Stats]>): void {
+  for (const [p, st] of dirs.reverse()) utimesSync(p, st.atime, st.mtime);
+}
+
+/**
+ * Copies `tree` into `work` (an existing empty directory, or a missing one) as real data (reflinks
+ * where the filesystem has them), keeping modes, times, symlinks and the hard links inside the
+ * tree, and returns the baseline of the copy. Sockets are not copied.
+ */
+export function materialize(tree: string, work: string): Baseline {
+  mkdirSync(work, { recursive: true });
+  const { entries, restore } = listTree(tree);
+  try {
+    const dirs: Array<[FsPath, Stats]> = [];
+    const firstOf = new Map<number, FsPath>();
+    for (const e of entries) {
+      const dst = fsJoin(work, e.rel);
+      const st = e.st;
+      if (st.isDirectory()) {
+        mkdirSync(dst, { mode: (st.mode & 0o7777) | 0o700 });
+        dirs.push([dst, st]);
+        continue;
+      }
+      if (st.isSocket()) continue;
+      const first = st.nlink > 1 && !st.isDirectory() ? firstOf.get(st.ino) : undefined;
+      if (first !== undefined) {
+        linkSync(first, dst);
+        continue;
+      }
+      copyEntry(fsJoin(tree, e.rel), dst, st);
+      if (st.nlink > 1) firstOf.set(st.ino, dst);
+    }
+    setDirTimes(dirs);
+  } finally {
+    restore();
+  }
+  return baselineOf(work);
+}
+
+/**
+ * Writes `out` (must not exist) as a snapshot of `work`: files and symlinks whose identity equals
+ * `baseline` are hard links to the same path in `parentTree` (which `baseline` describes), the rest
+ * are copies; directories are new, with u+rwx (their real modes belong in the ownership table).
+ * Falls back to a copy when a link fails (EMLINK, a filesystem without links). Returns the stats
+ * and the new baseline of `work` (now described by `out`).
+ */
+export function snapshotTree(work: string, entries: readonly TreeEntry[], baseline: Baseline, parentTree: string | undefined, out: string): { stats: SnapshotStats; baseline: Baseline } {
+  const stats: SnapshotStats = { entries: 0, linked: 0, copied: 0, dirs: 0, bytesCopied: 0, diskBytes: 0 };
+  mkdirSync(out, { mode: 0o755 });
+  const dirs: Array<[FsPath, Stats]> = [];
+  const firstOf = new Map<number, FsPath>();
+  const next: Baseline = new Map();
+  for (const e of entries) {
+    const st = e.st;
+    const dst = fsJoin(out, e.rel);
+    next.set(e.key, idOf(st));
+    stats.entries++;
+    if (st.isDirectory()) {
+      mkdirSync(dst, { mode: (st.mode & 0o7777) | 0o700 });
+      dirs.push([dst, st]);
+      stats.dirs++;
+      continue;
+    }
+    if (st.isSocket()) continue;
+    const first = st.nlink > 1 ? firstOf.get(st.ino) : undefined;
+    if (first !== undefined) {
+      linkSync(first, dst);
+      continue;
+    }
+    let linked = false;
+    if (parentTree !== undefined && same(baseline.get(e.key), st)) {
+      try {
+        linkSync(fsJoin(parentTree, e.rel), dst);
+        linked = true;
+      } catch (err) {
+        if (!isErrno(err, 'EMLINK') && !isErrno(err, 'ENOENT') && !isErrno(err, 'EPERM') && !isErrno(err, 'EXDEV')) throw err;
+      }
+    }
+    if (linked) stats.linked++;
+    else {
+      stats.bytesCopied += copyEntry(fsJoin(work, e.rel), dst, st);
+      stats.copied++;
+      stats.diskBytes += lstatSync(dst).blocks * 512;
+    }
+    if (st.nlink > 1) firstOf.set(st.ino, dst);
+  }
+  setDirTimes(dirs);
+  for (const [p] of dirs) stats.diskBytes += lstatSync(p).blocks * 512;
+  return { stats, baseline: next };
+}
+
+/** The file type bits of a mode, for comparing entry kinds. */
+export function typeBits(mode: number): number {
+  return mode & S_IFMT;
+}

@@ -1,0 +1,109 @@
+/**
+ * The tree hash: a deterministic sha256 of a root filesystem as a root install would have it.
+ * Entries are sorted by their path bytes; each contributes
+ *   `TYPE MODE UID GID \0 PATH \0 PAYLOAD \0`
+ * where TYPE is d (directory), f (file), l (symlink), c/b (device), p (fifo); MODE is the octal
+ * permission bits (0o7777, 777 for symlinks); UID, GID and MODE come from the ownership table
+ * (absent: root and the mode on disk); PAYLOAD is the sha256 of a file's content, a symlink's
+ * target bytes, or `MAJOR,MINOR` of a device. Mtimes, inode numbers, hard-link structure and
+ * sockets are not part of it. Device nodes (and fifos) that exist only in the ownership table
+ * count as if they were on disk. The whole stream starts with `cake-tree-v1\0`.
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, lstatSync, openSync, readSync, readlinkSync, constants as C } from 'node:fs';
+import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
+import { CakeError } from '../model/errors.js';
+import { fsJoin, listTree, type FsPath } from './tree-walk.js';
+
+const CHUNK = 1 << 20;
+
+/** sha256 hex of a file's content; a file without read permission is made readable for the read. */
+export function hashFileSync(path: FsPath, buf: Buffer = Buffer.allocUnsafe(CHUNK)): string {
+  let fd: number;
+  let restore: number | undefined;
+  try {
+    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+    restore = lstatSync(path).mode & 0o7777;
+    chmodSync(path, restore | 0o400);
+    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+  }
+  const h = createHash('sha256');
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+    if (restore !== undefined) chmodSync(path, restore);
+  }
+  return h.digest('hex');
+}
+
+interface Item {
+  rel: Buffer;
+  type: string;
+  diskMode: number;
+  path?: FsPath;
+  link?: Buffer;
+  rdev?: [number, number];
+}
+
+/**
+ * The tree hash of `root` with its ownership table (see the module comment). Reads every file once;
+ * the tree must not change meanwhile. Returns 64 hex characters.
+ */
+export function treeHash(root: string, ownership: OwnershipTable, signal?: AbortSignal): string {
+  const { entries, restore } = listTree(root);
+  try {
+    const items: Item[] = [];
+    const index = new Map<string, number>();
+    for (const e of entries) {
+      const st = e.st;
+      let type: string;
+      if (st.isDirectory()) type = 'd';
+      else if (st.isFile()) type = 'f';
+      else if (st.isSymbolicLink()) type = 'l';
+      else if (st.isFIFO()) type = 'p';
+      else if (st.isCharacterDevice()) type = 'c';
+      else if (st.isBlockDevice()) type = 'b';
+      else continue; // sockets are made at run time
+      index.set(e.rel.toString('latin1'), items.length);
+      items.push({ rel: e.rel, type, diskMode: st.mode, path: fsJoin(root, e.rel), ...(type === 'c' || type === 'b' ? { rdev: [Math.floor(st.rdev / 256) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)] as [number, number] } : {}) });
+    }
+    for (const key of Object.keys(ownership)) {
+      const rec = ownership[key]!;
+      if (rec.kind === undefined) continue;
+      const rel = bytesFromKey(key);
+      const type = rec.kind === 'char' ? 'c' : rec.kind === 'block' ? 'b' : 'p';
+      const item: Item = { rel, type, diskMode: rec.mode, rdev: rec.rdev ?? [0, 0] };
+      const at = index.get(rel.toString('latin1'));
+      if (at === undefined) items.push(item);
+      else if (items[at]!.type !== 'd') items[at] = item; // a placeholder on disk: the table knows better
+    }
+    items.sort((a, b) => Buffer.compare(a.rel, b.rel));
+    const h = createHash('sha256');
+    h.update('cake-tree-v1\0');
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (const it of items) {
+      if (signal?.aborted) throw new CakeError('interrupted', 'interrupted');
+      const own = lookupOwner(ownership, keyFromBytes(it.rel), it.diskMode);
+      const mode = it.type === 'l' ? 0o777 : own.mode;
+      let payload: Buffer | string = '';
+      if (it.type === 'f') payload = hashFileSync(it.path!, buf);
+      else if (it.type === 'l') payload = readlinkSync(it.path!, { encoding: 'buffer' });
+      else if (it.type === 'c' || it.type === 'b') payload = `${it.rdev![0]},${it.rdev![1]}`;
+      h.update(`${it.type} ${mode.toString(8)} ${own.uid} ${own.gid}\0`);
+      h.update(it.rel);
+      h.update('\0');
+      h.update(payload);
+      h.update('\0');
+    }
+    return h.digest('hex');
+  } finally {
+    restore();
+  }
+}
