@@ -1,0 +1,335 @@
+/**
+ * The strict recipe parser. Walks the YAML syntax tree (positions from a LineCounter) so that
+ * every problem names its file, line and key path, and collects all of them rather than stopping
+ * at the first. Pure: no file is read here (existence checks are in recipe-load.ts).
+ */
+import { dirname, resolve } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Scalar, type YAMLMap } from 'yaml';
+import { CakeError } from '../model/errors.js';
+import { parseSource } from '../model/source.js';
+import { parseBind, normalizeGuestPath } from '../run/run-options.js';
+import type { AddFrom, At, FromRef, Located, OtherRef, Problem, Recipe, Step, StepKind } from './recipe-types.js';
+import { STEP_KINDS } from './recipe-types.js';
+
+const ENV_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
+const HEX64 = /^(sha256:)?[0-9a-f]{64}$/;
+const RECIPE_FILE = /\.ya?ml$/;
+const STORE_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+(\/.*)?$/;
+
+/** The keys each step kind allows besides its own. */
+const STEP_KEYS: Record<StepKind, readonly string[]> = {
+  run: ['cwd'],
+  copy: ['to', 'mode'],
+  add: [],
+  env: [],
+  path: [],
+  file: ['content', 'mode'],
+  user: [],
+  bind: [],
+};
+
+type Node = unknown;
+
+class Checker {
+  readonly problems: Problem[] = [];
+  constructor(readonly display: string, readonly lc: LineCounter, readonly dir: string) {}
+
+  at(node: Node, path: string): At {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    return { file: this.display, line: range ? this.lc.linePos(range[0]).line : 1, path: path || '(top)' };
+  }
+
+  fail(node: Node, path: string, message: string): undefined {
+    this.problems.push({ at: this.at(node, path), message });
+    return undefined;
+  }
+
+  /** The string-keyed pairs of a mapping; other keys are problems. */
+  pairs(node: YAMLMap, path: string): [string, Node, Node][] {
+    const out: [string, Node, Node][] = [];
+    for (const p of node.items) {
+      const k = isScalar(p.key) ? p.key.value : undefined;
+      if (typeof k === 'string') out.push([k, p.value, p.key]);
+      else this.fail(p.key, path, `expected string keys, found ${JSON.stringify(isScalar(p.key) ? (p.key.source ?? String(k)) : String(k))}`);
+    }
+    return out;
+  }
+
+  /** A mapping restricted to `allowed` keys, with `required` ones present. */
+  map(node: Node, path: string, allowed: readonly string[], required: readonly string[] = []): Map<string, Node> | undefined {
+    if (!isMap(node)) return this.fail(node, path, 'expected a mapping');
+    const fields = new Map<string, Node>();
+    for (const [k, v, keyNode] of this.pairs(node, path)) {
+      if (allowed.includes(k)) fields.set(k, v);
+      else this.fail(keyNode, sub(path, k), `unknown key (expected one of: ${allowed.join(', ')})`);
+    }
+    for (const k of required) if (!fields.has(k)) this.fail(node, sub(path, k), 'missing');
+    return fields;
+  }
+
+  str(node: Node, path: string, opts: { nonEmpty?: boolean; scalars?: boolean } = {}): string | undefined {
+    if (isScalar(node) && typeof node.value === 'string') {
+      if (opts.nonEmpty && node.value.trim() === '') return this.fail(node, path, 'expected a non-empty string');
+      return node.value;
+    }
+    if (opts.scalars && isScalar(node) && (typeof node.value === 'number' || typeof node.value === 'boolean')) {
+      return (node as Scalar).source ?? String(node.value);
+    }
+    const hint = isScalar(node) && node.value !== null && typeof node.value !== 'object' ? ` (quote it: "${(node as Scalar).source ?? String(node.value)}")` : '';
+    return this.fail(node, path, `expected a string${hint}`);
+  }
+
+  /** A string or a list of strings (one or more). */
+  strs(node: Node, path: string): Located<string>[] | undefined {
+    if (isSeq(node)) {
+      if (node.items.length === 0) return this.fail(node, path, 'expected a string or a non-empty list of strings');
+      const out: Located<string>[] = [];
+      node.items.forEach((item, i) => {
+        const v = this.str(item, `${path}[${i}]`, { nonEmpty: true });
+        if (v !== undefined) out.push({ value: v, at: this.at(item, `${path}[${i}]`) });
+      });
+      return out.length === node.items.length ? out : undefined;
+    }
+    const v = this.str(node, path, { nonEmpty: true });
+    return v === undefined ? undefined : [{ value: v, at: this.at(node, path) }];
+  }
+
+  guestPath(node: Node, path: string): string | undefined {
+    const v = this.str(node, path, { nonEmpty: true });
+    if (v === undefined) return undefined;
+    if (!v.startsWith('/') || v.includes('\0')) return this.fail(node, path, `expected an absolute path in the env, found ${JSON.stringify(v)}`);
+    return v.endsWith('/') && v !== '/' ? normalizeGuestPath(v) + '/' : normalizeGuestPath(v);
+  }
+
+  /** `0644`, `"0644"`, `0o644` or `"u=rw..."`-free octal modes only. */
+  mode(node: Node, path: string): number | undefined {
+    const text = isScalar(node) ? String((node as Scalar).source ?? node.value) : undefined;
+    const m = text === undefined ? null : /^(?:0o?)?([0-7]{3,4})$/.exec(text);
+    if (!m) return this.fail(node, path, 'expected an octal mode such as "0644"');
+    return parseInt(m[1]!, 8);
+  }
+
+  int(node: Node, path: string, max: number): number | undefined {
+    const v = isScalar(node) ? node.value : undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) return this.fail(node, path, `expected an integer from 0 to ${max}`);
+    return v;
+  }
+
+  hostPath(text: string): string {
+    return resolve(this.dir, text);
+  }
+
+  other(text: string, node: Node, path: string): OtherRef | undefined {
+    if (RECIPE_FILE.test(text)) return { kind: 'recipe', file: this.hostPath(text) };
+    if (ENV_NAME.test(text) && !text.includes('..')) return { kind: 'env', name: text };
+    return this.fail(node, path, `${JSON.stringify(text)} is neither an env name nor a recipe file (*.yaml)`);
+  }
+}
+
+/** `steps` + 2 → `steps[2]`; `env` + `PATH` → `env.PATH`. */
+function sub(path: string, key: string): string {
+  if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) return path ? `${path}.${key}` : key;
+  return `${path}[${JSON.stringify(key)}]`;
+}
+
+function parseFrom(c: Checker, node: Node): FromRef | undefined {
+  const text = c.str(node, 'from', { nonEmpty: true });
+  if (text === undefined) return undefined;
+  if (text.startsWith('env:')) {
+    const name = text.slice(4);
+    return ENV_NAME.test(name) ? { kind: 'env', name } : c.fail(node, 'from', `invalid env name ${JSON.stringify(name)}`);
+  }
+  if (RECIPE_FILE.test(text) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return { kind: 'recipe', file: c.hostPath(text) };
+  try {
+    const source = parseSource(text);
+    // A local tarball is relative to the recipe, not to where cake runs.
+    if (source.kind === 'file' && !source.path.startsWith('~')) return { kind: 'source', text, source: { ...source, path: c.hostPath(source.path) } };
+    return { kind: 'source', text, source };
+  } catch (err) {
+    return c.fail(node, 'from', err instanceof CakeError ? err.message : String(err));
+  }
+}
+
+function parseAddFrom(c: Checker, item: Located<string>, node: Node): AddFrom | undefined {
+  const sep = item.value.indexOf(':/');
+  if (sep <= 0) return c.fail(node, item.at.path, `expected OTHER:/PATH (an env or recipe, then an absolute path), found ${JSON.stringify(item.value)}`);
+  const other = c.other(item.value.slice(0, sep), node, item.at.path);
+  if (!other) return undefined;
+  return { text: item.value, other, path: normalizeGuestPath(item.value.slice(sep + 1)), at: item.at };
+}
+
+function parseAdd(c: Checker, node: Node, path: string): Omit<Extract<Step, { kind: 'add' }>, 'at' | 'kind'> | undefined {
+  const out = { from: [] as AddFrom[], nix: [] as Located<string>[], host: [] as Located<string>[] };
+  if (isMap(node)) {
+    const f = c.map(node, path, ['from', 'nix', 'host']);
+    if (!f) return undefined;
+    if (f.size === 0) return c.fail(node, path, 'expected at least one of from, nix, host');
+    const items = (key: string) => (f.has(key) ? c.strs(f.get(key), sub(path, key)) ?? [] : []);
+    for (const it of items('from')) {
+      const a = parseAddFrom(c, it, f.get('from'));
+      if (a) out.from.push(a);
+    }
+    out.nix = items('nix');
+    out.host = items('host').map((h) => ({ ...h, value: c.hostPath(h.value) }));
+    return out;
+  }
+  const list = c.strs(node, path);
+  if (!list) return undefined;
+  for (const it of list) {
+    if (STORE_PATH.test(it.value)) out.nix.push(it);
+    else {
+      const a = parseAddFrom(c, it, node);
+      if (a) out.from.push(a);
+    }
+  }
+  return out;
+}
+
+function parseUser(c: Checker, node: Node, path: string): Omit<Extract<Step, { kind: 'user' }>, 'at' | 'kind'> | undefined {
+  if (!isMap(node)) {
+    const name = c.str(node, path, { nonEmpty: true });
+    if (name === undefined) return undefined;
+    return USER_NAME.test(name) ? { name, groups: [] } : c.fail(node, path, `invalid user name ${JSON.stringify(name)}`);
+  }
+  const f = c.map(node, path, ['name', 'uid', 'gid', 'home', 'shell', 'groups'], ['name']);
+  if (!f) return undefined;
+  const name = f.has('name') ? c.str(f.get('name'), sub(path, 'name'), { nonEmpty: true }) : undefined;
+  if (name !== undefined && !USER_NAME.test(name)) c.fail(f.get('name'), sub(path, 'name'), `invalid user name ${JSON.stringify(name)}`);
+  const uid = f.has('uid') ? c.int(f.get('uid'), sub(path, 'uid'), 0xfffffffe) : undefined;
+  const gid = f.has('gid') ? c.int(f.get('gid'), sub(path, 'gid'), 0xfffffffe) : undefined;
+  const home = f.has('home') ? c.guestPath(f.get('home'), sub(path, 'home')) : undefined;
+  const shell = f.has('shell') ? c.guestPath(f.get('shell'), sub(path, 'shell')) : undefined;
+  const groups = f.has('groups') ? (c.strs(f.get('groups'), sub(path, 'groups')) ?? []).map((g) => g.value) : [];
+  for (const g of groups) if (!USER_NAME.test(g)) c.fail(f.get('groups'), sub(path, 'groups'), `invalid group name ${JSON.stringify(g)}`);
+  if (name === undefined) return undefined;
+  return { name, groups, ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}), ...(home ? { home } : {}), ...(shell ? { shell } : {}) };
+}
+
+function parseStep(c: Checker, node: Node, path: string): Step | undefined {
+  if (!isMap(node)) return c.fail(node, path, `expected a mapping with one of: ${STEP_KINDS.join(', ')}`);
+  const keys = c.pairs(node, path).map(([k]) => k);
+  const kinds = keys.filter((k): k is StepKind => (STEP_KINDS as readonly string[]).includes(k));
+  if (kinds.length === 0) return c.fail(node, path, `a step needs one of: ${STEP_KINDS.join(', ')} (found ${keys.join(', ') || 'nothing'})`);
+  if (kinds.length > 1) return c.fail(node, path, `a step has one kind, found ${kinds.join(' and ')}; write them as separate steps`);
+  const kind = kinds[0]!;
+  const f = c.map(node, path, [kind, ...STEP_KEYS[kind]], kind === 'copy' ? ['to'] : kind === 'file' ? ['content'] : []);
+  if (!f) return undefined;
+  const v = f.get(kind);
+  const kp = sub(path, kind);
+  const at = c.at(v ?? node, kp);
+  const before = c.problems.length;
+  let step: Step | undefined;
+  switch (kind) {
+    case 'run': {
+      const script = c.str(v, kp, { nonEmpty: true });
+      const cwd = f.has('cwd') ? c.guestPath(f.get('cwd'), sub(path, 'cwd')) : undefined;
+      if (script !== undefined) step = { kind, at, script, ...(cwd ? { cwd } : {}) };
+      break;
+    }
+    case 'copy': {
+      const sources = c.strs(v, kp)?.map((s) => ({ ...s, value: c.hostPath(s.value) }));
+      const to = f.has('to') ? c.guestPath(f.get('to'), sub(path, 'to')) : undefined;
+      const mode = f.has('mode') ? c.mode(f.get('mode'), sub(path, 'mode')) : undefined;
+      if (sources && to) step = { kind, at, sources, to, ...(mode !== undefined ? { mode } : {}) };
+      break;
+    }
+    case 'add': {
+      const a = parseAdd(c, v, kp);
+      if (a) step = { kind, at, ...a };
+      break;
+    }
+    case 'env': {
+      if (!isMap(v)) {
+        c.fail(v, kp, 'expected a mapping of NAME: value');
+        break;
+      }
+      const vars: [string, string][] = [];
+      for (const [k, val, keyNode] of c.pairs(v, kp)) {
+        if (!VAR_NAME.test(k)) c.fail(keyNode, sub(kp, k), 'expected a variable name (letters, digits, _)');
+        const s = c.str(val, sub(kp, k), { scalars: true });
+        if (s !== undefined) vars.push([k, s]);
+      }
+      step = { kind, at, vars };
+      break;
+    }
+    case 'path': {
+      const dirs = c.strs(v, kp);
+      for (const d of dirs ?? []) if (!d.value.startsWith('/') || d.value.includes(':')) c.fail(v, d.at.path, `expected an absolute directory without ':', found ${JSON.stringify(d.value)}`);
+      if (dirs) step = { kind, at, dirs: dirs.map((d) => normalizeGuestPath(d.value)) };
+      break;
+    }
+    case 'file': {
+      const p = c.guestPath(v, kp);
+      if (p?.endsWith('/')) c.fail(v, kp, 'expected a file path, not a directory');
+      const content = f.has('content') ? c.str(f.get('content'), sub(path, 'content')) : undefined;
+      const mode = f.has('mode') ? c.mode(f.get('mode'), sub(path, 'mode')) : 0o644;
+      if (p !== undefined && content !== undefined && mode !== undefined) step = { kind, at, path: p, content, mode };
+      break;
+    }
+    case 'user': {
+      const u = parseUser(c, v, kp);
+      if (u) step = { kind, at, ...u };
+      break;
+    }
+    case 'bind': {
+      const list = c.strs(v, kp) ?? [];
+      const binds = [];
+      for (const b of list) {
+        try {
+          const parsed = parseBind(b.value);
+          const src = c.hostPath(parsed.src);
+          binds.push({ src, dst: parsed.dst === parsed.src ? src : parsed.dst });
+        } catch (err) {
+          c.fail(v, b.at.path, (err as Error).message.replace(/^invalid --bind/, 'invalid bind'));
+        }
+      }
+      if (binds.length === list.length && list.length > 0) step = { kind, at, binds };
+      break;
+    }
+  }
+  return c.problems.length === before ? step : undefined;
+}
+
+/**
+ * Parses recipe text. `file` is the recipe's absolute path (relative paths in it are relative to
+ * its directory), `display` how messages name it. Returns the recipe when there is no problem.
+ */
+export function parseRecipe(text: string, file: string, display: string): { recipe?: Recipe; problems: Problem[] } {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const c = new Checker(display, lc, dirname(file));
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    c.problems.push({ at: { file: display, line: lc.linePos(e.pos[0]).line, path: '(yaml)' }, message: e.message.split('\n')[0]! });
+  }
+  if (c.problems.length > 0) return { problems: c.problems };
+  const f = c.map(doc.contents, '', ['name', 'from', 'steps', 'expect_sha256'], ['from']);
+  if (!f) return { problems: c.problems };
+  const name = f.has('name') ? c.str(f.get('name'), 'name', { nonEmpty: true }) : undefined;
+  if (name !== undefined && (!ENV_NAME.test(name) || name.includes('..'))) c.fail(f.get('name'), 'name', 'expected an env name: 1-63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit');
+  const from = f.has('from') ? parseFrom(c, f.get('from')) : undefined;
+  const steps: Step[] = [];
+  const sn = f.get('steps');
+  if (f.has('steps') && !(isScalar(sn) && sn.value === null)) {
+    if (!isSeq(sn)) c.fail(sn, 'steps', 'expected a list of steps');
+    else sn.items.forEach((item, i) => {
+      const s = parseStep(c, item, `steps[${i}]`);
+      if (s) steps.push(s);
+    });
+  }
+  let expectSha256: string | undefined;
+  if (f.has('expect_sha256')) {
+    const e = c.str(f.get('expect_sha256'), 'expect_sha256');
+    if (e !== undefined && !HEX64.test(e)) c.fail(f.get('expect_sha256'), 'expect_sha256', 'expected 64 lowercase hex digits (optionally "sha256:" first)');
+    else if (e !== undefined) expectSha256 = e.replace(/^sha256:/, '');
+  }
+  if (c.problems.length > 0 || !from) return { problems: c.problems.sort((a, b) => a.at.line - b.at.line) };
+  const recipe: Recipe = { file, display, from, fromAt: c.at(f.get('from'), 'from'), steps };
+  if (name !== undefined) recipe.name = name;
+  if (expectSha256 !== undefined) {
+    recipe.expectSha256 = expectSha256;
+    recipe.expectAt = c.at(f.get('expect_sha256'), 'expect_sha256');
+  }
+  return { recipe, problems: [] };
+}

@@ -1,0 +1,84 @@
+/**
+ * What a parsed recipe is (the format is documented in the README, "Recipes", and in
+ * man/cake-recipe.5; the strict parser is recipe-schema.ts). Pure types and the error class.
+ */
+import { CakeError } from '../model/errors.js';
+import type { Source } from '../model/source.js';
+import type { Bind } from '../run/run-options.js';
+
+/** Where something is written: for messages `web.yaml:12 steps[2].run: ...`. */
+export interface At {
+  /** The recipe file as shown to the user. */
+  file: string;
+  line: number;
+  /** Key path, e.g. `steps[2].run`. */
+  path: string;
+}
+
+/** Another env or recipe that files are taken from. */
+export type OtherRef = { kind: 'env'; name: string } | { kind: 'recipe'; file: string };
+
+/** What a recipe starts from. A `source` that is a bare name may also name an env (decided when planning). */
+export type FromRef = { kind: 'source'; text: string; source: Source } | OtherRef;
+
+/** `OTHER:/PATH` of an `add` step. */
+export interface AddFrom {
+  text: string;
+  other: OtherRef;
+  path: string;
+  at: At;
+}
+
+export interface Located<T> {
+  value: T;
+  at: At;
+}
+
+export type Step =
+  | { kind: 'run'; at: At; script: string; cwd?: string }
+  | { kind: 'copy'; at: At; sources: Located<string>[]; to: string; mode?: number }
+  | { kind: 'add'; at: At; from: AddFrom[]; nix: Located<string>[]; host: Located<string>[] }
+  | { kind: 'env'; at: At; vars: [string, string][] }
+  | { kind: 'path'; at: At; dirs: string[] }
+  | { kind: 'file'; at: At; path: string; content: string; mode: number }
+  | { kind: 'user'; at: At; name: string; uid?: number; gid?: number; home?: string; shell?: string; groups: string[] }
+  | { kind: 'bind'; at: At; binds: Bind[] };
+
+export type StepKind = Step['kind'];
+
+export const STEP_KINDS: readonly StepKind[] = ['run', 'copy', 'add', 'env', 'path', 'file', 'user', 'bind'];
+
+export interface Recipe {
+  /** Absolute path of the recipe file. */
+  file: string;
+  /** The file as shown in messages. */
+  display: string;
+  name?: string;
+  from: FromRef;
+  fromAt: At;
+  steps: Step[];
+  expectSha256?: string;
+  expectAt?: At;
+}
+
+/** One problem in a recipe. */
+export interface Problem {
+  at: At;
+  message: string;
+}
+
+export function formatProblem(p: Problem): string {
+  return `${p.at.file}:${p.at.line} ${p.at.path}: ${p.message}`;
+}
+
+/** Every problem found in a recipe (and the recipes it refers to), reported together. Exit code 2. */
+export class RecipeError extends CakeError {
+  readonly problems: Problem[];
+  constructor(problems: Problem[]) {
+    const lines = problems.map(formatProblem);
+    const message = problems.length === 1 ? lines[0]! : `${problems.length} problems in the recipe:\n${lines.join('\n')}`;
+    super('recipe', message, { exitCode: 2, hint: 'fix the recipe; its format is in the README ("Recipes") and `man 5 cake-recipe`' });
+    this.name = 'RecipeError';
+    this.problems = problems;
+  }
+}

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { parseRecipe } from '../../../src/cook/recipe-schema.js';
+import { formatProblem, RecipeError } from '../../../src/cook/recipe-types.js';
+
+const FILE = '/work/r/web.yaml';
+const parse = (text: string) => parseRecipe(text, FILE, 'web.yaml');
+const problems = (text: string) => parse(text).problems.map(formatProblem);
+
+describe('recipe schema', () => {
+  it('parses every step kind', () => {
+    const { recipe, problems: p } = parse(`
+name: web
+from: debian:bookworm
+steps:
+  - run: |
+      apt-get update
+    cwd: /srv
+  - copy: [./site, ../shared/x.conf]
+    to: /var/www/
+    mode: "0644"
+  - add: deb13:/usr/bin/jq
+  - add: [./tools.yaml:/usr/bin/gawk, /nix/store/0123456789abcdfghijklmnpqrsvwxyz-hello-2.12]
+  - add:
+      nix: nixpkgs#hello
+      host: [/usr/bin/bash]
+  - env: { LANG: C.UTF-8, PORT: 8080 }
+  - path: [/opt/bin, /usr/local/go/bin]
+  - file: /etc/motd
+    content: "hi\\n"
+    mode: 0600
+  - user: alice
+  - user: { name: bob, uid: 1001, gid: 1001, home: /srv/bob, shell: /bin/bash, groups: [users] }
+  - bind: [./data:/data, /tmp]
+expect_sha256: sha256:${'ab'.repeat(32)}
+`);
+    expect(p).toEqual([]);
+    expect(recipe).toMatchObject({
+      name: 'web',
+      from: { kind: 'source', text: 'debian:bookworm', source: { kind: 'distro', distro: 'debian', release: 'bookworm' } },
+      expectSha256: 'ab'.repeat(32),
+    });
+    const s = recipe!.steps;
+    expect(s.map((x) => x.kind)).toEqual(['run', 'copy', 'add', 'add', 'add', 'env', 'path', 'file', 'user', 'user', 'bind']);
+    expect(s[0]).toMatchObject({ script: 'apt-get update\n', cwd: '/srv', at: { line: 5, path: 'steps[0].run' } });
+    expect(s[1]).toMatchObject({ sources: [{ value: '/work/r/site' }, { value: '/work/shared/x.conf' }], to: '/var/www/', mode: 0o644 });
+    expect(s[2]).toMatchObject({ from: [{ other: { kind: 'env', name: 'deb13' }, path: '/usr/bin/jq' }] });
+    expect(s[3]).toMatchObject({ from: [{ other: { kind: 'recipe', file: '/work/r/tools.yaml' }, path: '/usr/bin/gawk' }], nix: [{ value: '/nix/store/0123456789abcdfghijklmnpqrsvwxyz-hello-2.12' }] });
+    expect(s[4]).toMatchObject({ nix: [{ value: 'nixpkgs#hello' }], host: [{ value: '/usr/bin/bash' }] });
+    expect(s[5]).toMatchObject({ vars: [['LANG', 'C.UTF-8'], ['PORT', '8080']] });
+    expect(s[7]).toMatchObject({ path: '/etc/motd', content: 'hi\n', mode: 0o600 });
+    expect(s[9]).toMatchObject({ name: 'bob', uid: 1001, home: '/srv/bob', groups: ['users'] });
+    expect(s[10]).toMatchObject({ binds: [{ src: '/work/r/data', dst: '/data' }, { src: '/tmp', dst: '/tmp' }] });
+  });
+
+  it('takes from: as a recipe, an env or a tarball relative to the recipe', () => {
+    expect(parse('from: ./base.yaml\n').recipe?.from).toEqual({ kind: 'recipe', file: '/work/r/base.yaml' });
+    expect(parse('from: env:mine\n').recipe?.from).toEqual({ kind: 'env', name: 'mine' });
+    expect(parse('from: ./rootfs.tar.gz\n').recipe?.from).toMatchObject({ kind: 'source', source: { kind: 'file', path: '/work/r/rootfs.tar.gz' } });
+    expect(parse('from: alpine\nsteps:\n').recipe?.steps).toEqual([]);
+  });
+
+  it('reports every problem at once, with file, line and key path', () => {
+    const text = [
+      'name: Web!', // 1
+      'form: debian', // 2
+      'steps:', // 3
+      '  - run: echo', // 4
+      '    rn: typo', // 5
+      '  - run: 5', // 6
+      '  - run: [a]', // 7
+      '  - copy: ./x', // 8
+      '  - file: etc/motd', // 9
+      '    content: hi', // 10
+      '    mode: rw', // 11
+      '  - add: nothing-here', // 12
+      '  - add: { from: "Bad Name:/x" }', // 13
+      '  - env: { 1X: a, Y: [1] }', // 14
+      '  - user: { uid: -1 }', // 15
+      '  - bind: ./d:rel', // 16
+      '  - run: a', // 17
+      '    copy: b', // 18
+      '  - frobnicate: x', // 19
+      '  - path: relative', // 20
+      '  - just a string', // 21
+      'expect_sha256: abc', // 22
+    ].join('\n');
+    expect(problems(text)).toEqual([
+      'web.yaml:1 from: missing',
+      'web.yaml:1 name: expected an env name: 1-63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit',
+      'web.yaml:2 form: unknown key (expected one of: name, from, steps, expect_sha256)',
+      'web.yaml:5 steps[0].rn: unknown key (expected one of: run, cwd)',
+      'web.yaml:6 steps[1].run: expected a string (quote it: "5")',
+      'web.yaml:7 steps[2].run: expected a string',
+      'web.yaml:8 steps[3].to: missing',
+      'web.yaml:9 steps[4].file: expected an absolute path in the env, found "etc/motd"',
+      'web.yaml:11 steps[4].mode: expected an octal mode such as "0644"',
+      'web.yaml:12 steps[5].add: expected OTHER:/PATH (an env or recipe, then an absolute path), found "nothing-here"',
+      'web.yaml:13 steps[6].add.from: "Bad Name" is neither an env name nor a recipe file (*.yaml)',
+      'web.yaml:14 steps[7].env["1X"]: expected a variable name (letters, digits, _)',
+      'web.yaml:14 steps[7].env.Y: expected a string',
+      'web.yaml:15 steps[8].user.name: missing',
+      'web.yaml:15 steps[8].user.uid: expected an integer from 0 to 4294967294',
+      'web.yaml:16 steps[9].bind: invalid bind "./d:rel": the destination must be an absolute guest path',
+      'web.yaml:17 steps[10]: a step has one kind, found run and copy; write them as separate steps',
+      'web.yaml:19 steps[11]: a step needs one of: run, copy, add, env, path, file, user, bind (found frobnicate)',
+      'web.yaml:20 steps[12].path: expected an absolute directory without \':\', found "relative"',
+      'web.yaml:21 steps[13]: expected a mapping with one of: run, copy, add, env, path, file, user, bind',
+      'web.yaml:22 expect_sha256: expected 64 lowercase hex digits (optionally "sha256:" first)',
+    ]);
+  });
+
+  it('reports YAML syntax errors and duplicate keys with their line', () => {
+    expect(problems('from: a\nfrom: b\n')[0]).toMatch(/^web\.yaml:2 \(yaml\): /);
+    expect(problems('from: [a\n')[0]).toMatch(/^web\.yaml:\d \(yaml\): /);
+    expect(problems('- a\n')).toEqual(['web.yaml:1 (top): expected a mapping']);
+    expect(problems('from: "docker://"\n')).toEqual(['web.yaml:1 from: invalid SOURCE "docker://": no image reference after docker://']);
+  });
+
+  it('RecipeError lists all problems in one message, exit code 2', () => {
+    const err = new RecipeError(parse('steps: 3\n').problems);
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toBe('2 problems in the recipe:\nweb.yaml:1 from: missing\nweb.yaml:1 steps: expected a list of steps');
+  });
+});
