@@ -10,6 +10,8 @@ import type { EnvRecord } from '../store/env-record.js';
 import type { SourceDeps } from './deps.js';
 import { fetchToStore } from './fetch.js';
 import { installTarball } from './tarball.js';
+import { pullImage, type RegistryOptions } from './registry.js';
+import { imageBaseName, parseReference } from '../oci/reference.js';
 
 function tarballCandidates(sources: readonly SourceDef[], arch: DistroArch): { url: string; sha256: string; strip: number }[] {
   const out: { url: string; sha256: string; strip: number }[] = [];
@@ -29,6 +31,8 @@ export interface PullRequest {
   force?: boolean;
   /** Default: the host's. */
   platform?: Platform;
+  /** Registry images: the environment credentials are read from, and --insecure. */
+  registry?: RegistryOptions;
 }
 
 export interface PullOutcome {
@@ -50,8 +54,12 @@ export function defaultNameFor(source: Source): string {
       return defaultEnvName(basename(source.path));
     case 'url':
       return defaultEnvName(basename(new URL(source.url).pathname) || new URL(source.url).hostname);
+    case 'registry':
+      return defaultEnvName(imageBaseName(parseReference(source.ref)));
+    case 'oci-layout':
+      return defaultEnvName(source.tag ?? basename(resolve(source.dir)));
     default:
-      return defaultEnvName(source.kind);
+      return defaultEnvName((source as Source).kind);
   }
 }
 
@@ -86,6 +94,11 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
     });
     return { record, upToDate: false, sha256: record.resolved.sha256 as string, unpinned: false };
   }
+  if (src.kind === 'registry' || src.kind === 'oci-layout') {
+    const image = src.kind === 'registry' ? { kind: src.kind, ref: src.ref } : { kind: src.kind, dir: src.dir, ...(src.tag !== undefined ? { tag: src.tag } : {}) };
+    const out = await pullImage(deps, { image, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}), ...(req.registry ? { registry: req.registry } : {}) });
+    return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
+  }
   let url: string;
   let sha256: string | undefined;
   let strip = 0;
@@ -101,7 +114,11 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
     if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
     const defs = await loadDistros(deps.distrosDir);
     const { distro, release } = findRelease(defs, src.distro, src.release);
-    const chosen = selectSource(release, arch, ['tarball']);
+    const chosen = selectSource(release, arch, ['tarball', 'registry']);
+    if (chosen.kind === 'registry') {
+      const out = await pullImage(deps, { image: { kind: 'registry', ref: chosen.image }, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}), ...(req.registry ? { registry: req.registry } : {}), resolved: { distro: distro.name, release: release.name } });
+      return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
+    }
     if (chosen.kind !== 'tarball') throw new CakeError('internal', `unexpected source kind ${chosen.kind}`);
     // Later tarball sources for the same arch are mirrors: tried in order when a host is unreachable.
     candidates = tarballCandidates(release.sources, chosen.arch);
@@ -110,7 +127,7 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
     sha256 = chosen.sha256;
     strip = chosen.strip;
   } else {
-    throw new CakeError('bad-source', `pulling ${src.kind} sources is not supported yet: ${req.ref}`, {
+    throw new CakeError('bad-source', `pulling ${(src as Source).kind} sources is not supported yet: ${req.ref}`, {
       exitCode: 1,
       hint: 'use a distro (`cake distros`), an https:// tarball URL or a local tarball',
     });

@@ -27,6 +27,11 @@ function report(ctx: CliContext, out: PullOutcome): void {
     const skipped = record.stats?.devicesSkipped ? `, ${record.stats.devicesSkipped} device node(s) skipped` : '';
     ctx.logger.info(`created ${record.name} from ${record.source.ref}: ${record.stats?.entries ?? 0} entries${skipped}`);
   }
+  const manifestDigest = record.resolved.manifestDigest;
+  if (typeof manifestDigest === 'string' && (record.source.kind === 'registry' || record.source.kind === 'oci-layout')) {
+    const image = String(record.resolved.image ?? record.source.ref).replace(/@sha256:[0-9a-f]{64}$/, '');
+    ctx.logger.info(record.source.kind === 'registry' ? `digest: ${manifestDigest} (pin it with ${image}@${manifestDigest})` : `digest: ${manifestDigest}`);
+  }
   if (out.unpinned && out.sha256) {
     ctx.logger.warn(`${record.source.ref} is not pinned; pin it with --sha256 ${out.sha256}`);
   }
@@ -47,6 +52,7 @@ export async function pullCommand(ctx: CliContext, args: string[], opts: Record<
     ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
     ...(opts.force ? { force: true } : {}),
     ...(platform ? { platform } : {}),
+    registry: { env: ctx.env, insecure: ctx.insecure },
   });
   report(ctx, out);
   return 0;
@@ -82,7 +88,7 @@ export async function pullDistroIfKnown(ctx: CliContext, name: string): Promise<
   }
   ctx.logger.info(`${name} is not pulled yet; pulling it`);
   try {
-    const out = await pull(sourceDeps(ctx), { source, ref: name, name: name.replace(':', '-') });
+    const out = await pull(sourceDeps(ctx), { source, ref: name, name: name.replace(':', '-'), registry: { env: ctx.env, insecure: ctx.insecure } });
     report(ctx, out);
   } catch (err) {
     if (err instanceof CakeError && err.code === 'not-found' && !ctx.envs.exists(name)) {

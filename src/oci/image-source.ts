@@ -1,0 +1,149 @@
+/**
+ * Where an image comes from (a registry or a local OCI layout), behind one interface, and the
+ * walk from a reference to what gets unpacked: top manifest → (index → the platform's manifest) →
+ * image config. Every manifest and blob is verified against its digest.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CakeError } from '../model/errors.js';
+import type { Logger } from '../model/logger.js';
+import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../model/platform.js';
+import { findLayoutEntry, layoutBlobPath, readLayoutBlob, readLayoutIndex } from './layout.js';
+import {
+  MAX_CONFIG_BYTES,
+  MAX_MANIFEST_BYTES,
+  MEDIA,
+  parseImageConfig,
+  parseManifest,
+  selectPlatform,
+  type Descriptor,
+  type ImageConfig,
+  type ImageManifest,
+} from './manifest.js';
+import type { FetchedManifest, RegistryClient, Repo } from './registry-client.js';
+
+export interface ImageSource {
+  /** For messages: `docker://…` or `oci:DIR:TAG`. */
+  what: string;
+  /** The manifest or index the reference names. */
+  top(): Promise<FetchedManifest>;
+  /** A manifest named by an index entry. */
+  manifest(desc: Descriptor): Promise<FetchedManifest>;
+  /** A small blob (the config), verified. */
+  blob(desc: Descriptor, maxBytes: number): Promise<Buffer>;
+  /** Writes a blob into `partPath` (resuming what is there when it can), verified by size and digest. */
+  copyBlob(desc: Descriptor, partPath: string, opts: { signal: AbortSignal; progressLabel?: string }): Promise<void>;
+}
+
+/** An image in a registry. */
+export function registrySource(client: RegistryClient, repo: Repo, reference: string): ImageSource {
+  return {
+    what: repo.what,
+    top: () => client.getManifest(repo, reference),
+    manifest: (desc) => client.getManifest(repo, desc.digest),
+    blob: (desc, maxBytes) => client.getBlob(repo, desc, maxBytes),
+    copyBlob: (desc, partPath, opts) => client.downloadBlob(repo, desc, partPath, opts),
+  };
+}
+
+class Hasher extends Transform {
+  readonly hash = createHash('sha256');
+  size = 0;
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+/** An image in a local OCI layout, named by tag (or the layout's only image). */
+export function layoutSource(dir: string, tag: string | undefined): ImageSource {
+  const what = `oci:${dir}${tag !== undefined ? `:${tag}` : ''}`;
+  const read = (desc: Descriptor, maxBytes: number): FetchedManifest => ({ bytes: readLayoutBlob(dir, desc, maxBytes), contentType: desc.mediaType, digest: desc.digest });
+  return {
+    what,
+    top: async () => read(findLayoutEntry(dir, readLayoutIndex(dir), tag), MAX_MANIFEST_BYTES),
+    manifest: async (desc) => read(desc, MAX_MANIFEST_BYTES),
+    blob: async (desc, maxBytes) => readLayoutBlob(dir, desc, maxBytes),
+    async copyBlob(desc, partPath, opts) {
+      const h = new Hasher();
+      try {
+        await pipeline(createReadStream(layoutBlobPath(dir, desc.digest)), h, createWriteStream(partPath), { signal: opts.signal });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          throw new CakeError('not-found', `blob ${desc.digest} is missing from the OCI layout ${dir}`, { hint: 'the layout is incomplete; copy the image into it again' });
+        }
+        throw err;
+      }
+      const digest = `sha256:${h.hash.digest('hex')}`;
+      if (digest !== desc.digest || h.size !== desc.size) {
+        throw new CakeError('digest-mismatch', `blob ${desc.digest} in ${dir} does not match its digest (got ${digest}, ${h.size} bytes)`, { hint: 'the layout is corrupt; nothing was installed' });
+      }
+    },
+  };
+}
+
+export interface ResolvedImage {
+  /** Digest of what the reference names (an index or a manifest): what `@sha256:` pins. */
+  topDigest: string;
+  topMediaType: string;
+  /** Digest of the platform's image manifest (equals topDigest without an index). */
+  manifestDigest: string;
+  manifest: ImageManifest;
+  configDigest: string;
+  config: ImageConfig;
+  /** The image's platform (from the index entry, else its config). */
+  platform: Platform;
+}
+
+function configPlatform(c: ImageConfig): Platform | undefined {
+  if (!c.os || !c.architecture) return undefined;
+  try {
+    return normalizePlatform({ os: c.os, arch: c.architecture, ...(c.variant ? { variant: c.variant } : {}) });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Resolves `src` for `want`: an index is narrowed to its entry for the platform (nested indices
+ * are followed, twice at most); a single manifest is taken as is, and when its config names
+ * another platform that is an error if the platform was asked for explicitly, a warning
+ * otherwise (the image then runs through emulation).
+ */
+export async function resolveImage(src: ImageSource, want: Platform, explicit: boolean, logger: Logger): Promise<ResolvedImage> {
+  const top = await src.top();
+  let doc = parseManifest(top.bytes, top.contentType);
+  const topMediaType = doc.mediaType;
+  let digest = top.digest;
+  let entryPlatform: Platform | undefined;
+  for (let depth = 0; doc.kind === 'index'; depth++) {
+    if (depth >= 2) throw new CakeError('registry', `${src.what}: indices nested too deep`);
+    const entry = selectPlatform(doc, want, src.what);
+    const p = entry.platform!;
+    entryPlatform = normalizePlatform({ os: p.os, arch: p.architecture, ...(p.variant ? { variant: p.variant } : {}) });
+    logger.debug(`${src.what}: ${formatPlatform(entryPlatform)} is ${entry.digest}`);
+    const child = await src.manifest(entry);
+    doc = parseManifest(child.bytes, entry.mediaType);
+    digest = child.digest;
+  }
+  const manifest = doc;
+  if (manifest.config.mediaType !== MEDIA.ociConfig && manifest.config.mediaType !== MEDIA.dockerConfig) {
+    throw new CakeError('registry', `${src.what} is not a container image (its config is ${manifest.config.mediaType})`, { hint: 'cake pulls container images; this looks like another kind of OCI artifact' });
+  }
+  const config = parseImageConfig(await src.blob(manifest.config, MAX_CONFIG_BYTES));
+  let platform = entryPlatform ?? configPlatform(config) ?? normalizePlatform(want);
+  if (!entryPlatform) {
+    const own = configPlatform(config);
+    if (own && !samePlatform(own, want)) {
+      if (explicit) {
+        throw new CakeError('not-found', `${src.what} is an image for ${formatPlatform(own)}, not ${formatPlatform(want)}`, { hint: `drop --platform, or pull an image built for ${formatPlatform(want)}` });
+      }
+      logger.warn(`${src.what} is an image for ${formatPlatform(own)}; this host is ${formatPlatform(want)} (programs will run through emulation)`);
+    }
+    platform = own ?? platform;
+  }
+  return { topDigest: top.digest, topMediaType, manifestDigest: digest, manifest, configDigest: manifest.config.digest, config, platform };
+}
