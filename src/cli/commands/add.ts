@@ -1,7 +1,47 @@
-import { CakeError } from '../../model/errors.js';
+import { resolve } from 'node:path';
+import { UsageError } from '../../model/errors.js';
+import { withLock } from '../../store/lock.js';
+import { applyPlan } from '../../cook/add-apply.js';
+import { mergePlans, planFromTree, planNix, type AddPlan } from '../../cook/add-plan.js';
+import { prependPath } from '../../cook/guest-config.js';
 import type { CliContext } from '../context.js';
 
-/** `cake add`: being built (see the issue tracker). */
-export async function addCommand(_ctx: CliContext, _args: string[], _opts: Record<string, unknown>): Promise<number> {
-  throw new CakeError('internal', 'cake add is not implemented yet', { hint: 'see `cake help` for the commands that work today' });
+function list(v: unknown): string[] {
+  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
+}
+
+/**
+ * `cake add NAME --from OTHER:/PATH... --nix STOREPATH... --host /PATH...`: copies programs with
+ * their runtime closure into env NAME (see src/cook/add-plan.ts for where things go). Everything
+ * is planned (and every source checked) before the env is touched.
+ */
+export async function addCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+  const [name] = args;
+  if (!name) throw new UsageError('add needs an environment name', 'cake add NAME --from OTHER:/PATH');
+  const from = list(opts.from);
+  const nix = list(opts.nix);
+  const host = list(opts.host);
+  if (from.length + nix.length + host.length === 0) {
+    throw new UsageError('add needs something to add', `cake add ${name} --from OTHER:/PATH, --nix /nix/store/PATH or --host /PATH`);
+  }
+  const target = ctx.envs.get(name);
+  const plans: AddPlan[] = [];
+  for (const f of from) {
+    const sep = f.indexOf(':/');
+    if (sep <= 0) throw new UsageError(`invalid --from ${JSON.stringify(f)}: expected OTHER:/PATH`, `cake add ${name} --from debian:/usr/bin/gawk`);
+    const other = f.slice(0, sep);
+    const rec = ctx.envs.get(other);
+    plans.push(await planFromTree({ label: other, root: ctx.envs.rootfs(other), ownership: rec.ownership }, f.slice(sep + 1), target.arch));
+  }
+  for (const h of host) plans.push(await planFromTree({ label: 'host', root: '/' }, resolve(h), target.arch));
+  if (nix.length > 0) plans.push((await planNix(nix, { hostEnv: ctx.env, logger: ctx.logger, signal: ctx.signal })).plan);
+  const plan = mergePlans(plans);
+  await withLock(ctx.envs.lockPath(name), { what: `environment ${name}`, signal: ctx.signal }, async () => {
+    const record = ctx.envs.get(name);
+    await applyPlan(ctx.envs.rootfs(name), record.ownership, plan, name);
+    if (plan.pathDirs.length > 0) record.config = { ...record.config, env: prependPath(record.config?.env, plan.pathDirs) };
+    ctx.envs.writeRecord(ctx.envs.dir(name), record);
+  });
+  for (const line of plan.summary) ctx.logger.info(`added ${line}`);
+  return 0;
 }
