@@ -6,7 +6,8 @@ import { isForeignArch } from './arch.js';
 import { findUsernsTools } from './host-tools.js';
 import { preparePlan, prepareMountPoints } from './prepare.js';
 import { buildProotCommand, type ProotTool } from './proot-argv.js';
-import { findProotCandidates, probeProot } from './proot-tool.js';
+import { selectProot } from './proot-select.js';
+import type { ProvisionDeps } from './provision-proot.js';
 import type { EngineName, RunOptions } from './run-options.js';
 import { firstFailure, selfCheck, type SelfCheckResult } from './self-check.js';
 import { spawnGuest } from './spawn-guest.js';
@@ -33,6 +34,12 @@ export interface EngineDeps {
   signal?: AbortSignal;
   /** Extension: the guest's stdio; default 'inherit' (cake's own fds, the terminal for enter). */
   stdio?: StdioOptions;
+  /**
+   * Extension: the network and store, so that the proot engine can provision a working proot
+   * from the Debian archive when no proot passes the self-check (it prints one line, once per
+   * host). Without it only CAKE_PROOT, an already provisioned proot or the system's are tried.
+   */
+  provision?: ProvisionDeps;
 }
 
 export interface EngineChoice {
@@ -50,7 +57,6 @@ interface Selection extends EngineChoice {
 
 const USERNS_HINT =
   'use --engine proot, or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, or the AppArmor userns restriction)';
-const PROOT_HINT = 'use --engine userns (or auto) where user namespaces work; proot 5.4 or newer (Debian sid, termux) passes the self-check';
 
 async function selectUserns(deps: EngineDeps): Promise<Selection> {
   const tools = await findUsernsTools(deps.hostEnv);
@@ -62,28 +68,9 @@ async function selectUserns(deps: EngineDeps): Promise<Selection> {
   return { engine: 'userns', binary: tools.unshare, reason: 'unprivileged user namespaces pass the self-check', checks };
 }
 
-async function selectProot(deps: EngineDeps): Promise<Selection> {
-  const candidates = await findProotCandidates(deps);
-  if (candidates.length === 0) {
-    throw new CakeError('missing-tool', 'proot is not installed', { hint: 'sudo apt-get install proot' });
-  }
-  let firstError: CakeError | undefined;
-  for (const c of candidates) {
-    const tool = await probeProot(c);
-    const envMode = Object.fromEntries(Object.entries(c.env).map(([k, v]) => [`env:${k}`, v]));
-    const withSeccomp = await selfCheck('proot', c.binary, { seccomp: 'on', ...envMode }, deps);
-    if (!firstFailure(withSeccomp)) {
-      return { engine: 'proot', binary: c.binary, reason: `${c.origin} proot passes the self-check with seccomp`, checks: withSeccomp, seccomp: true, proot: tool };
-    }
-    const without = await selfCheck('proot', c.binary, { seccomp: 'off', ...envMode }, deps);
-    const bad = firstFailure(without);
-    if (!bad) {
-      return { engine: 'proot', binary: c.binary, reason: `${c.origin} proot passes the self-check without seccomp (PROOT_NO_SECCOMP=1)`, checks: without, seccomp: false, proot: tool };
-    }
-    deps.logger.debug(`proot at ${c.binary}: ${without.map((r) => `${r.name}=${r.ok ? 'ok' : r.detail}`).join(', ')}`);
-    firstError ??= new CakeError('engine', `proot at ${c.binary} failed the self-check: ${bad.detail}`, { hint: PROOT_HINT });
-  }
-  throw firstError!;
+async function selectProotEngine(deps: EngineDeps): Promise<Selection> {
+  const s = await selectProot(deps);
+  return { engine: 'proot', binary: s.binary, reason: s.reason, checks: s.checks, seccomp: s.seccomp, proot: s.tool };
 }
 
 /**
@@ -108,9 +95,9 @@ async function select(requested: EngineName, deps: EngineDeps, env?: GuestEnv): 
     }
     return selectUserns(deps);
   }
-  if (requested === 'proot') return selectProot(deps);
+  if (requested === 'proot') return selectProotEngine(deps);
   if (foreign) {
-    const s = await selectProot(deps);
+    const s = await selectProotEngine(deps);
     return { ...s, reason: `env ${env.name} is ${env.arch}: proot with qemu-user; ${s.reason}` };
   }
   let usernsError: CakeError;
@@ -121,7 +108,7 @@ async function select(requested: EngineName, deps: EngineDeps, env?: GuestEnv): 
     usernsError = err;
   }
   try {
-    const s = await selectProot(deps);
+    const s = await selectProotEngine(deps);
     return { ...s, reason: `${usernsError.message}; ${s.reason}` };
   } catch (err) {
     if (!(err instanceof CakeError) || err.code === 'interrupted') throw err;

@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import { CakeError } from '../model/errors.js';
+import { machine } from 'node:os';
 import { findHostProgram } from './host-tools.js';
 import type { ProotTool } from './proot-argv.js';
+import { findProvisionedProot, provisionedCandidate } from './proot-provisioned.js';
 
 /** A proot binary cake may use, and the environment proot itself needs to start. */
 export interface ProotCandidate {
@@ -9,21 +11,27 @@ export interface ProotCandidate {
   /** For proot itself (e.g. a provisioned build's PROOT_LOADER); never given to the guest as such. */
   env: Record<string, string>;
   origin: 'user' | 'provisioned' | 'system';
+  /** For a provisioned proot: what the launcher runs (enters the self-check cache key). */
+  identity?: string;
+  /** For a provisioned proot: its Debian version. */
+  version?: string;
 }
 
 /**
- * SEAM for proot provisioning. The proot binaries to try, best first: `CAKE_PROOT` from the host
- * environment (a user's own build, or a wrapper that starts one through its own ld.so), then
- * the system proot, if any. Debian 12/13's proot 5.1.0 fails the self-check (statx is not
- * translated), so a later step adds, after CAKE_PROOT and before the system one, a proot that
- * cake provisions from the Debian archive (5.4.x run through its own ld.so and libraries, with
- * `env` carrying what it needs, e.g. PROOT_LOADER). Callers pick the first candidate that passes
- * the self-check; results are cached per binary, so trying several is cheap.
+ * The proot binaries to try, best first: `CAKE_PROOT` from the host environment (a user's own
+ * build, or a wrapper that starts one through its own ld.so), then the proot cake provisioned from
+ * the Debian archive earlier under `cacheDir` (proot-provisioned.ts; found without network
+ * access), then the system proot, if any. Debian 12/13's proot 5.1.0 fails the self-check (statx
+ * is not translated); when no candidate passes, the engine provisions one (engine.ts). Callers
+ * pick the first candidate that passes the self-check; results are cached per binary, so trying
+ * several is cheap.
  */
-export async function findProotCandidates(deps: { hostEnv: Record<string, string | undefined> }): Promise<ProotCandidate[]> {
+export async function findProotCandidates(deps: { hostEnv: Record<string, string | undefined>; cacheDir?: string }): Promise<ProotCandidate[]> {
   const out: ProotCandidate[] = [];
   const user = deps.hostEnv.CAKE_PROOT;
   if (user !== undefined && user !== '') out.push({ binary: user, env: {}, origin: 'user' });
+  const provisioned = deps.cacheDir === undefined ? undefined : await findProvisionedProot(deps.cacheDir, machine());
+  if (provisioned !== undefined && provisioned.launcher !== user) out.push(await provisionedCandidate(provisioned));
   const system = await findHostProgram('proot', deps.hostEnv);
   if (system !== undefined && system !== user) out.push({ binary: system, env: {}, origin: 'system' });
   return out;

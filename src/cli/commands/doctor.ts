@@ -2,7 +2,10 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { HOST_TOOLS, aptInstallCommand } from '../../model/host-tools.js';
-import { chooseEngine } from '../../run/engine.js';
+import { machine } from 'node:os';
+import { chooseEngine, type EngineDeps } from '../../run/engine.js';
+import { PROOT_PINS, provisionArch } from '../../run/proot-pins.js';
+import { inspectProots } from '../../run/proot-select.js';
 import type { CliContext } from '../context.js';
 
 function which(bin: string, pathVar: string | undefined): string | undefined {
@@ -55,6 +58,42 @@ interface Row {
 }
 
 /**
+ * Which proot the proot engine uses and why: each candidate's self-check verdict (CAKE_PROOT, a
+ * proot cake provisioned, the system's), then the choice. Never downloads: when nothing passes,
+ * it says what `--engine proot` will provision.
+ */
+async function prootRows(deps: EngineDeps): Promise<Row[]> {
+  const rows: Row[] = [];
+  const verdicts = await inspectProots(deps);
+  for (const v of verdicts) {
+    rows.push({ name: `proot (${v.origin === 'user' ? 'CAKE_PROOT' : v.origin})`, ok: v.ok, detail: `${v.binary}${v.version ? ` ${v.version}` : ''}: ${v.detail}` });
+  }
+  if (verdicts.some((v) => v.ok)) {
+    try {
+      const choice = await chooseEngine('proot', deps);
+      rows.push({ name: 'proot engine', ok: true, detail: `${choice.binary}: ${choice.reason}` });
+    } catch (err) {
+      rows.push({ name: 'proot engine', ok: false, detail: (err as Error).message });
+    }
+    return rows;
+  }
+  const arch = provisionArch(machine());
+  if (arch === undefined) {
+    rows.push({ name: 'proot engine', ok: false, detail: `no proot passes the self-check, and cake cannot provision one for ${machine()}`, hint: 'install proot 5.4 or newer and point CAKE_PROOT at it' });
+  } else {
+    const pin = PROOT_PINS[arch].debs[0]!;
+    const why = verdicts.length === 0 ? 'no proot is installed' : 'no proot here passes the self-check';
+    rows.push({
+      name: 'proot engine',
+      ok: false,
+      detail: `${why}: --engine proot (or auto without user namespaces) provisions proot ${pin.version} from the Debian archive (${PROOT_PINS[arch].suite}, pinned by sha256) on first use`,
+      hint: 'to provision it now: cake exec ENV --engine proot -- true',
+    });
+  }
+  return rows;
+}
+
+/**
  * `cake doctor`: which host tools are present (and which proot fork), whether KVM and user
  * namespaces work, which engine `auto` picks and why, with an install hint per missing tool.
  * Exit 1 when no engine can run environments, 0 otherwise.
@@ -81,6 +120,7 @@ export async function doctorCommand(ctx: CliContext, _args: string[], opts: Reco
     const e = err as { message?: string; hint?: string };
     rows.push({ name: 'engine', ok: false, detail: e.message ?? String(err), ...(e.hint ? { hint: e.hint } : {}) });
   }
+  rows.push(...(await prootRows({ logger: ctx.logger, hostEnv: ctx.env, cacheDir: join(ctx.paths.cache, 'engine') })));
   rows.push({ name: 'store', ok: true, detail: ctx.paths.data });
   if (opts.json) {
     ctx.stdout.write(JSON.stringify(rows, null, 2) + '\n');

@@ -38,6 +38,8 @@ async function run(ctx: CliContext, name: string, argv: string[], opts: Record<s
     logger: ctx.logger,
     hostEnv: ctx.env,
     cacheDir: join(ctx.paths.cache, 'engine'),
+    // Lets the proot engine provision a working proot from the Debian archive when it needs one.
+    provision: { http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths },
   });
 }
 
