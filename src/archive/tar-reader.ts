@@ -294,9 +294,8 @@ export class TarReader {
         break;
       }
       case 'g': {
-        // global records apply to later entries, except the ones naming or sizing one entry
+        // decodeEntry takes only uid, gid and mtime from these: never a name, link or size
         for (const [k, val] of parsePax(data).values) {
-          if (k === 'path' || k === 'linkpath' || k === 'size' || k.startsWith('GNU.sparse.')) continue;
           if (val === '') this.global.delete(k);
           else this.global.set(k, val);
         }
