@@ -111,7 +111,13 @@ export async function pullImage(deps: SourceDeps, req: ImagePull): Promise<Image
     src = layoutSource(req.image.dir, req.image.tag);
   }
   deps.logger.info(`resolving ${src.what}`);
-  const image = await resolveImage(src, req.platform, req.platformExplicit, deps.logger);
+  const top = await src.top();
+  if (!req.force && deps.envs.exists(req.name)) {
+    // A tag that still names what the env holds: up to date without fetching anything else.
+    const existing = deps.envs.get(req.name);
+    if (sameImage(existing, req.source, top.digest, platformText)) return { record: existing, upToDate: true, digest: top.digest, downloaded: 0 };
+  }
+  const image = await resolveImage({ ...src, top: async () => top }, req.platform, req.platformExplicit, deps.logger);
   const { manifest, config } = image;
   const total = manifest.layers.reduce((n, l) => n + l.size, 0);
   deps.logger.info(`${src.what}: ${formatPlatform(image.platform)} ${image.manifestDigest}, ${manifest.layers.length} layer(s), ${(total / 1048576).toFixed(1)} MiB`);
