@@ -11,6 +11,8 @@ import type { SourceDeps } from './deps.js';
 import { fetchToStore } from './fetch.js';
 import { installTarball } from './tarball.js';
 import { pullImage, type RegistryOptions } from './registry.js';
+import { pullFromArchive } from './archive.js';
+import type { BootstrapVariant } from '../debian/bootstrap.js';
 import { imageBaseName, parseReference } from '../oci/reference.js';
 
 function tarballCandidates(sources: readonly SourceDef[], arch: DistroArch): { url: string; sha256: string; strip: number }[] {
@@ -33,6 +35,10 @@ export interface PullRequest {
   platform?: Platform;
   /** Registry images: the environment credentials are read from, and --insecure. */
   registry?: RegistryOptions;
+  /** Debian/Ubuntu archive sources: extra packages (`--packages`), `--variant`, `--recommends`. */
+  packages?: string[];
+  variant?: BootstrapVariant;
+  recommends?: boolean;
 }
 
 export interface PullOutcome {
@@ -114,12 +120,28 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
     if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
     const defs = await loadDistros(deps.distrosDir);
     const { distro, release } = findRelease(defs, src.distro, src.release);
-    const chosen = selectSource(release, arch, ['tarball', 'registry']);
+    const chosen = selectSource(release, arch, ['archive', 'tarball', 'registry']);
+    if (chosen.kind === 'archive') {
+      const out = await pullFromArchive(deps, {
+        name,
+        source: sourceRec,
+        archive: chosen,
+        resolved: { distro: distro.name, release: release.name },
+        ...(req.packages ? { packages: req.packages } : {}),
+        ...(req.variant ? { variant: req.variant } : {}),
+        ...(req.recommends !== undefined ? { recommends: req.recommends } : {}),
+        ...(req.force ? { force: true } : {}),
+      });
+      return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };
+    }
+    if (req.packages?.length || req.variant || req.recommends) {
+      throw new CakeError('usage', `--packages, --variant and --recommends apply to Debian/Ubuntu archive sources; ${distro.name} ${release.name} is pulled as a ${chosen.kind}`, { exitCode: 2 });
+    }
     if (chosen.kind === 'registry') {
       const out = await pullImage(deps, { image: { kind: 'registry', ref: chosen.image }, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}), ...(req.registry ? { registry: req.registry } : {}), resolved: { distro: distro.name, release: release.name } });
       return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
     }
-    if (chosen.kind !== 'tarball') throw new CakeError('internal', `unexpected source kind ${chosen.kind}`);
+    if (chosen.kind !== 'tarball') throw new CakeError('internal', `unexpected source kind ${(chosen as { kind: string }).kind}`);
     // Later tarball sources for the same arch are mirrors: tried in order when a host is unreachable.
     candidates = tarballCandidates(release.sources, chosen.arch);
     resolved = { distro: distro.name, release: release.name };
