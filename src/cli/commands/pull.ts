@@ -1,7 +1,7 @@
 import { parseSource } from '../../model/source.js';
 import { parsePlatform } from '../../model/platform.js';
 import { CakeError, UsageError } from '../../model/errors.js';
-import { pull, type PullOutcome } from '../../source/pull.js';
+import { pull, type PullOutcome, type PullRequest } from '../../source/pull.js';
 import type { SourceDeps } from '../../source/deps.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
@@ -39,7 +39,22 @@ function report(ctx: CliContext, out: PullOutcome): void {
   ctx.stdout.write(`${record.name}\t${out.sha256 ? `sha256:${out.sha256}` : '-'}\n`);
 }
 
-/** `cake pull SOURCE [--name] [--platform] [--sha256] [--force]`. */
+/** `--packages a,b --packages c`, `--variant`, `--recommends` → PullRequest fields. */
+function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packages' | 'variant' | 'recommends'> {
+  const packages = ((opts.packages as string[] | undefined) ?? []).flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
+  for (const p of packages) {
+    if (!/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/.test(p)) {
+      throw new UsageError(`invalid package name in --packages: ${JSON.stringify(p)}`, 'give Debian package names, comma-separated: --packages openssh-server,curl');
+    }
+  }
+  return {
+    ...(packages.length ? { packages } : {}),
+    ...(typeof opts.variant === 'string' ? { variant: opts.variant as PullRequest['variant'] } : {}),
+    ...(opts.recommends ? { recommends: true } : {}),
+  };
+}
+
+/** `cake pull SOURCE [--name] [--platform] [--sha256] [--force] [--packages] [--variant] [--recommends]`. */
 export async function pullCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
   const [text] = args;
   if (!text) throw new UsageError('pull needs a SOURCE', 'cake pull alpine, cake pull ./rootfs.tar.gz --name NAME; see `cake help pull`');
@@ -52,6 +67,7 @@ export async function pullCommand(ctx: CliContext, args: string[], opts: Record<
     ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
     ...(opts.force ? { force: true } : {}),
     ...(platform ? { platform } : {}),
+    ...archiveOptions(opts),
     registry: { env: ctx.env, insecure: ctx.insecure },
   });
   report(ctx, out);
