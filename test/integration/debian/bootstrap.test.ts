@@ -1,0 +1,181 @@
+/**
+ * A Debian bookworm minbase env bootstrapped from the real deb.debian.org, through the archive
+ * source (pullFromArchive) into a store under test/.cache/bootstrap, so reruns download only the
+ * InRelease files. Checks what a root install would give: a clean dpkg database, every package
+ * installed, apt working inside, and the ownership table recording what dpkg and the maintainer
+ * scripts chown'ed (under the guest's fakeroot).
+ */
+import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getOwner } from '../../../src/archive/ownership.js';
+import type { Logger } from '../../../src/model/logger.js';
+import { HttpClient } from '../../../src/net/http-client.js';
+import { runInEnv } from '../../../src/run/engine.js';
+import { defaultRunOptions } from '../../../src/run/run-options.js';
+import { pullFromArchive, type ArchivePullDeps, type ArchiveSelection } from '../../../src/source/archive.js';
+import { BlobStore } from '../../../src/store/blobs.js';
+import type { EnvRecord } from '../../../src/store/env-record.js';
+import { EnvStore } from '../../../src/store/envs.js';
+import { resolvePaths } from '../../../src/store/paths.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const HOME = join(REPO, 'test/.cache/bootstrap');
+const NAME = `bookworm-test-${process.pid}`;
+
+const archive: ArchiveSelection = {
+  kind: 'archive',
+  arch: 'x86_64',
+  debianArch: 'amd64',
+  keyring: 'debian',
+  variant: 'minbase',
+  components: ['main'],
+  suites: [
+    { mirror: 'http://deb.debian.org/debian', suite: 'bookworm' },
+    { mirror: 'http://deb.debian.org/debian', suite: 'bookworm-updates' },
+    { mirror: 'http://deb.debian.org/debian-security', suite: 'bookworm-security' },
+  ],
+};
+
+describe('bootstrap of bookworm minbase from deb.debian.org', () => {
+  const paths = resolvePaths({ CAKE_HOME: HOME });
+  const blobs = new BlobStore(paths);
+  const envs = new EnvStore(paths);
+  const lines: string[] = [];
+  const t0 = performance.now();
+  const logger: Logger = {
+    info: (m) => lines.push(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${m}`),
+    warn: (m) => lines.push(`warn: ${m}`),
+    debug: () => {},
+    progress: () => ({ update() {}, stop() {} }),
+  };
+  let http: HttpClient | undefined;
+  const deps: ArchivePullDeps = {
+    paths,
+    blobs,
+    envs,
+    http: async () => (http ??= new HttpClient({ logger })),
+    logger,
+    signal: new AbortController().signal,
+    distrosDir: join(REPO, 'distros'),
+    hostArch: process.arch,
+    hostEnv: process.env,
+  };
+  let record: EnvRecord;
+  let rootfs: string;
+  const scratch = mkdtempSync(join(tmpdir(), 'cake-bootstrap-it-'));
+
+  /** Runs argv in the env through the engine, as `cake exec` would; captures stdout and stderr together. */
+  async function guest(argv: string[]): Promise<{ code: number; out: string }> {
+    const file = join(scratch, 'out');
+    const fd = openSync(file, 'w');
+    try {
+      const code = await runInEnv(
+        { name: NAME, rootfs, arch: 'x86_64' },
+        argv,
+        defaultRunOptions({ isolated: true }),
+        { logger, hostEnv: process.env, cacheDir: join(paths.cache, 'engine'), stdio: ['ignore', fd, fd] },
+      );
+      return { code, out: readFileSync(file, 'utf8') };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  beforeAll(async () => {
+    blobs.init();
+    const out = await pullFromArchive(deps, { name: NAME, source: { kind: 'distro', ref: 'debian:bookworm' }, archive, resolved: { distro: 'debian', release: 'bookworm' }, packages: ['less'] });
+    record = out.record;
+    rootfs = envs.rootfs(NAME);
+    console.log(lines.join('\n'));
+  }, 600_000);
+
+  afterAll(async () => {
+    if (envs.exists(NAME)) await envs.remove(NAME);
+    rmSync(scratch, { recursive: true, force: true });
+    await http?.close();
+  });
+
+  it('prints progress: resolution with the download size, unpack, install', () => {
+    expect(lines.some((l) => /resolved \d+ packages \(\d+\.\d MiB to download\)/.test(l))).toBe(true);
+    expect(lines.some((l) => /unpacking \d+ essential packages/.test(l))).toBe(true);
+    expect(lines.some((l) => /installing the essential set/.test(l))).toBe(true);
+    expect(lines.some((l) => /installing \d+ more packages/.test(l))).toBe(true);
+  });
+
+  it('records the archive state and every package in env.json, with the blobs gc must keep', () => {
+    const r = record.resolved as {
+      archive: { suites: Array<{ mirror: string; suite: string; inReleaseSha256: string }>; variant: string; packages: string[] };
+      packages: Array<{ name: string; version: string; sha256: string }>;
+      blobs: string[];
+    };
+    expect(r.archive.suites.map((s) => s.suite)).toEqual(['bookworm', 'bookworm-updates', 'bookworm-security']);
+    for (const s of r.archive.suites) expect(s.inReleaseSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(r.archive.variant).toBe('minbase');
+    expect(r.archive.packages).toEqual(['less']);
+    const names = r.packages.map((p) => p.name);
+    for (const n of ['base-files', 'dpkg', 'apt', 'libc6', 'less', 'usr-is-merged', 'debian-archive-keyring']) expect(names).toContain(n);
+    expect(names).not.toContain('usrmerge');
+    expect(r.packages.length).toBeGreaterThan(80);
+    for (const p of r.packages) {
+      expect(r.blobs).toContain(p.sha256);
+      expect(blobs.has(p.sha256)).toBe(true);
+    }
+    expect(record.arch).toBe('x86_64');
+    expect(envs.get(NAME).resolved).toEqual(record.resolved);
+  });
+
+  it('leaves a merged-/usr tree without the build-time files', () => {
+    for (const d of ['bin', 'sbin', 'lib', 'lib64']) expect(readlinkSync(join(rootfs, d))).toBe(`usr/${d}`);
+    expect(lstatSync(join(rootfs, '.cake-bootstrap'), { throwIfNoEntry: false })).toBeUndefined();
+    expect(lstatSync(join(rootfs, 'usr/sbin/policy-rc.d'), { throwIfNoEntry: false })).toBeUndefined();
+    expect(readFileSync(join(rootfs, 'var/lib/dpkg/diversions'), 'utf8')).not.toContain('cake');
+    expect(readFileSync(join(rootfs, 'usr/sbin/start-stop-daemon')).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(readFileSync(join(rootfs, 'usr/bin/ischroot')).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(readFileSync(join(rootfs, 'etc/apt/sources.list'), 'utf8')).toContain(
+      'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main',
+    );
+  });
+
+  it('records the ownership a root install has (from the guest fakeroot)', () => {
+    const t = record.ownership;
+    expect(getOwner(t, 'etc/shadow')).toEqual({ uid: 0, gid: 42, mode: 0o640 });
+    expect(getOwner(t, 'etc/gshadow')).toEqual({ uid: 0, gid: 42, mode: 0o640 });
+    expect(getOwner(t, 'usr/sbin/unix_chkpwd')).toEqual({ uid: 0, gid: 42, mode: 0o2755 });
+    expect(getOwner(t, 'usr/bin/chage')).toMatchObject({ gid: 42, mode: 0o2755 });
+    expect(getOwner(t, 'var/mail')).toEqual({ uid: 0, gid: 8, mode: 0o2775 });
+    expect(getOwner(t, 'var/local')).toEqual({ uid: 0, gid: 50, mode: 0o2775 });
+    expect(getOwner(t, 'var/log/btmp')).toMatchObject({ uid: 0, gid: 43 });
+    // setuid root: root:root with the mode on disk, so no entry is needed
+    expect(getOwner(t, 'usr/bin/passwd')).toBeUndefined();
+    expect(lstatSync(join(rootfs, 'usr/bin/passwd')).mode & 0o7777).toBe(0o4755);
+    expect(Object.keys(t).every((k) => !k.startsWith('.cake') && !k.startsWith('bin/'))).toBe(true);
+  });
+
+  it('has a clean dpkg database: audit silent, every package ii, the requested ones installed', async () => {
+    const audit = await guest(['dpkg', '--audit']);
+    expect(audit).toEqual({ code: 0, out: '' });
+    const list = await guest(['dpkg-query', '-W', '-f', '${db:Status-Abbrev}|${Package}\n']);
+    expect(list.code).toBe(0);
+    const rows = list.out.trim().split('\n');
+    expect(rows.length).toBe((record.resolved as { packages: unknown[] }).packages.length);
+    expect(rows.filter((r) => !r.startsWith('ii |'))).toEqual([]);
+    const less = await guest(['dpkg', '-s', 'less', 'apt']);
+    expect(less.code).toBe(0);
+    expect(less.out).toContain('Package: less\nStatus: install ok installed');
+  });
+
+  it('runs apt-get update and installs a package inside, through the engine', async () => {
+    const r = await guest(['sh', '-c', 'apt-get update -q && apt-get install -y -q --no-install-recommends hello && hello']);
+    expect(r.out).toContain('Hello, world!');
+    expect(r.code).toBe(0);
+  }, 180_000);
+
+  it('keeps an env built from the same request (idempotent pull)', async () => {
+    const again = await pullFromArchive(deps, { name: NAME, source: { kind: 'distro', ref: 'debian:bookworm' }, archive, resolved: { distro: 'debian', release: 'bookworm' }, packages: ['less'] });
+    expect(again.upToDate).toBe(true);
+    expect(again.record.created).toBe(record.created);
+  });
+});
