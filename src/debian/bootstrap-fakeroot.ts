@@ -71,7 +71,8 @@ const S_IFREG = 0o100000;
  * it exists) and writes it back when told to stop; it waits for faked to exit so the file is
  * complete when the script returns. `prefix` is the guest dir holding the extracted fakeroot and
  * libfakeroot packages, `lib` the guest path of libfakeroot-sysv.so, `save` the save file's guest
- * path. The paths are cake's own (no quoting needed: checked). Pure.
+ * path. faked's pid is kept in `<save>.pid` while it runs (see stopFaked). The paths are cake's own
+ * (no quoting needed: checked). Pure.
  */
 export function fakerootWrapper(prefix: string, lib: string, save: string): string {
   for (const p of [prefix, lib, save]) {
@@ -91,10 +92,18 @@ if [ -z "$key" ] || [ -z "$pid" ] || [ "$key" = "$kp" ]; then
   echo "cake: faked-sysv did not start" >&2
   exit 111
 fi
+# cake stops a faked left behind by an interrupted run (the daemon outlives a killed wrapper)
+echo "$pid" > ${save}.pid
 FAKEROOTKEY=$key FAKED_MODE=unknown-is-root FAKEROOTDONTTRYCHOWN=1 LD_PRELOAD=${lib} "$@"
 rc=$?
 kill -TERM "$pid"
-while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
+# faked saves and exits at once; its zombie may wait a while for init, so the state is what counts
+while kill -0 "$pid" 2>/dev/null; do
+  st=$(cat /proc/$pid/stat 2>/dev/null) || st=
+  case $st in *") Z "* | *") X "*) break ;; esac
+  sleep 0.01
+done
+rm -f ${save}.pid
 exit $rc
 `;
 }

@@ -3,7 +3,7 @@
  * private fakeroot prefix, and guest scripts run through the engine with their output captured in a
  * log file (whose tail becomes the error message when a run fails).
  */
-import { closeSync, copyFileSync, constants as C, linkSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, copyFileSync, constants as C, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractTar } from '../archive/extract.js';
 import { CakeError, isErrno } from '../model/errors.js';
@@ -123,6 +123,7 @@ export async function runGuestScript(ctx: GuestRunContext, label: string, script
     code = await runInEnv(ctx.env, underFakeroot ? ['/bin/sh', FAKEROOT_WRAPPER, ...argv] : argv, opts, { ...ctx.engineDeps, stdio: ['ignore', fd, fd] });
   } finally {
     closeSync(fd);
+    await stopFaked(join(ctx.env.rootfs, `${FAKED_SAVE}.pid`));
   }
   if (code !== 0) {
     const tail = logTail(ctx.logFile, 25);
@@ -131,6 +132,36 @@ export async function runGuestScript(ctx: GuestRunContext, label: string, script
       hint: `the last lines of ${ctx.logFile}:\n  ${tail.join('\n  ')}`,
     });
   }
+}
+
+/**
+ * Stops a faked that an interrupted or failed run left behind (its pid file still exists): SIGTERM,
+ * so it removes its message queue, then up to 2 s for it to go. Only a process whose command line
+ * names faked is signalled (the pid file is written by a guest).
+ */
+export async function stopFaked(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  rmSync(pidFile, { force: true });
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const isFaked = (): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0]!.endsWith('/faked-sysv');
+    } catch {
+      return false;
+    }
+  };
+  if (!isFaked()) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100 && isFaked(); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 function logTail(file: string, n: number): string[] {
