@@ -15,6 +15,7 @@
  * /opt/cake/SOURCE/lib with its closure. Nix store paths are copied with their closure into
  * /nix/store, and their bin/ directories go on PATH.
  */
+import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import { lookupOwner, type OwnershipTable } from '../archive/ownership.js';
@@ -207,7 +208,7 @@ export function planDigests(plan: AddPlan): Record<string, string> {
   const out: Record<string, string> = {};
   for (const it of plan.items) {
     if (it.kind === 'file') out[it.dest] = it.sha256 ? `${it.sha256} ${it.mode.toString(8)}` : `store ${it.mode.toString(8)}`;
-    else if (it.kind === 'text') out[it.dest] = `text ${it.mode.toString(8)} ${it.content}`;
+    else if (it.kind === 'text') out[it.dest] = `${createHash('sha256').update(it.content).digest('hex')} ${it.mode.toString(8)}`;
     else if (it.kind === 'symlink') out[it.dest] = `-> ${it.target}`;
     else out[it.dest] = `dir ${it.mode.toString(8)}`;
   }

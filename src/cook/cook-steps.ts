@@ -1,0 +1,127 @@
+/**
+ * Applying one recipe step to a working tree. `run` executes a script in the env through the
+ * engine (root, network on, no host $HOME or /tmp, output to cake's stderr); the others write the
+ * tree from the host side (add-apply.ts) or change only the env's settings (`env`, `path`, `bind`).
+ */
+import { lstatSync, readdirSync, readlinkSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { OwnershipTable } from '../archive/ownership.js';
+import { CakeError } from '../model/errors.js';
+import type { Logger } from '../model/logger.js';
+import { runInEnv, type EngineDeps } from '../run/engine.js';
+import { defaultRunOptions, type Bind, type EngineName } from '../run/run-options.js';
+import type { GuestConfig } from '../store/env-record.js';
+import { applyPlan, makeGuestDir, writeGuestFile, writeGuestSymlink } from './add-apply.js';
+import type { AddPlan } from './add-plan.js';
+import { prependPath, setVar } from './guest-config.js';
+import type { Step } from './recipe-types.js';
+import { addUser } from './user-step.js';
+
+/** An env under construction. */
+export interface WorkState {
+  root: string;
+  ownership: OwnershipTable;
+  config: GuestConfig;
+  run: { binds?: Bind[]; env?: Record<string, string> };
+  arch: string;
+}
+
+export interface StepDeps {
+  engine: EngineName;
+  engineDeps: EngineDeps;
+  logger: Logger;
+  /** For messages and the engine. */
+  envName: string;
+  /** Plans of `add` steps, made when their keys were computed. */
+  addPlans: Map<Step, AddPlan>;
+}
+
+/** Mount points the engine may create in the env; removed again when a step leaves them empty. */
+const MOUNT_POINTS = ['/dev', '/proc', '/sys', '/tmp', '/etc/resolv.conf', '/etc/hosts'];
+
+export function where(step: Step): string {
+  return `${step.at.file}:${step.at.line} ${step.at.path}`;
+}
+
+/** Whether a step can change the tree (the others change only settings). */
+export function changesTree(step: Step): boolean {
+  return step.kind !== 'env' && step.kind !== 'path' && step.kind !== 'bind';
+}
+
+function exists(p: string): boolean {
+  return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+}
+
+function removeIfEmpty(p: string): void {
+  const st = lstatSync(p, { throwIfNoEntry: false });
+  if (st?.isDirectory() && readdirSync(p).length === 0) rmdirSync(p);
+  else if (st?.isFile() && st.size === 0) unlinkSync(p);
+}
+
+async function runStep(step: Extract<Step, { kind: 'run' }>, state: WorkState, deps: StepDeps): Promise<void> {
+  const absent = MOUNT_POINTS.filter((p) => !exists(state.root + p));
+  const etcAbsent = !exists(state.root + '/etc');
+  const guest = { name: deps.envName, rootfs: state.root, arch: state.arch, config: { ...(state.config.env ? { env: state.config.env } : {}), ...(state.config.workingDir ? { workingDir: state.config.workingDir } : {}) } };
+  const opts = defaultRunOptions({ engine: deps.engine, isolated: true, ...(step.cwd ? { cwd: step.cwd } : {}) });
+  const code = await runInEnv(guest, ['/bin/sh', '-ec', step.script], opts, deps.engineDeps);
+  for (const p of absent) removeIfEmpty(state.root + p);
+  if (etcAbsent) removeIfEmpty(state.root + '/etc');
+  if (code !== 0) {
+    throw new CakeError('recipe', `${where(step)}: the script failed with exit code ${code}`, { hint: 'the steps before it are cached: fix this one and cook again' });
+  }
+}
+
+async function copyTreeIn(state: WorkState, hostDir: string, dest: string, mode: number | undefined): Promise<void> {
+  await makeGuestDir(state.root, state.ownership, dest, statSync(hostDir).mode & 0o7777);
+  for (const name of readdirSync(hostDir).sort()) {
+    const h = posix.join(hostDir, name);
+    const d = posix.join(dest, name);
+    const st = lstatSync(h);
+    if (st.isDirectory()) await copyTreeIn(state, h, d, mode);
+    else if (st.isSymbolicLink()) await writeGuestSymlink(state.root, state.ownership, d, readlinkSync(h));
+    else if (st.isFile()) await writeGuestFile(state.root, state.ownership, d, { copyOf: h }, mode ?? st.mode & 0o7777);
+  }
+}
+
+async function copyStep(step: Extract<Step, { kind: 'copy' }>, state: WorkState): Promise<void> {
+  const intoDir = step.to.endsWith('/') || step.sources.length > 1;
+  for (const { value: src } of step.sources) {
+    const st = statSync(src);
+    if (st.isDirectory()) await copyTreeIn(state, src, step.to.replace(/\/$/, '') || '/', step.mode);
+    else {
+      const dest = intoDir ? posix.join(step.to, posix.basename(src)) : step.to;
+      await writeGuestFile(state.root, state.ownership, dest, { copyOf: src }, step.mode ?? st.mode & 0o7777);
+    }
+  }
+}
+
+/** Applies `step` to `state` (in place). Throws CakeError('recipe') naming the step when it fails. */
+export async function applyStep(step: Step, state: WorkState, deps: StepDeps): Promise<void> {
+  switch (step.kind) {
+    case 'run':
+      return runStep(step, state, deps);
+    case 'copy':
+      return copyStep(step, state);
+    case 'file':
+      return writeGuestFile(state.root, state.ownership, step.path, { content: step.content }, step.mode);
+    case 'user':
+      return addUser(state.root, state.ownership, step, where(step));
+    case 'env':
+      for (const [k, v] of step.vars) state.config.env = setVar(state.config.env, k, v);
+      return;
+    case 'path':
+      state.config.env = prependPath(state.config.env, step.dirs);
+      return;
+    case 'bind':
+      state.run.binds = [...(state.run.binds ?? []).filter((b) => !step.binds.some((n) => n.dst === b.dst)), ...step.binds];
+      return;
+    case 'add': {
+      const plan = deps.addPlans.get(step);
+      if (!plan) throw new CakeError('internal', `${where(step)}: the add step was not planned`);
+      await applyPlan(state.root, state.ownership, plan, deps.envName);
+      if (plan.pathDirs.length > 0) state.config.env = prependPath(state.config.env, plan.pathDirs);
+      for (const line of plan.summary) deps.logger.info(`  added ${line}`);
+      return;
+    }
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * `cake cook`: load and check the recipe (and the recipes it uses) → plan every key → take the
+ * longest cached prefix of the chain → copy its tree into a working tree → run the remaining steps,
+ * snapshotting each into the cache → the env appears (staged, renamed) with its tree hash checked
+ * against `expect_sha256` → the lock file and the cache root are written. A rerun of an unchanged
+ * recipe runs nothing: it copies the last snapshot into the new env.
+ */
+import { basename } from 'node:path';
+import { CakeError } from '../model/errors.js';
+import { defaultEnvName, validateEnvName } from '../model/names.js';
+import type { EngineDeps } from '../run/engine.js';
+import type { EngineName } from '../run/run-options.js';
+import type { EnvRecord } from '../store/env-record.js';
+import { removeTreeSync } from '../archive/remove-tree.js';
+import { applyStep, changesTree, where, type WorkState } from './cook-steps.js';
+import { writeLock } from './lockfile.js';
+import { syncOwnership } from './ownership-sync.js';
+import { planRecipe, type CookContext, type PlannedRecipe } from './recipe-plan.js';
+import { loadRecipes, type LoadIo } from './recipe-load.js';
+import type { Recipe } from './recipe-types.js';
+import { changedSince, materialize, scanTree, snapshotTree } from './snapshot.js';
+import type { EntryMeta } from './step-cache.js';
+import { treeHash } from './tree-hash.js';
+
+export interface CookOptions {
+  file: string;
+  name?: string;
+  engine: EngineName;
+  engineDeps: EngineDeps;
+  io: LoadIo;
+}
+
+export interface CookResult {
+  record: EnvRecord;
+  treeSha256: string;
+  /** Steps run / taken from the cache, over all recipes cooked. */
+  ran: number;
+  cached: number;
+  lockWritten: boolean;
+}
+
+interface Counters {
+  ran: number;
+  cached: number;
+}
+
+function clone<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+function checkExpect(r: Recipe, tree: string): void {
+  if (r.expectSha256 === undefined || r.expectSha256 === tree) return;
+  const at = r.expectAt!;
+  throw new CakeError('recipe', `${at.file}:${at.line} expect_sha256: the result's tree hash is sha256:${tree}, the recipe expects sha256:${r.expectSha256}`, {
+    hint: 'if the change is intended, put the new hash in expect_sha256',
+  });
+}
+
+/**
+ * Runs the steps of `p` that the cache lacks, in `work` (the env's staging rootfs) or, without it,
+ * in a temporary tree. With `work`, the tree there is the result when this resolves. Returns the
+ * final entry, its tree hash filled in.
+ */
+async function execute(p: PlannedRecipe, ctx: CookContext, opts: CookOptions, counters: Counters, work?: string): Promise<EntryMeta> {
+  const { cache, logger } = ctx;
+  const keys = p.steps.map((s) => s.key);
+  const n = keys.length;
+  let hit = 0;
+  if (!ctx.noCache) for (let i = n; i > 0; i--) if (cache.get(keys[i - 1]!)) { hit = i; break; }
+  logger.info(`  ${p.baseLabel}: ${ctx.noCache ? 'rebuilt' : 'ready'}`);
+  p.steps.forEach((s, i) => {
+    if (i < hit) logger.info(`  [${i + 1}/${n}] ${where(s.step)}: cached`);
+  });
+  counters.cached += hit;
+  let meta = hit === 0 ? p.base : cache.get(keys[hit - 1]!)!;
+  if (hit < n || work) {
+    const tmp = work ? undefined : cache.tmp('work');
+    const root = work ?? `${tmp}/rootfs`;
+    try {
+      let baseline = materialize(cache.treeDir(meta), root);
+      const state: WorkState = { root, ownership: clone(meta.ownership), config: clone(meta.config ?? {}), run: clone(meta.run ?? {}), arch: meta.arch };
+      const deps = { engine: opts.engine, engineDeps: opts.engineDeps, logger, envName: p.recipe.name ?? basename(p.recipe.file), addPlans: p.addPlans };
+      for (let j = hit; j < n; j++) {
+        const { step, key } = p.steps[j]!;
+        logger.info(`  [${j + 1}/${n}] ${where(step)}: running`);
+        await applyStep(step, state, deps);
+        const stage = cache.tmp(`step-${key.slice(0, 12)}`);
+        let tree = meta.tree;
+        let stats;
+        if (changesTree(step)) {
+          const entries = syncOwnership(root, state.ownership, baseline, scanTree(root));
+          if (changedSince(baseline, entries)) {
+            const snap = snapshotTree(root, entries, baseline, cache.treeDir(meta), `${stage}/rootfs`);
+            baseline = snap.baseline;
+            stats = snap.stats;
+            tree = key;
+          }
+        }
+        meta = cache.commit(stage, {
+          version: 1,
+          key,
+          parent: meta.key,
+          tree,
+          step: `${where(step)} ${step.kind}`,
+          created: new Date().toISOString(),
+          arch: state.arch,
+          config: clone(state.config),
+          run: clone(state.run),
+          ownership: clone(state.ownership),
+          ...(stats ? { stats } : {}),
+        }, ctx.noCache);
+        counters.ran++;
+      }
+    } finally {
+      if (tmp) removeTreeSync(tmp);
+    }
+  }
+  if (meta.treeSha256 === undefined) meta = cache.setTreeHash(meta, treeHash(cache.treeDir(meta), meta.ownership, ctx.signal));
+  return meta;
+}
+
+function finish(p: PlannedRecipe, ctx: CookContext, final: EntryMeta): boolean {
+  ctx.cache.writeRoot(p.recipe.file, [p.base.key, ...p.steps.map((s) => s.key)]);
+  if (ctx.locked) return false;
+  p.lock.next.result = `sha256:${final.treeSha256}`;
+  return writeLock(p.lock.file, p.lock.next);
+}
+
+/**
+ * Cooks `opts.file` into the env `opts.name` (default: the recipe's `name`, else the file's base
+ * name). Problems in the recipes are one RecipeError before anything runs. The env is replaced
+ * only when it was cooked before (an env from elsewhere is an 'exists' error); a failure leaves
+ * the env as it was (the steps that succeeded stay cached).
+ */
+export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, opts: CookOptions): Promise<CookResult> {
+  const set = await loadRecipes(opts.file, opts.io);
+  const entry = set.entry;
+  const name = validateEnvName(opts.name ?? entry.name ?? defaultEnvName(basename(opts.file).replace(/\.ya?ml$/, '')));
+  if (base.envs.exists(name) && base.envs.get(name).source.kind !== 'recipe') {
+    throw new CakeError('exists', `environment ${name} exists and was not cooked from a recipe`, { hint: `use --name to pick another name, or \`cake rm ${name}\`` });
+  }
+  const counters: Counters = { ran: 0, cached: 0 };
+  const nested = new Map<string, Promise<EntryMeta>>();
+  const ctx: CookContext = {
+    ...base,
+    recipes: set.all,
+    cookNested(file) {
+      let done = nested.get(file);
+      if (!done) {
+        done = (async () => {
+          const r = set.all.get(file)!;
+          base.logger.info(`cook ${r.display} (for ${entry.display})`);
+          const p = await planRecipe(r, ctx);
+          const final = await execute(p, ctx, opts, counters);
+          checkExpect(r, final.treeSha256!);
+          finish(p, ctx, final);
+          return final;
+        })();
+        nested.set(file, done);
+      }
+      return done;
+    },
+  };
+  return ctx.cache.active(ctx.signal, async () => {
+    base.logger.info(`cook ${entry.display} into env ${name}`);
+    const p = await planRecipe(entry, ctx);
+    let final: EntryMeta | undefined;
+    const record = await ctx.envs.create(
+      name,
+      async ({ rootfs }) => {
+        final = await execute(p, ctx, opts, counters, rootfs);
+        checkExpect(entry, final.treeSha256!);
+        return {
+          version: 1,
+          name,
+          created: new Date().toISOString(),
+          source: { kind: 'recipe', ref: entry.display },
+          resolved: { recipe: entry.file, key: final.key, treeSha256: final.treeSha256, lock: p.lock.file },
+          arch: final.arch,
+          ...(final.config && Object.keys(final.config).length > 0 ? { config: final.config } : {}),
+          ...(final.run && Object.keys(final.run).length > 0 ? { run: final.run } : {}),
+          stats: { steps: p.steps.length },
+          ownership: final.ownership,
+        } satisfies EnvRecord;
+      },
+      { force: true, signal: ctx.signal, onWait: () => ctx.logger.info(`waiting for another cake process working on ${name}`) },
+    );
+    const lockWritten = finish(p, ctx, final!);
+    return { record, treeSha256: final!.treeSha256!, ...counters, lockWritten };
+  });
+}

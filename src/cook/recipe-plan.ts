@@ -1,0 +1,218 @@
+/**
+ * Planning a cook: the cache key of the base and of every step, computed before any step runs.
+ * A key is the sha256 of the parent's key and the step's own inputs: the script text, the
+ * digests of copied host files, the digests of every file an `add` takes (with its closure), Nix
+ * store paths, or the step's settings. The base key comes from what the SOURCE resolved to (its
+ * pinned digests), the tree hash of an env, or the final key of another recipe. Remote things are
+ * resolved through the lock file (lockfile.ts); the base entry is produced here when the cache
+ * does not have it (a pull, or a copy of an env).
+ */
+import { randomBytes } from 'node:crypto';
+import { renameSync, statSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
+import { CakeError } from '../model/errors.js';
+import type { Logger } from '../model/logger.js';
+import { hostPlatform, toDistroArch } from '../model/platform.js';
+import type { SourceDeps } from '../source/deps.js';
+import { pull } from '../source/pull.js';
+import { EnvStore } from '../store/envs.js';
+import { withLock } from '../store/lock.js';
+import { mergePlans, planDigests, planFromTree, planNix, type AddPlan, type AddSource } from './add-plan.js';
+import { LockState, lockPathOf, readLock } from './lockfile.js';
+import { isStorePath, nixClosure, resolveInstallable } from './nix.js';
+import type { Recipe, Step } from './recipe-types.js';
+import { materialize } from './snapshot.js';
+import { cacheKey, type EntryMeta, type StepCache } from './step-cache.js';
+import { hashFileSync, treeHash } from './tree-hash.js';
+
+/** Everything a cook needs (built by the CLI). */
+export interface CookContext {
+  cache: StepCache;
+  envs: EnvStore;
+  source: SourceDeps;
+  logger: Logger;
+  signal: AbortSignal;
+  hostEnv: Record<string, string | undefined>;
+  noCache: boolean;
+  locked: boolean;
+  /** Cooks another recipe into the cache (memoized per cook) and returns its final entry. */
+  cookNested(file: string): Promise<EntryMeta>;
+  recipes: Map<string, Recipe>;
+}
+
+export interface PlannedRecipe {
+  recipe: Recipe;
+  base: EntryMeta;
+  /** What the base was, for messages. */
+  baseLabel: string;
+  steps: { step: Step; key: string }[];
+  addPlans: Map<Step, AddPlan>;
+  lock: LockState;
+}
+
+function clone<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+function recipeLabel(r: Recipe): string {
+  return r.name ?? basename(r.file).replace(/\.ya?ml$/, '');
+}
+
+/** What of a pull's `resolved` identifies the content (local file paths do not). */
+function pinOf(resolved: Record<string, unknown>): Record<string, unknown> {
+  const { file: _file, ...rest } = resolved;
+  return rest;
+}
+
+function newBaseMeta(key: string, step: string, rec: { arch: string; ownership: EntryMeta['ownership']; config?: EntryMeta['config']; run?: EntryMeta['run'] }): EntryMeta {
+  return {
+    version: 1,
+    key,
+    tree: key,
+    step,
+    created: new Date().toISOString(),
+    arch: rec.arch,
+    ownership: clone(rec.ownership ?? {}),
+    ...(rec.config ? { config: clone(rec.config) } : {}),
+    ...(rec.run ? { run: clone(rec.run) } : {}),
+  };
+}
+
+async function baseFromEnv(name: string, ref: string, ctx: CookContext, lock: LockState): Promise<EntryMeta> {
+  return withLock(ctx.envs.lockPath(name), { what: `environment ${name}`, signal: ctx.signal }, async () => {
+    const rec = ctx.envs.get(name);
+    const rootfs = ctx.envs.rootfs(name);
+    const tree = treeHash(rootfs, rec.ownership, ctx.signal);
+    lock.setFrom({ ref, kind: 'env', tree: `sha256:${tree}` });
+    const key = cacheKey('base-env', tree, rec.config ?? null, rec.run ?? null, rec.arch);
+    const have = ctx.noCache ? undefined : ctx.cache.get(key);
+    if (have) return have;
+    ctx.logger.info(`  copying env ${name} into the cache`);
+    const stage = ctx.cache.tmp('base');
+    materialize(rootfs, join(stage, 'rootfs'));
+    return ctx.cache.commit(stage, newBaseMeta(key, `env ${name}`, rec), ctx.noCache);
+  });
+}
+
+async function baseFromSource(r: Recipe, ctx: CookContext, lock: LockState): Promise<EntryMeta> {
+  if (r.from.kind !== 'source') throw new CakeError('internal', 'not a source base');
+  const { text, source } = r.from;
+  const hostArch = toDistroArch(hostPlatform(process.arch)) ?? process.arch;
+  const pinned = lock.pinnedSource(text);
+  if (pinned && !ctx.noCache) {
+    const have = ctx.cache.get(cacheKey('base-source', pinned, hostArch));
+    if (have) {
+      lock.setFrom({ ref: text, kind: 'source', resolved: pinned });
+      return have;
+    }
+  }
+  const pullEnvs = new EnvStore({ ...ctx.source.paths, envs: join(ctx.cache.root, 'pull-envs') });
+  const name = `base-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const sha = typeof pinned?.sha256 === 'string' && (source.kind === 'url' || source.kind === 'file') ? { sha256: pinned.sha256 } : {};
+  ctx.logger.info(`  pulling ${text}`);
+  const out = await pull({ ...ctx.source, envs: pullEnvs }, { source, ref: text, name, ...sha });
+  try {
+    const resolved = pinOf(out.record.resolved);
+    if (pinned && typeof pinned.sha256 === 'string' && resolved.sha256 !== pinned.sha256) {
+      const msg = `${text} now resolves to sha256 ${String(resolved.sha256)}; ${lock.file} pins ${pinned.sha256}`;
+      if (ctx.locked) throw new CakeError('recipe', `--locked: ${msg}`, { hint: `cook once without --locked to update ${lock.file}` });
+      ctx.logger.warn(`${msg}: updating the lock`);
+    }
+    lock.setFrom({ ref: text, kind: 'source', resolved });
+    const key = cacheKey('base-source', resolved, out.record.arch);
+    const have = ctx.noCache ? undefined : ctx.cache.get(key);
+    if (have) return have;
+    const stage = ctx.cache.tmp('base');
+    renameSync(pullEnvs.rootfs(name), join(stage, 'rootfs'));
+    return ctx.cache.commit(stage, newBaseMeta(key, `from ${text}`, out.record), ctx.noCache);
+  } finally {
+    await pullEnvs.remove(name).catch(() => {});
+  }
+}
+
+async function resolveBase(r: Recipe, ctx: CookContext, lock: LockState): Promise<{ meta: EntryMeta; label: string }> {
+  const f = r.from;
+  if (f.kind === 'recipe') {
+    const sub = await ctx.cookNested(f.file);
+    lock.setFrom({ ref: relative(dirname(r.file), f.file), kind: 'recipe', tree: `sha256:${sub.treeSha256}` });
+    return { meta: sub, label: `recipe ${ctx.recipes.get(f.file)?.display ?? f.file}` };
+  }
+  if (f.kind === 'env') return { meta: await baseFromEnv(f.name, `env:${f.name}`, ctx, lock), label: `env ${f.name}` };
+  return { meta: await baseFromSource(r, ctx, lock), label: f.text };
+}
+
+async function addInputs(r: Recipe, step: Extract<Step, { kind: 'add' }>, arch: string, ctx: CookContext, lock: LockState): Promise<AddPlan> {
+  const plans: AddPlan[] = [];
+  for (const f of step.from) {
+    let src: AddSource;
+    if (f.other.kind === 'env') {
+      const rec = ctx.envs.get(f.other.name);
+      src = { label: f.other.name, root: ctx.envs.rootfs(f.other.name), ownership: rec.ownership };
+    } else {
+      const sub = await ctx.cookNested(f.other.file);
+      lock.setRecipe(relative(dirname(r.file), f.other.file), `sha256:${sub.treeSha256}`);
+      src = { label: recipeLabel(ctx.recipes.get(f.other.file)!), root: ctx.cache.treeDir(sub), ownership: sub.ownership };
+    }
+    const plan = await planFromTree(src, f.path, arch);
+    lock.setAdd(f.text, planDigests(plan));
+    plans.push(plan);
+  }
+  for (const h of step.host) {
+    const plan = await planFromTree({ label: 'host', root: '/' }, h.value, arch);
+    lock.setAdd(`host:${h.value}`, planDigests(plan));
+    plans.push(plan);
+  }
+  const nixPaths: string[] = [];
+  const nixDeps = { hostEnv: ctx.hostEnv, logger: ctx.logger, signal: ctx.signal };
+  for (const n of step.nix) {
+    if (isStorePath(n.value)) {
+      lock.setNix(n.value, (await nixClosure([n.value], nixDeps)).paths, true);
+      nixPaths.push(n.value);
+    } else {
+      const outs = lock.pinnedNix(n.value) ?? (await resolveInstallable(n.value, nixDeps));
+      lock.setNix(n.value, outs, false);
+      nixPaths.push(...outs);
+    }
+  }
+  if (nixPaths.length > 0) plans.push((await planNix(nixPaths, nixDeps)).plan);
+  return mergePlans(plans);
+}
+
+function hostDigest(path: string): string {
+  const st = statSync(path);
+  return st.isDirectory() ? `tree ${treeHash(path, {})}` : `file ${hashFileSync(path)} ${(st.mode & 0o7777).toString(8)}`;
+}
+
+/** The inputs of a step that its key is made of (besides its parent's key). */
+async function stepInputs(r: Recipe, step: Step, arch: string, ctx: CookContext, lock: LockState, addPlans: Map<Step, AddPlan>): Promise<unknown> {
+  const { at: _at, ...fields } = step;
+  switch (step.kind) {
+    case 'copy':
+      return { ...fields, sources: step.sources.map((s) => ({ name: basename(s.value), digest: hostDigest(s.value) })) };
+    case 'add': {
+      const plan = await addInputs(r, step, arch, ctx, lock);
+      addPlans.set(step, plan);
+      return { digests: planDigests(plan), path: plan.pathDirs };
+    }
+    default:
+      return fields;
+  }
+}
+
+/**
+ * Plans `r`: resolves (and if needed produces) its base entry, cooks the recipes it takes from,
+ * and computes every step's key. Runs no step.
+ */
+export async function planRecipe(r: Recipe, ctx: CookContext): Promise<PlannedRecipe> {
+  const lock = new LockState(lockPathOf(r.file), readLock(lockPathOf(r.file)), ctx.locked);
+  const { meta: base, label } = await resolveBase(r, ctx, lock);
+  const addPlans = new Map<Step, AddPlan>();
+  const steps: PlannedRecipe['steps'] = [];
+  let parent = base.key;
+  for (const step of r.steps) {
+    const key = cacheKey('step', parent, step.kind, await stepInputs(r, step, base.arch, ctx, lock, addPlans));
+    steps.push({ step, key });
+    parent = key;
+  }
+  return { recipe: r, base, baseLabel: label, steps, addPlans, lock };
+}

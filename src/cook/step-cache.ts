@@ -1,0 +1,234 @@
+/**
+ * The step cache, under the data dir (same filesystem as the envs, so renames and hard links
+ * work): `cook/steps/<key>/meta.json` and, for steps that changed the tree, `rootfs/` (a snapshot,
+ * see snapshot.ts). A step that did not change the tree points at its parent's tree. Entries are
+ * built in `cook/tmp/` and renamed into place: a reader never sees half an entry, and when two
+ * cooks build the same key the first rename wins. `cook/roots/` remembers the chain of keys of
+ * the last cook of each recipe; `gc` removes entries no remembered chain uses (recipes that no
+ * longer exist forget their chain). Cooks register in `cook/active/` under the cache lock, and gc
+ * removes nothing while one runs.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { OwnershipTable } from '../archive/ownership.js';
+import { removeTreeSync } from '../archive/remove-tree.js';
+import { isErrno } from '../model/errors.js';
+import type { EnvRecord, GuestConfig } from '../store/env-record.js';
+import { withLock } from '../store/lock.js';
+import type { CakePaths } from '../store/paths.js';
+import type { SnapshotStats } from './snapshot.js';
+
+export interface EntryMeta {
+  version: 1;
+  key: string;
+  parent?: string;
+  /** The key of the entry whose rootfs/ is this entry's tree (its own key when it has one). */
+  tree: string;
+  /** What made it, for people: `web.yaml:12 run`. */
+  step: string;
+  created: string;
+  arch: string;
+  config?: GuestConfig;
+  run?: EnvRecord['run'];
+  ownership: OwnershipTable;
+  /** Filled in when first computed. */
+  treeSha256?: string;
+  stats?: SnapshotStats;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
+/** A key: sha256 of the canonical JSON of its parts. */
+export function cacheKey(...parts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+export class StepCache {
+  readonly root: string;
+  constructor(private readonly paths: CakePaths) {
+    this.root = join(paths.data, 'cook');
+  }
+
+  private dir(sub: string): string {
+    const d = join(this.root, sub);
+    mkdirSync(d, { recursive: true });
+    return d;
+  }
+
+  entryDir(key: string): string {
+    return join(this.root, 'steps', key);
+  }
+
+  /** The rootfs that holds an entry's tree. */
+  treeDir(meta: EntryMeta): string {
+    return join(this.entryDir(meta.tree), 'rootfs');
+  }
+
+  /** The entry for `key`, when it is complete (its tree present). */
+  get(key: string): EntryMeta | undefined {
+    let meta: EntryMeta;
+    try {
+      meta = JSON.parse(readFileSync(join(this.entryDir(key), 'meta.json'), 'utf8')) as EntryMeta;
+    } catch {
+      return undefined;
+    }
+    return existsSync(this.treeDir(meta)) ? meta : undefined;
+  }
+
+  /** A fresh directory in cook/tmp (same filesystem) for building an entry or a working tree. */
+  tmp(label: string): string {
+    const d = join(this.dir('tmp'), `${label}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    mkdirSync(d);
+    return d;
+  }
+
+  /**
+   * Moves a built entry (`staged` holds rootfs/ when the entry owns a tree) into place with its
+   * meta. An existing entry wins unless `replace` (--no-cache); then it is swapped out.
+   */
+  commit(staged: string, meta: EntryMeta, replace: boolean): EntryMeta {
+    writeFileSync(join(staged, 'meta.json'), JSON.stringify(meta) + '\n');
+    const final = this.entryDir(meta.key);
+    this.dir('steps');
+    if (existsSync(final)) {
+      if (!replace) {
+        removeTreeSync(staged);
+        return this.get(meta.key) ?? meta;
+      }
+      const trash = this.tmp(`trash-${meta.key.slice(0, 12)}`);
+      renameSync(final, join(trash, 'old'));
+      renameSync(staged, final);
+      removeTreeSync(trash);
+      return meta;
+    }
+    try {
+      renameSync(staged, final);
+    } catch (err) {
+      if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
+      removeTreeSync(staged);
+    }
+    return meta;
+  }
+
+  /** Records the tree hash of an entry (rewrites its meta atomically). */
+  setTreeHash(meta: EntryMeta, hex: string): EntryMeta {
+    const next = { ...meta, treeSha256: hex };
+    const file = join(this.entryDir(meta.key), 'meta.json');
+    const tmp = `${file}.${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(next) + '\n');
+    renameSync(tmp, file);
+    return next;
+  }
+
+  /** Remembers the chain of keys of the last cook of `recipe` (what gc keeps). */
+  writeRoot(recipe: string, keys: string[]): void {
+    const file = join(this.dir('roots'), `${cacheKey('root', recipe).slice(0, 32)}.json`);
+    writeFileSync(`${file}.${process.pid}`, JSON.stringify({ recipe, keys, updated: new Date().toISOString() }) + '\n');
+    renameSync(`${file}.${process.pid}`, file);
+  }
+
+  private lockPath(): string {
+    return join(this.paths.locks, 'cook-cache.lock');
+  }
+
+  /** Runs `fn` registered as an active cook (gc leaves the cache alone meanwhile). */
+  async active<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    const file = join(this.root, 'active', `${process.pid}.${randomBytes(4).toString('hex')}`);
+    await withLock(this.lockPath(), { what: 'the cook cache', ...(signal ? { signal } : {}) }, async () => {
+      this.dir('active');
+      writeFileSync(file, `${process.pid}\n`);
+    });
+    try {
+      return await fn();
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
+  /**
+   * Removes entries that no remembered chain uses, roots of recipes that are gone, and leftovers
+   * of dead cooks in cook/tmp. Does nothing to entries while a cook is running.
+   */
+  async gc(): Promise<{ entries: number; bytes: number; skipped: boolean }> {
+    if (!existsSync(this.root)) return { entries: 0, bytes: 0, skipped: false };
+    return withLock(this.lockPath(), { what: 'the cook cache' }, async () => {
+      let bytes = 0;
+      for (const f of this.list('tmp')) {
+        const m = /\.(\d+)\.[0-9a-f]+$/.exec(f);
+        if (m && !pidAlive(Number(m[1]))) {
+          bytes += duOwn(join(this.root, 'tmp', f));
+          removeTreeSync(join(this.root, 'tmp', f));
+        }
+      }
+      const busy = this.list('active').some((f) => pidAlive(Number(f.split('.')[0])));
+      if (busy) return { entries: 0, bytes, skipped: true };
+      for (const f of this.list('active')) rmSync(join(this.root, 'active', f), { force: true });
+      const live = new Set<string>();
+      for (const f of this.list('roots')) {
+        const file = join(this.root, 'roots', f);
+        let root: { recipe: string; keys: string[] };
+        try {
+          root = JSON.parse(readFileSync(file, 'utf8')) as { recipe: string; keys: string[] };
+        } catch {
+          rmSync(file, { force: true });
+          continue;
+        }
+        if (!existsSync(root.recipe)) {
+          rmSync(file, { force: true });
+          continue;
+        }
+        for (const k of root.keys) {
+          live.add(k);
+          const meta = this.get(k);
+          if (meta) live.add(meta.tree);
+        }
+      }
+      let entries = 0;
+      for (const key of this.list('steps')) {
+        if (live.has(key)) continue;
+        bytes += duOwn(this.entryDir(key));
+        removeTreeSync(this.entryDir(key));
+        entries++;
+      }
+      return { entries, bytes, skipped: false };
+    });
+  }
+
+  private list(sub: string): string[] {
+    try {
+      return readdirSync(join(this.root, sub));
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** Bytes that removing `dir` frees: files not linked from elsewhere, and directories. */
+export function duOwn(dir: string): number {
+  let total = 0;
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const st = lstatSync(p);
+      if (e.isDirectory()) {
+        total += st.blocks * 512;
+        walk(p);
+      } else if (st.nlink === 1) total += st.blocks * 512;
+    }
+  };
+  try {
+    total += statSync(dir).blocks * 512;
+    walk(dir);
+  } catch {
+    // unreadable parts are not counted
+  }
+  return total;
+}
