@@ -20,7 +20,7 @@ import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import { lookupOwner, type OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
-import { resolveClosure, resolveIn } from './closure.js';
+import { resolveClosure, resolveIn, type StartOptions } from './closure.js';
 import { elfRole, machineOfArch, readElfFile, type ElfInfo } from './elf.js';
 import { nixClosure, storePathRoot, type NixDeps } from './nix.js';
 import { hashFileSync } from './tree-hash.js';
@@ -117,6 +117,8 @@ export async function planFromTree(src: AddSource, guestPath: string, targetArch
     plan.summary.push(`${guestPath}/: a directory tree from ${where}`);
     return plan;
   }
+  const wrapped = readWrapper(r.hostPath);
+  if (wrapped) return planWrapped(src, guestPath, wrapped, targetArch, where);
   const info = readElfFile(r.hostPath);
   const role = info ? elfRole(info) : 'other';
   const mode = modeIn(src, r.guestPath, lstatSync(r.hostPath).mode);
@@ -127,7 +129,57 @@ export async function planFromTree(src: AddSource, guestPath: string, targetArch
     return plan;
   }
   checkMachine(info, targetArch, where);
-  const closure = await resolveClosure(src.root, guestPath);
+  return planDynamic(src, guestPath, r.guestPath, r.hostPath, info, mode, where, {});
+}
+
+/** A wrapper that cake wrote: its loader, library dir and program (all guest paths). */
+interface Wrapper {
+  loader: string;
+  libDir: string;
+  program: string;
+}
+
+const WRAPPER = /^#!\/bin\/sh\n# Added by cake from [^\n]*\nexec '([^']+)' --library-path '([^']+)'(?: --argv0 "\$0")? '([^']+)' "\$@"\n$/;
+
+function readWrapper(hostPath: string): Wrapper | undefined {
+  try {
+    if (lstatSync(hostPath).size > 4096) return undefined;
+    const m = WRAPPER.exec(readFileSync(hostPath, 'utf8'));
+    return m ? { loader: m[1]!, libDir: m[2]!, program: m[3]! } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A program that cake added to the source env before (its path holds a wrapper): take the real
+ * program with the loader and libraries the wrapper uses, placed as if taken from their origin.
+ */
+async function planWrapped(src: AddSource, guestPath: string, w: Wrapper, targetArch: string | undefined, where: string): Promise<AddPlan> {
+  const r = await resolveIn(src.root, w.program);
+  const info = r.kind === 'file' ? readElfFile(r.hostPath) : undefined;
+  if (!info) throw new CakeError('not-found', `${where} is a cake wrapper of ${w.program}, which is missing`);
+  checkMachine(info, targetArch, where);
+  // /opt/cake/ORIGIN/usr/bin/x was /usr/bin/x in its origin
+  const origin = w.program.startsWith(OPT_CAKE + '/') ? w.program.slice(OPT_CAKE.length + 1).replace(/^[^/]+/, '') : w.program;
+  return planDynamic(src, guestPath, origin, r.hostPath, info, modeIn(src, r.guestPath, lstatSync(r.hostPath).mode), where, { interp: w.loader, libraryPath: [w.libDir] }, w.program);
+}
+
+async function planDynamic(
+  src: AddSource,
+  guestPath: string,
+  realGuestPath: string,
+  hostPath: string,
+  info: ElfInfo,
+  mode: number,
+  where: string,
+  start: StartOptions,
+  closureFrom = guestPath,
+): Promise<AddPlan> {
+  const plan = emptyPlan();
+  const role = elfRole(info);
+  const r = { guestPath: realGuestPath, hostPath };
+  const closure = await resolveClosure(src.root, closureFrom, start);
   if (closure.missing.length > 0) {
     throw new CakeError('not-found', `${where} needs libraries that ${src.label === 'host' ? 'the host' : src.label} does not have: ${closure.missing.map((m) => `${m.name} (for ${m.neededBy})`).join(', ')}`, {
       hint: 'install them in the source env first',

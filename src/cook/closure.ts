@@ -147,16 +147,24 @@ async function load(root: string, guestPath: string, want?: ElfInfo): Promise<Cl
   return { guestPath: posix.normalize(guestPath), realGuestPath: r.guestPath, hostPath: r.hostPath, info };
 }
 
+/** How the program is started, when not by the kernel from its PT_INTERP. */
+export interface StartOptions {
+  /** The loader it is started with (`LOADER PROGRAM`). */
+  interp?: string;
+  /** `--library-path` / LD_LIBRARY_PATH: searched after DT_RPATH, before DT_RUNPATH. */
+  libraryPath?: string[];
+}
+
 /**
  * Finds the interpreter and the libraries of the program at `guestPath` in `root` (`/` for the
  * host). Throws CakeError('not-found') when the program is missing or not ELF. Libraries that
  * cannot be found are listed in `missing` rather than thrown, so the caller can name them all.
  * Reads only.
  */
-export async function resolveClosure(root: string, guestPath: string): Promise<Closure> {
+export async function resolveClosure(root: string, guestPath: string, start: StartOptions = {}): Promise<Closure> {
   const main = await load(root, guestPath);
   if (!main) throw new CakeError('not-found', `${guestPath} is not an ELF file`);
-  const interpPath = main.info.interp;
+  const interpPath = start.interp ?? main.info.interp;
   let interp: ClosureObject | undefined;
   if (interpPath !== undefined) {
     interp = await load(root, interpPath, main.info);
@@ -174,7 +182,7 @@ export async function resolveClosure(root: string, guestPath: string): Promise<C
     const obj = queue.shift()!;
     for (const name of obj.info.needed) {
       if (libs.has(name) || bySoname.has(name)) continue;
-      const found = await find(root, name, obj, main, loaderOf, originOf, defaults);
+      const found = await find(root, name, obj, main, loaderOf, originOf, defaults, start.libraryPath ?? []);
       if (!found) {
         missing.push({ name, neededBy: obj.guestPath });
         continue;
@@ -201,6 +209,7 @@ async function find(
   loaderOf: Map<ClosureObject, ClosureObject | undefined>,
   originOf: (o: ClosureObject) => string,
   defaults: string[],
+  libraryPath: string[],
 ): Promise<ClosureObject | undefined> {
   if (name.includes('/')) return name.startsWith('/') ? load(root, name, main.info) : undefined;
   const dirs: string[] = [];
@@ -208,7 +217,9 @@ async function find(
     for (let o: ClosureObject | undefined = obj; o; o = loaderOf.get(o)) {
       if (o.info.runpath === undefined) for (const e of o.info.rpath) dirs.push(...expandTokens(e, originOf(o), o.info));
     }
+    dirs.push(...libraryPath);
   } else {
+    dirs.push(...libraryPath);
     for (const e of obj.info.runpath) dirs.push(...expandTokens(e, originOf(obj), obj.info));
   }
   dirs.push(...defaults);

@@ -320,7 +320,7 @@ export function parseRecipe(text: string, file: string, display: string): { reci
   }
   let expectSha256: string | undefined;
   if (f.has('expect_sha256')) {
-    const e = c.str(f.get('expect_sha256'), 'expect_sha256');
+    const e = c.str(f.get('expect_sha256'), 'expect_sha256', { scalars: true });
     if (e !== undefined && !HEX64.test(e)) c.fail(f.get('expect_sha256'), 'expect_sha256', 'expected 64 lowercase hex digits (optionally "sha256:" first)');
     else if (e !== undefined) expectSha256 = e.replace(/^sha256:/, '');
   }

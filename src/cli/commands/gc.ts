@@ -51,6 +51,10 @@ export async function gcCommand(ctx: CliContext): Promise<number> {
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err;
   }
-  ctx.logger.info(`removed ${blobs} unreferenced blob(s), ${swept} leftover env dir(s), ${tmp} tmp file(s); freed ${formatBytes(freed)}`);
+  const { StepCache } = await import('../../cook/step-cache.js');
+  const cooked = await new StepCache(ctx.paths).gc();
+  freed += cooked.bytes;
+  if (cooked.skipped) ctx.logger.info('a cook is running: its cache entries are kept');
+  ctx.logger.info(`removed ${blobs} unreferenced blob(s), ${swept} leftover env dir(s), ${tmp} tmp file(s), ${cooked.entries} unused cook cache entr${cooked.entries === 1 ? 'y' : 'ies'}; freed ${formatBytes(freed)}`);
   return 0;
 }
