@@ -16,7 +16,7 @@ import { PROOT_PINS, provisionArch, type PinnedDeb } from './proot-pins.js';
 import type { ProotCandidate } from './proot-tool.js';
 
 /** Bump when the layout or the launcher changes: older directories are then ignored. */
-export const PROVISION_FORMAT = 1;
+export const PROVISION_FORMAT = 2;
 
 export interface ProvisionManifest {
   format: number;
@@ -29,8 +29,11 @@ export interface ProvisionManifest {
   binary: string;
   ldso: string;
   libraryPath: string;
-  /** What proot itself needs (PROOT_LOADER, PROOT_LOADER_32). */
-  env: Record<string, string>;
+  /**
+   * PROOT_LOADER (and PROOT_LOADER_32): copies of proot's embedded loaders, for a host whose /tmp
+   * is noexec (proot otherwise writes its loader there on each start). Empty when none was found.
+   */
+  loaderEnv: Record<string, string>;
   createdAt: string;
 }
 
@@ -80,7 +83,7 @@ export async function readProvisioned(dir: string): Promise<ProvisionedProot | u
   } catch {
     return undefined;
   }
-  if (m.format !== PROVISION_FORMAT || !Array.isArray(m.debs) || m.debs[0]?.package !== 'proot') return undefined;
+  if (m.format !== PROVISION_FORMAT || !Array.isArray(m.debs) || m.debs[0]?.package !== 'proot' || typeof m.loaderEnv !== 'object') return undefined;
   try {
     await stat(m.binary);
     await stat(m.launcher);
@@ -120,9 +123,10 @@ export async function provisionedCandidate(p: ProvisionedProot): Promise<ProotCa
   const st = await stat(p.binary);
   return {
     binary: p.launcher,
-    env: { ...p.env },
+    env: {},
     origin: 'provisioned',
     identity: `${p.dir}:${st.size}:${Math.trunc(st.mtimeMs)}`,
     version: p.version,
+    ...(Object.keys(p.loaderEnv ?? {}).length > 0 ? { fallbackEnv: { ...p.loaderEnv } } : {}),
   };
 }

@@ -49,16 +49,35 @@ export function describeCandidate(c: ProotCandidate): string {
   return `system proot ${c.binary}`;
 }
 
-/** Self-checks one candidate with seccomp, then without. Cached per binary, identity and mode. */
-export async function checkCandidate(c: ProotCandidate, deps: SelfCheckDeps): Promise<{ checks: SelfCheckResult[]; seccomp: boolean; failure?: SelfCheckResult }> {
+export interface CandidateVerdict {
+  /** The candidate as it passed (with its fallbackEnv merged into env when that was needed). */
+  candidate: ProotCandidate;
+  checks: SelfCheckResult[];
+  seccomp: boolean;
+  failure?: SelfCheckResult;
+}
+
+/**
+ * Self-checks one candidate with seccomp, then without; when both fail and it has a fallbackEnv,
+ * again with that. Cached per binary, identity and mode.
+ */
+export async function checkCandidate(c: ProotCandidate, deps: SelfCheckDeps): Promise<CandidateVerdict> {
+  const first = await checkModes(c, deps);
+  if (first.failure === undefined || c.fallbackEnv === undefined) return first;
+  const { fallbackEnv, ...rest } = c;
+  const second = await checkModes({ ...rest, env: { ...c.env, ...fallbackEnv } }, deps);
+  return second.failure === undefined ? second : first;
+}
+
+async function checkModes(c: ProotCandidate, deps: SelfCheckDeps): Promise<CandidateVerdict> {
   const mode: Record<string, string> = Object.fromEntries(Object.entries(c.env).map(([k, v]) => [`env:${k}`, v]));
   if (c.identity !== undefined) mode.identity = c.identity;
   const withSeccomp = await selfCheck('proot', c.binary, { seccomp: 'on', ...mode }, deps);
-  if (!firstFailure(withSeccomp)) return { checks: withSeccomp, seccomp: true };
+  if (!firstFailure(withSeccomp)) return { candidate: c, checks: withSeccomp, seccomp: true };
   const without = await selfCheck('proot', c.binary, { seccomp: 'off', ...mode }, deps);
   const bad = firstFailure(without);
   deps.logger.debug(`${describeCandidate(c)}: with seccomp ${summary(withSeccomp)}; without ${summary(without)}`);
-  return bad ? { checks: without, seccomp: false, failure: bad } : { checks: without, seccomp: false };
+  return bad ? { candidate: c, checks: without, seccomp: false, failure: bad } : { candidate: c, checks: without, seccomp: false };
 }
 
 function summary(results: SelfCheckResult[]): string {
@@ -83,8 +102,9 @@ export async function selectProot(deps: ProotSelectDeps): Promise<ProotSelection
     const tool = await probeProot(c);
     const r = await checkCandidate(c, deps);
     if (r.failure === undefined) {
-      const why = [...failures, passes(c, r.seccomp)].join('; ');
-      return { binary: c.binary, reason: why, checks: r.checks, seccomp: r.seccomp, tool, candidate: c };
+      const loader = r.candidate.env.PROOT_LOADER !== undefined && c.env.PROOT_LOADER === undefined ? ' (with its own PROOT_LOADER: the temporary directory is not executable)' : '';
+      const why = [...failures, passes(c, r.seccomp) + loader].join('; ');
+      return { binary: c.binary, reason: why, checks: r.checks, seccomp: r.seccomp, tool: { ...tool, env: r.candidate.env }, candidate: r.candidate };
     }
     failures.push(`${describeCandidate(c)} fails the self-check (${r.failure.detail})`);
     firstError ??= new CakeError('engine', `proot at ${c.binary} failed the self-check: ${r.failure.detail}`, { hint: PROOT_HINT });

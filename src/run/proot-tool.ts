@@ -15,6 +15,12 @@ export interface ProotCandidate {
   identity?: string;
   /** For a provisioned proot: its Debian version. */
   version?: string;
+  /**
+   * Variables to add when the candidate fails without them: a provisioned proot's PROOT_LOADER
+   * (and PROOT_LOADER_32), for hosts whose /tmp is mounted noexec. proot hands its environment to
+   * the guest, so they are used only where needed.
+   */
+  fallbackEnv?: Record<string, string>;
 }
 
 /**

@@ -191,7 +191,7 @@ async function build(
       binary: at(final, binary),
       ldso: at(final, ldso),
       libraryPath: libs.map((d) => at(final, d)).join(':'),
-      env,
+      loaderEnv: env,
       createdAt: new Date().toISOString(),
     };
     await writeFile(join(staging, 'proot'), launcherScript(manifest), { mode: 0o755 });
@@ -201,7 +201,14 @@ async function build(
       await rename(staging, final);
     } catch (err) {
       if (!isErrno(err, 'EEXIST') && !isErrno(err, 'ENOTEMPTY')) throw err;
-      // Another cake process finished first; its result is the same by construction.
+      // Another cake process finished first (its result is the same by construction), or an
+      // incomplete directory is in the way: move that aside and take its place.
+      if ((await readProvisioned(final)) === undefined) {
+        const aside = `${staging}.old`;
+        await rename(final, aside).catch(() => undefined);
+        await rm(aside, { recursive: true, force: true });
+        await rename(staging, final);
+      }
     }
   } finally {
     await rm(staging, { recursive: true, force: true });

@@ -3,18 +3,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/model/logger.js';
-import { chooseEngine, runInEnv } from '../../../src/run/engine.js';
+import { chooseEngine, runInEnv, type EngineChoice } from '../../../src/run/engine.js';
 import { defaultRunOptions, type RunOptions } from '../../../src/run/run-options.js';
 import { createBusyboxRootfs, haveBusybox, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
+import { linkProvisionedProot, provisionTestProot } from '../../helpers/provisioned-proot.js';
 import { buildRunner, runGuest, type RunSpec } from './harness.js';
 
 /**
  * Real engines against a busybox rootfs, through a runner process that calls runInEnv like
- * `cake exec` does. proot tests run only when a proot passes the self-check; otherwise the test
- * below asserts that it fails it with the statx diagnosis and that --engine proot says so.
+ * `cake exec` does. The proot half runs with the system proot when it passes the self-check, else
+ * with the proot cake provisions from the Debian archive (kept in test/.cache/proot-store and
+ * found through the engine cache dir, as cake finds its own); a test below asserts that a failing
+ * system proot fails with the statx diagnosis and that --engine proot says so.
  */
 const scratch = mkdtempSync(join(tmpdir(), 'cake-run-it-'));
 const cacheDir = join(scratch, 'cache');
+/** An engine cache without a provisioned proot: what the host's own proot gives. */
+const bareCache = join(scratch, 'cache-bare');
 const fakeHome = join(scratch, 'home');
 mkdirSync(fakeHome);
 writeFileSync(join(fakeHome, 'home-marker'), 'from host home\n');
@@ -22,18 +27,24 @@ let rootfs: BusyboxRootfs;
 let runner: string;
 let runnerDir: string | undefined;
 let prootOk = false;
-let prootError = '';
+let systemProotError = '';
+let prootChoice: EngineChoice | undefined;
 
 beforeAll(async () => {
   if (!haveBusybox()) throw new Error('these tests need busybox-static');
   rootfs = createBusyboxRootfs();
   ({ runner, outDir: runnerDir } = buildRunner());
   try {
-    await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir });
-    prootOk = true;
+    await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir: bareCache });
   } catch (err) {
-    prootError = (err as Error).message;
+    systemProotError = (err as Error).message;
   }
+  if (systemProotError !== '') {
+    await provisionTestProot();
+    linkProvisionedProot(cacheDir);
+  }
+  prootChoice = await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir });
+  prootOk = true;
 });
 afterAll(() => {
   rootfs?.cleanup();
@@ -202,6 +213,7 @@ describe('engine selection on this host', () => {
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, 'unshare'), '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n', { mode: 0o755 });
     const deps = { logger: silentLogger, hostEnv: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, cacheDir: join(scratch, 'cache-nouserns') };
+    if (systemProotError !== '') linkProvisionedProot(deps.cacheDir);
     await expect(chooseEngine('userns', deps)).rejects.toMatchObject({
       code: 'engine',
       message: 'user namespaces failed the self-check: could not run a command: unshare: unshare failed: Operation not permitted',
@@ -211,12 +223,23 @@ describe('engine selection on this host', () => {
     else await expect(auto).rejects.toThrow(/^no engine works on this host: user namespaces failed .*; proot at \S+ failed the self-check/);
   });
 
-  it('a failing proot fails the self-check with the statx diagnosis, and --engine proot says so', async (ctx) => {
-    if (prootOk) ctx.skip();
-    expect(prootError).toMatch(/^proot at \/\S+ failed the self-check: stat shows host files \(statx not translated\)$/);
-    const r = await run(spec('proot', ['true']));
+  it('a failing system proot fails the self-check with the statx diagnosis, and --engine proot says so', async (ctx) => {
+    if (systemProotError === '') ctx.skip();
+    expect(systemProotError).toMatch(/^proot at \/\S+ failed the self-check: stat shows host files \(statx not translated\)$/);
+    const r = await run({ ...spec('proot', ['true']), cacheDir: bareCache });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`cake: ${prootError}`);
+    expect(r.stderr).toContain(`cake: ${systemProotError}`);
     expect(r.stderr).toMatch(/hint: /);
+  });
+
+  it('then uses the provisioned proot, which passes every check (seccomp only where it passes)', async (ctx) => {
+    if (systemProotError === '') ctx.skip();
+    expect(prootChoice?.binary).toMatch(/\/proot\/[0-9a-f]{20}\/proot$/);
+    expect(prootChoice?.reason).toMatch(/provisioned proot 5\.\d+\.\d+-\S+ passes the self-check (with seccomp|without seccomp \(PROOT_NO_SECCOMP=1\))$/);
+    expect(prootChoice?.checks.every((c) => c.ok)).toBe(true);
+    expect(prootChoice?.checks.map((c) => c.name)).toEqual(['stat-size', 'new-file', 'owner', 'script-by-path', 'proc-self-exe', 'cwd', 'confined', 'change-id']);
+    // On this kernel seccomp acceleration breaks statx translation: the engine must have turned it off.
+    const r = await run(spec('proot', ['sh', '-c', 'echo "seccomp-off=${PROOT_NO_SECCOMP:-}"']));
+    expect(r.stdout).toBe(prootChoice?.seccomp ? 'seccomp-off=' : 'seccomp-off=1');
   });
 });

@@ -8,6 +8,7 @@ import { silentLogger } from '../../../src/model/logger.js';
 import { chooseEngine } from '../../../src/run/engine.js';
 import { defaultRunOptions } from '../../../src/run/run-options.js';
 import { createBusyboxRootfs, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
+import { linkProvisionedProot, provisionTestProot } from '../../helpers/provisioned-proot.js';
 import { buildRunner, runnerArgs, type RunSpec } from './harness.js';
 
 /**
@@ -24,10 +25,14 @@ let prootOk = false;
 beforeAll(async () => {
   rootfs = createBusyboxRootfs();
   ({ runner, outDir: runnerDir } = buildRunner());
-  prootOk = await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir }).then(
-    () => true,
-    () => false,
-  );
+  // When the host's proot fails the self-check, the proot cake provisions is used (see engines.test.ts).
+  const works = (): Promise<boolean> => chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir }).then(() => true, () => false);
+  prootOk = await works();
+  if (!prootOk) {
+    await provisionTestProot();
+    linkProvisionedProot(cacheDir);
+    prootOk = await works();
+  }
 });
 afterAll(() => {
   rootfs?.cleanup();

@@ -133,7 +133,7 @@ describe('the launcher and finding a provisioned proot', () => {
       binary: join(d, 'root/proot.bin'),
       ldso: '/x',
       libraryPath: '/x',
-      env: {},
+      loaderEnv: {},
       createdAt: '2026-01-01T00:00:00Z',
     };
     writeFileSync(join(d, 'provision.json'), JSON.stringify(m));
