@@ -10,7 +10,7 @@ import { CakeError, isErrno } from '../model/errors.js';
 import { runInEnv, type EngineDeps, type GuestEnv } from '../run/engine.js';
 import { defaultRunOptions, type EngineName } from '../run/run-options.js';
 import { fakerootWrapper } from './bootstrap-fakeroot.js';
-import { debFileName } from './bootstrap-plan.js';
+import { debFileName, recordKey } from './bootstrap-plan.js';
 import { openDeb } from './deb-file.js';
 import type { PackageRecord } from './package-index.js';
 
@@ -33,7 +33,7 @@ export const DPKG_ENV: Readonly<Record<string, string>> = {
 
 /**
  * Puts each record's verified blob into the tree under GUEST_DEBS with apt's file name: a hard link
- * when the store is on the same filesystem, else a copy. Returns name → guest path.
+ * when the store is on the same filesystem, else a copy. Returns recordKey → guest path.
  */
 export function stageDebs(root: string, records: readonly PackageRecord[], blobPath: (p: PackageRecord) => string): Map<string, string> {
   const dir = join(root, GUEST_DEBS);
@@ -46,13 +46,13 @@ export function stageDebs(root: string, records: readonly PackageRecord[], blobP
       linkSync(blobPath(p), dst);
     } catch (err) {
       if (isErrno(err, 'EEXIST')) {
-        out.set(p.name, `${GUEST_DEBS}/${file}`);
+        out.set(recordKey(p), `${GUEST_DEBS}/${file}`);
         continue;
       }
       if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EPERM') && !isErrno(err, 'EMLINK')) throw err;
       copyFileSync(blobPath(p), dst, C.COPYFILE_FICLONE);
     }
-    out.set(p.name, `${GUEST_DEBS}/${file}`);
+    out.set(recordKey(p), `${GUEST_DEBS}/${file}`);
   }
   return out;
 }

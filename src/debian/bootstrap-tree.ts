@@ -104,9 +104,6 @@ export interface PrepareTreeOptions {
   debianArch: string;
   mergedDirs: readonly string[];
   diversions: readonly Diversion[];
-  sources: readonly AptSource[];
-  components: readonly string[];
-  signedBy?: string;
 }
 
 /** Host path of an absolute guest path in a merged-/usr tree at `root`. */
@@ -124,7 +121,7 @@ function writeFile(root: string, rel: string, content: string, mode: number): vo
 
 /**
  * Writes the dpkg database, policy-rc.d, the diverted stubs (moving the unpacked programs to their
- * diverted names), sources.list and /etc/hosts (when missing) into the merged tree at `root`.
+ * diverted names), apt's rootless setting and /etc/hosts (when missing) into the merged tree at `root`.
  */
 export function prepareTree(root: string, o: PrepareTreeOptions): void {
   const { dirs, files } = dpkgDatabaseFiles(o.debianArch, o.diversions);
@@ -140,9 +137,25 @@ export function prepareTree(root: string, o: PrepareTreeOptions): void {
     writeFileSync(real, d.stub, { mode: 0o755 });
     chmodSync(real, 0o755);
   }
-  writeFile(root, 'etc/apt/sources.list', sourcesList(o.sources, o.components, o.signedBy), 0o644);
   writeFile(root, APT_ROOTLESS_FILE, APT_ROOTLESS_CONF, 0o644);
   if (lstatSync(join(root, 'etc/hosts'), { throwIfNoEntry: false }) === undefined) writeFile(root, 'etc/hosts', ETC_HOSTS, 0o644);
+}
+
+/** Keyrings that sources.list may name with signed-by, by the shipped keyring they correspond to. */
+const SIGNED_BY: Record<string, readonly string[]> = {
+  debian: ['/usr/share/keyrings/debian-archive-keyring.pgp', '/usr/share/keyrings/debian-archive-keyring.gpg'],
+  ubuntu: ['/usr/share/keyrings/ubuntu-archive-keyring.pgp', '/usr/share/keyrings/ubuntu-archive-keyring.gpg'],
+};
+
+/**
+ * Writes /etc/apt/sources.list for `sources`, with `signed-by` naming the distribution's keyring
+ * when the installed tree has it (`keyring` is the shipped keyring name; a user's keyring file
+ * gets no signed-by: apt's own trusted keys apply). Returns the keyring path used, if any.
+ */
+export function writeSourcesList(root: string, sources: readonly AptSource[], components: readonly string[], keyring: string | undefined): string | undefined {
+  const signedBy = (keyring === undefined ? [] : (SIGNED_BY[keyring] ?? [])).find((k) => lstatSync(join(root, k), { throwIfNoEntry: false })?.isFile());
+  writeFile(root, 'etc/apt/sources.list', sourcesList(sources, components, signedBy), 0o644);
+  return signedBy;
 }
 
 /**

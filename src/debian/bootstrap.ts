@@ -26,11 +26,11 @@ import { applyFakedOwnership, parseFakedSave, snapshotInodes } from './bootstrap
 import { BUILD_DIR, FAKED_SAVE, installFakeroot, runGuestScript, shWord, stageDebs, type GuestRunContext } from './bootstrap-guest.js';
 import { mergedUsrDirs } from './bootstrap-merged-usr.js';
 import { essentialClosure, essentialInstallOrder, groupRuns, recordKey, selectedPreDepends } from './bootstrap-plan.js';
-import { buildDiversions, finishTree, prepareTree } from './bootstrap-tree.js';
+import { buildDiversions, finishTree, prepareTree, writeSourcesList } from './bootstrap-tree.js';
 import { unpackEssential } from './bootstrap-unpack.js';
 import type { KeyringSpec } from './keyrings.js';
-import type { PackageRecord } from './package-index.js';
-import { resolve, type Variant } from './resolver.js';
+import type { PackageIndex, PackageRecord } from './package-index.js';
+import { resolve, type Resolution, type Variant } from './resolver.js';
 
 export type BootstrapVariant = 'essential' | 'minbase' | 'standard' | 'buildd';
 
@@ -95,12 +95,86 @@ const MiB = 1024 * 1024;
  * rootfs is left as it is: the caller removes its staging dir.
  */
 export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions): Promise<BootstrapResult> {
-  const { logger } = deps;
-  const label = o.label ?? 'the env';
   const sources = o.suites.map((s) => (typeof s === 'string' ? { mirror: o.mirror, suite: s } : s));
   if (sources.length === 0) throw new CakeError('bad-source', 'an archive source needs at least one suite');
+  const plan = await resolveAndFetch(deps, o, sources);
+  const root = o.rootfs;
 
-  // 1. indices, resolution, downloads
+  // 2. the essential set, by cake's extractor; the tree dpkg needs
+  const table: OwnershipTable = {};
+  deps.logger.info(`unpacking ${plan.essential.length} essential packages`);
+  const unpacked = await unpackEssential(
+    root,
+    plan.essential.map((p) => ({ name: p.name, path: plan.blobOf(p) })),
+    { table, mergedDirs: mergedUsrDirs(o.arch), logger: deps.logger, ...(deps.signal ? { signal: deps.signal } : {}) },
+  );
+  deps.logger.debug(`unpacked ${unpacked.stats.entries} entries (${unpacked.merge.moved} moved into /usr)`);
+  const baseline = snapshotInodes(root, table);
+  const treeOpts = { debianArch: o.arch, mergedDirs: unpacked.merge.linked, diversions: buildDiversions(unpacked.programs) };
+  prepareTree(root, treeOpts);
+  mkdirSync(join(root, BUILD_DIR), { recursive: true, mode: 0o755 });
+  await installFakeroot(root, plan.fakeroot.map(plan.blobOf), deps.signal);
+  const staged = stageDebs(root, plan.resolution.packages, plan.blobOf);
+
+  // 3. the guest's dpkg, under the guest's fakeroot
+  const logFile = o.logFile ?? join(dirname(root), 'bootstrap.log');
+  mkdirSync(dirname(logFile), { recursive: true });
+  rmSync(logFile, { force: true });
+  const ctx: GuestRunContext = {
+    env: { name: o.label ?? 'the env', rootfs: root, ...(o.guestArch ? { arch: o.guestArch } : {}) },
+    engine: deps.engine.name ?? 'auto',
+    engineDeps: { logger: deps.logger, hostEnv: deps.engine.hostEnv, cacheDir: deps.engine.cacheDir, ...(deps.signal ? { signal: deps.signal } : {}) },
+    logFile,
+  };
+  const hadResolvConf = lstatSync(join(root, 'etc/resolv.conf'), { throwIfNoEntry: false }) !== undefined;
+  const files = (ps: readonly PackageRecord[]): string => ps.map((p) => shWord(staged.get(recordKey(p))!)).join(' ');
+  const ordered = essentialInstallOrder(plan.essential, plan.resolution.order);
+  deps.logger.info(`installing the essential set (${ordered.length} packages)`);
+  await runGuestScript(ctx, 'dpkg --install of the essential set', `dpkg --install --force-depends --force-unsafe-io ${files(ordered)}\n`, true);
+  const runs = restRuns(plan, o.arch);
+  if (runs.length > 0) {
+    const n = runs.reduce((k, r) => k + r.length, 0);
+    deps.logger.info(`installing ${n} more packages (${runs.length} dpkg run${runs.length === 1 ? '' : 's'})`);
+    const script = runs.map((r) => `dpkg --install --force-unsafe-io ${files(r)}\n`).join('');
+    await runGuestScript(ctx, 'dpkg --install of the other packages', script, true);
+  }
+
+  // 4. ownership, clean-up
+  finishTree(root, treeOpts);
+  writeSourcesList(root, sources, o.components, typeof o.keyring === 'string' ? o.keyring : undefined);
+  const saveFile = join(root, FAKED_SAVE);
+  const saved = existsSync(saveFile) ? parseFakedSave(readFileSync(saveFile, 'utf8')) : [];
+  if (saved.length === 0) throw new CakeError('internal', 'fakeroot recorded nothing during the build', { hint: `see ${logFile}` });
+  const applied = applyFakedOwnership(root, saved, table, { skip: [BUILD_DIR], baseline });
+  await removeTree(join(root, BUILD_DIR));
+  removeEmptyMountPoint(root, 'etc/resolv.conf', hadResolvConf);
+  deps.logger.debug(`ownership: ${applied.faked} paths from fakeroot, ${applied.devices} device nodes, ${Object.keys(table).length} table entries`);
+
+  const inReleaseSha256: Record<string, string> = {};
+  for (const r of plan.loaded.releases) inReleaseSha256[r.suite] = r.inReleaseSha256;
+  return {
+    packages: plan.resolution.packages.length,
+    downloadBytes: plan.downloadBytes,
+    inReleaseSha256,
+    sources: plan.loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite })),
+    debs: plan.resolution.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
+    ownership: table,
+    stats: { entries: unpacked.stats.entries, fakedPaths: applied.faked, devices: applied.devices, dpkgRuns: 1 + runs.length },
+  };
+}
+
+interface Plan {
+  loaded: LoadedIndices;
+  index: PackageIndex;
+  resolution: Resolution;
+  essential: PackageRecord[];
+  fakeroot: PackageRecord[];
+  blobOf: (p: PackageRecord) => string;
+  downloadBytes: number;
+}
+
+/** 1. Verified indices of every suite, the resolution, the essential set, the .debs in the store. */
+async function resolveAndFetch(deps: BootstrapDeps, o: BootstrapOptions, sources: ReadonlyArray<{ mirror: string; suite: string }>): Promise<Plan> {
   const clients = clientsFor(deps, o, sources);
   const loaded: LoadedIndices = { releases: [], packagesText: [] };
   for (const c of clients) {
@@ -115,88 +189,30 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions):
   // without usrmerge's conversion and the perl it needs
   if (index.candidate('usr-is-merged', o.arch) !== undefined && !install.some((t) => /^usrmerge\b/.test(t))) install.unshift('usr-is-merged');
   const resolution = resolve(index, { install, variant, recommends: o.recommends, arch: o.arch });
+  const essential = essentialClosure(resolution.packages, index, o.arch);
+  if (!essential.some((p) => p.name === 'dpkg')) {
+    throw new CakeError('resolver', 'the essential set has no dpkg: this archive cannot be bootstrapped', { hint: 'check the suites and components (main holds the essential set)' });
+  }
   const fakeroot = ['libfakeroot', 'fakeroot'].map((n) => {
     const c = index.candidate(n, o.arch);
-    if (c === undefined) throw new CakeError('not-found', `the archive has no ${n} package for ${o.arch}`, { hint: 'cake runs the guest\'s own fakeroot to record ownership; add the component that holds it (main)' });
+    if (c === undefined) throw new CakeError('not-found', `the archive has no ${n} package for ${o.arch}`, { hint: "cake runs the guest's own fakeroot to record ownership; add the component that holds it (main)" });
     return c;
   });
   const wanted = [...resolution.packages, ...fakeroot];
-  const missing = wanted.filter((p, i) => wanted.findIndex((q) => q.sha256 === p.sha256) === i && !deps.blobs.has(p.sha256));
+  const missing = [...new Map(wanted.map((p) => [p.sha256, p])).values()].filter((p) => !deps.blobs.has(p.sha256));
   const missingBytes = missing.reduce((n, p) => n + p.size, 0);
-  logger.info(`resolved ${resolution.packages.length} packages (${(missingBytes / MiB).toFixed(1)} MiB to download)`);
+  deps.logger.info(`resolved ${resolution.packages.length} packages (${(missingBytes / MiB).toFixed(1)} MiB to download)`);
   const blobPaths = await clients[0]!.fetchDebs(wanted, { concurrency: 8 });
-  const blobOf = (p: PackageRecord): string => blobPaths.get(p.sha256)!;
   const downloadBytes = clients.reduce((n, c) => n + c.stats().bytes, 0);
+  return { loaded, index, resolution, essential, fakeroot, blobOf: (p) => blobPaths.get(p.sha256)!, downloadBytes };
+}
 
-  // 2. the essential set, by cake's extractor; the tree dpkg needs
-  const root = o.rootfs;
-  const essential = essentialClosure(resolution.packages, index, o.arch);
-  const table: OwnershipTable = {};
-  logger.info(`unpacking ${essential.length} essential packages`);
-  const unpacked = await unpackEssential(
-    root,
-    essential.map((p) => ({ name: p.name, path: blobOf(p) })),
-    { table, mergedDirs: mergedUsrDirs(o.arch), logger, ...(deps.signal ? { signal: deps.signal } : {}) },
-  );
-  const mergedDirs = unpacked.merge.linked;
-  logger.debug(`unpacked ${unpacked.stats.entries} entries (${unpacked.merge.moved} moved into /usr)`);
-  const baseline = snapshotInodes(root, table);
-  const diversions = buildDiversions(unpacked.programs);
-  const signedBy = keyringInTree(o.keyring, resolution.packages);
-  const treeOpts = { debianArch: o.arch, mergedDirs, diversions, sources, components: o.components, ...(signedBy ? { signedBy } : {}) };
-  prepareTree(root, treeOpts);
-  mkdirSync(join(root, BUILD_DIR), { recursive: true, mode: 0o755 });
-  await installFakeroot(root, fakeroot.map(blobOf), deps.signal);
-  const guestDebs = stageDebs(root, resolution.packages, blobOf);
-  logger.debug('tree prepared for dpkg');
-
-  // 3. the guest's dpkg, under the guest's fakeroot
-  const logFile = o.logFile ?? join(dirname(root), 'bootstrap.log');
-  mkdirSync(dirname(logFile), { recursive: true });
-  rmSync(logFile, { force: true });
-  const ctx: GuestRunContext = {
-    env: { name: label, rootfs: root, ...(o.guestArch ? { arch: o.guestArch } : {}) },
-    engine: deps.engine.name ?? 'auto',
-    engineDeps: { logger, hostEnv: deps.engine.hostEnv, cacheDir: deps.engine.cacheDir, ...(deps.signal ? { signal: deps.signal } : {}) },
-    logFile,
-  };
-  const hadResolvConf = lstatSync(join(root, 'etc/resolv.conf'), { throwIfNoEntry: false }) !== undefined;
-  const ordered = essentialInstallOrder(essential, resolution.order);
-  const files = (ps: readonly PackageRecord[]): string => ps.map((p) => shWord(guestDebs.get(p.name)!)).join(' ');
-  logger.info(`installing the essential set (${ordered.length} packages)`);
-  await runGuestScript(ctx, 'dpkg --install of the essential set', `dpkg --install --force-depends --force-unsafe-io ${files(ordered)}\n`, true);
-  const essentialKeys = new Set(essential.map(recordKey));
-  const selected = new Map(resolution.packages.map((p) => [recordKey(p), p]));
-  const restBatches = resolution.order.map((b) => b.filter((p) => !essentialKeys.has(recordKey(p))));
-  const runs = groupRuns(restBatches, (p) => selectedPreDepends(p, selected, index, o.arch));
-  if (runs.length > 0) {
-    const n = runs.reduce((k, r) => k + r.length, 0);
-    logger.info(`installing ${n} more packages (${runs.length} dpkg run${runs.length === 1 ? '' : 's'})`);
-    const script = runs.map((r) => `dpkg --install --force-unsafe-io ${files(r)}\n`).join('');
-    await runGuestScript(ctx, 'dpkg --install of the other packages', script, true);
-  }
-
-  // 4. ownership, clean-up
-  finishTree(root, treeOpts);
-  const saveFile = join(root, FAKED_SAVE);
-  const saved = existsSync(saveFile) ? parseFakedSave(readFileSync(saveFile, 'utf8')) : [];
-  if (saved.length === 0) throw new CakeError('internal', 'fakeroot recorded nothing during the build', { hint: `see ${logFile}` });
-  const applied = applyFakedOwnership(root, saved, table, { skip: [BUILD_DIR], baseline });
-  await removeTree(join(root, BUILD_DIR));
-  removeEmptyMountPoint(root, 'etc/resolv.conf', hadResolvConf);
-  logger.debug(`ownership: ${applied.faked} paths from fakeroot, ${applied.devices} device nodes, ${Object.keys(table).length} table entries`);
-
-  const inReleaseSha256: Record<string, string> = {};
-  for (const r of loaded.releases) inReleaseSha256[r.suite] = r.inReleaseSha256;
-  return {
-    packages: resolution.packages.length,
-    downloadBytes,
-    inReleaseSha256,
-    sources: loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite })),
-    debs: resolution.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
-    ownership: table,
-    stats: { entries: unpacked.stats.entries, fakedPaths: applied.faked, devices: applied.devices, dpkgRuns: 1 + runs.length },
-  };
+/** The dpkg runs after the essential set: its batches without the essential packages, merged. */
+function restRuns(plan: Plan, arch: string): PackageRecord[][] {
+  const essentialKeys = new Set(plan.essential.map(recordKey));
+  const selected = new Map(plan.resolution.packages.map((p) => [recordKey(p), p]));
+  const batches = plan.resolution.order.map((b) => b.filter((p) => !essentialKeys.has(recordKey(p))));
+  return groupRuns(batches, (p) => selectedPreDepends(p, selected, plan.index, arch));
 }
 
 /** One archive client per mirror (suites of a mirror together), in the order the suites were given. */
@@ -216,14 +232,6 @@ function clientsFor(deps: BootstrapDeps, o: BootstrapOptions, sources: ReadonlyA
     ...(deps.keyringDir ? { keyringDir: deps.keyringDir } : {}),
   };
   return [...byMirror].map(([mirror, suites]) => new ArchiveClient(archiveDeps, { mirror, suites, components: o.components, arch: o.arch, keyring: o.keyring }));
-}
-
-/** The keyring file sources.list can point at with signed-by, when its package is installed. */
-function keyringInTree(spec: KeyringSpec, installed: readonly PackageRecord[]): string | undefined {
-  const has = (name: string): boolean => installed.some((p) => p.name === name);
-  if (spec === 'debian' && has('debian-archive-keyring')) return '/usr/share/keyrings/debian-archive-keyring.gpg';
-  if (spec === 'ubuntu' && has('ubuntu-keyring')) return '/usr/share/keyrings/ubuntu-archive-keyring.gpg';
-  return undefined;
 }
 
 /** The userns engine leaves an empty file where it bound the host's resolv.conf: not part of the env. */

@@ -64,7 +64,7 @@ describe('stageDebs', () => {
     const store = tmp();
     writeFileSync(join(store, 'blob'), 'deb');
     const m = stageDebs(root, [{ name: 'passwd', version: '1:4.13', arch: 'amd64' } as never], () => join(store, 'blob'));
-    expect(m.get('passwd')).toBe('/.cake-bootstrap/debs/passwd_1%3a4.13_amd64.deb');
+    expect(m.get('passwd 1:4.13 amd64')).toBe('/.cake-bootstrap/debs/passwd_1%3a4.13_amd64.deb');
     expect(readFileSync(join(root, '.cake-bootstrap/debs/passwd_1%3a4.13_amd64.deb'), 'utf8')).toBe('deb');
   });
 });

@@ -11,6 +11,7 @@ import {
   prepareTree,
   removeDiversions,
   sourcesList,
+  writeSourcesList,
 } from '../../../src/debian/bootstrap-tree.js';
 
 const dirs: string[] = [];
@@ -58,6 +59,21 @@ describe('sourcesList', () => {
   });
 });
 
+describe('writeSourcesList', () => {
+  it('names the distribution keyring with signed-by only when the tree has it', () => {
+    const root = mkdtempSync(join(tmpdir(), 'cake-tree-'));
+    dirs.push(root);
+    const src = [{ mirror: 'http://deb.debian.org/debian', suite: 'bookworm' }];
+    expect(writeSourcesList(root, src, ['main'], 'debian')).toBeUndefined();
+    expect(readFileSync(join(root, 'etc/apt/sources.list'), 'utf8')).toBe('deb http://deb.debian.org/debian bookworm main\n');
+    mkdirSync(join(root, 'usr/share/keyrings'), { recursive: true });
+    writeFileSync(join(root, 'usr/share/keyrings/debian-archive-keyring.gpg'), 'k');
+    expect(writeSourcesList(root, src, ['main'], 'debian')).toBe('/usr/share/keyrings/debian-archive-keyring.gpg');
+    expect(readFileSync(join(root, 'etc/apt/sources.list'), 'utf8')).toBe('deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main\n');
+    expect(writeSourcesList(root, src, ['main'], undefined)).toBeUndefined();
+  });
+});
+
 describe('prepareTree and finishTree', () => {
   it('puts stubs in place of diverted programs, then restores them', () => {
     const root = mkdtempSync(join(tmpdir(), 'cake-tree-'));
@@ -69,20 +85,13 @@ describe('prepareTree and finishTree', () => {
     writeFileSync(join(root, 'usr/bin/ischroot'), 'REAL ISCHROOT');
     chmodSync(join(root, 'usr/bin/ischroot'), 0o755);
     const diversions = buildDiversions({ startStopDaemon: 'sbin/start-stop-daemon', ischroot: 'usr/bin/ischroot' });
-    const opts = {
-      debianArch: 'amd64',
-      mergedDirs: ['bin', 'sbin', 'lib'],
-      diversions,
-      sources: [{ mirror: 'http://deb.debian.org/debian', suite: 'bookworm' }],
-      components: ['main'],
-    };
+    const opts = { debianArch: 'amd64', mergedDirs: ['bin', 'sbin', 'lib'], diversions };
     prepareTree(root, opts);
     expect(readFileSync(join(root, 'usr/sbin/start-stop-daemon'), 'utf8')).toMatch(/^#!\/bin\/sh\n.*fake start-stop-daemon/);
     expect(readFileSync(join(root, 'usr/sbin/start-stop-daemon.cake-real'), 'utf8')).toBe('REAL SSD');
     expect(readFileSync(join(root, 'usr/bin/ischroot'), 'utf8')).toContain('exit 0');
     expect(lstatSync(join(root, 'usr/sbin/policy-rc.d')).mode & 0o777).toBe(0o755);
     expect(readFileSync(join(root, 'usr/sbin/policy-rc.d'), 'utf8')).toContain('exit 101');
-    expect(readFileSync(join(root, 'etc/apt/sources.list'), 'utf8')).toBe('deb http://deb.debian.org/debian bookworm main\n');
     expect(readFileSync(join(root, APT_ROOTLESS_FILE), 'utf8')).toContain('APT::Sandbox::User "root";');
     expect(readFileSync(join(root, 'etc/hosts'), 'utf8')).toContain('localhost');
     expect(readFileSync(join(root, 'var/lib/dpkg/status'), 'utf8')).toBe('');
@@ -102,7 +111,7 @@ describe('prepareTree and finishTree', () => {
     dirs.push(root);
     mkdirSync(join(root, 'etc'));
     writeFileSync(join(root, 'etc/hosts'), 'mine\n');
-    prepareTree(root, { debianArch: 'amd64', mergedDirs: [], diversions: [], sources: [], components: ['main'] });
+    prepareTree(root, { debianArch: 'amd64', mergedDirs: [], diversions: [] });
     expect(readFileSync(join(root, 'etc/hosts'), 'utf8')).toBe('mine\n');
   });
 });
