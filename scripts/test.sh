@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_packages scripts/host-packages.txt scripts/test-packages.txt
 ensure_node_modules
-npx tsc -p tsconfig.json
+npm run build --silent
 export CAKE_TEST_BUILT=1
 npx vitest run "$@"

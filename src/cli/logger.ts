@@ -1,5 +1,5 @@
 import { Chalk, type ChalkInstance } from 'chalk';
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 import type { Logger, Progress } from '../model/logger.js';
 
 export interface CliLoggerOptions {
@@ -63,6 +63,8 @@ export class CliLogger implements Logger {
       total === undefined
         ? `${label} {value_fmt}`
         : `${label} [{bar}] {percentage}% {value_fmt}/{total_fmt}`;
+    // Loaded on first use: most commands never draw a bar, and start-up time matters for `exec`.
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
     const bar = new cliProgress.SingleBar(
       {
         format: fmt,

@@ -4,5 +4,5 @@ import { execFileSync } from 'node:child_process';
 // sets CAKE_TEST_BUILT=1; a bare `npx vitest` builds here.
 export default function setup(): void {
   if (process.env.CAKE_TEST_BUILT === '1') return;
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
 }
