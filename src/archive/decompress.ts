@@ -68,7 +68,8 @@ export async function decompress(
     }
   }
   const source = Readable.from(rest(), { objectMode: false });
-  const out = new PassThrough({ highWaterMark: 1 << 16 });
+  // room for the decompressor to run ahead while the consumer writes files
+  const out = new PassThrough({ highWaterMark: 1 << 22 });
   // input errors pass through as they are; destroying `out` early stops everything upstream
   source.once('error', (err) => out.destroy(err));
   out.once('close', () => {
@@ -80,7 +81,7 @@ export async function decompress(
     return { stream: out, compression };
   }
   if (compression === 'gzip') {
-    const gunzip = createGunzip({ chunkSize: 1 << 16 });
+    const gunzip = createGunzip({ chunkSize: 1 << 18 });
     gunzip.once('error', (err) => {
       out.destroy(corrupt('gzip', err));
       source.destroy();
