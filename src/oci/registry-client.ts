@@ -95,6 +95,9 @@ export class RegistryClient {
         return base;
       } catch (err) {
         last = err;
+        if (err instanceof CakeError && err.code === 'network' && schemes.length === 1 && scheme === 'https') {
+          throw new CakeError('network', err.message, { cause: err, hint: `${err.hint ?? 'check the network'}; if ${registry} serves plain HTTP, pass --insecure` });
+        }
         if (!(err instanceof CakeError) || err.code !== 'network' || scheme === 'http') throw err;
         this.opts.logger.debug(`${registry}: ${scheme} failed (${err.message}); trying plain HTTP (--insecure)`);
       }

@@ -172,3 +172,35 @@ describe.skipIf(!haveRegistryTools())('blob redirects to another host', () => {
     }
   });
 });
+
+describe.skipIf(!haveRegistryTools())('plain HTTP only for loopback registries unless --insecure', () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await TestRegistry.start();
+    await uploadImage(reg, 'p/img', 'v1', image([layer(tar(file('f', 'f\n')), 'gzip')], { arch: HOST_ARCH }));
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it('speaks HTTPS to a registry with a real host name, and falls back to HTTP only when insecure', async () => {
+    const { HttpClient } = await import('../../../src/net/http-client.js');
+    const { RegistryAuth } = await import('../../../src/oci/auth.js');
+    const { CredentialStore } = await import('../../../src/oci/credentials.js');
+    const { RegistryClient } = await import('../../../src/oci/registry-client.js');
+    const { silentLogger } = await import('../../../src/model/logger.js');
+    const http = new HttpClient({ logger: silentLogger, retries: 0, resolve: { 'registry.cake.test': '127.0.0.1' } });
+    try {
+      const make = (insecure: boolean) => new RegistryClient({ http, auth: new RegistryAuth({ http, credentials: new CredentialStore({}), logger: silentLogger }), logger: silentLogger, insecure });
+      const repo = { registry: `registry.cake.test:${reg.port}`, repository: 'p/img', what: `docker://registry.cake.test:${reg.port}/p/img:v1` };
+      const err = await make(false).getManifest(repo, 'v1').catch((e: unknown) => e as { code: string; hint: string });
+      expect(err).toMatchObject({ code: 'network' });
+      expect((err as { hint: string }).hint).toMatch(/serves plain HTTP, pass --insecure$/);
+      const ok = await make(true).getManifest(repo, 'v1');
+      expect(ok.contentType).toBe('application/vnd.oci.image.manifest.v1+json');
+      expect(await make(true).base(repo.registry)).toBe(`http://registry.cake.test:${reg.port}`);
+    } finally {
+      await http.close();
+    }
+  });
+});

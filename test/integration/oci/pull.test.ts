@@ -115,6 +115,18 @@ describe.skipIf(!haveRegistryTools() || !haveBusybox())('cake pull docker:// (re
     expect(rec.stats).toMatchObject({ layers: 2, layersDownloaded: 1 });
   });
 
+  it('two concurrent pulls of one image fetch each blob once', async () => {
+    const h = home();
+    proxy.reset();
+    const [a, b] = await Promise.all([
+      cake(h, ['pull', `docker://${proxy.host}/demo/app:v1`, '--name', 'one']),
+      cake(h, ['pull', `docker://${proxy.host}/demo/app:v1`, '--name', 'two']),
+    ]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    for (const l of app.layers) expect(proxy.to(new RegExp(`/blobs/${l.desc.digest}$`)).filter((q) => q.status === 200)).toHaveLength(1);
+    expect(readFileSync(join(envDir(h, 'two'), 'rootfs/etc/motd'), 'utf8')).toBe('welcome\n');
+  });
+
   it('picks the host platform from an index (not the first entry), --platform another, and lists what there is otherwise', async () => {
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/demo/multi`, '--name', 'native']);
