@@ -220,7 +220,7 @@ export class Extractor implements EntrySink {
     const missing = () =>
       new CakeError('bad-archive', `archive entry ${JSON.stringify(show(e.path))}: hard link target ${JSON.stringify(show(e.linkpath))} does not exist`);
     // the target must be reached without symlinks (throws 'unsafe-archive' on one)
-    const reachable = this.fs.walk(t, t.length - 1, false, e.linkpath);
+    const reachable = this.fs.walk(t, t.length - 1, false, e.path, `its hard-link target ${JSON.stringify(show(e.linkpath))}`);
     const st = reachable ? lstatSync(this.fs.path(tkey), { throwIfNoEntry: false }) : undefined;
     const tOwner = getOwner(this.table, keyFromBytes(tkey));
     if (st === undefined) {

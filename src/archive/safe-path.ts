@@ -91,9 +91,9 @@ export class SafeRoot {
    * Makes sure components[0 .. count) are real directories below the root. With `create`,
    * missing ones are made (mode 0755); without it, returns false when one is missing or is not a
    * directory. A symlink among them always throws 'unsafe-archive' naming `entry`; with `create`,
-   * a non-directory in the way throws 'bad-archive'.
+   * a non-directory in the way throws 'bad-archive'. `what` names the components in messages.
    */
-  walk(components: string[], count: number, create: boolean, entry: string): boolean {
+  walk(components: string[], count: number, create: boolean, entry: string, what = 'its path'): boolean {
     if (count <= 0) return true;
     let key = components.slice(0, count).join('/');
     if (this.verified.has(key)) return true;
@@ -115,7 +115,7 @@ export class SafeRoot {
         chmodSync(p, 0o755); // whatever the umask: deterministic
         this.onCreateDir?.(key);
       } else if (st.isSymbolicLink()) {
-        throw unsafe(entry, `its parent ${JSON.stringify(show(key))} is a symlink (writing through it could escape the root)`);
+        throw unsafe(entry, `${what} goes through the symlink ${JSON.stringify(show(key))} (which could lead outside the root)`);
       } else if (!st.isDirectory()) {
         if (!create) return false;
         throw new CakeError('bad-archive', `archive entry ${JSON.stringify(show(entry))}: its parent ${JSON.stringify(show(key))} is not a directory`);
