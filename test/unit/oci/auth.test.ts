@@ -94,3 +94,46 @@ describe('registry credentials', () => {
     await expect(new CredentialStore({ HOME: h }).lookup('x.io', 'a')).rejects.toThrow(/config.json are not valid JSON/);
   });
 });
+
+describe('bearer tokens', () => {
+  it('caches a token per scope set until shortly before it expires; Basic challenges send the credentials', async () => {
+    const { TestHttpServer } = await import('../../helpers/http-server.js');
+    const { HttpClient } = await import('../../../src/net/http-client.js');
+    const { RegistryAuth } = await import('../../../src/oci/auth.js');
+    const { silentLogger } = await import('../../../src/model/logger.js');
+    const server = await TestHttpServer.start();
+    let issued = 0;
+    server.handle('/token', (_req, res) => {
+      issued++;
+      const body = JSON.stringify({ token: `t${issued}`, expires_in: 30 });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) }).end(body);
+    });
+    const http = new HttpClient({ logger: silentLogger });
+    let now = 1_000_000;
+    const creds = { lookup: async () => ({ username: 'u', password: 'p', from: 'test' }) };
+    const auth = new RegistryAuth({ http, credentials: creds as never, logger: silentLogger, now: () => now });
+    try {
+      auth.setChallenge('reg', `Bearer realm="${server.url('/token')}",service="svc"`);
+      expect(await auth.header('reg', 'a', ['repository:a:pull'])).toBe('Bearer t1');
+      expect(await auth.header('reg', 'a', ['repository:a:pull'])).toBe('Bearer t1');
+      expect(await auth.header('reg', 'a', ['repository:a:pull,push'])).toBe('Bearer t2');
+      const q = new URL(server.requestsTo('/token')[0]!.path, 'http://x').searchParams;
+      expect([q.get('service'), q.getAll('scope')]).toEqual(['svc', ['repository:a:pull']]);
+      expect(server.requestsTo('/token')[0]!.headers.authorization).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+      now += 51_000; // under 60 s counts as 60 s; refreshed 10 s before the end
+      expect(await auth.header('reg', 'a', ['repository:a:pull'])).toBe('Bearer t3');
+      auth.invalidate('reg');
+      expect(await auth.header('reg', 'a', ['repository:a:pull'])).toBe('Bearer t4');
+      // A later 401 without a challenge keeps the one known; Basic sends the credentials.
+      auth.setChallenge('reg', undefined);
+      expect(await auth.header('reg', 'a', ['repository:a:pull'])).toBe('Bearer t4');
+      auth.setChallenge('basic-reg', 'Basic realm="r"');
+      expect(await auth.header('basic-reg', 'a', [])).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+      auth.setChallenge('open-reg', undefined);
+      expect(await auth.header('open-reg', 'a', [])).toBeUndefined();
+    } finally {
+      await http.close();
+      await server.close();
+    }
+  });
+});
