@@ -50,8 +50,10 @@ export async function loadRecipes(file: string, io: LoadIo): Promise<RecipeSet> 
       else throw new CakeError('not-found', `cannot read recipe ${io.display(f)}: ${why}`, { exitCode: 2, hint: 'cake cook RECIPE.yaml' });
       return undefined;
     }
-    const { recipe, problems: p } = parseRecipe(text, f, io.display(f));
+    const { recipe: complete, partial, problems: p } = parseRecipe(text, f, io.display(f));
     problems.push(...p);
+    // A recipe with problems is still checked for its references, so all problems come at once.
+    const recipe = complete ?? partial;
     if (recipe) {
       all.set(f, recipe);
       for (const ref of recipeRefs(recipe)) read(ref.file, ref.at);
@@ -63,7 +65,12 @@ export async function loadRecipes(file: string, io: LoadIo): Promise<RecipeSet> 
     checkCycle(r, all, problems);
     await checkRefs(r, io, problems);
   }
-  if (problems.length > 0 || !entry) throw new RecipeError(problems);
+  if (problems.length > 0 || !entry) {
+    // by file (in the order they were read), then by line
+    const order = [...new Set([...[...all.values()].map((r) => r.display), ...problems.map((p) => p.at.file)])];
+    problems.sort((a, b) => order.indexOf(a.at.file) - order.indexOf(b.at.file) || a.at.line - b.at.line);
+    throw new RecipeError(problems);
+  }
   return { entry, all };
 }
 

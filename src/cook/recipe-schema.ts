@@ -294,9 +294,10 @@ function parseStep(c: Checker, node: Node, path: string): Step | undefined {
 
 /**
  * Parses recipe text. `file` is the recipe's absolute path (relative paths in it are relative to
- * its directory), `display` how messages name it. Returns the recipe when there is no problem.
+ * its directory), `display` how messages name it. Returns the recipe when there is no problem;
+ * otherwise the problems, sorted by line, and what did parse as `partial`.
  */
-export function parseRecipe(text: string, file: string, display: string): { recipe?: Recipe; problems: Problem[] } {
+export function parseRecipe(text: string, file: string, display: string): { recipe?: Recipe; partial?: Recipe; problems: Problem[] } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const c = new Checker(display, lc, dirname(file));
@@ -324,12 +325,14 @@ export function parseRecipe(text: string, file: string, display: string): { reci
     if (e !== undefined && !HEX64.test(e)) c.fail(f.get('expect_sha256'), 'expect_sha256', 'expected 64 lowercase hex digits (optionally "sha256:" first)');
     else if (e !== undefined) expectSha256 = e.replace(/^sha256:/, '');
   }
-  if (c.problems.length > 0 || !from) return { problems: c.problems.sort((a, b) => a.at.line - b.at.line) };
+  const problems = c.problems.sort((a, b) => a.at.line - b.at.line);
+  if (!from) return { problems };
   const recipe: Recipe = { file, display, from, fromAt: c.at(f.get('from'), 'from'), steps };
   if (name !== undefined) recipe.name = name;
   if (expectSha256 !== undefined) {
     recipe.expectSha256 = expectSha256;
     recipe.expectAt = c.at(f.get('expect_sha256'), 'expect_sha256');
   }
-  return { recipe, problems: [] };
+  // With problems, the recipe holds what parsed (for checking its references), and must not be cooked.
+  return problems.length > 0 ? { partial: recipe, problems } : { recipe, problems };
 }

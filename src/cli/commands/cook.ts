@@ -29,7 +29,14 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
       file: resolve(file),
       ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
       engine: ((opts.engine as string | undefined) ?? 'auto') as EngineName,
-      engineDeps: { logger: ctx.logger, hostEnv: ctx.env, cacheDir: join(ctx.paths.cache, 'engine'), signal: ctx.signal, stdio: ['ignore', 2, 2] },
+      engineDeps: {
+        logger: ctx.logger,
+        hostEnv: ctx.env,
+        cacheDir: join(ctx.paths.cache, 'engine'),
+        signal: ctx.signal,
+        stdio: ['ignore', 2, 2],
+        provision: { http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths },
+      },
       io: {
         display: (f) => {
           const rel = relative(cwd, f);
