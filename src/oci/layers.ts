@@ -97,32 +97,49 @@ export function checkLayers(layers: Descriptor[], diffIds: string[], what: strin
 export async function applyLayers(o: ApplyLayersOptions): Promise<ExtractStats> {
   checkLayers(o.layers, o.diffIds, o.what);
   const stop = new AbortController();
-  const onAbort = (): void => stop.abort(o.signal.reason);
+  // The first failure wins: a layer that cannot be fetched stops the extraction under way and the
+  // other downloads at once, and is what the caller sees (not the interruption it caused).
+  let first: { err: unknown } | undefined;
+  const fail = (err: unknown): void => {
+    if (first) return;
+    first = { err };
+    stop.abort(err);
+  };
+  const onAbort = (): void => fail(o.signal.reason);
   o.signal.addEventListener('abort', onAbort, { once: true });
+  if (o.signal.aborted) onAbort();
   const fetches = limited(
     o.concurrency ?? 4,
     o.layers.map((d, i) => () => o.fetch(d, i, stop.signal)),
   );
-  for (const f of fetches) f.catch(() => {});
+  const failed = new Promise<never>((_, reject) => {
+    for (const f of fetches) {
+      f.catch((err: unknown) => {
+        fail(err);
+        reject(first!.err);
+      });
+    }
+  });
+  failed.catch(() => {});
   const total: ExtractStats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devicesSkipped: 0, fifos: 0, bytes: 0, whiteouts: 0 };
   try {
     for (const [i, desc] of o.layers.entries()) {
-      const path = await fetches[i]!;
+      const path = await Promise.race([fetches[i]!, failed]);
       o.logger.debug(`applying layer ${i + 1}/${o.layers.length} ${desc.digest} (${desc.mediaType})`);
-      const stats = await extractLayer(path, desc, o.diffIds[i]!, o);
+      const stats = await extractLayer(path, desc, o.diffIds[i]!, o, stop.signal);
       for (const k of Object.keys(total) as Array<keyof ExtractStats>) total[k] += stats[k];
     }
     return total;
   } catch (err) {
-    stop.abort(err);
+    fail(err);
     await Promise.allSettled(fetches);
-    throw err;
+    throw first!.err;
   } finally {
     o.signal.removeEventListener('abort', onAbort);
   }
 }
 
-async function extractLayer(path: string, desc: Descriptor, diffId: string, o: ApplyLayersOptions): Promise<ExtractStats> {
+async function extractLayer(path: string, desc: Descriptor, diffId: string, o: ApplyLayersOptions, signal: AbortSignal): Promise<ExtractStats> {
   const input = createReadStream(path, { highWaterMark: 1 << 20 });
   const { stream } = await decompress(input);
   const counter = new Sha256Counter({ highWaterMark: 1 << 20 });
@@ -130,7 +147,7 @@ async function extractLayer(path: string, desc: Descriptor, diffId: string, o: A
   stream.pipe(counter);
   let stats: ExtractStats;
   try {
-    stats = await extractTar(counter, { root: o.root, ownership: o.ownership, whiteouts: true, signal: o.signal });
+    stats = await extractTar(counter, { root: o.root, ownership: o.ownership, whiteouts: true, signal });
   } catch (err) {
     input.destroy();
     stream.destroy();
