@@ -126,10 +126,10 @@ export async function runGuestScript(ctx: GuestRunContext, label: string, script
     await stopFaked(join(ctx.env.rootfs, `${FAKED_SAVE}.pid`));
   }
   if (code !== 0) {
-    const tail = logTail(ctx.logFile, 25);
-    const last = tail.filter((l) => l.trim() !== '').slice(-1)[0] ?? '';
-    throw new CakeError('engine', `${label} failed in the env (exit ${code}): ${last}`, {
-      hint: `the last lines of ${ctx.logFile}:\n  ${tail.join('\n  ')}`,
+    const tail = logTail(ctx.logFile, 40).filter((l) => l.trim() !== '');
+    const why = [...tail].reverse().find((l) => /error|fail|dpkg:/i.test(l)) ?? tail[tail.length - 1] ?? '';
+    throw new CakeError('engine', `${label} failed in the env (exit ${code}): ${why.trim()}`, {
+      hint: `the guest's output is in ${ctx.logFile}; its last lines:\n  ${tail.slice(-8).join('\n  ')}`,
     });
   }
 }

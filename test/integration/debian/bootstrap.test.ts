@@ -5,12 +5,16 @@
  * installed, apt working inside, and the ownership table recording what dpkg and the maintainer
  * scripts chown'ed (under the guest's fakeroot).
  */
-import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getOwner } from '../../../src/archive/ownership.js';
+import { BUILD_DIR, runGuestScript } from '../../../src/debian/bootstrap-guest.js';
+import { CakeError } from '../../../src/model/errors.js';
+import { silentLogger } from '../../../src/model/logger.js';
+import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
 import type { Logger } from '../../../src/model/logger.js';
 import { HttpClient } from '../../../src/net/http-client.js';
 import { runInEnv } from '../../../src/run/engine.js';
@@ -177,5 +181,38 @@ describe('bootstrap of bookworm minbase from deb.debian.org', () => {
     const again = await pullFromArchive(deps, { name: NAME, source: { kind: 'distro', ref: 'debian:bookworm' }, archive, resolved: { distro: 'debian', release: 'bookworm' }, packages: ['less'] });
     expect(again.upToDate).toBe(true);
     expect(again.record.created).toBe(record.created);
+  });
+});
+
+describe.skipIf(!haveBusybox())('guest scripts of a bootstrap', () => {
+  it('collect the output in the log and turn a failure into an engine error quoting it', async () => {
+    const fs = createBusyboxRootfs();
+    const log = join(fs.root, '..', 'bootstrap.log');
+    try {
+      mkdirSync(join(fs.root, BUILD_DIR));
+      const ctx = {
+        env: { name: 'bb', rootfs: fs.root },
+        engine: 'auto' as const,
+        engineDeps: { logger: silentLogger, hostEnv: process.env, cacheDir: join(resolvePaths({ CAKE_HOME: HOME }).cache, 'engine') },
+        logFile: log,
+      };
+      await runGuestScript(ctx, 'first step', 'echo "frontend is $DEBIAN_FRONTEND"\n', false);
+      let err: unknown;
+      try {
+        await runGuestScript(ctx, 'second step', 'echo "dpkg: error processing package x (--configure):" >&2\necho trailing noise\nexit 3\n', false);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(CakeError);
+      expect((err as CakeError).code).toBe('engine');
+      expect((err as CakeError).message).toBe('second step failed in the env (exit 3): dpkg: error processing package x (--configure):');
+      expect((err as CakeError).hint).toContain(log);
+      const text = readFileSync(log, 'utf8');
+      expect(text).toContain('### cake: first step\nfrontend is noninteractive\n');
+      expect(text).toContain('trailing noise');
+    } finally {
+      fs.cleanup();
+      rmSync(log, { force: true });
+    }
   });
 });
