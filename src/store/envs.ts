@@ -3,21 +3,12 @@ import { join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
 import { validateEnvName } from '../model/names.js';
 import { removeTree } from '../archive/remove-tree.js';
-import { withLock } from './lock.js';
+import { pidAlive, withLock } from './lock.js';
 import type { CakePaths } from './paths.js';
 import type { EnvRecord } from './env-record.js';
 
 const STAGING = /^\.staging-(.+)\.(\d+)\.[0-9a-f]+$/;
 const TRASH = /^\.trash-(.+)\.(\d+)\.[0-9a-f]+$/;
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
-}
 
 /** A staged env under construction: fill `rootfs`, then `commit` with the record. */
 export interface Staging {

@@ -7,6 +7,16 @@ import { CakeError, isErrno } from '../model/errors.js';
  * the owner's pid. A lock whose owner is dead (killed, crashed, interrupted) is taken over at once,
  * so an interrupted command never blocks the next one. Waiting is polled with a growing delay.
  */
+/** True when a process with this pid exists (EPERM: it exists but belongs to someone else). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
 export interface LockHandle {
   release(): void;
 }
@@ -21,13 +31,7 @@ function ownerAlive(path: string): boolean {
   }
   // A lock file being written right now has no pid yet: treat it as alive.
   if (!Number.isInteger(pid) || pid <= 0) return true;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
+  return pid === process.pid || pidAlive(pid);
 }
 
 function tryLock(path: string): LockHandle | undefined {

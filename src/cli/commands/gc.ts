@@ -1,17 +1,9 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../../model/errors.js';
+import { pidAlive } from '../../store/lock.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../logger.js';
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
-}
 
 /** Digests an env record refers to: its `resolved.sha256` and any `resolved.blobs`. */
 function referencedBlobs(resolved: Record<string, unknown>): string[] {
