@@ -51,15 +51,17 @@ export interface ExtractStats {
  * Consumes `input` to its end (data after the end-of-archive marker is drained). On failure or
  * abort the input is destroyed and what was extracted so far stays in `root` (the caller removes
  * its staging dir). Not idempotent over a non-empty root: entries are applied over what is there.
+ * Several extractions into one root may run at once in a process (they share the cache of
+ * verified directories, so one replacing a directory is seen by the others).
  */
 export async function extractTar(input: Readable, opts: ExtractOptions): Promise<ExtractStats> {
   const rootStat = lstatSync(opts.root, { throwIfNoEntry: false });
   if (!rootStat?.isDirectory()) throw new CakeError('io', `extraction root ${opts.root} is not a directory`);
+  const signal = opts.signal;
+  if (signal?.aborted) throw new CakeError('interrupted', 'interrupted');
   const x = new Extractor(opts);
   const reader: TarReader = new TarReader((e): EntrySink | null => x.entry(e, reader.position));
-  const signal = opts.signal;
   const onAbort = () => input.destroy(new CakeError('interrupted', 'interrupted'));
-  if (signal?.aborted) throw new CakeError('interrupted', 'interrupted');
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for await (const chunk of input) {
@@ -75,6 +77,7 @@ export async function extractTar(input: Readable, opts: ExtractOptions): Promise
     if (signal?.aborted) throw new CakeError('interrupted', 'interrupted', { cause: err });
     throw toCakeError(err, 'extracting the archive');
   } finally {
+    x.close();
     signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -278,6 +278,11 @@ export class Extractor implements EntrySink {
     }
   }
 
+  /** Releases the directory cache shared with other extractions into the same root. */
+  close(): void {
+    this.fs.close();
+  }
+
   abort(): void {
     if (this.fd >= 0) {
       try {

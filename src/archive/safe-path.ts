@@ -8,7 +8,7 @@
  * dropped whenever a directory is removed or replaced, so no alias (NFC/NFD on a normalising
  * filesystem, case folding) can keep a stale entry alive.
  */
-import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, realpathSync, unlinkSync, type Stats } from 'node:fs';
 import { CakeError } from '../model/errors.js';
 import { removeTreeSync } from './remove-tree.js';
 import { show } from './tar-entry.js';
@@ -58,17 +58,40 @@ export function memberComponents(name: string, strip: number, linkOf?: string): 
   return out;
 }
 
+/**
+ * Verified-directory caches, one per real root directory and shared by every extraction into it
+ * in this process (the Debian bootstrap unpacks several packages into one root at once): when
+ * one extraction replaces a directory, the others forget it too. Entries are applied
+ * synchronously, so no other extraction runs between a walk and the creation that follows it.
+ */
+const caches = new Map<string, { verified: Set<string>; users: number }>();
+
 /** A root directory and the cache of directories below it known to be real directories. */
 export class SafeRoot {
   private readonly rootStr: string;
   private readonly rootBuf: Buffer;
-  private readonly verified = new Set<string>();
+  private readonly verified: Set<string>;
+  private readonly cacheKey: string;
+  private closed = false;
   /** Called with the key of every directory this walk creates (for OCI "created in this layer"). */
   onCreateDir: ((key: string) => void) | null = null;
 
   constructor(root: string) {
     this.rootStr = root.endsWith('/') && root.length > 1 ? root.slice(0, -1) : root;
     this.rootBuf = Buffer.from(this.rootStr);
+    this.cacheKey = realpathSync(this.rootStr);
+    let cache = caches.get(this.cacheKey);
+    if (cache === undefined) caches.set(this.cacheKey, (cache = { verified: new Set(), users: 0 }));
+    cache.users++;
+    this.verified = cache.verified;
+  }
+
+  /** Releases the shared cache (the last user of a root drops it). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const cache = caches.get(this.cacheKey);
+    if (cache && --cache.users === 0) caches.delete(this.cacheKey);
   }
 
   /** The filesystem path of `key` (components joined by '/', a binary string; '' is the root). */

@@ -5,9 +5,11 @@
  */
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, symlinkSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CakeError } from '../../../src/model/errors.js';
 import { SafeRoot } from '../../../src/archive/safe-path.js';
+import { extractTar } from '../../../src/archive/extract.js';
 import { dir, entry, file, gnuLong, hardlink, pax, sandbox, symlink, tar, type Sandbox } from '../../helpers/tar-build.js';
 
 const boxes: Sandbox[] = [];
@@ -177,6 +179,46 @@ describe('symlinks: never written through', () => {
     fs.clear('d');
     symlinkSync(b.outside, join(b.root, 'd'));
     expect(() => fs.walk(['d', 'x'], 1, true, 'x')).toThrow(/symlink/);
+    fs.close();
+  });
+
+  it('concurrent extractions into one root: a directory one replaces by a symlink is not trusted by the other', async () => {
+    const b = box();
+    const before = b.snapshotOutside();
+    const step = () => {
+      let release!: () => void;
+      const p = new Promise<void>((r) => (release = r));
+      return { p, release };
+    };
+    const aDidDir = step();
+    const bDidFile = step();
+    const aGo = step();
+    const bGo = step();
+    const aDone = step();
+    async function* layerA() {
+      yield dir('x');
+      aDidDir.release();
+      await aGo.p;
+      yield tar(symlink('x', b.outside));
+    }
+    async function* layerB() {
+      await aDidDir.p;
+      yield file('x/a', 'ok');
+      bDidFile.release();
+      await bGo.p;
+      yield tar(file('x/b', 'pwned'));
+    }
+    const a = extractTar(Readable.from(layerA()), { root: b.root, ownership: {} }).finally(() => aDone.release());
+    const c = extractTar(Readable.from(layerB()), { root: b.root, ownership: {} }).then(() => null, (e: unknown) => e);
+    await bDidFile.p; // b has verified (and cached) x as a directory
+    aGo.release();
+    await a; // a replaced x by a symlink to outside
+    await aDone.p;
+    bGo.release();
+    const err = await c;
+    expect(err).toBeInstanceOf(CakeError);
+    expect((err as CakeError).code).toBe('unsafe-archive');
+    expect(b.snapshotOutside()).toBe(before);
   });
 });
 
