@@ -34,11 +34,14 @@ export async function exportCommand(ctx: CliContext, args: string[]): Promise<nu
       const tar = new PassThrough();
       const out = createWriteStream(tmp, { mode: 0o644 });
       const written = pipeline(tar, compressStream(kind), out, { signal: ctx.signal });
-      const stats = await writeTar(ctx.envs.rootfs(name), record.ownership, tar, {
-        ...(sde && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
-        signal: ctx.signal,
-      });
-      await written;
+      // Both sides awaited together, so a failure on either side is handled (writeTar ends `tar`).
+      const [stats] = await Promise.all([
+        writeTar(ctx.envs.rootfs(name), record.ownership, tar, {
+          ...(sde && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
+          signal: ctx.signal,
+        }),
+        written,
+      ]);
       renameSync(tmp, file);
       ctx.logger.info(`exported ${name}: ${stats.entries} entries, ${formatBytes(stats.bytes)} to ${file}`);
     } finally {
