@@ -116,6 +116,8 @@ export interface ApplyOptions {
 }
 
 export interface ApplyStats {
+  /** Paths in the tree (skipped dirs excluded). */
+  paths: number;
   /** Paths whose ownership came from faked. */
   faked: number;
   /** Device nodes faked by mknod (recorded, their placeholder file removed). */
@@ -136,10 +138,11 @@ export function applyFakedOwnership(root: string, entries: readonly FakedEntry[]
   for (const e of entries) byInode.set(inodeKey(e.dev, e.ino), e);
   const old: OwnershipTable = { ...table };
   for (const k of Object.keys(table)) delete table[k];
-  const stats: ApplyStats = { faked: 0, devices: 0, dropped: 0 };
+  const stats: ApplyStats = { paths: 0, faked: 0, devices: 0, dropped: 0 };
   const kept = new Set<string>();
 
   const visit = (abs: Buffer, key: string, st: BigIntStats): void => {
+    stats.paths++;
     const ik = inodeKey(st.dev, st.ino);
     const f = byInode.get(ik);
     if (f !== undefined) {

@@ -82,7 +82,8 @@ export interface BootstrapResult {
   sources: Array<{ mirror: string; suite: string }>;
   debs: Array<{ name: string; version: string; arch: string; sha256: string }>;
   ownership: OwnershipTable;
-  stats: { entries: number; fakedPaths: number; devices: number; dpkgRuns: number };
+  /** entries: paths in the finished tree; unpacked: entries of the essential set cake extracted. */
+  stats: { entries: number; unpacked: number; fakedPaths: number; devices: number; dpkgRuns: number };
 }
 
 const MiB = 1024 * 1024;
@@ -159,7 +160,7 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions):
     sources: plan.loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite })),
     debs: plan.resolution.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
     ownership: table,
-    stats: { entries: unpacked.stats.entries, fakedPaths: applied.faked, devices: applied.devices, dpkgRuns: 1 + runs.length },
+    stats: { entries: applied.paths, unpacked: unpacked.stats.entries, fakedPaths: applied.faked, devices: applied.devices, dpkgRuns: 1 + runs.length },
   };
 }
 

@@ -113,6 +113,7 @@ describe('applyFakedOwnership', () => {
     expect(Object.keys(table).some((k) => k.startsWith('.cake-bootstrap'))).toBe(false);
     expect(stats.faked).toBe(2);
     expect(stats.dropped).toBe(2);
+    expect(stats.paths).toBe(6); // etc, var, plain, etc/shadow, etc/replaced, var/mail
   });
 
   it('turns a faked mknod placeholder into a device record and removes the file', () => {
