@@ -11,6 +11,7 @@ import { defaultEnvName, validateEnvName } from '../model/names.js';
 import type { EngineDeps } from '../run/engine.js';
 import type { EngineName } from '../run/run-options.js';
 import type { EnvRecord } from '../store/env-record.js';
+import { withLock } from '../store/lock.js';
 import { removeTreeSync } from '../archive/remove-tree.js';
 import { applyStep, changesTree, where, type WorkState } from './cook-steps.js';
 import { writeLock } from './lockfile.js';
@@ -18,7 +19,7 @@ import { syncOwnership } from './ownership-sync.js';
 import { planRecipe, type CookContext, type PlannedRecipe } from './recipe-plan.js';
 import { loadRecipes, type LoadIo } from './recipe-load.js';
 import type { Recipe } from './recipe-types.js';
-import { changedSince, materialize, scanTree, snapshotTree } from './snapshot.js';
+import { changedSince, fingerprint, materialize, scanTree, snapshotTree } from './snapshot.js';
 import type { EntryMeta } from './step-cache.js';
 import { treeHash } from './tree-hash.js';
 
@@ -119,7 +120,23 @@ async function execute(p: PlannedRecipe, ctx: CookContext, opts: CookOptions, co
   return meta;
 }
 
-function finish(p: PlannedRecipe, ctx: CookContext, final: EntryMeta): boolean {
+/**
+ * The env `name` when it holds exactly the result of `p` already: cooked from the same final key
+ * and not changed since (its fingerprint, taken when it was made, still matches). Then a rerun
+ * needs no copy at all.
+ */
+async function upToDate(ctx: CookContext, name: string, p: PlannedRecipe): Promise<EnvRecord | undefined> {
+  if (ctx.noCache || !ctx.envs.exists(name)) return undefined;
+  const key = p.steps.at(-1)?.key ?? p.base.key;
+  return withLock(ctx.envs.lockPath(name), { what: `environment ${name}`, signal: ctx.signal }, async () => {
+    const rec = ctx.envs.get(name);
+    const r = rec.resolved;
+    if (rec.source.kind !== 'recipe' || r.key !== key || typeof r.fingerprint !== 'string' || typeof r.treeSha256 !== 'string') return undefined;
+    return fingerprint(ctx.envs.rootfs(name)) === r.fingerprint ? rec : undefined;
+  });
+}
+
+function finish(p: PlannedRecipe, ctx: CookContext, final: Pick<EntryMeta, 'treeSha256'>): boolean {
   ctx.cache.writeRoot(p.recipe.file, [p.base.key, ...p.steps.map((s) => s.key)]);
   if (ctx.locked) return false;
   p.lock.next.result = `sha256:${final.treeSha256}`;
@@ -164,6 +181,15 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
   return ctx.cache.active(ctx.signal, async () => {
     base.logger.info(`cook ${entry.display} into env ${name}`);
     const p = await planRecipe(entry, ctx);
+    const same = await upToDate(ctx, name, p);
+    if (same) {
+      p.steps.forEach((s, i) => ctx.logger.info(`  [${i + 1}/${p.steps.length}] ${where(s.step)}: cached`));
+      ctx.logger.info(`  env ${name} is up to date`);
+      const tree = String(same.resolved.treeSha256);
+      checkExpect(entry, tree);
+      const lockWritten = finish(p, ctx, { treeSha256: tree });
+      return { record: same, treeSha256: tree, ran: counters.ran, cached: counters.cached + p.steps.length, lockWritten };
+    }
     let final: EntryMeta | undefined;
     const record = await ctx.envs.create(
       name,
@@ -175,7 +201,7 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
           name,
           created: new Date().toISOString(),
           source: { kind: 'recipe', ref: entry.display },
-          resolved: { recipe: entry.file, key: final.key, treeSha256: final.treeSha256, lock: p.lock.file },
+          resolved: { recipe: entry.file, key: final.key, treeSha256: final.treeSha256, lock: p.lock.file, fingerprint: fingerprint(rootfs) },
           arch: final.arch,
           ...(final.config && Object.keys(final.config).length > 0 ? { config: final.config } : {}),
           ...(final.run && Object.keys(final.run).length > 0 ? { run: final.run } : {}),

@@ -17,6 +17,7 @@
  */
 import { copyFileSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, utimesSync, constants as FS, type Stats } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { isErrno } from '../model/errors.js';
 import { fsJoin, listTree, type FsPath, type TreeEntry } from './tree-walk.js';
 
@@ -190,6 +191,25 @@ export function snapshotTree(work: string, entries: readonly TreeEntry[], baseli
   setDirTimes(dirs);
   for (const [p] of dirs) stats.diskBytes += lstatSync(p).blocks * 512;
   return { stats, baseline: next };
+}
+
+/**
+ * A fingerprint of a tree's identity (not its content): the sha256 of every entry's path, mode
+ * and, for non-directories, inode, ctime, mtime and size. Any change to the tree (a write, a chmod,
+ * a new or removed entry) changes it; reading does not. Used to tell that an env is exactly as
+ * cooked, without reading its files.
+ */
+export function fingerprint(root: string): string {
+  const { entries, restore } = listTree(root);
+  restore();
+  entries.sort((a, b) => Buffer.compare(a.rel, b.rel));
+  const h = createHash('sha256');
+  for (const e of entries) {
+    const st = e.st;
+    h.update(e.rel);
+    h.update(st.isDirectory() ? `\0${st.mode}\n` : `\0${st.mode} ${st.ino} ${st.ctimeMs} ${st.mtimeMs} ${st.size}\n`);
+  }
+  return h.digest('hex');
 }
 
 /** The file type bits of a mode, for comparing entry kinds. */

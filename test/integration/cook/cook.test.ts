@@ -63,7 +63,14 @@ steps:
     expect(running(warm.stderr)).toEqual([]);
     expect(cached(warm.stderr)).toEqual(['[1/5]', '[2/5]', '[3/5]', '[4/5]', '[5/5]']);
     expect(warm.stdout).toBe(cold.stdout);
+    expect(warm.stderr).toContain('env web is up to date');
     expect(warmMs).toBeLessThan(10_000);
+    // an env changed since it was cooked is made again from the cache (still running nothing)
+    await cake(home, ['exec', 'web', '--', 'sh', '-c', 'echo changed >> /etc/one']);
+    const restored = await cook('web.yaml');
+    expect(restored.stderr).not.toContain('up to date');
+    expect(running(restored.stderr)).toEqual([]);
+    expect((await cake(home, ['exec', 'web', '--', 'cat', '/etc/one'])).stdout).toBe('one');
 
     recipe('web.yaml', WEB.replace('welcome', 'welcome back'));
     const changed = await cook('web.yaml');
