@@ -1,0 +1,105 @@
+/**
+ * What `cake boot` needs to know about an image before starting QEMU: its format (raw or qcow2),
+ * whether it boots with BIOS (MBR boot code and a legacy-BIOS-bootable partition) and/or EFI (an
+ * EFI system partition), and — for cake's own images — the kernel and initramfs in the boot
+ * partition, which the KVM probe boots. Read-only.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CakeError } from '../model/errors.js';
+import { GPT_TYPE, LEGACY_BIOS_BOOTABLE, readGpt, SECTOR } from './partition.js';
+import type { ToolRunner } from './tools.js';
+
+export interface ImageInfo {
+  format: 'raw' | 'qcow2';
+  bios: boolean;
+  efi: boolean;
+  /** The EFI/boot partition, in bytes from the start of the disk. */
+  esp?: { offset: number; size: number };
+}
+
+const HEAD_SECTORS = 34;
+
+/** Throws CakeError('bake') for a file that is neither a disk image nor readable. */
+export async function inspectImage(path: string, tools: ToolRunner, workDir: string): Promise<ImageInfo> {
+  let magic: Buffer;
+  try {
+    magic = readHead(path, 4);
+  } catch (err) {
+    throw new CakeError('bake', `cannot read the image ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  const format = magic.equals(Buffer.from('QFI\xfb', 'latin1')) ? 'qcow2' : 'raw';
+  const head = format === 'raw' ? readHead(path, HEAD_SECTORS * SECTOR) : await qcowHead(path, tools, workDir, HEAD_SECTORS * SECTOR);
+  if (head.length < 2 * SECTOR || head[510] !== 0x55 || head[511] !== 0xaa) {
+    throw new CakeError('bake', `${path} is not a bootable disk image (no boot sector)`, { hint: 'give an image made by cake bake' });
+  }
+  const hasBootCode = head.subarray(0, 440).some((b) => b !== 0);
+  let gpt;
+  try {
+    gpt = readGpt(head);
+  } catch {
+    return { format, bios: hasBootCode, efi: false };
+  }
+  const esp = gpt.partitions.find((p) => p.type === GPT_TYPE.esp);
+  const legacy = gpt.partitions.some((p) => ((p.attributes ?? 0n) & LEGACY_BIOS_BOOTABLE) !== 0n);
+  return {
+    format,
+    bios: hasBootCode && legacy,
+    efi: esp !== undefined,
+    ...(esp ? { esp: { offset: esp.start * SECTOR, size: esp.sectors * SECTOR } } : {}),
+  };
+}
+
+function readHead(path: string, bytes: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(bytes);
+    const n = readSync(fd, buf, 0, bytes, 0);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The first `bytes` of the disk inside a qcow2 file (through qemu-img dd). */
+async function qcowHead(path: string, tools: ToolRunner, workDir: string, bytes: number): Promise<Buffer> {
+  const out = join(workDir, 'head.raw');
+  await qemuImgDd(tools, path, out, bytes);
+  try {
+    return readFileSync(out);
+  } finally {
+    rmSync(out, { force: true });
+  }
+}
+
+async function qemuImgDd(tools: ToolRunner, path: string, out: string, bytes: number): Promise<void> {
+  const bs = SECTOR;
+  await tools.run('qemu-img', ['dd', '-f', 'qcow2', '-O', 'raw', `bs=${bs}`, `count=${Math.ceil(bytes / bs)}`, `if=${path}`, `of=${out}`], { what: 'reading the qcow2 image' });
+}
+
+/**
+ * Copies /vmlinuz and /initrd.img out of the boot partition of a cake image into `dir`;
+ * undefined when the image has no such files (it was not made by cake bake).
+ */
+export async function extractBootFiles(path: string, info: ImageInfo, tools: ToolRunner, dir: string): Promise<{ vmlinuz: string; initrd: string } | undefined> {
+  if (info.esp === undefined) return undefined;
+  mkdirSync(dir, { recursive: true });
+  let source = path;
+  const offset = info.esp.offset;
+  if (info.format === 'qcow2') {
+    source = join(dir, 'esp-head.raw');
+    await qemuImgDd(tools, path, source, info.esp.offset + info.esp.size);
+  }
+  const env = { MTOOLS_SKIP_CHECK: '1', HOME: dir, MTOOLSRC: '/dev/null' };
+  const vmlinuz = join(dir, 'vmlinuz');
+  const initrd = join(dir, 'initrd.img');
+  try {
+    await tools.run('mcopy', ['-n', '-i', `${source}@@${offset}`, '::/vmlinuz', vmlinuz], { what: 'reading the kernel of the image', env });
+    await tools.run('mcopy', ['-n', '-i', `${source}@@${offset}`, '::/initrd.img', initrd], { what: 'reading the initramfs of the image', env });
+  } catch {
+    return undefined;
+  } finally {
+    if (source !== path) rmSync(source, { force: true });
+  }
+  return { vmlinuz, initrd };
+}

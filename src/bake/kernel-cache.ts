@@ -1,0 +1,163 @@
+/**
+ * A Debian kernel package made ready for baking, once per package, in the cache:
+ * `bake/kernels/<sha256 of the .deb>/` holds vmlinuz, the kernel release, a module database in
+ * depmod's formats (generated from every module's .modinfo: the package ships no modules.dep)
+ * and the modules a bake needed so far, decompressed. Reading the package means decompressing
+ * ~400 MB, so only what is needed is kept; a later bake that needs another module reads the
+ * package again for it. Concurrent bakes are serialised by a lock per package.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { TarReader, type EntrySink, type TarEntry } from '../archive/tar-reader.js';
+import { openDeb } from '../debian/deb-file.js';
+import { CakeError } from '../model/errors.js';
+import type { Logger } from '../model/logger.js';
+import { withLock } from '../store/lock.js';
+import type { CakePaths } from '../store/paths.js';
+import { readModinfo, type ModInfo } from './modinfo.js';
+import { parseModulesDb, writeModulesTexts, type ModulesDb } from './modules-dep.js';
+
+export interface PreparedKernel {
+  release: string;
+  vmlinuz: string;
+  /** The /lib/modules/RELEASE directory (modules.dep and the modules kept so far). */
+  modulesDir: string;
+  db: ModulesDb;
+}
+
+const MODULE_PATH = /^(?:\.\/)?(?:usr\/)?lib\/modules\/([^/]+)\/(.+)$/;
+const VMLINUZ = /^(?:\.\/)?boot\/vmlinuz-(.+)$/;
+
+/**
+ * The prepared kernel of the .deb at `debPath` (sha256 `sha256`), with at least the modules
+ * `need(db)` returns (paths relative to the modules directory). Idempotent.
+ */
+export async function prepareDebianKernel(
+  deps: { paths: CakePaths; logger: Logger; signal?: AbortSignal },
+  deb: { path: string; sha256: string; label: string },
+  need: (db: ModulesDb) => string[],
+): Promise<PreparedKernel> {
+  const dir = join(deps.paths.cache, 'bake', 'kernels', deb.sha256);
+  mkdirSync(deps.paths.locks, { recursive: true });
+  const lock = join(deps.paths.locks, `bake-kernel-${deb.sha256}.lock`);
+  return withLock(lock, { what: `the kernel cache of ${deb.label}`, ...(deps.signal ? { signal: deps.signal } : {}) }, async () => {
+    if (!existsSync(join(dir, 'release'))) {
+      deps.logger.info(`unpacking ${deb.label} (once: it is kept in the cache)`);
+      const tmp = `${dir}.tmp-${process.pid}`;
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(tmp, { recursive: true });
+      try {
+        await unpack(deb.path, tmp, null, need);
+        renameSync(tmp, dir);
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    }
+    let k = load(dir);
+    const missing = need(k.db).filter((rel) => !existsSync(join(k.modulesDir, rel)));
+    if (missing.length > 0) {
+      deps.logger.info(`unpacking ${missing.length} more module(s) from ${deb.label}`);
+      await unpack(deb.path, dir, new Set(missing), need);
+      k = load(dir);
+    }
+    return k;
+  });
+}
+
+function load(dir: string): PreparedKernel {
+  const release = readFileSync(join(dir, 'release'), 'utf8').trim();
+  const modulesDir = join(dir, 'modules', release);
+  const read = (name: string): string => {
+    try {
+      return readFileSync(join(modulesDir, name), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const db = parseModulesDb({ dep: read('modules.dep'), softdep: read('modules.softdep'), alias: read('modules.alias'), builtin: read('modules.builtin') });
+  return { release, vmlinuz: join(dir, 'vmlinuz'), modulesDir, db };
+}
+
+/**
+ * Reads the package's data.tar once. With `only` null (first time): writes vmlinuz, the release,
+ * modules.builtin and the module database, and keeps the modules `need` asks for; otherwise keeps
+ * just the module paths in `only`.
+ */
+async function unpack(debPath: string, dir: string, only: Set<string> | null, need: (db: ModulesDb) => string[]): Promise<void> {
+  const deb = await openDeb(debPath);
+  const stream = await deb.dataStream();
+  const infos: Array<{ path: string; info: ModInfo }> = [];
+  const staged = join(dir, 'all');
+  let release: string | undefined;
+  let builtin = '';
+  const collect = (done: (data: Buffer) => void): EntrySink => {
+    const chunks: Buffer[] = [];
+    return {
+      write(buf, start, end) {
+        chunks.push(Buffer.from(buf.subarray(start, end)));
+      },
+      end() {
+        done(Buffer.concat(chunks));
+      },
+    };
+  };
+  const handler = (e: TarEntry): EntrySink | null => {
+    if (e.type !== 'file') return null;
+    const vm = VMLINUZ.exec(e.path);
+    if (vm !== null && only === null) {
+      release = vm[1] as string;
+      return collect((data) => writeFileSync(join(dir, 'vmlinuz'), data));
+    }
+    const m = MODULE_PATH.exec(e.path);
+    if (m === null) return null;
+    const rel = m[2] as string;
+    if (rel === 'modules.builtin' && only === null) return collect((data) => (builtin = data.toString('utf8')));
+    if (!/\.ko(\.(xz|gz|zst))?$/.test(rel)) return null;
+    const plainRel = rel.replace(/\.(xz|gz|zst)$/, '');
+    if (only !== null && !only.has(plainRel)) return null;
+    return collect((data) => {
+      const ko = decompressModule(data, rel);
+      if (only === null) infos.push({ path: plainRel, info: readModinfo(ko, rel) });
+      const target = only === null ? join(staged, m[1] as string, plainRel) : join(dir, 'modules', m[1] as string, plainRel);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, ko);
+    });
+  };
+  const reader = new TarReader(handler);
+  for await (const chunk of stream as AsyncIterable<Buffer>) reader.write(chunk);
+  reader.end();
+  if (only !== null) return;
+  if (release === undefined) throw new CakeError('bake', `${debPath} is not a kernel package: it has no /boot/vmlinuz-*`);
+  const modulesDir = join(dir, 'modules', release);
+  mkdirSync(modulesDir, { recursive: true });
+  const texts = writeModulesTexts(infos);
+  writeFileSync(join(modulesDir, 'modules.dep'), texts.dep);
+  writeFileSync(join(modulesDir, 'modules.softdep'), texts.softdep);
+  writeFileSync(join(modulesDir, 'modules.alias'), texts.alias);
+  writeFileSync(join(modulesDir, 'modules.builtin'), builtin);
+  const db = parseModulesDb({ ...texts, builtin });
+  for (const rel of need(db)) {
+    const from = join(staged, release, rel);
+    if (!existsSync(from)) continue;
+    mkdirSync(dirname(join(modulesDir, rel)), { recursive: true });
+    renameSync(from, join(modulesDir, rel));
+  }
+  rmSync(staged, { recursive: true, force: true });
+  writeFileSync(join(dir, 'release'), `${release}\n`);
+}
+
+/** A module's ELF bytes: .ko as is, .ko.gz in-process, .ko.xz and .ko.zst through xz and zstd. */
+export function decompressModule(data: Buffer, name: string): Buffer {
+  if (name.endsWith('.ko')) return data;
+  if (name.endsWith('.gz')) return gunzipSync(data);
+  const tool = name.endsWith('.xz') ? 'xz' : 'zstd';
+  const r = spawnSync(tool, ['-dc'], { input: data, maxBuffer: 1 << 30 });
+  if (r.error !== undefined || r.status !== 0) {
+    const why = r.error?.message ?? r.stderr.toString().trim();
+    const missing = r.error !== undefined;
+    throw new CakeError(missing ? 'missing-tool' : 'bad-archive', `cannot decompress the kernel module ${name}: ${why}`, missing ? { hint: `install ${tool === 'xz' ? 'xz-utils' : 'zstd'}` } : {});
+  }
+  return r.stdout;
+}

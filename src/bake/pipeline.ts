@@ -1,0 +1,321 @@
+/**
+ * `cake bake`: an env into a bootable disk image, rootless and reproducible. Each stage is a
+ * function of one context, run in order:
+ *   env → packages (archive) → kernel → tree (walk, hash, farm, system files) → initramfs →
+ *   root filesystem → boot partition (syslinux and/or systemd-boot) → disk image → output.
+ * Everything is built in a work directory in the store's tmp area and the image next to its final
+ * name; on any failure both are removed, so a failed bake leaves nothing behind.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { keyFromBytes, lookupOwner } from '../archive/ownership.js';
+import { removeTree } from '../archive/remove-tree.js';
+import { CakeError, isErrno } from '../model/errors.js';
+import type { Logger } from '../model/logger.js';
+import type { HttpClient } from '../net/http-client.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { EnvRecord } from '../store/env-record.js';
+import type { EnvStore } from '../store/envs.js';
+import { withLock } from '../store/lock.js';
+import type { CakePaths } from '../store/paths.js';
+import { fetchKit, type KitDeb, type KitRequest } from './archive-kit.js';
+import { GPTMBR_PATHS, installSyslinux, mbrBootCode, syslinuxConfig } from './bootloader-bios.js';
+import { efiFiles, SYSTEMD_BOOT_PATHS } from './bootloader-efi.js';
+import { extractFromDeb } from './deb-extract.js';
+import { buildEsp, espBytes, type EspFile } from './esp.js';
+import { buildExt4, estimateExt4, type Owner } from './ext4.js';
+import { imageIds, type ImageIds } from './identity.js';
+import { createRaw, planLayout, tempOutput, writeOutput, writeTables, type Layout } from './image-output.js';
+import { buildInitramfs, modulePlan } from './initramfs.js';
+import { envKernel, pathKernel, type KernelFiles } from './kernel.js';
+import { prepareDebianKernel } from './kernel-cache.js';
+import type { LoadPlan } from './modules-dep.js';
+import { DEFAULT_KERNEL_RELEASE, type BakeOptions } from './options.js';
+import { prepareRootfs, type PrepareResult } from './rootfs-prepare.js';
+import { buildFarm, walkTree, type WalkResult } from './rootfs-tree.js';
+import { saltFromSeed, sha512Crypt } from './sha512-crypt.js';
+import { createToolRunner, type ToolRunner } from './tools.js';
+
+export interface BakeDeps {
+  paths: CakePaths;
+  blobs: BlobStore;
+  envs: EnvStore;
+  logger: Logger;
+  signal: AbortSignal;
+  http: () => Promise<HttpClient>;
+  /** The host environment (PATH to find tools). */
+  hostEnv: Record<string, string | undefined>;
+  distrosDir: string;
+  now?: () => Date;
+}
+
+export interface BakeResult {
+  output: string;
+  format: 'raw' | 'qcow2';
+  bytes: number;
+  kernel: string;
+  system: PrepareResult['kind'];
+  rootFsUuid: string;
+  treeHash: string;
+  /** Seconds per stage. */
+  timings: Record<string, number>;
+}
+
+/** What the stages share; each stage fills in its part. */
+export interface BakeContext {
+  deps: BakeDeps;
+  opts: BakeOptions;
+  tools: ToolRunner;
+  work: string;
+  output: string;
+  record?: EnvRecord;
+  rootfs?: string;
+  kit?: Map<string, KitDeb>;
+  kernel?: KernelFiles;
+  plan?: LoadPlan;
+  busybox?: Buffer;
+  walk?: WalkResult;
+  seed?: string;
+  ids?: ImageIds;
+  sde?: number;
+  prepared?: PrepareResult;
+  final?: WalkResult;
+  initrd?: Buffer;
+  layout?: Layout;
+  bootCode?: Buffer;
+  /** The raw image being made, next to the output (removed on failure). */
+  raw?: string;
+  timings: Record<string, number>;
+}
+
+type Stage = [name: string, run: (ctx: BakeContext) => Promise<void>];
+
+const STAGES: Stage[] = [
+  ['env', stageEnv],
+  ['packages', stagePackages],
+  ['kernel', stageKernel],
+  ['tree', stageTree],
+  ['initramfs', stageInitramfs],
+  ['filesystem', stageFilesystem],
+  ['boot', stageBoot],
+  ['image', stageImage],
+];
+
+export async function bake(deps: BakeDeps, opts: BakeOptions): Promise<BakeResult> {
+  const output = resolve(opts.output);
+  checkOutputDir(output);
+  const envName = opts.env;
+  deps.envs.get(envName); // the not-found error, before anything else
+  deps.blobs.init();
+  const work = join(deps.paths.tmp, `bake-${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(work, { recursive: true });
+  const ctx: BakeContext = { deps, opts, tools: createToolRunner(deps.hostEnv, deps.signal), work, output, timings: {} };
+  try {
+    await withLock(deps.envs.lockPath(envName), { what: `environment ${envName}`, signal: deps.signal }, async () => {
+      for (const [name, run] of STAGES) {
+        if (deps.signal.aborted) throw new CakeError('interrupted', 'interrupted');
+        const t0 = performance.now();
+        await run(ctx);
+        ctx.timings[name] = (performance.now() - t0) / 1000;
+      }
+    });
+  } catch (err) {
+    if (ctx.raw !== undefined) rmSync(ctx.raw, { force: true });
+    throw deps.signal.aborted ? new CakeError('interrupted', 'interrupted', { cause: err }) : err;
+  } finally {
+    await removeTree(work);
+  }
+  return {
+    output,
+    format: opts.format,
+    bytes: statSync(output).size,
+    kernel: ctx.kernel?.label ?? '',
+    system: ctx.prepared?.kind ?? 'busybox',
+    rootFsUuid: ctx.ids?.rootFsUuid ?? '',
+    treeHash: ctx.walk?.treeHash ?? '',
+    timings: ctx.timings,
+  };
+}
+
+function checkOutputDir(output: string): void {
+  const dir = dirname(output);
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const why = isErrno(err, 'ENOENT') ? 'does not exist' : isErrno(err, 'EACCES') ? 'is not writable' : (err as Error).message;
+    throw new CakeError('bake', `cannot write the image ${output}: its directory ${dir} ${why}`);
+  }
+  if (statSync(output, { throwIfNoEntry: false })?.isDirectory()) throw new CakeError('bake', `cannot write the image ${output}: it is a directory`);
+}
+
+async function stageEnv(ctx: BakeContext): Promise<void> {
+  ctx.record = ctx.deps.envs.get(ctx.opts.env);
+  ctx.rootfs = ctx.deps.envs.rootfs(ctx.opts.env);
+  const arch = ctx.record.arch;
+  if (arch !== 'x86_64' && arch !== 'amd64') {
+    throw new CakeError('bake', `environment ${ctx.opts.env} is ${arch}: cake bakes x86_64 images only`, { hint: 'pull an x86_64 env (--platform linux/amd64)' });
+  }
+}
+
+async function stagePackages(ctx: BakeContext): Promise<void> {
+  const k = ctx.opts.kernel;
+  const release = k.kind === 'debian' ? k.release : DEFAULT_KERNEL_RELEASE;
+  const requests: KitRequest[] = [{ name: 'busybox-static' }];
+  if (ctx.opts.bios) requests.push({ name: 'syslinux-common' });
+  if (ctx.opts.efi) requests.push({ name: 'systemd-boot-efi' });
+  if (k.kind === 'debian') requests.push({ name: k.package, kernel: true, ...(k.version ? { version: k.version } : {}) });
+  if (k.kind === 'path') pathKernel(k.path, ctx.opts.moduleDirs); // a bad path fails before any download
+  ctx.kit = await fetchKit({ ...ctx.deps, ...(ctx.deps.now ? { now: ctx.deps.now } : {}) }, release, requests);
+  const bb = ctx.kit.get('busybox-static') as KitDeb;
+  ctx.busybox = (await extractFromDeb(bb.path, `busybox-static ${bb.version}`, [['/bin/busybox', '/usr/bin/busybox']])).get('/bin/busybox');
+}
+
+async function stageKernel(ctx: BakeContext): Promise<void> {
+  const k = ctx.opts.kernel;
+  const extra = ctx.opts.extraModules;
+  if (k.kind === 'debian') {
+    const deb = ctx.kit?.get(k.package) as KitDeb;
+    const label = `${deb.name} ${deb.version}`;
+    const prepared = await prepareDebianKernel(ctx.deps, { path: deb.path, sha256: deb.sha256, label }, (db) => modulePlan({ release: '', vmlinuz: '', db, label }, extra).order);
+    ctx.kernel = { release: prepared.release, vmlinuz: prepared.vmlinuz, modulesDir: prepared.modulesDir, db: prepared.db, label: `${label} (Debian ${k.release})` };
+  } else if (k.kind === 'env') {
+    ctx.kernel = envKernel(ctx.rootfs as string, ctx.opts.env);
+  } else {
+    ctx.kernel = pathKernel(k.path, ctx.opts.moduleDirs);
+  }
+  ctx.plan = modulePlan(ctx.kernel, extra);
+  ctx.deps.logger.info(`kernel: ${ctx.kernel.label}, ${ctx.plan.order.length} module(s) in the initramfs`);
+  if (ctx.kernel.db === undefined) ctx.deps.logger.warn(`${ctx.kernel.label} has no modules: virtio, ext4 and its checksums must be built in`);
+}
+
+async function stageTree(ctx: BakeContext): Promise<void> {
+  const { opts, deps } = ctx;
+  const record = ctx.record as EnvRecord;
+  const rootfs = ctx.rootfs as string;
+  ctx.walk = walkTree(rootfs, record.ownership, { hashContents: true });
+  ctx.seed = opts.seed ?? ctx.walk.treeHash;
+  ctx.ids = imageIds(ctx.seed);
+  ctx.sde = opts.sourceDateEpoch ?? ctx.walk.newestMtime;
+  const farm = join(ctx.work, 'tree');
+  buildFarm(rootfs, ctx.walk, farm);
+  let passwordHash: string | undefined;
+  if (opts.password !== undefined) {
+    passwordHash = sha512Crypt(opts.password, saltFromSeed(createHash('sha256').update(`${ctx.seed}\0password`).digest()));
+  }
+  ctx.prepared = prepareRootfs({
+    farm,
+    ownership: record.ownership,
+    hostname: opts.hostname,
+    rootFsUuid: ctx.ids.rootFsUuid,
+    ...(opts.sshKeys !== undefined ? { sshKeys: opts.sshKeys } : {}),
+    ...(passwordHash !== undefined ? { passwordHash } : {}),
+    busybox: ctx.busybox as Buffer,
+    sourceDateEpoch: ctx.sde,
+  });
+  for (const n of ctx.prepared.notes) deps.logger.info(n);
+  restoreDirTimes(farm, ctx.walk, ctx.sde);
+  ctx.final = walkTree(farm, {}, { hashContents: false });
+}
+
+/** Directories the overlay wrote into got new mtimes: give them back the env's (new ones get SOURCE_DATE_EPOCH). */
+function restoreDirTimes(farm: string, walk: WalkResult, sde: number): void {
+  const env = new Map<string, number>();
+  for (const e of walk.entries) if (e.kind === 'dir') env.set(e.rel.toString('latin1'), e.st.mtimeMs / 1000);
+  const final = walkTree(farm, {}, { hashContents: false });
+  for (const e of final.entries) {
+    if (e.kind !== 'dir') continue;
+    const t = env.get(e.rel.toString('latin1')) ?? sde;
+    const p = e.rel.length === 0 ? farm : Buffer.concat([Buffer.from(`${farm}/`), e.rel]);
+    utimesSync(p, t, t);
+  }
+}
+
+function cmdline(ctx: BakeContext): string {
+  const ids = ctx.ids as ImageIds;
+  return [`root=UUID=${ids.rootFsUuid}`, 'rw', 'console=tty0', 'console=ttyS0,115200n8', 'net.ifnames=0', ...ctx.opts.cmdline].join(' ');
+}
+
+async function stageInitramfs(ctx: BakeContext): Promise<void> {
+  const kernel = ctx.kernel as KernelFiles;
+  const { image } = buildInitramfs({
+    busybox: ctx.busybox as Buffer,
+    kernel,
+    plan: ctx.plan as LoadPlan,
+    config: { root: `UUID=${(ctx.ids as ImageIds).rootFsUuid}`, init: (ctx.prepared as PrepareResult).init, release: kernel.release, rootWait: 30 },
+    sourceDateEpoch: ctx.sde as number,
+  });
+  ctx.initrd = image;
+}
+
+async function stageFilesystem(ctx: BakeContext): Promise<void> {
+  const { opts } = ctx;
+  const final = ctx.final as WalkResult;
+  const prepared = ctx.prepared as PrepareResult;
+  const ids = ctx.ids as ImageIds;
+  const kernelBytes = statSync((ctx.kernel as KernelFiles).vmlinuz).size;
+  const esp = espBytes(kernelBytes + (ctx.initrd as Buffer).length + 1024 * 1024);
+  const est = estimateExt4(final.entries, prepared.devices.length);
+  ctx.layout = planLayout(esp, opts.size === 'auto' ? est.autoBytes : undefined, opts.size === 'auto' ? undefined : opts.size, est.minBytes);
+  const rootBytes = ctx.layout.root.sectors * 512;
+  ctx.deps.logger.info(`root filesystem: ${Math.round(rootBytes / 1048576)} MiB for ${Math.round(final.bytes / 1048576)} MiB of files (${final.entries.length} entries)`);
+  ctx.raw = tempOutput(ctx.output, 'raw');
+  createRaw(ctx.raw, ctx.layout);
+  const table = (ctx.record as EnvRecord).ownership;
+  const owner = (e: { rel: Buffer; st: { mode: number } }): Owner => {
+    const key = keyFromBytes(e.rel);
+    return prepared.owners.get(key) ?? lookupOwner(table, key, e.st.mode);
+  };
+  await buildExt4(
+    {
+      tree: join(ctx.work, 'tree'),
+      entries: final.entries,
+      owner,
+      devices: prepared.devices,
+      image: ctx.raw,
+      offset: ctx.layout.root.start * 512,
+      bytes: rootBytes,
+      uuid: ids.rootFsUuid,
+      hashSeed: ids.rootHashSeed,
+      label: 'root',
+      sourceDateEpoch: ctx.sde as number,
+      workDir: ctx.work,
+    },
+    ctx.tools,
+    ctx.deps.logger,
+  );
+}
+
+async function stageBoot(ctx: BakeContext): Promise<void> {
+  const { opts } = ctx;
+  const layout = ctx.layout as Layout;
+  const line = cmdline(ctx);
+  const files: EspFile[] = [
+    { path: 'vmlinuz', content: readFileSync((ctx.kernel as KernelFiles).vmlinuz) },
+    { path: 'initrd.img', content: ctx.initrd as Buffer },
+  ];
+  if (opts.bios) {
+    files.push({ path: 'syslinux.cfg', content: syslinuxConfig(line) });
+    const deb = ctx.kit?.get('syslinux-common') as KitDeb;
+    const gptmbr = (await extractFromDeb(deb.path, `syslinux-common ${deb.version}`, [GPTMBR_PATHS])).get(GPTMBR_PATHS[0] as string) as Buffer;
+    ctx.bootCode = mbrBootCode(gptmbr);
+  }
+  if (opts.efi) {
+    const deb = ctx.kit?.get('systemd-boot-efi') as KitDeb;
+    const sdboot = (await extractFromDeb(deb.path, `systemd-boot-efi ${deb.version}`, [SYSTEMD_BOOT_PATHS])).get(SYSTEMD_BOOT_PATHS[0] as string) as Buffer;
+    files.push(...efiFiles(sdboot, line, `cake: ${opts.hostname}`));
+  }
+  const raw = ctx.raw as string;
+  await buildEsp(
+    ctx.tools,
+    { image: raw, startSector: layout.esp.start, bytes: layout.esp.sectors * 512, volumeId: (ctx.ids as ImageIds).espVolumeId, files, workDir: ctx.work, sourceDateEpoch: ctx.sde as number },
+    opts.bios ? (env) => installSyslinux(ctx.tools, raw, layout.esp.start * 512, env) : undefined,
+  );
+}
+
+async function stageImage(ctx: BakeContext): Promise<void> {
+  const raw = ctx.raw as string;
+  writeTables(raw, { layout: ctx.layout as Layout, ids: ctx.ids as ImageIds, ...(ctx.bootCode ? { bootCode: ctx.bootCode } : {}), bios: ctx.opts.bios });
+  await writeOutput(ctx.tools, raw, ctx.output, ctx.opts.format);
+}

@@ -1,0 +1,130 @@
+/**
+ * The env's tree as a bake sees it: one walk that lists every entry (raw byte names, sorted),
+ * computes the tree hash (paths, kinds, real ownership and modes from the ownership table, sizes,
+ * mtimes, symlink targets and file contents) and, when asked, mirrors the tree as a "farm" of
+ * hard links in a staging directory — real directories, hard links to the env's files — so the
+ * image's own files can be added or replaced without ever writing to the env.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, copyFileSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { isErrno } from '../model/errors.js';
+import { getOwner, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
+
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'fifo';
+
+export interface TreeEntry {
+  /** Path relative to the root as raw bytes ('' is the root itself). */
+  rel: Buffer;
+  kind: EntryKind;
+  st: Stats;
+}
+
+export interface WalkResult {
+  entries: TreeEntry[];
+  /** sha256 hex of the tree (see the module comment); stable across extractions of the same content. */
+  treeHash: string;
+  /** Newest mtime (seconds) in the tree. */
+  newestMtime: number;
+  /** Sum of file sizes. */
+  bytes: number;
+}
+
+const CHUNK = 1 << 20;
+
+/** Joins a root path and a raw relative path (Buffer paths keep non-UTF-8 names intact). */
+export function joinRaw(root: string, rel: Buffer): string | Buffer {
+  if (rel.length === 0) return root;
+  return isAscii(rel) ? `${root}/${rel.toString('latin1')}` : Buffer.concat([Buffer.from(`${root}/`), rel]);
+}
+
+function isAscii(b: Buffer): boolean {
+  for (const c of b) if (c >= 0x80) return false;
+  return true;
+}
+
+/**
+ * Walks `root` (which is not followed if it is a symlink) in sorted order. Sockets and other
+ * kinds are skipped. With `hashContents` file data goes into the tree hash (a full read).
+ */
+export function walkTree(root: string, ownership: OwnershipTable, opts: { hashContents: boolean }): WalkResult {
+  const entries: TreeEntry[] = [];
+  const visit = (rel: Buffer): void => {
+    const path = joinRaw(root, rel);
+    const st = lstatSync(path);
+    const kind: EntryKind | undefined = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : undefined;
+    if (kind === undefined) return;
+    entries.push({ rel, kind, st });
+    if (kind !== 'dir') return;
+    const names = readdirSync(path, { encoding: 'buffer' }).sort(Buffer.compare);
+    for (const name of names) visit(rel.length === 0 ? name : Buffer.concat([rel, Buffer.from('/'), name]));
+  };
+  visit(Buffer.alloc(0));
+  entries.sort((a, b) => Buffer.compare(a.rel, b.rel));
+  const hash = createHash('sha256');
+  let newestMtime = 0;
+  let bytes = 0;
+  const buf = Buffer.alloc(CHUNK);
+  for (const e of entries) {
+    const key = keyFromBytes(e.rel);
+    const owner = e.rel.length === 0 ? { uid: 0, gid: 0, mode: 0o755 } : lookupOwner(ownership, key, e.st.mode);
+    const mtime = Math.floor(e.st.mtimeMs / 1000);
+    newestMtime = Math.max(newestMtime, mtime);
+    hash.update(e.rel).update(`\0${e.kind}\0${owner.uid}:${owner.gid}:${owner.mode.toString(8)}\0${mtime}\0`);
+    if (e.kind === 'symlink') hash.update(readlinkSync(joinRaw(root, e.rel), { encoding: 'buffer' }));
+    if (e.kind === 'file') {
+      bytes += e.st.size;
+      hash.update(`${e.st.size}\0`);
+      if (opts.hashContents) hashFile(joinRaw(root, e.rel), hash, buf);
+    }
+    hash.update('\n');
+  }
+  // Devices (and fifos that could not be made) exist only in the table.
+  for (const key of Object.keys(ownership).sort()) {
+    const rec = getOwner(ownership, key);
+    if (rec?.kind === undefined) continue;
+    hash.update(`${key}\0${rec.kind}\0${rec.uid}:${rec.gid}:${rec.mode.toString(8)}\0${rec.rdev?.join(',') ?? ''}\n`);
+  }
+  return { entries, treeHash: hash.digest('hex'), newestMtime, bytes };
+}
+
+function hashFile(path: string | Buffer, hash: ReturnType<typeof createHash>, buf: Buffer): void {
+  const fd = openSync(path, 'r');
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Mirrors the walked tree under `farm` (which must not exist): directories are created (mode
+ * u+rwx so the overlay can write in them, times copied), files and fifos hard-linked (copied when
+ * the filesystem refuses the link), symlinks recreated. The env is never written to.
+ */
+export function buildFarm(root: string, walk: WalkResult, farm: string): void {
+  const dirTimes: Array<[string | Buffer, Stats]> = [];
+  for (const e of walk.entries) {
+    const src = joinRaw(root, e.rel);
+    const dst = joinRaw(farm, e.rel);
+    if (e.kind === 'dir') {
+      mkdirSync(dst, { mode: (e.st.mode & 0o7777) | 0o700 });
+      dirTimes.push([dst, e.st]);
+    } else if (e.kind === 'symlink') {
+      symlinkSync(readlinkSync(src, { encoding: 'buffer' }), dst);
+    } else {
+      try {
+        linkSync(src, dst);
+      } catch (err) {
+        if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EPERM') && !isErrno(err, 'EMLINK')) throw err;
+        copyFileSync(src, dst);
+        utimesSync(dst, e.st.atime, e.st.mtime);
+      }
+    }
+  }
+  // Deepest first, after every child exists, so creating children does not change them again.
+  for (const [dst, st] of dirTimes.reverse()) utimesSync(dst, st.atime, st.mtime);
+}
