@@ -195,17 +195,25 @@ export function snapshotTree(work: string, entries: readonly TreeEntry[], baseli
 
 /**
  * A fingerprint of a tree's identity (not its content): the sha256 of every entry's path, mode
- * and, for non-directories, inode, ctime, mtime and size. Any change to the tree (a write, a chmod,
- * a new or removed entry) changes it; reading does not. Used to tell that an env is exactly as
- * cooked, without reading its files.
+ * and, for non-directories, inode, ctime, mtime and size. A write, a chmod, a new or removed entry
+ * changes it; reading does not. Empty files and empty directories are left out: the userns engine
+ * creates them as mount points (/etc/resolv.conf, $HOME, bind targets) when a command runs in the
+ * env, and that must not make a cooked env look changed. Used to tell that an env is still as
+ * cooked without reading its files.
  */
 export function fingerprint(root: string): string {
   const { entries, restore } = listTree(root);
   restore();
+  const parents = new Set<string>();
+  for (const e of entries) {
+    const slash = e.rel.lastIndexOf(0x2f);
+    if (slash > 0) parents.add(e.rel.subarray(0, slash).toString('latin1'));
+  }
   entries.sort((a, b) => Buffer.compare(a.rel, b.rel));
   const h = createHash('sha256');
   for (const e of entries) {
     const st = e.st;
+    if (st.isDirectory() ? !parents.has(e.rel.toString('latin1')) : st.isFile() && st.size === 0) continue;
     h.update(e.rel);
     h.update(st.isDirectory() ? `\0${st.mode}\n` : `\0${st.mode} ${st.ino} ${st.ctimeMs} ${st.mtimeMs} ${st.size}\n`);
   }

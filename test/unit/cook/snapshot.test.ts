@@ -2,7 +2,7 @@ import { appendFileSync, chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { baselineOf, changedSince, materialize, scanTree, snapshotTree } from '../../../src/cook/snapshot.js';
+import { baselineOf, changedSince, fingerprint, materialize, scanTree, snapshotTree } from '../../../src/cook/snapshot.js';
 import { syncOwnership } from '../../../src/cook/ownership-sync.js';
 import { treeHash } from '../../../src/cook/tree-hash.js';
 import type { OwnershipTable } from '../../../src/archive/ownership.js';
@@ -110,5 +110,23 @@ describe('snapshots (hard-link trees, copy-on-write discipline)', () => {
     });
     expect(lstatSync(join(work, 'etc/ro')).mode & 0o777).toBe(0o755);
     expect(entries.find((e) => e.key === 'etc/ro')!.st.mode & 0o777).toBe(0o755);
+  });
+
+  it('fingerprints a tree without reading it: writes, chmods and new files change it, empty mount points do not', async () => {
+    const root = join(base, 'fp');
+    mkdirSync(root);
+    seed(root);
+    const fp = fingerprint(root);
+    expect(fingerprint(root)).toBe(fp);
+    writeFileSync(join(root, 'etc/resolv.conf'), '');
+    mkdirSync(join(root, 'home/someone'), { recursive: true });
+    expect(fingerprint(root)).toBe(fp);
+    await new Promise((r) => setTimeout(r, 20));
+    appendFileSync(join(root, 'etc/keep'), 'more');
+    const fp2 = fingerprint(root);
+    expect(fp2).not.toBe(fp);
+    await new Promise((r) => setTimeout(r, 20));
+    chmodSync(join(root, 'etc/sub/deep'), 0o600);
+    expect(fingerprint(root)).not.toBe(fp2);
   });
 });
