@@ -196,24 +196,29 @@ export function snapshotTree(work: string, entries: readonly TreeEntry[], baseli
 /**
  * A fingerprint of a tree's identity (not its content): the sha256 of every entry's path, mode
  * and, for non-directories, inode, ctime, mtime and size. A write, a chmod, a new or removed entry
- * changes it; reading does not. Empty files and empty directories are left out: the userns engine
- * creates them as mount points (/etc/resolv.conf, $HOME, bind targets) when a command runs in the
- * env, and that must not make a cooked env look changed. Used to tell that an env is still as
- * cooked without reading its files.
+ * changes it; reading does not. Empty files, and directories holding nothing else, are left out:
+ * the userns engine creates them as mount points (/etc/resolv.conf, $HOME, bind targets) when a
+ * command runs in the env, and that must not make a cooked env look changed. Used to tell that an
+ * env is still as cooked without reading its files.
  */
 export function fingerprint(root: string): string {
   const { entries, restore } = listTree(root);
   restore();
-  const parents = new Set<string>();
-  for (const e of entries) {
-    const slash = e.rel.lastIndexOf(0x2f);
-    if (slash > 0) parents.add(e.rel.subarray(0, slash).toString('latin1'));
-  }
   entries.sort((a, b) => Buffer.compare(a.rel, b.rel));
+  // hollow: an empty file, or a directory holding only hollow entries (children sort after parents)
+  const solid = new Set<string>();
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i]!;
+    const key = e.rel.toString('latin1');
+    if (e.st.isDirectory() ? !solid.has(key) : e.st.isFile() && e.st.size === 0) continue;
+    solid.add(key);
+    const slash = e.rel.lastIndexOf(0x2f);
+    if (slash > 0) solid.add(e.rel.subarray(0, slash).toString('latin1'));
+  }
   const h = createHash('sha256');
   for (const e of entries) {
     const st = e.st;
-    if (st.isDirectory() ? !parents.has(e.rel.toString('latin1')) : st.isFile() && st.size === 0) continue;
+    if (!solid.has(e.rel.toString('latin1'))) continue;
     h.update(e.rel);
     h.update(st.isDirectory() ? `\0${st.mode}\n` : `\0${st.mode} ${st.ino} ${st.ctimeMs} ${st.mtimeMs} ${st.size}\n`);
   }
