@@ -45,6 +45,8 @@ export interface SnapshotStats {
   bytesCopied: number;
   /** Disk blocks newly allocated by the snapshot (st_blocks × 512 of copies and directories). */
   diskBytes: number;
+  /** How long making it took. */
+  ms: number;
 }
 
 const S_IFMT = 0o170000;
@@ -149,7 +151,8 @@ export function materialize(tree: string, work: string): Baseline {
  * and the new baseline of `work` (now described by `out`).
  */
 export function snapshotTree(work: string, entries: readonly TreeEntry[], baseline: Baseline, parentTree: string | undefined, out: string): { stats: SnapshotStats; baseline: Baseline } {
-  const stats: SnapshotStats = { entries: 0, linked: 0, copied: 0, dirs: 0, bytesCopied: 0, diskBytes: 0 };
+  const started = performance.now();
+  const stats: SnapshotStats = { entries: 0, linked: 0, copied: 0, dirs: 0, bytesCopied: 0, diskBytes: 0, ms: 0 };
   mkdirSync(out, { mode: 0o755 });
   const dirs: Array<[FsPath, Stats]> = [];
   const firstOf = new Map<number, FsPath>();
@@ -190,6 +193,7 @@ export function snapshotTree(work: string, entries: readonly TreeEntry[], baseli
   }
   setDirTimes(dirs);
   for (const [p] of dirs) stats.diskBytes += lstatSync(p).blocks * 512;
+  stats.ms = Math.round(performance.now() - started);
   return { stats, baseline: next };
 }
 
