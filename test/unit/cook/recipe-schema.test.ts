@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseRecipe } from '../../../src/cook/recipe-schema.js';
 import { formatProblem, RecipeError } from '../../../src/cook/recipe-types.js';
@@ -120,5 +122,12 @@ expect_sha256: sha256:${'ab'.repeat(32)}
     const err = new RecipeError(parse('steps: 3\n').problems);
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe('2 problems in the recipe:\nweb.yaml:1 from: missing\nweb.yaml:1 steps: expected a list of steps');
+  });
+
+  it('accepts every recipe in examples/', () => {
+    const dir = join(import.meta.dirname, '../../../examples');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) expect(parseRecipe(readFileSync(join(dir, f), 'utf8'), join(dir, f), `examples/${f}`).problems.map(formatProblem)).toEqual([]);
   });
 });
