@@ -203,7 +203,9 @@ async function resolveAndFetch(deps: BootstrapDeps, o: BootstrapOptions, sources
   const missing = [...new Map(wanted.map((p) => [p.sha256, p])).values()].filter((p) => !deps.blobs.has(p.sha256));
   const missingBytes = missing.reduce((n, p) => n + p.size, 0);
   deps.logger.info(`resolved ${resolution.packages.length} packages (${(missingBytes / MiB).toFixed(1)} MiB to download)`);
+  const started = Date.now();
   const blobPaths = await clients[0]!.fetchDebs(wanted, { concurrency: 8 });
+  if (missing.length > 0) deps.logger.info(`downloaded ${missing.length} packages (${(missingBytes / MiB).toFixed(1)} MiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const downloadBytes = clients.reduce((n, c) => n + c.stats().bytes, 0);
   return { loaded, index, resolution, essential, fakeroot, blobOf: (p) => blobPaths.get(p.sha256)!, downloadBytes };
 }
