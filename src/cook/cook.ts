@@ -85,31 +85,32 @@ async function execute(p: PlannedRecipe, ctx: CookContext, opts: CookOptions, co
         const { step, key } = p.steps[j]!;
         logger.info(`  [${j + 1}/${n}] ${where(step)}: running`);
         await applyStep(step, state, deps);
-        const stage = cache.tmp(`step-${key.slice(0, 12)}`);
-        let tree = meta.tree;
-        let stats;
-        if (changesTree(step)) {
-          const entries = syncOwnership(root, state.ownership, baseline, scanTree(root));
-          if (changedSince(baseline, entries)) {
-            const snap = snapshotTree(root, entries, baseline, cache.treeDir(meta), `${stage}/rootfs`);
-            baseline = snap.baseline;
-            stats = snap.stats;
-            tree = key;
+        meta = cache.build(`step-${key.slice(0, 12)}`, ctx.noCache, (stage) => {
+          let tree = meta.tree;
+          let stats;
+          if (changesTree(step)) {
+            const entries = syncOwnership(root, state.ownership, baseline, scanTree(root));
+            if (changedSince(baseline, entries)) {
+              const snap = snapshotTree(root, entries, baseline, cache.treeDir(meta), `${stage}/rootfs`);
+              baseline = snap.baseline;
+              stats = snap.stats;
+              tree = key;
+            }
           }
-        }
-        meta = cache.commit(stage, {
-          version: 1,
-          key,
-          parent: meta.key,
-          tree,
-          step: `${where(step)} ${step.kind}`,
-          created: new Date().toISOString(),
-          arch: state.arch,
-          config: clone(state.config),
-          run: clone(state.run),
-          ownership: clone(state.ownership),
-          ...(stats ? { stats } : {}),
-        }, ctx.noCache);
+          return {
+            version: 1,
+            key,
+            parent: meta.key,
+            tree,
+            step: `${where(step)} ${step.kind}`,
+            created: new Date().toISOString(),
+            arch: state.arch,
+            config: clone(state.config),
+            run: clone(state.run),
+            ownership: clone(state.ownership),
+            ...(stats ? { stats } : {}),
+          };
+        });
         counters.ran++;
       }
     } finally {

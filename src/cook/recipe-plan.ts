@@ -88,9 +88,10 @@ async function baseFromEnv(name: string, ref: string, ctx: CookContext, lock: Lo
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
     if (have) return have;
     ctx.logger.info(`  copying env ${name} into the cache`);
-    const stage = ctx.cache.tmp('base');
-    materialize(rootfs, join(stage, 'rootfs'));
-    return ctx.cache.commit(stage, newBaseMeta(key, `env ${name}`, rec), ctx.noCache);
+    return ctx.cache.build('base', ctx.noCache, (stage) => {
+      materialize(rootfs, join(stage, 'rootfs'));
+      return newBaseMeta(key, `env ${name}`, rec);
+    });
   });
 }
 
@@ -122,9 +123,10 @@ async function baseFromSource(r: Recipe, ctx: CookContext, lock: LockState): Pro
     const key = cacheKey('base-source', resolved, out.record.arch);
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
     if (have) return have;
-    const stage = ctx.cache.tmp('base');
-    renameSync(pullEnvs.rootfs(name), join(stage, 'rootfs'));
-    return ctx.cache.commit(stage, newBaseMeta(key, `from ${text}`, out.record), ctx.noCache);
+    return ctx.cache.build('base', ctx.noCache, (stage) => {
+      renameSync(pullEnvs.rootfs(name), join(stage, 'rootfs'));
+      return newBaseMeta(key, `from ${text}`, out.record);
+    });
   } finally {
     await pullEnvs.remove(name).catch(() => {});
   }

@@ -118,6 +118,19 @@ export class StepCache {
     return meta;
   }
 
+  /** Fills a fresh staging dir with `fill` (which returns the entry's meta) and commits it; the staging dir goes on failure. */
+  build(label: string, replace: boolean, fill: (stage: string) => EntryMeta): EntryMeta {
+    const stage = this.tmp(label);
+    let meta: EntryMeta;
+    try {
+      meta = fill(stage);
+    } catch (err) {
+      removeTreeSync(stage);
+      throw err;
+    }
+    return this.commit(stage, meta, replace);
+  }
+
   /** Records the tree hash of an entry (rewrites its meta atomically). */
   setTreeHash(meta: EntryMeta, hex: string): EntryMeta {
     const next = { ...meta, treeSha256: hex };
@@ -171,6 +184,11 @@ export class StepCache {
       const busy = this.list('active').some((f) => pidAlive(Number(f.split('.')[0])));
       if (busy) return { entries: 0, bytes, skipped: true };
       for (const f of this.list('active')) rmSync(join(this.root, 'active', f), { force: true });
+      // bases pulled by cooks that were killed before adopting them
+      for (const f of this.list('pull-envs')) {
+        bytes += duOwn(join(this.root, 'pull-envs', f));
+        removeTreeSync(join(this.root, 'pull-envs', f));
+      }
       const live = new Set<string>();
       for (const f of this.list('roots')) {
         const file = join(this.root, 'roots', f);
