@@ -67,7 +67,10 @@ async function runStep(step: Extract<Step, { kind: 'run' }>, state: WorkState, d
   for (const p of absent) removeIfEmpty(state.root + p);
   if (etcAbsent) removeIfEmpty(state.root + '/etc');
   if (code !== 0) {
-    throw new CakeError('recipe', `${where(step)}: the script failed with exit code ${code}`, { hint: 'the steps before it are cached: fix this one and cook again' });
+    const hint = deps.engine === 'proot'
+      ? 'the steps before it are cached: fix this one and cook again'
+      : 'the steps before it are cached: fix this one and cook again (a chown to another user fails with "Invalid argument" under the userns engine: try --engine proot)';
+    throw new CakeError('recipe', `${where(step)}: the script failed with exit code ${code}`, { hint });
   }
 }
 

@@ -15,6 +15,7 @@ import type { Logger } from '../model/logger.js';
 import { hostPlatform, toDistroArch } from '../model/platform.js';
 import type { SourceDeps } from '../source/deps.js';
 import { pull } from '../source/pull.js';
+import type { RegistryOptions } from '../source/registry.js';
 import { EnvStore } from '../store/envs.js';
 import { withLock } from '../store/lock.js';
 import { mergePlans, planDigests, planFromTree, planNix, type AddPlan, type AddSource } from './add-plan.js';
@@ -35,6 +36,8 @@ export interface CookContext {
   hostEnv: Record<string, string | undefined>;
   noCache: boolean;
   locked: boolean;
+  /** For registry sources: where credentials come from, and --insecure. */
+  registry?: RegistryOptions;
   /** Cooks another recipe into the cache (memoized per cook) and returns its final entry. */
   cookNested(file: string): Promise<EntryMeta>;
   recipes: Map<string, Recipe>;
@@ -62,6 +65,16 @@ function recipeLabel(r: Recipe): string {
 function pinOf(resolved: Record<string, unknown>): Record<string, unknown> {
   const { file: _file, ...rest } = resolved;
   return rest;
+}
+
+/** Whether a fresh resolution is the pinned one: by sha256 or manifest digest when there is one, else field by field. */
+function samePin(pin: Record<string, unknown>, now: Record<string, unknown>): boolean {
+  for (const k of ['sha256', 'manifestDigest']) if (typeof pin[k] === 'string' || typeof now[k] === 'string') return pin[k] === now[k];
+  return pinDiff(pin, now) === '';
+}
+
+function pinDiff(pin: Record<string, unknown>, now: Record<string, unknown>): string {
+  return [...new Set([...Object.keys(pin), ...Object.keys(now)])].filter((k) => JSON.stringify(pin[k]) !== JSON.stringify(now[k])).join(', ');
 }
 
 function newBaseMeta(key: string, step: string, rec: { arch: string; ownership: EntryMeta['ownership']; config?: EntryMeta['config']; run?: EntryMeta['run'] }): EntryMeta {
@@ -109,13 +122,17 @@ async function baseFromSource(r: Recipe, ctx: CookContext, lock: LockState): Pro
   }
   const pullEnvs = new EnvStore({ ...ctx.source.paths, envs: join(ctx.cache.root, 'pull-envs') });
   const name = `base-${process.pid}-${randomBytes(3).toString('hex')}`;
+  // Pull what the lock pins where the source can be asked for it: a tarball by its sha256, an
+  // image by its manifest digest. Other sources (a Debian archive) resolve afresh and are compared.
   const sha = typeof pinned?.sha256 === 'string' && (source.kind === 'url' || source.kind === 'file') ? { sha256: pinned.sha256 } : {};
-  ctx.logger.info(`  pulling ${text}`);
-  const out = await pull({ ...ctx.source, envs: pullEnvs }, { source, ref: text, name, ...sha });
+  const digest = typeof pinned?.manifestDigest === 'string' && source.kind === 'registry' && !source.ref.includes('@') ? pinned.manifestDigest : undefined;
+  const req = digest && source.kind === 'registry' ? { source: { ...source, ref: `${source.ref}@${digest}` }, ref: `${text}@${digest}` } : { source, ref: text };
+  ctx.logger.info(`  pulling ${req.ref}`);
+  const out = await pull({ ...ctx.source, envs: pullEnvs }, { ...req, name, ...sha, ...(ctx.registry ? { registry: ctx.registry } : {}) });
   try {
     const resolved = pinOf(out.record.resolved);
-    if (pinned && typeof pinned.sha256 === 'string' && resolved.sha256 !== pinned.sha256) {
-      const msg = `${text} now resolves to sha256 ${String(resolved.sha256)}; ${lock.file} pins ${pinned.sha256}`;
+    if (pinned && !samePin(pinned, resolved)) {
+      const msg = `${text} now resolves to something else than ${lock.file} pins (${pinDiff(pinned, resolved)})`;
       if (ctx.locked) throw new CakeError('recipe', `--locked: ${msg}`, { hint: `cook once without --locked to update ${lock.file}` });
       ctx.logger.warn(`${msg}: updating the lock`);
     }

@@ -24,6 +24,7 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
       hostEnv: ctx.env,
       noCache: opts.cache === false,
       locked: Boolean(opts.locked),
+      registry: { env: ctx.env, insecure: ctx.insecure },
     },
     {
       file: resolve(file),
