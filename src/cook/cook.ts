@@ -3,7 +3,8 @@
  * longest cached prefix of the chain → copy its tree into a working tree → run the remaining steps,
  * snapshotting each into the cache → the env appears (staged, renamed) with its tree hash checked
  * against `expect_sha256` → the lock file and the cache root are written. A rerun of an unchanged
- * recipe runs nothing: it copies the last snapshot into the new env.
+ * recipe runs nothing: an env still exactly as cooked is left alone, any other gets a copy of the
+ * last snapshot.
  */
 import { basename } from 'node:path';
 import { CakeError } from '../model/errors.js';
