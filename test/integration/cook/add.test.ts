@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
 import { haveBusybox } from '../../helpers/busybox-rootfs.js';
-import { busyboxTarball, debianTarball, haveNix } from './fixtures.js';
+import { busyboxTarball, removeHome, debianTarball, haveNix } from './fixtures.js';
 
 /** path → sha256 (files) or link target (symlinks) of every entry of a tree. */
 function snapshot(root: string): Map<string, string> {
@@ -45,7 +45,7 @@ describe.skipIf(!haveBusybox())('cake add (built CLI)', () => {
   });
 
   afterAll(() => {
-    h.cleanup();
+    removeHome(home);
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -142,7 +142,7 @@ describe.skipIf(!haveBusybox())('cake add (built CLI)', () => {
     });
 
     afterAll(() => {
-      for (const p of made) {
+      for (const p of [...made, busyboxPath]) {
         execFileSync('sh', ['-c', `nix-store --delete ${p} >/dev/null 2>&1 || true; chmod -R u+w ${p} 2>/dev/null; rm -rf ${p}`]);
       }
     });

@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
 import { haveBusybox } from '../../helpers/busybox-rootfs.js';
-import { busyboxTarball, debianTarball } from './fixtures.js';
+import { busyboxTarball, removeHome, debianTarball } from './fixtures.js';
 
 const HASH = /^([a-z0-9.-]+)\tsha256:([0-9a-f]{64})$/;
 
@@ -28,7 +28,7 @@ describe.skipIf(!haveBusybox())('cake cook (built CLI)', () => {
     writeFileSync(join(dir, 'site/index.html'), '<h1>hi</h1>\n');
   });
   afterAll(() => {
-    h.cleanup();
+    removeHome(home);
     rmSync(dir, { recursive: true, force: true });
   });
 

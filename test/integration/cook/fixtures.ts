@@ -52,6 +52,12 @@ export function debianTarball(name: keyof typeof DEBIAN): string | undefined {
   return out;
 }
 
+/** Removes a test CAKE_HOME now (freshHome's cleanup finishes after the worker may have exited). */
+export function removeHome(home: string): void {
+  spawnSync('chmod', ['-R', 'u+rwX', home], { stdio: 'ignore' });
+  rmSync(home, { recursive: true, force: true });
+}
+
 export function haveNix(): boolean {
   return have('nix-store') && spawnSync('nix-store', ['--version'], { stdio: 'ignore' }).status === 0 && spawnSync('sh', ['-c', 'test -w /nix/store'], { stdio: 'ignore' }).status === 0;
 }
