@@ -17,9 +17,9 @@
  *
  * Why this scheme (bench/cook.mjs, Debian bookworm minbase: 190 MiB, 10 600 entries, on ext4,
  * which has no reflinks): a snapshot of a step that changed a few files costs 4.5–5.1 MiB (its
- * 1 100–1 300 directories; files are links) and 0.35–0.5 s; one that copied 1 748 files, 17.5 MiB
- * and 0.7 s; a full copy of the env per step would cost 190 MiB and 1.7–10 s (`cp -a`, idle to
- * loaded). Layered diffs would be smaller (no directory blocks) but every use would replay the
+ * 1 100–1 300 directories; files are links) and 0.3–0.5 s; one that copied 1 748 files, 17.5 MiB
+ * and 0.7–0.9 s; a full copy of the env per step would cost 190 MiB and 1.7–10.6 s (`cp -a`, idle
+ * to loaded). Layered diffs would be smaller (no directory blocks) but every use would replay the
  * layers, where a hard-link tree is a complete tree to copy, hash or read from. What remains is
  * one full copy per cook into the working tree (a reflink where the filesystem has them).
  */
