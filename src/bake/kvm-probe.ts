@@ -14,7 +14,17 @@ import { release as osRelease } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 
-/** The probe boot sector (see the assembly in probe.S of the bake design notes): 211 bytes of code, then 0x55AA at 510. */
+/**
+ * The probe boot sector: 211 bytes of code, then 0x55AA at 510. Assembled (GNU as, .code16 at
+ * 0x7c00) from:
+ *   cli; zero ds/es/ss; sp = 0x7c00; lgdt gdtr; cr0.PE = 1; ljmp 0x08:pm
+ *   pm (32-bit): ds/es/ss = 0x10; clear 12 KiB at 0x1000; PML4[0] = 0x2003, PDPT[0] = 0x3003,
+ *     PD[0] = 0x83 (one identity-mapped 2 MiB page); cr3 = 0x1000; cr4.PAE = 1;
+ *     EFER (MSR 0xC0000080) |= LME; cr0.PG = 1; ljmp 0x18:lm
+ *   lm (64-bit): esi = msg; dx = 0x3f8; out each byte of msg to COM1; hlt loop
+ *   gdt: null, 32-bit code 0x00cf9a000000ffff, data 0x00cf92000000ffff, 64-bit code 0x00af9a000000ffff
+ *   msg: "CAKE-KVM-OK\r\n"
+ */
 const PROBE_CODE = [
   'fa31c08ed88ec08ed0bc007c0f0116c07c0f20c06683c8010f22c0ea207c080066b810008ed88ec08ed0bf0010000031',
   'c0b9000c0000f3abc7050010000003200000c7050020000003300000c7050030000083000000b8001000000f22d80f20',

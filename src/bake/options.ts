@@ -106,3 +106,8 @@ export function hostnameFromEnv(env: string): string {
 export function parseCmdline(values: readonly string[]): string[] {
   return values.flatMap((v) => v.split(/\s+/)).filter((w) => w !== '');
 }
+
+/** The kernel command line of a baked image: root by UUID, consoles (the serial one last: it is /dev/console), eth0 naming, then `extra`. */
+export function kernelCmdline(rootFsUuid: string, extra: readonly string[]): string {
+  return [`root=UUID=${rootFsUuid}`, 'rw', 'console=tty0', 'console=ttyS0,115200n8', 'net.ifnames=0', ...extra].join(' ');
+}

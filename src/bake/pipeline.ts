@@ -7,7 +7,7 @@
  * name; on any failure both are removed, so a failed bake leaves nothing behind.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { keyFromBytes, lookupOwner } from '../archive/ownership.js';
 import { removeTree } from '../archive/remove-tree.js';
@@ -31,9 +31,9 @@ import { buildInitramfs, modulePlan } from './initramfs.js';
 import { envKernel, pathKernel, type KernelFiles } from './kernel.js';
 import { prepareDebianKernel } from './kernel-cache.js';
 import type { LoadPlan } from './modules-dep.js';
-import { DEFAULT_KERNEL_RELEASE, type BakeOptions } from './options.js';
+import { DEFAULT_KERNEL_RELEASE, kernelCmdline, type BakeOptions } from './options.js';
 import { prepareRootfs, type PrepareResult } from './rootfs-prepare.js';
-import { buildFarm, walkTree, type WalkResult } from './rootfs-tree.js';
+import { buildFarm, restoreDirTimes, walkTree, type WalkResult } from './rootfs-tree.js';
 import { saltFromSeed, sha512Crypt } from './sha512-crypt.js';
 import { createToolRunner, type ToolRunner } from './tools.js';
 
@@ -215,26 +215,7 @@ async function stageTree(ctx: BakeContext): Promise<void> {
     sourceDateEpoch: ctx.sde,
   });
   for (const n of ctx.prepared.notes) deps.logger.info(n);
-  restoreDirTimes(farm, ctx.walk, ctx.sde);
-  ctx.final = walkTree(farm, {}, { hashContents: false });
-}
-
-/** Directories the overlay wrote into got new mtimes: give them back the env's (new ones get SOURCE_DATE_EPOCH). */
-function restoreDirTimes(farm: string, walk: WalkResult, sde: number): void {
-  const env = new Map<string, number>();
-  for (const e of walk.entries) if (e.kind === 'dir') env.set(e.rel.toString('latin1'), e.st.mtimeMs / 1000);
-  const final = walkTree(farm, {}, { hashContents: false });
-  for (const e of final.entries) {
-    if (e.kind !== 'dir') continue;
-    const t = env.get(e.rel.toString('latin1')) ?? sde;
-    const p = e.rel.length === 0 ? farm : Buffer.concat([Buffer.from(`${farm}/`), e.rel]);
-    utimesSync(p, t, t);
-  }
-}
-
-function cmdline(ctx: BakeContext): string {
-  const ids = ctx.ids as ImageIds;
-  return [`root=UUID=${ids.rootFsUuid}`, 'rw', 'console=tty0', 'console=ttyS0,115200n8', 'net.ifnames=0', ...ctx.opts.cmdline].join(' ');
+  ctx.final = restoreDirTimes(farm, ctx.walk, ctx.sde);
 }
 
 async function stageInitramfs(ctx: BakeContext): Promise<void> {
@@ -290,7 +271,7 @@ async function stageFilesystem(ctx: BakeContext): Promise<void> {
 async function stageBoot(ctx: BakeContext): Promise<void> {
   const { opts } = ctx;
   const layout = ctx.layout as Layout;
-  const line = cmdline(ctx);
+  const line = kernelCmdline((ctx.ids as ImageIds).rootFsUuid, ctx.opts.cmdline);
   const files: EspFile[] = [
     { path: 'vmlinuz', content: readFileSync((ctx.kernel as KernelFiles).vmlinuz) },
     { path: 'initrd.img', content: ctx.initrd as Buffer },

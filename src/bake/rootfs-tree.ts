@@ -6,7 +6,7 @@
  * image's own files can be added or replaced without ever writing to the env.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
 import { isErrno } from '../model/errors.js';
 import { getOwner, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
 
@@ -111,7 +111,9 @@ export function buildFarm(root: string, walk: WalkResult, farm: string): void {
     const src = joinRaw(root, e.rel);
     const dst = joinRaw(farm, e.rel);
     if (e.kind === 'dir') {
-      mkdirSync(dst, { mode: (e.st.mode & 0o7777) | 0o700 });
+      mkdirSync(dst);
+      // chmod, not mkdir's mode: the umask must not change the mode the image gets (e.g. /tmp 1777)
+      chmodSync(dst, (e.st.mode & 0o7777) | 0o700);
       dirTimes.push([dst, e.st]);
     } else if (e.kind === 'symlink') {
       symlinkSync(readlinkSync(src, { encoding: 'buffer' }), dst);
@@ -127,4 +129,20 @@ export function buildFarm(root: string, walk: WalkResult, farm: string): void {
   }
   // Deepest first, after every child exists, so creating children does not change them again.
   for (const [dst, st] of dirTimes.reverse()) utimesSync(dst, st.atime, st.mtime);
+}
+
+/**
+ * Gives the farm's directories back the env's mtimes (writing files into them changed those);
+ * directories the bake added get SOURCE_DATE_EPOCH. Returns the farm's final walk.
+ */
+export function restoreDirTimes(farm: string, walk: WalkResult, sde: number): WalkResult {
+  const env = new Map<string, number>();
+  for (const e of walk.entries) if (e.kind === 'dir') env.set(e.rel.toString('latin1'), e.st.mtimeMs / 1000);
+  const final = walkTree(farm, {}, { hashContents: false });
+  for (const e of final.entries) {
+    if (e.kind !== 'dir') continue;
+    const t = env.get(e.rel.toString('latin1')) ?? sde;
+    utimesSync(joinRaw(farm, e.rel), t, t);
+  }
+  return walkTree(farm, {}, { hashContents: false });
 }

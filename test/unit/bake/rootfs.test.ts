@@ -56,12 +56,14 @@ describe('tree walk and hash', () => {
   });
 
   it('mirrors the tree as hard links that the overlay replaces without touching the env', () => {
-    const env = tree({ 'etc/hostname': 'old\n', 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n', 'bin/busybox': 'ELF' }, { 'bin/sh': 'busybox' });
+    const env = tree({ 'etc/hostname': 'old\n', 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n', 'bin/busybox': 'ELF', 'tmp/': '' }, { 'bin/sh': 'busybox' });
+    chmodSync(join(env, 'tmp'), 0o1777);
     const farm = join(mkdtempSync(join(tmpdir(), 'cake-farm-')), 'tree');
     dirs.push(join(farm, '..'));
     buildFarm(env, walkTree(env, {}, { hashContents: false }), farm);
     expect(lstatSync(join(farm, 'bin/busybox')).ino).toBe(lstatSync(join(env, 'bin/busybox')).ino);
     expect(readlinkSync(join(farm, 'bin/sh'))).toBe('busybox');
+    expect(lstatSync(join(farm, 'tmp')).mode & 0o7777).toBe(0o1777);
     writeFileSync(join(farm, 'x'), '');
     const r = prepareRootfs({ farm, ownership: {}, hostname: 'box', rootFsUuid: 'u-u-i-d', busybox: Buffer.from('BB'), sourceDateEpoch: T });
     expect(readFileSync(join(env, 'etc/hostname'), 'utf8')).toBe('old\n');

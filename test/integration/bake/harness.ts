@@ -1,0 +1,123 @@
+/**
+ * Shared pieces of the bake/boot integration tests: a persistent CAKE_HOME under test/.cache (so
+ * kernels and .debs are fetched once), `cake boot` as a live subprocess whose console a test can
+ * wait on and type into, and readers of a baked image (partition offsets, debugfs stat).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, mkdirSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { CAKE, TEST_CACHE } from '../../helpers/cli.js';
+import { stripAnsi } from '../../../src/bake/boot-run.js';
+import { readGpt } from '../../../src/bake/partition.js';
+
+/** Kernels, .debs and the KVM probe result survive between runs here. */
+export const BAKE_HOME = join(TEST_CACHE, 'bake/home');
+mkdirSync(BAKE_HOME, { recursive: true });
+
+export const haveTools = (...tools: string[]): boolean => tools.every((t) => spawnSync('sh', ['-c', `command -v ${t} || test -x /usr/sbin/${t} || test -x /sbin/${t}`]).status === 0);
+
+export const BAKE_TOOLS = ['qemu-system-x86_64', 'qemu-img', 'mkfs.ext4', 'debugfs', 'mkfs.vfat', 'mcopy', 'syslinux'];
+
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(file)) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+export interface Boot {
+  /** Resolves when `text` appears on the console after everything waited for before. */
+  waitFor(text: string, seconds: number): Promise<void>;
+  send(text: string): void;
+  /** The forwarded SSH port cake printed. */
+  sshPort(): Promise<number>;
+  console(): string;
+  stderr(): string;
+  done: Promise<number>;
+  kill(): void;
+}
+
+/** Starts `cake boot ARGS` with CAKE_HOME=`home`; the console is stdout, typing goes to stdin. */
+export function startBoot(home: string, args: string[], env: Record<string, string> = {}): Boot {
+  const child = spawn(CAKE, ['boot', ...args], { env: { ...process.env, NO_COLOR: '1', ...env, CAKE_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let from = 0;
+  const waiters: Array<() => void> = [];
+  const poke = (): void => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout.on('data', (c: Buffer) => {
+    out += stripAnsi(c.toString('utf8'));
+    poke();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString('utf8');
+    poke();
+  });
+  child.stdin.on('error', () => {});
+  const done = new Promise<number>((resolve) => child.on('close', (code) => {
+    poke();
+    resolve(code ?? 1);
+  }));
+  let exited = false;
+  void done.then(() => (exited = true));
+  const until = (check: () => boolean, what: string, seconds: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what} did not come within ${seconds} s; console tail:\n${out.slice(-1500)}\nstderr:\n${err}`)), seconds * 1000);
+      const test = (): void => {
+        if (check()) {
+          clearTimeout(timer);
+          resolve();
+        } else if (exited) {
+          clearTimeout(timer);
+          reject(new Error(`cake boot exited before ${what}; console tail:\n${out.slice(-1500)}\nstderr:\n${err}`));
+        } else waiters.push(test);
+      };
+      test();
+    });
+  return {
+    async waitFor(text, seconds) {
+      await until(() => out.indexOf(text, from) >= 0, JSON.stringify(text), seconds);
+      from = out.indexOf(text, from) + text.length;
+    },
+    send(text) {
+      child.stdin.write(text);
+    },
+    async sshPort() {
+      await until(() => /ssh -p (\d+)/.test(err), 'the SSH port', 60);
+      return Number(/ssh -p (\d+)/.exec(err)?.[1]);
+    },
+    console: () => out,
+    stderr: () => err,
+    done,
+    kill: () => child.kill('SIGTERM'),
+  };
+}
+
+/** Byte offset of partition `n` (1-based) of a raw image. */
+export function partitionOffset(image: string, n: number): number {
+  const fd = openSync(image, 'r');
+  try {
+    const head = Buffer.alloc(34 * 512);
+    readSync(fd, head, 0, head.length, 0);
+    const p = readGpt(head).partitions[n - 1];
+    if (p === undefined) throw new Error(`no partition ${n} in ${image}`);
+    return p.start * 512;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `debugfs -R 'stat PATH'` in the root filesystem of a raw cake image: uid, gid, mode (with type bits). */
+export function statInImage(image: string, path: string): { uid: number; gid: number; mode: number; type: string } | undefined {
+  const r = spawnSync('debugfs', ['-R', `stat "${path}"`, `${image}?offset=${partitionOffset(image, 2)}`], { encoding: 'utf8' });
+  const m = /Type: ([a-z ]+?)\s+Mode:\s+(\d+)[\s\S]*?User:\s+(\d+)\s+Group:\s+(\d+)/.exec(r.stdout);
+  if (m === null) return undefined;
+  return { type: m[1] as string, mode: parseInt(m[2] as string, 8), uid: Number(m[3]), gid: Number(m[4]) };
+}
+
+/** The text of a file in the root filesystem of a raw cake image. */
+export function catInImage(image: string, path: string): string {
+  return spawnSync('debugfs', ['-R', `cat "${path}"`, `${image}?offset=${partitionOffset(image, 2)}`], { encoding: 'utf8' }).stdout;
+}
