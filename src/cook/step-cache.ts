@@ -15,7 +15,7 @@ import type { OwnershipTable } from '../archive/ownership.js';
 import { removeTreeSync } from '../archive/remove-tree.js';
 import { isErrno } from '../model/errors.js';
 import type { EnvRecord, GuestConfig } from '../store/env-record.js';
-import { withLock } from '../store/lock.js';
+import { pidAlive, withLock } from '../store/lock.js';
 import type { CakePaths } from '../store/paths.js';
 import type { SnapshotStats } from './snapshot.js';
 
@@ -35,15 +35,6 @@ export interface EntryMeta {
   /** Filled in when first computed. */
   treeSha256?: string;
   stats?: SnapshotStats;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
 }
 
 /** A key: sha256 of the canonical JSON of its parts. */
