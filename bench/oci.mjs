@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { CACHE, CAKE, have, report, rmrf, sh, time, tmp, exists } from './lib.mjs';
+import { CACHE, CAKE, have, report, rmrf, sh, tmp, exists } from './lib.mjs';
 
 for (const tool of ['docker-registry', 'skopeo', 'umoci', 'curl']) {
   if (!have(tool)) {
@@ -82,7 +82,7 @@ const layerOf = (bytes) => ({ bytes, diffId: sha(gunzipSync(bytes, { maxOutputLe
 const single = layerOf(readFileSync(tarball));
 const singleUrls = await upload('bench/one', [single]);
 
-// Three layers of the same tree: usr/lib, the rest of usr, everything else.
+// Three layers of the same tree: usr/share, usr/lib, everything else.
 const tree = join(work, 'tree');
 mkdirSync(tree);
 sh(`tar -xzf ${tarball} -C ${tree}`);
@@ -90,7 +90,7 @@ const part = (name, args) => {
   sh(`tar -C ${tree} -cf - ${args} | gzip -6 > ${work}/${name}.tar.gz`);
   return layerOf(readFileSync(`${work}/${name}.tar.gz`));
 };
-const three = [part('l1', '--exclude=./usr .'), part('l2', '--exclude=./usr/lib ./usr'), part('l3', './usr/lib')];
+const three = [part('l1', '--exclude=./usr/share --exclude=./usr/lib .'), part('l2', './usr/share'), part('l3', './usr/lib')];
 rmrf(tree);
 const threeUrls = await upload('bench/three', three);
 
@@ -104,20 +104,38 @@ const fresh = () => {
   mkdirSync(target);
 };
 
+/** Runs `cmd` under /usr/bin/time: wall seconds, and CPU seconds of the whole process tree. */
+function measure(cmd) {
+  const file = join(work, 'time.txt');
+  execFileSync('/usr/bin/time', ['-o', file, '-f', 'TIME %e %U %S', 'sh', '-c', `${cmd} >/dev/null 2>&1`], { stdio: 'ignore' });
+  const m = /TIME (\S+) (\S+) (\S+)/.exec(readFileSync(file, 'utf8'));
+  return { wall: Number(m[1]), cpu: Number(m[2]) + Number(m[3]) };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Rows are measured in rounds (A B C, A B C, …) rather than one row at a time, so that load from
+ * other processes on the machine falls on every row alike; medians are reported, for wall time
+ * and for CPU time (user + sys of the process tree, registry excluded).
+ */
 function bench(title, repo, urls) {
-  const rows = [];
-  const curl = urls.map((u) => `curl -sf ${u} | gzip -d | tar -x -C ${target}`).join(' && ');
-  rows.push({ name: `curl | gzip -d | tar -x (${urls.length} blob${urls.length > 1 ? 's' : ''})`, seconds: time(runs, () => sh(curl), fresh) });
-  rows.push({
-    name: 'skopeo copy + umoci unpack --rootless',
-    seconds: time(runs, () => sh(`skopeo copy --quiet --src-tls-verify=false docker://${host}/${repo}:1 oci:${target}/layout:t && umoci unpack --rootless --image ${target}/layout:t ${target}/bundle >/dev/null 2>&1`), fresh),
-  });
-  rows.push({ name: 'cake pull (cold: empty store)', seconds: time(runs, () => sh(`CAKE_HOME=${target}/home ${CAKE} pull docker://${host}/${repo}:1 --name b >/dev/null 2>&1`), fresh) });
-  if (urls.length === 1) {
-    // The same unpack without the registry: what the protocol, download and verification cost on top.
-    rows.push({ name: 'cake import of the blob (no registry)', seconds: time(runs, () => sh(`CAKE_HOME=${target}/home ${CAKE} import ${tarball} --name b >/dev/null 2>&1`), fresh) });
+  const rows = [{ name: `curl | gzip -d | tar -x (${urls.length} blob${urls.length > 1 ? 's' : ''})`, cmd: urls.map((u) => `curl -sf ${u} | gzip -d | tar -x -C ${target}`).join(' && ') }];
+  rows.push({ name: 'skopeo copy + umoci unpack --rootless', cmd: `skopeo copy --quiet --src-tls-verify=false docker://${host}/${repo}:1 oci:${target}/layout:t && umoci unpack --rootless --image ${target}/layout:t ${target}/bundle` });
+  rows.push({ name: 'cake pull (cold: empty store)', cmd: `CAKE_HOME=${target}/home ${CAKE} pull docker://${host}/${repo}:1 --name b` });
+  // What a tee (download while unpacking) could save at most: the download itself.
+  rows.push({ name: 'curl -o /dev/null (download only)', cmd: urls.map((u) => `curl -sf -o /dev/null ${u}`).join(' && ') });
+  // The same unpack without the registry: what the protocol, download and verification cost on top.
+  if (urls.length === 1) rows.push({ name: 'cake import of the blob (no registry)', cmd: `CAKE_HOME=${target}/home ${CAKE} import ${tarball} --name b` });
+  const samples = rows.map(() => []);
+  for (let r = 0; r < runs; r++) {
+    rows.forEach((row, i) => {
+      fresh();
+      samples[i].push(measure(row.cmd));
+    });
   }
-  report(title, rows, rows[0].name);
+  report(`${title}: wall time`, rows.map((row, i) => ({ name: row.name, seconds: median(samples[i].map((s) => s.wall)) })), rows[0].name);
+  report(`${title}: CPU time`, rows.map((row, i) => ({ name: row.name, seconds: median(samples[i].map((s) => s.cpu)) })), rows[0].name);
 }
 
 try {

@@ -2,11 +2,13 @@
  * Layers: fetched in parallel into the blob store, applied in order into one root with OCI
  * whiteouts, each checked against its diff_id (the sha256 of the uncompressed tar) on the way.
  *
- * Choice (measured, see bench/oci.mjs): a layer is downloaded into the store, verified, and then
- * extracted from the stored blob, rather than tee'd from the network into the extractor. The
- * blob has to land in the store anyway (layers are shared across images by digest), a blob is
- * verified before a single byte of it is unpacked, a resumed download needs no extractor restart,
- * and on loopback the download is a small fraction of the unpack time. What overlaps is the
+ * Choice (measured with bench/oci.mjs on a 58 MiB gzip layer, 170 MB and 8743 entries unpacked):
+ * a layer is downloaded into the store, verified, and then extracted from the stored blob, rather
+ * than tee'd from the network into the extractor. The download into the store takes 0.3–0.6 s
+ * (curl alone: 0.1–0.2 s) of a 8–12 s pull, and `cake pull` costs the same CPU as `cake import`
+ * of the same tarball: a tee could save at most that download, about 5 %. In exchange, every blob
+ * is verified before a single byte of it is unpacked, a resumed download never restarts the
+ * extractor, and the blob is in the store for the next image that shares it. What overlaps is the
  * layers: while layer N is extracted, layers N+1… are still downloading (4 at a time).
  */
 import { createHash } from 'node:crypto';
