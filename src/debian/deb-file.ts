@@ -43,11 +43,21 @@ const MAX_CONTROL_TAR = 256 * 1024 * 1024;
 
 const SUFFIX: Record<string, MemberCompression> = { '': 'none', '.gz': 'gzip', '.xz': 'xz', '.zst': 'zstd', '.bz2': 'bzip2' };
 
+export interface OpenDebOptions {
+  /**
+   * Read and decompress control.tar (default true). With false only the structure is checked and
+   * `control` and `controlFiles` are empty: for callers that only extract data.tar (decompressing
+   * control.tar.xz costs an xz process per package).
+   */
+  control?: boolean;
+}
+
 /**
- * Opens the .deb at `path`, checks its structure and reads its control member. Throws
- * CakeError('bad-archive') naming the file and the defect for anything malformed.
+ * Opens the .deb at `path`, checks its structure and reads its control member (unless
+ * `o.control` is false). Throws CakeError('bad-archive') naming the file and the defect for
+ * anything malformed.
  */
-export async function openDeb(path: string): Promise<DebFile> {
+export async function openDeb(path: string, o: OpenDebOptions = {}): Promise<DebFile> {
   const bad = (why: string, cause?: unknown): CakeError =>
     new CakeError('bad-archive', `${path}: not a valid .deb: ${why}`, {
       cause,
@@ -65,6 +75,12 @@ export async function openDeb(path: string): Promise<DebFile> {
     }
     if (data === undefined || !data.name.startsWith('data.tar')) throw bad(`third member is '${data?.name ?? '(none)'}', expected data.tar`);
     if (control.size > MAX_CONTROL_MEMBER) throw bad(`control member of ${control.size} bytes is too large`);
+    const dataStream = async (opts: { signal?: AbortSignal } = {}): Promise<Readable> => {
+      if (data.size === 0) throw bad('data member is empty');
+      const raw = createReadStream(path, { start: data.offset, end: data.offset + data.size - 1, signal: opts.signal });
+      return (await decompress(raw)).stream;
+    };
+    if (o.control === false) return { control: {}, controlFiles: new Map(), dataMember: data, dataStream };
     const controlTar = await readAt(fh, control.offset, control.size);
     const controlFiles = await readControlTar(controlTar, bad);
     const controlText = controlFiles.get('control');
@@ -83,11 +99,7 @@ export async function openDeb(path: string): Promise<DebFile> {
       control: fields,
       controlFiles,
       dataMember: data,
-      async dataStream(opts = {}) {
-        if (data.size === 0) throw bad('data member is empty');
-        const raw = createReadStream(path, { start: data.offset, end: data.offset + data.size - 1, signal: opts.signal });
-        return (await decompress(raw)).stream;
-      },
+      dataStream,
     };
   } finally {
     await fh.close();

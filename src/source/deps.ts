@@ -3,6 +3,7 @@ import type { BlobStore } from '../store/blobs.js';
 import type { EnvStore } from '../store/envs.js';
 import type { CakePaths } from '../store/paths.js';
 import type { HttpClient } from '../net/http-client.js';
+import type { EngineName } from '../run/run-options.js';
 
 /** What source handlers are given (never globals). */
 export interface SourceDeps {
@@ -16,4 +17,11 @@ export interface SourceDeps {
   distrosDir: string;
   /** Host architecture as Node names it (process.arch). */
   hostArch: string;
+  /**
+   * The user's environment (PATH, HOME, …) for sources that run programs in the env being built
+   * (Debian/Ubuntu archives run the guest's dpkg through the engine); default a standard PATH.
+   */
+  hostEnv?: Record<string, string | undefined>;
+  /** The engine those programs run with; default auto. */
+  engine?: EngineName;
 }

@@ -16,6 +16,8 @@ export function sourceDeps(ctx: CliContext): SourceDeps {
     signal: ctx.signal,
     distrosDir: join(ctx.packageRoot, 'distros'),
     hostArch: process.arch,
+    // a bootstrap runs the guest's dpkg through the engine, which looks up its tools in the user's PATH
+    hostEnv: ctx.env,
   };
 }
 

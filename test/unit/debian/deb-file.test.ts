@@ -119,6 +119,17 @@ describe('openDeb on packages built by dpkg-deb', () => {
     const listed = execFileSync('dpkg-deb', ['--contents', file]).toString().trim().split('\n').length;
     expect((await tarNames(await deb.dataStream())).size).toBe(listed);
   });
+
+  it('skips control.tar when asked (data only), still checking the structure', async () => {
+    const deb = await openDeb(join(dir, 'hello-xz.deb'), { control: false });
+    expect(deb.control).toEqual({});
+    expect(deb.controlFiles.size).toBe(0);
+    expect(deb.dataMember.compression).toBe('xz');
+    expect((await tarNames(await deb.dataStream())).has('./etc/hello.conf')).toBe(true);
+    const notDeb = join(dir, 'not-a-deb');
+    writeFileSync(notDeb, 'hello');
+    await expect(openDeb(notDeb, { control: false })).rejects.toThrow(/no ar magic/);
+  });
 });
 
 describe('openDeb on hand-made ar files', () => {
