@@ -65,7 +65,7 @@ export async function installFakeroot(root: string, debs: readonly string[], sig
   const prefix = join(root, FAKEROOT_PREFIX);
   mkdirSync(prefix, { recursive: true, mode: 0o755 });
   for (const path of debs) {
-    const deb = await openDeb(path);
+    const deb = await openDeb(path, { control: false });
     const stream = await deb.dataStream(signal ? { signal } : {});
     await extractTar(stream, { root: prefix, ownership: {}, ...(signal ? { signal } : {}) });
   }

@@ -44,7 +44,7 @@ export async function unpackEssential(
     while (next < debs.length) {
       const d = debs[next++]!;
       if (o.signal?.aborted) throw new CakeError('interrupted', 'interrupted');
-      const deb = await openDeb(d.path);
+      const deb = await openDeb(d.path, { control: false });
       const stream = await deb.dataStream(o.signal ? { signal: o.signal } : {});
       let stats: ExtractStats;
       try {

@@ -8,6 +8,7 @@ import { preparePlan, prepareMountPoints } from './prepare.js';
 import { buildProotCommand, type ProotTool } from './proot-argv.js';
 import { selectProot } from './proot-select.js';
 import type { ProvisionDeps } from './provision-proot.js';
+import { runRecordingOwnership, type OwnershipRecording } from './ownership-recorder.js';
 import type { EngineName, RunOptions } from './run-options.js';
 import { firstFailure, selfCheck, type SelfCheckResult } from './self-check.js';
 import { spawnGuest } from './spawn-guest.js';
@@ -40,6 +41,12 @@ export interface EngineDeps {
    * host). Without it only CAKE_PROOT, an already provisioned proot or the system's are tried.
    */
   provision?: ProvisionDeps;
+  /**
+   * Extension: record what the command does to ownership (chown, chmod, mknod) into this table,
+   * through the env's fakeroot kit (see ownership-recorder.ts); the command runs unrecorded where
+   * that cannot work (--user, a foreign architecture), with a debug message.
+   */
+  recordOwnership?: OwnershipRecording;
 }
 
 export interface EngineChoice {
@@ -133,8 +140,15 @@ async function select(requested: EngineName, deps: EngineDeps, env?: GuestEnv): 
  * userns has no pid namespace, so background processes outlive the command (see userns-argv.ts).
  * proot reports a guest's death by a signal it gave itself as 255 (proot's own limitation); one
  * that came through cake is reported as 128+N.
+ *
+ * With `deps.recordOwnership`, what the command does to ownership goes into that table (and its
+ * onChange): see ownership-recorder.ts.
  */
 export async function runInEnv(env: GuestEnv, argv: string[], opts: RunOptions, deps: EngineDeps): Promise<number> {
+  if (deps.recordOwnership !== undefined) {
+    const { recordOwnership, ...plain } = deps;
+    return runRecordingOwnership(env, opts, recordOwnership, plain, (o) => runInEnv(env, argv, o, plain));
+  }
   const sel = await select(opts.engine, deps, env);
   deps.logger.debug(`engine ${sel.engine} (${sel.binary}): ${sel.reason}`);
   const plan = await preparePlan(env, argv, opts, deps);

@@ -1,7 +1,10 @@
 import { join } from 'node:path';
 import { UsageError } from '../../model/errors.js';
 import { parseBind, parseEnvAssignment, type EngineName, type RunOptions } from '../../run/run-options.js';
+import { applyOwnershipDiff } from '../../archive/ownership-diff.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';
+import { kitDebs, prepareFakerootKit } from '../../run/fakeroot-kit.js';
+import type { OwnershipRecording } from '../../run/ownership-recorder.js';
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
 
@@ -31,15 +34,49 @@ function guestOf(ctx: CliContext, record: EnvRecord): GuestEnv {
   };
 }
 
+/**
+ * Ownership recording for envs that have a fakeroot kit (those built from a Debian/Ubuntu
+ * archive), unless CAKE_NO_FAKEROOT is set: changes are written to env.json under its lock.
+ */
+async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<OwnershipRecording | undefined> {
+  const off = ctx.env.CAKE_NO_FAKEROOT;
+  if (off !== undefined && off !== '' && off !== '0') return undefined;
+  const debs = kitDebs(record.resolved);
+  if (debs === undefined) return undefined;
+  if (!debs.every((d) => ctx.blobs.has(d.sha256))) {
+    ctx.logger.debug(`the fakeroot kit of ${record.name} is no longer in the store: ownership changes are not recorded`);
+    return undefined;
+  }
+  let kit;
+  try {
+    kit = await prepareFakerootKit(debs.map((d) => ({ sha256: d.sha256, path: ctx.blobs.path(d.sha256) })), ctx.paths.cache, ctx.signal);
+  } catch (err) {
+    ctx.logger.warn(`ownership changes in ${record.name} are not recorded: ${(err as Error).message}`);
+    return undefined;
+  }
+  return {
+    table: record.ownership,
+    kit,
+    onChange: async (diff) => {
+      await ctx.envs.update(record.name, (r) => {
+        applyOwnershipDiff(r.ownership, diff);
+        return r;
+      });
+    },
+  };
+}
+
 async function run(ctx: CliContext, name: string, argv: string[], opts: Record<string, unknown>, tty: boolean): Promise<number> {
   const record = ctx.envs.get(name);
   const runOpts = toRunOptions(opts, record, tty);
+  const recordOwnership = await ownershipRecording(ctx, record);
   return runInEnv(guestOf(ctx, record), argv, runOpts, {
     logger: ctx.logger,
     hostEnv: ctx.env,
     cacheDir: join(ctx.paths.cache, 'engine'),
     // Lets the proot engine provision a working proot from the Debian archive when it needs one.
     provision: { http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths },
+    ...(recordOwnership ? { recordOwnership } : {}),
   });
 }
 
