@@ -7,7 +7,7 @@
  * Reproducible: a pinned mke2fs configuration (host defaults cannot leak in), fixed UUID and
  * directory hash seed, E2FSPROGS_FAKE_TIME for the times mke2fs itself stamps.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { TreeEntry } from './rootfs-tree.js';
@@ -203,8 +203,12 @@ export async function buildExt4(input: Ext4Input, tools: ToolRunner, logger: Log
   for (const s of fix.skipped) logger.warn(`cannot set the owner of ${JSON.stringify(s)} (a newline in its name): it keeps the baker's uid`);
   const script = `${input.workDir}/fixup.debugfs`;
   writeFileSync(script, fix.script);
-  // debugfs takes the offset as an I/O option after '?' in the device name (e2fsprogs' unix_io)
-  const { stderr } = await tools.run('debugfs', ['-w', '-f', script, `${input.image}?offset=${input.offset}`], { what: 'setting owners, modes and times in the root filesystem', env });
+  // debugfs takes the offset as an I/O option after '?' in the device name (e2fsprogs' unix_io);
+  // a link with a plain name keeps a '?' in the image's own path from being read as one
+  const device = `${input.workDir}/disk.raw`;
+  rmSync(device, { force: true });
+  symlinkSync(input.image, device);
+  const { stderr } = await tools.run('debugfs', ['-w', '-f', script, `${device}?offset=${input.offset}`], { what: 'setting owners, modes and times in the root filesystem', env });
   const problems = stderr.split('\n').filter((l) => l.trim() !== '' && !/^debugfs \d/.test(l));
   if (problems.length > 0) {
     throw new CakeError('bake', `setting owners, modes and times in the root filesystem: debugfs: ${problems.slice(0, 3).join('; ')}`);

@@ -5,7 +5,7 @@
  * through `qemu-img convert`. The image is written next to its final name and renamed into place only
  * when complete: a failed bake leaves no partial image.
  */
-import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { GPT_TYPE, LEGACY_BIOS_BOOTABLE, SECTOR, writeGpt, type GptPartition } from './partition.js';
@@ -86,6 +86,31 @@ export function writeTables(file: string, t: TableInput): void {
 function writeAll(fd: number, buf: Buffer, pos: number): void {
   let done = 0;
   while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, pos + done);
+}
+
+/** Removes temporary images of `output` left by bakes that were killed (their process is gone). */
+export function sweepStaleOutputs(output: string): void {
+  const dir = dirname(output);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    const m = /^\.(.+)\.(raw|qcow2)\.(\d+)\.tmp$/.exec(f);
+    if (m === null || m[1] !== basename(output) || Number(m[3]) === process.pid || alive(Number(m[3]))) continue;
+    rmSync(join(dir, f), { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** A temporary name next to `output` (same directory, so the final rename is atomic). */

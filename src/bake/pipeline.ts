@@ -26,7 +26,7 @@ import { extractFromDeb } from './deb-extract.js';
 import { buildEsp, espBytes, type EspFile } from './esp.js';
 import { buildExt4, estimateExt4, type Owner } from './ext4.js';
 import { imageIds, type ImageIds } from './identity.js';
-import { createRaw, planLayout, tempOutput, writeOutput, writeTables, type Layout } from './image-output.js';
+import { createRaw, planLayout, sweepStaleOutputs, tempOutput, writeOutput, writeTables, type Layout } from './image-output.js';
 import { buildInitramfs, modulePlan } from './initramfs.js';
 import { envKernel, pathKernel, type KernelFiles } from './kernel.js';
 import { prepareDebianKernel } from './kernel-cache.js';
@@ -105,6 +105,7 @@ const STAGES: Stage[] = [
 export async function bake(deps: BakeDeps, opts: BakeOptions): Promise<BakeResult> {
   const output = resolve(opts.output);
   checkOutputDir(output);
+  sweepStaleOutputs(output);
   const envName = opts.env;
   deps.envs.get(envName); // the not-found error, before anything else
   deps.blobs.init();
@@ -166,7 +167,9 @@ async function stagePackages(ctx: BakeContext): Promise<void> {
   if (ctx.opts.bios) requests.push({ name: 'syslinux-common' });
   if (ctx.opts.efi) requests.push({ name: 'systemd-boot-efi' });
   if (k.kind === 'debian') requests.push({ name: k.package, kernel: true, ...(k.version ? { version: k.version } : {}) });
-  if (k.kind === 'path') pathKernel(k.path, ctx.opts.moduleDirs); // a bad path fails before any download
+  // a kernel that is not there fails before any download
+  if (k.kind === 'path') pathKernel(k.path, ctx.opts.moduleDirs);
+  if (k.kind === 'env') envKernel(ctx.rootfs as string, ctx.opts.env);
   ctx.kit = await fetchKit({ ...ctx.deps, ...(ctx.deps.now ? { now: ctx.deps.now } : {}) }, release, requests);
   const bb = ctx.kit.get('busybox-static') as KitDeb;
   ctx.busybox = (await extractFromDeb(bb.path, `busybox-static ${bb.version}`, [['/bin/busybox', '/usr/bin/busybox']])).get('/bin/busybox');

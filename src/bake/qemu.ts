@@ -55,12 +55,12 @@ export function qemuArgs(p: QemuPlan): string[] {
   const args = ['-name', 'cake', '-accel', p.accel, '-m', String(p.memory), '-smp', '2'];
   if (!userMachine) args.push('-machine', p.firmware.kind === 'efi' ? 'q35' : 'pc');
   if (p.firmware.kind === 'efi') {
-    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${p.firmware.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${p.firmware.vars}`);
+    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optValue(p.firmware.code)}`, '-drive', `if=pflash,format=raw,unit=1,file=${optValue(p.firmware.vars)}`);
   } else if (p.firmware.kind === 'efi-bios') {
     args.push('-bios', p.firmware.file);
   }
   args.push(
-    '-drive', `file=${p.image},format=${p.format},if=virtio`,
+    '-drive', `file=${optValue(p.image)},format=${p.format},if=virtio`,
     '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${p.sshPort}-:22`,
     '-device', 'virtio-net-pci,netdev=net0',
     '-display', 'none',
@@ -70,6 +70,11 @@ export function qemuArgs(p: QemuPlan): string[] {
   else args.push('-serial', 'stdio', '-monitor', 'none');
   args.push(...p.extra);
   return args;
+}
+
+/** A value inside a QEMU option list: commas are doubled. */
+function optValue(v: string): string {
+  return v.replace(/,/g, ',,');
 }
 
 /** A TCP port on 127.0.0.1 that nobody listens on right now. */

@@ -173,6 +173,8 @@ export function prepareRootfs(input: PrepareInput): PrepareResult {
     const sshd = o.exists('/usr/sbin/sshd') ? 'openssh' : o.exists('/usr/sbin/dropbear') ? 'dropbear' : undefined;
     o.apply(busyboxSystem({ ...(login ? { login } : {}), ...(sshd ? { sshd } : {}) }));
   }
+  const hasSshd = ['/usr/sbin/sshd', '/usr/sbin/dropbear'].some((p) => o.exists(p));
+  if (input.sshKeys !== undefined && !hasSshd) notes.push('--ssh-key: the env has no SSH server (openssh-server or dropbear): the key is installed, but nothing listens on port 22');
 
   const devices: DeviceNode[] = [
     { path: 'dev/console', kind: 'char', major: 5, minor: 1, owner: { uid: 0, gid: 0, mode: 0o600 } },

@@ -67,7 +67,8 @@ export function walkTree(root: string, ownership: OwnershipTable, opts: { hashCo
   for (const e of entries) {
     const key = keyFromBytes(e.rel);
     const owner = e.rel.length === 0 ? { uid: 0, gid: 0, mode: 0o755 } : lookupOwner(ownership, key, e.st.mode);
-    const mtime = Math.floor(e.st.mtimeMs / 1000);
+    // The root directory's own mtime is when the env was made, not part of its content.
+    const mtime = e.rel.length === 0 ? 0 : Math.floor(e.st.mtimeMs / 1000);
     newestMtime = Math.max(newestMtime, mtime);
     hash.update(e.rel).update(`\0${e.kind}\0${owner.uid}:${owner.gid}:${owner.mode.toString(8)}\0${mtime}\0`);
     if (e.kind === 'symlink') hash.update(readlinkSync(joinRaw(root, e.rel), { encoding: 'buffer' }));
@@ -133,7 +134,7 @@ export function buildFarm(root: string, walk: WalkResult, farm: string): void {
 
 /**
  * Gives the farm's directories back the env's mtimes (writing files into them changed those);
- * directories the bake added get SOURCE_DATE_EPOCH. Returns the farm's final walk.
+ * the root and directories the bake added get SOURCE_DATE_EPOCH. Returns the farm's final walk.
  */
 export function restoreDirTimes(farm: string, walk: WalkResult, sde: number): WalkResult {
   const env = new Map<string, number>();
@@ -141,7 +142,7 @@ export function restoreDirTimes(farm: string, walk: WalkResult, sde: number): Wa
   const final = walkTree(farm, {}, { hashContents: false });
   for (const e of final.entries) {
     if (e.kind !== 'dir') continue;
-    const t = env.get(e.rel.toString('latin1')) ?? sde;
+    const t = e.rel.length === 0 ? sde : (env.get(e.rel.toString('latin1')) ?? sde);
     utimesSync(joinRaw(farm, e.rel), t, t);
   }
   return walkTree(farm, {}, { hashContents: false });

@@ -66,12 +66,17 @@ describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: 
     expect(catInImage(image, '/etc/fstab')).toMatch(/^UUID=[0-9a-f-]{36}\t\/\text4/m);
   });
 
-  it('bakes the same bytes again, with nothing downloaded (the network is cut) — raw and qcow2', async () => {
+  it('bakes the same bytes again (also from a second import of the tarball), with nothing downloaded (the network is cut) — raw and qcow2', async () => {
     const offline = { http_proxy: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', https_proxy: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '', no_proxy: '' };
     const again = join(work, 'bb-again.img');
     const r = await cake(BAKE_HOME, ['bake', 'bake-bb', '-o', again, '--password', PASSWORD, '--hostname', 'bbtest'], { env: offline });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/reading the Debian|unpacking/);
+    expect(await sha256File(again)).toBe(await sha256File(image));
+    // Another import of the same tarball is the same env: same tree hash, same image.
+    expect((await cake(BAKE_HOME, ['import', tarball, '--name', 'bake-bb2', '--force'])).code).toBe(0);
+    const other = await cake(BAKE_HOME, ['bake', 'bake-bb2', '-o', again, '--password', PASSWORD, '--hostname', 'bbtest'], { env: offline });
+    expect(other.code, other.stderr).toBe(0);
     expect(await sha256File(again)).toBe(await sha256File(image));
     const q1 = join(work, 'a.qcow2');
     const q2 = join(work, 'b.qcow2');

@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { consoleMatcher, stripAnsi } from '../../../src/bake/boot-run.js';
-import { planLayout } from '../../../src/bake/image-output.js';
+import { planLayout, sweepStaleOutputs } from '../../../src/bake/image-output.js';
 import { probeSector } from '../../../src/bake/kvm-probe.js';
 import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize } from '../../../src/bake/options.js';
 import { findOvmf, qemuArgs, userChoosesFirmware, type QemuPlan } from '../../../src/bake/qemu.js';
@@ -59,6 +59,16 @@ describe('disk layout', () => {
     expect(l.totalBytes).toBe(1024 * MIB);
     expect(l.root.sectors * 512).toBe((1024 - 66) * MIB);
     expect(() => planLayout(64 * MIB, undefined, 120 * MIB, 100 * MIB)).toThrow(/--size 120 MiB is too small: the image needs at least 166 MiB/);
+  });
+});
+
+describe('leftovers of killed bakes', () => {
+  it('removes temporary images of dead processes only, and only those of the same output', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cake-sweep-'));
+    for (const f of ['.x.img.raw.999999999.tmp', `.x.img.raw.${process.pid}.tmp`, '.y.img.raw.999999999.tmp', 'x.img']) writeFileSync(join(dir, f), '');
+    sweepStaleOutputs(join(dir, 'x.img'));
+    expect(readdirSync(dir).sort()).toEqual([`.x.img.raw.${process.pid}.tmp`, '.y.img.raw.999999999.tmp', 'x.img']);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
