@@ -1,8 +1,9 @@
 /**
  * Which packages go into which dpkg run of a bootstrap: the essential set first (extracted by cake,
  * then installed by one `dpkg --install --force-depends`, as mmdebstrap does), then the rest in as
- * few `dpkg --install` runs as Pre-Depends allow. Pure, no I/O.
+ * few `dpkg --install` runs as Pre-Depends allow; the build key of a bootstrap. Pure, no I/O.
  */
+import { createHash } from 'node:crypto';
 import type { PackageIndex, PackageRecord } from './package-index.js';
 
 /** The unique identity of a record inside one index. */
@@ -110,4 +111,43 @@ export function essentialInstallOrder(essential: readonly PackageRecord[], batch
   for (const b of batches) for (const p of b) push(p);
   for (const p of essential) push(p);
   return ordered;
+}
+
+/** Everything a bootstrap's finished tree depends on (see buildKey). */
+export interface BuildInputs {
+  /** cake's bootstrap format: bumped whenever the same inputs would give another tree. */
+  format: number;
+  /** (mirror, suite) pairs with the sha256 of the InRelease read for each. */
+  sources: ReadonlyArray<{ mirror: string; suite: string; inReleaseSha256: string }>;
+  components: readonly string[];
+  arch: string;
+  keyring: unknown;
+  variant: string;
+  /** As requested (NAME, NAME=VERSION, NAME:ARCH). */
+  packages: readonly string[];
+  recommends: boolean;
+  /** The .deb digests installed, and those of the fakeroot that recorded ownership. */
+  debs: readonly string[];
+  fakeroot: readonly string[];
+}
+
+/**
+ * The build key of a bootstrap: sha256 over all its inputs. Two builds with the same key produce
+ * the same tree (modulo timestamps), so a finished tree stored under it may stand in for a build.
+ * The InRelease digests pin every index, hence the resolution; the .deb digests are listed anyway. Pure.
+ */
+export function buildKey(i: BuildInputs): string {
+  const canonical = JSON.stringify({
+    format: i.format,
+    sources: i.sources.map((s) => [s.mirror.replace(/\/+$/, ''), s.suite, s.inReleaseSha256]),
+    components: i.components,
+    arch: i.arch,
+    keyring: i.keyring,
+    variant: i.variant,
+    packages: i.packages,
+    recommends: i.recommends,
+    debs: [...i.debs].sort(),
+    fakeroot: [...i.fakeroot].sort(),
+  });
+  return createHash('sha256').update(`cake-bootstrap\n${canonical}`).digest('hex');
 }

@@ -22,10 +22,11 @@ import type { EngineName } from '../run/run-options.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { CakePaths } from '../store/paths.js';
 import { ArchiveClient, toPackageIndex, type LoadedIndices } from './archive-client.js';
-import { applyFakedOwnership, parseFakedSave, snapshotInodes } from './bootstrap-fakeroot.js';
+import { applyFakedOwnership, snapshotInodes } from '../archive/faked-apply.js';
+import { parseFakedSave } from '../archive/faked-save.js';
 import { BUILD_DIR, FAKED_SAVE, installFakeroot, runGuestScript, shWord, stageDebs, type GuestRunContext } from './bootstrap-guest.js';
 import { mergedUsrDirs } from './bootstrap-merged-usr.js';
-import { essentialClosure, essentialInstallOrder, groupRuns, recordKey, selectedPreDepends } from './bootstrap-plan.js';
+import { buildKey, essentialClosure, essentialInstallOrder, groupRuns, recordKey, selectedPreDepends } from './bootstrap-plan.js';
 import { buildDiversions, finishTree, prepareTree, writeSourcesList } from './bootstrap-tree.js';
 import { unpackEssential } from './bootstrap-unpack.js';
 import type { KeyringSpec } from './keyrings.js';
@@ -71,16 +72,35 @@ export interface BootstrapOptions {
   label?: string;
 }
 
-export interface BootstrapResult {
+/** A package as env.json records it. */
+export interface DebRef {
+  name: string;
+  version: string;
+  arch: string;
+  sha256: string;
+}
+
+/** What a build is made of, known before anything is unpacked (see planBootstrap). */
+export interface BootstrapInputs {
   /** Number of packages installed. */
   packages: number;
-  /** Bytes downloaded by this build (indices and .debs; 0 when everything was cached). */
+  /** Bytes downloaded so far (indices and .debs; 0 when everything was cached). */
   downloadBytes: number;
   /** suite → sha256 of its verified InRelease (the pin for a reproducible rebuild). */
   inReleaseSha256: Record<string, string>;
   /** (mirror, suite) pairs read, in order. */
   sources: Array<{ mirror: string; suite: string }>;
-  debs: Array<{ name: string; version: string; arch: string; sha256: string }>;
+  debs: DebRef[];
+  /**
+   * The fakeroot kit: this archive's libc6, libfakeroot and fakeroot, with which the build
+   * recorded ownership and with which `cake exec` records it later (src/run/fakeroot-kit.ts).
+   */
+  fakerootKit: DebRef[];
+  /** The build key: sha256 of every input (bootstrap-plan.ts buildKey); equal keys, equal trees. */
+  buildKey: string;
+}
+
+export interface BootstrapResult extends BootstrapInputs {
   ownership: OwnershipTable;
   /** entries: paths in the finished tree; unpacked: entries of the essential set cake extracted. */
   stats: { entries: number; unpacked: number; fakedPaths: number; devices: number; dpkgRuns: number };
@@ -88,17 +108,19 @@ export interface BootstrapResult {
 
 const MiB = 1024 * 1024;
 
+/** Bumped whenever the same inputs would give a different tree (it is part of the build key). */
+export const BOOTSTRAP_FORMAT = 1;
+
 /**
- * Bootstraps a Debian/Ubuntu tree into `o.rootfs`. Network: the archive (InRelease every time,
+ * Bootstraps a Debian/Ubuntu tree into `o.rootfs`, carrying on from `planned` (planBootstrap
+ * with the same options) when given, else planning first. Network: the archive (InRelease every time,
  * indices and .debs only when not in the blob store). Runs the guest's dpkg through the engine.
  * Throws CakeError: 'signature'/'not-found'/'network' from the archive, 'resolver' for an
  * unsatisfiable request, 'engine' when dpkg fails (the hint quotes the log). On failure the
  * rootfs is left as it is: the caller removes its staging dir.
  */
-export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions): Promise<BootstrapResult> {
-  const sources = o.suites.map((s) => (typeof s === 'string' ? { mirror: o.mirror, suite: s } : s));
-  if (sources.length === 0) throw new CakeError('bad-source', 'an archive source needs at least one suite');
-  const plan = await resolveAndFetch(deps, o, sources);
+export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, planned?: BootstrapPlan): Promise<BootstrapResult> {
+  const plan = planned ?? (await planBootstrap(deps, o));
   const root = o.rootfs;
 
   // 2. the essential set, by cake's extractor; the tree dpkg needs
@@ -142,7 +164,7 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions):
 
   // 4. ownership, clean-up
   finishTree(root, treeOpts);
-  writeSourcesList(root, sources, o.components, typeof o.keyring === 'string' ? o.keyring : undefined);
+  writeSourcesList(root, plan.sources, o.components, typeof o.keyring === 'string' ? o.keyring : undefined);
   const saveFile = join(root, FAKED_SAVE);
   const saved = existsSync(saveFile) ? parseFakedSave(readFileSync(saveFile, 'utf8')) : [];
   if (saved.length === 0) throw new CakeError('internal', 'fakeroot recorded nothing during the build', { hint: `see ${logFile}` });
@@ -151,31 +173,34 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions):
   removeEmptyMountPoint(root, 'etc/resolv.conf', hadResolvConf);
   deps.logger.debug(`ownership: ${applied.faked} paths from fakeroot, ${applied.devices} device nodes, ${Object.keys(table).length} table entries`);
 
-  const inReleaseSha256: Record<string, string> = {};
-  for (const r of plan.loaded.releases) inReleaseSha256[r.suite] = r.inReleaseSha256;
   return {
-    packages: plan.resolution.packages.length,
-    downloadBytes: plan.downloadBytes,
-    inReleaseSha256,
-    sources: plan.loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite })),
-    debs: plan.resolution.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
+    ...plan.inputs,
     ownership: table,
     stats: { entries: applied.paths, unpacked: unpacked.stats.entries, fakedPaths: applied.faked, devices: applied.devices, dpkgRuns: 1 + runs.length },
   };
 }
 
-interface Plan {
+/** The first phase of a bootstrap (planBootstrap); bootstrapDebian carries on from it. */
+export interface BootstrapPlan {
+  inputs: BootstrapInputs;
+  /** The (mirror, suite) pairs as given. */
+  sources: Array<{ mirror: string; suite: string }>;
   loaded: LoadedIndices;
   index: PackageIndex;
   resolution: Resolution;
   essential: PackageRecord[];
   fakeroot: PackageRecord[];
   blobOf: (p: PackageRecord) => string;
-  downloadBytes: number;
 }
 
-/** 1. Verified indices of every suite, the resolution, the essential set, the .debs in the store. */
-async function resolveAndFetch(deps: BootstrapDeps, o: BootstrapOptions, sources: ReadonlyArray<{ mirror: string; suite: string }>): Promise<Plan> {
+/**
+ * 1. Verified indices of every suite, the resolution, the essential set, the .debs (and the
+ * fakeroot kit's) in the store, and the build key. Network: InRelease every time, indices and
+ * .debs only when not in the store. Errors: see bootstrapDebian.
+ */
+export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): Promise<BootstrapPlan> {
+  const sources = o.suites.map((s) => (typeof s === 'string' ? { mirror: o.mirror, suite: s } : s));
+  if (sources.length === 0) throw new CakeError('bad-source', 'an archive source needs at least one suite');
   const clients = clientsFor(deps, o, sources);
   const loaded: LoadedIndices = { releases: [], packagesText: [] };
   for (const c of clients) {
@@ -199,7 +224,10 @@ async function resolveAndFetch(deps: BootstrapDeps, o: BootstrapOptions, sources
     if (c === undefined) throw new CakeError('not-found', `the archive has no ${n} package for ${o.arch}`, { hint: "cake runs the guest's own fakeroot to record ownership; add the component that holds it (main)" });
     return c;
   });
-  const wanted = [...resolution.packages, ...fakeroot];
+  // faked runs on the host for `cake exec` through this libc's own loader (src/run/fakeroot-kit.ts)
+  const libc = resolution.packages.find((p) => p.name === 'libc6' && p.arch === o.arch) ?? index.candidate('libc6', o.arch);
+  const kit = libc === undefined ? [] : [libc, ...fakeroot];
+  const wanted = [...resolution.packages, ...fakeroot, ...(libc === undefined ? [] : [libc])];
   const missing = [...new Map(wanted.map((p) => [p.sha256, p])).values()].filter((p) => !deps.blobs.has(p.sha256));
   const missingBytes = missing.reduce((n, p) => n + p.size, 0);
   deps.logger.info(`resolved ${resolution.packages.length} packages (${(missingBytes / MiB).toFixed(1)} MiB to download)`);
@@ -207,11 +235,35 @@ async function resolveAndFetch(deps: BootstrapDeps, o: BootstrapOptions, sources
   const blobPaths = await clients[0]!.fetchDebs(wanted, { concurrency: 8 });
   if (missing.length > 0) deps.logger.info(`downloaded ${missing.length} packages (${(missingBytes / MiB).toFixed(1)} MiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const downloadBytes = clients.reduce((n, c) => n + c.stats().bytes, 0);
-  return { loaded, index, resolution, essential, fakeroot, blobOf: (p) => blobPaths.get(p.sha256)!, downloadBytes };
+  const ref = (p: PackageRecord): DebRef => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 });
+  const inReleaseSha256: Record<string, string> = {};
+  for (const r of loaded.releases) inReleaseSha256[r.suite] = r.inReleaseSha256;
+  const key = buildKey({
+    format: BOOTSTRAP_FORMAT,
+    sources: loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite, inReleaseSha256: r.inReleaseSha256 })),
+    components: o.components,
+    arch: o.arch,
+    keyring: o.keyring,
+    variant: o.variant,
+    packages: o.packages,
+    recommends: o.recommends,
+    debs: resolution.packages.map((p) => p.sha256),
+    fakeroot: fakeroot.map((p) => p.sha256),
+  });
+  const inputs: BootstrapInputs = {
+    packages: resolution.packages.length,
+    downloadBytes,
+    inReleaseSha256,
+    sources: loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite })),
+    debs: resolution.packages.map(ref),
+    fakerootKit: kit.map(ref),
+    buildKey: key,
+  };
+  return { inputs, sources: [...sources], loaded, index, resolution, essential, fakeroot, blobOf: (p) => blobPaths.get(p.sha256)! };
 }
 
 /** The dpkg runs after the essential set: its batches without the essential packages, merged. */
-function restRuns(plan: Plan, arch: string): PackageRecord[][] {
+function restRuns(plan: BootstrapPlan, arch: string): PackageRecord[][] {
   const essentialKeys = new Set(plan.essential.map(recordKey));
   const selected = new Map(plan.resolution.packages.map((p) => [recordKey(p), p]));
   const batches = plan.resolution.order.map((b) => b.filter((p) => !essentialKeys.has(recordKey(p))));

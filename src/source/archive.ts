@@ -2,24 +2,24 @@
  * The `archive` source kind: a Debian/Ubuntu env bootstrapped by cake from the signed archive
  * (src/debian/bootstrap.ts) into a staged env, with everything needed to rebuild it recorded in
  * env.json: the (mirror, suite) pairs with their InRelease digests, the variant and requested
- * packages, and every installed package with its version and .deb digest (also listed in `blobs`,
- * so `cake gc` keeps them).
+ * packages, every installed package with its version and .deb digest, the fakeroot kit's packages
+ * (`fakeroot`, for recording ownership in `cake exec`) and the finished tree's blob (`tree`), all
+ * also listed in `blobs`, so `cake gc` keeps them.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootstrapDebian, type BootstrapVariant } from '../debian/bootstrap.js';
+import { removeTree } from '../archive/remove-tree.js';
+import { bootstrapDebian, planBootstrap, type BootstrapDeps, type BootstrapInputs, type BootstrapOptions, type BootstrapPlan, type BootstrapResult, type BootstrapVariant } from '../debian/bootstrap.js';
+import { CakeError } from '../model/errors.js';
 import type { SelectedSource } from '../model/distro.js';
-import type { EngineName } from '../run/run-options.js';
 import type { EnvRecord } from '../store/env-record.js';
+import { TreeCache } from '../store/tree-cache.js';
 import type { SourceDeps } from './deps.js';
 
 export type ArchiveSelection = Extract<SelectedSource, { kind: 'archive' }>;
 
-/** SourceDeps plus what running the guest's dpkg needs (the CLI passes its environment). */
+/** SourceDeps (whose hostEnv and engine run the guest's dpkg) plus the engine's cache dir. */
 export interface ArchivePullDeps extends SourceDeps {
-  /** The host environment the engine looks up tools in (PATH, HOME); default a standard PATH. */
-  hostEnv?: Record<string, string | undefined>;
-  /** Default auto. */
-  engine?: EngineName;
   /** Where the engine caches self-checks; default `<cache>/engine` (as the CLI's run commands). */
   engineCacheDir?: string;
 }
@@ -57,7 +57,10 @@ function requestKey(a: ArchiveSelection, variant: string, packages: readonly str
  * Builds env `req.name` from a Debian/Ubuntu archive, atomically (staged, renamed into place).
  * An existing env built from the same request is kept as it is unless `force` (then it is rebuilt
  * against the archive's current state); one built from anything else is a CakeError('exists')
- * without `force`. Errors: see bootstrapDebian.
+ * without `force`. A build whose inputs (InRelease digests, .deb digests, request, cake's
+ * bootstrap format: the build key) match an earlier one extracts that build's finished tree from
+ * the tree cache instead of unpacking and running dpkg (`force` too: the key is the whole input,
+ * so the result is the same); a fresh build stores its tree there. Errors: see bootstrapDebian.
  */
 export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullRequest): Promise<ArchivePullOutcome> {
   const a = req.archive;
@@ -74,35 +77,37 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
       deps.logger.info(`building ${req.name} from ${first?.mirror ?? 'the archive'} (${a.suites.map((s) => s.suite).join(', ')}; ${variant}${packages.length ? ` + ${packages.join(' ')}` : ''})`);
       const started = Date.now();
       const http = await deps.http();
-      const result = await bootstrapDebian(
-        {
-          http,
-          blobs: deps.blobs,
-          paths: deps.paths,
-          logger: deps.logger,
-          signal: deps.signal,
-          engine: {
-            ...(deps.engine ? { name: deps.engine } : {}),
-            hostEnv: deps.hostEnv ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
-            cacheDir: deps.engineCacheDir ?? join(deps.paths.cache, 'engine'),
-          },
+      const bdeps: BootstrapDeps = {
+        http,
+        blobs: deps.blobs,
+        paths: deps.paths,
+        logger: deps.logger,
+        signal: deps.signal,
+        engine: {
+          ...(deps.engine ? { name: deps.engine } : {}),
+          hostEnv: deps.hostEnv ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+          cacheDir: deps.engineCacheDir ?? join(deps.paths.cache, 'engine'),
         },
-        {
-          rootfs,
-          mirror: first?.mirror ?? '',
-          suites: a.suites,
-          components: a.components,
-          arch: a.debianArch,
-          guestArch: a.arch,
-          keyring: a.keyring,
-          variant,
-          packages,
-          recommends,
-          logFile: join(deps.paths.cache, 'logs', `bootstrap-${req.name}.log`),
-          label: req.name,
-        },
-      );
-      deps.logger.info(`built ${req.name}: ${result.packages} packages in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      };
+      const bopts: BootstrapOptions = {
+        rootfs,
+        mirror: first?.mirror ?? '',
+        suites: a.suites,
+        components: a.components,
+        arch: a.debianArch,
+        guestArch: a.arch,
+        keyring: a.keyring,
+        variant,
+        packages,
+        recommends,
+        logFile: join(deps.paths.cache, 'logs', `bootstrap-${req.name}.log`),
+        label: req.name,
+      };
+      const plan = await planBootstrap(bdeps, bopts);
+      const trees = new TreeCache(deps.paths, deps.blobs);
+      const built = (await fromTreeCache(deps, trees, plan.inputs, rootfs)) ?? (await buildAndStore(deps, trees, bdeps, bopts, plan));
+      const { result, tree } = built;
+      deps.logger.info(`${tree.reused ? 'restored' : 'built'} ${req.name}: ${result.packages} packages in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return {
         version: 1,
         name: req.name,
@@ -121,7 +126,9 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
             recommends,
           },
           packages: result.debs,
-          blobs: [...new Set([...result.debs.map((d) => d.sha256), ...Object.values(result.inReleaseSha256)])],
+          fakeroot: { debs: result.fakerootKit },
+          tree,
+          blobs: [...new Set([...result.debs.map((d) => d.sha256), ...result.fakerootKit.map((d) => d.sha256), ...Object.values(result.inReleaseSha256), ...(tree.sha256 ? [tree.sha256] : [])])],
         },
         arch: a.arch,
         stats: { entries: result.stats.entries, packages: result.packages, dpkgRuns: result.stats.dpkgRuns, devicesSkipped: result.stats.devices, downloadBytes: result.downloadBytes },
@@ -131,4 +138,47 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
     { ...(req.force ? { force: true } : {}), ...(reuse ? { reuse } : {}), signal: deps.signal, onWait: () => deps.logger.info(`waiting for another cake process working on ${req.name}`) },
   );
   return { record, upToDate: reused };
+}
+
+interface Built {
+  result: BootstrapResult;
+  /** The finished tree's build key and blob (absent when it could not be stored), and whether it was reused. */
+  tree: { key: string; sha256?: string; reused: boolean };
+}
+
+/** The finished tree of an identical earlier build, extracted into `rootfs`; undefined on a miss. */
+async function fromTreeCache(deps: ArchivePullDeps, trees: TreeCache, inputs: BootstrapInputs, rootfs: string): Promise<Built | undefined> {
+  const entry = trees.lookup(inputs.buildKey);
+  if (entry === undefined) return undefined;
+  deps.logger.info(`restoring the finished tree of an identical build (${(entry.size / 1024 / 1024).toFixed(1)} MiB)`);
+  try {
+    const { ownership, stats } = await trees.restore(entry, rootfs, deps.signal);
+    const devices = Object.values(ownership).filter((r) => r.kind === 'char' || r.kind === 'block').length;
+    return {
+      result: { ...inputs, ownership, stats: { entries: stats.entries, unpacked: stats.entries, fakedPaths: 0, devices, dpkgRuns: 0 } },
+      tree: { key: inputs.buildKey, sha256: entry.sha256, reused: true },
+    };
+  } catch (err) {
+    if (deps.signal.aborted || (err instanceof CakeError && err.code === 'interrupted')) throw err;
+    deps.logger.warn(`the cached tree could not be restored (${(err as Error).message}); building instead`);
+    trees.forget(inputs.buildKey);
+    await removeTree(rootfs);
+    mkdirSync(rootfs, { recursive: true, mode: 0o755 });
+    return undefined;
+  }
+}
+
+/** A bootstrap, its finished tree stored under the build key (a failure to store is a warning). */
+async function buildAndStore(deps: ArchivePullDeps, trees: TreeCache, bdeps: BootstrapDeps, bopts: BootstrapOptions, plan: BootstrapPlan): Promise<Built> {
+  const result = await bootstrapDebian(bdeps, bopts, plan);
+  const started = Date.now();
+  try {
+    const entry = await trees.store(result.buildKey, bopts.rootfs, result.ownership, { signal: deps.signal });
+    deps.logger.debug(`stored the finished tree (${entry.entries} entries, ${(entry.size / 1024 / 1024).toFixed(1)} MiB ${entry.compression}) in ${Date.now() - started} ms`);
+    return { result, tree: { key: result.buildKey, sha256: entry.sha256, reused: false } };
+  } catch (err) {
+    if (deps.signal.aborted) throw err;
+    deps.logger.warn(`the finished tree could not be cached: ${(err as Error).message}`);
+    return { result, tree: { key: result.buildKey, reused: false } };
+  }
 }

@@ -2,6 +2,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../../model/errors.js';
 import { pidAlive } from '../../store/lock.js';
+import { TreeCache } from '../../store/tree-cache.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../logger.js';
 
@@ -15,7 +16,8 @@ function referencedBlobs(resolved: Record<string, unknown>): string[] {
 
 /**
  * `cake gc`: removes blobs no env refers to, staging/trash dirs and tmp files left by cake
- * processes that no longer run. Blobs referenced by an env are kept so it can be recreated.
+ * processes that no longer run. Blobs referenced by an env are kept so it can be recreated
+ * (a Debian env's finished tree too: a later identical pull restores it instead of building).
  */
 export async function gcCommand(ctx: CliContext): Promise<number> {
   const swept = await ctx.envs.sweep();
@@ -29,6 +31,8 @@ export async function gcCommand(ctx: CliContext): Promise<number> {
     ctx.blobs.remove(hex);
     blobs++;
   }
+  // finished trees whose blob went: their index entries go too
+  new TreeCache(ctx.paths, ctx.blobs).prune();
   let tmp = 0;
   try {
     for (const f of readdirSync(ctx.paths.tmp)) {

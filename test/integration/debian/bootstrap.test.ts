@@ -3,18 +3,21 @@
  * source (pullFromArchive) into a store under test/.cache/bootstrap, so reruns download only the
  * InRelease files. Checks what a root install would give: a clean dpkg database, every package
  * installed, apt working inside, and the ownership table recording what dpkg and the maintainer
- * scripts chown'ed (under the guest's fakeroot).
+ * scripts chown'ed (under the guest's fakeroot). Then a second pull of the same inputs, restored
+ * from the finished-tree cache, and what `cake exec` records when programs inside chown.
  */
-import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getOwner } from '../../../src/archive/ownership.js';
+import { getOwner, lookupOwner, type OwnershipTable } from '../../../src/archive/ownership.js';
 import { BUILD_DIR, runGuestScript } from '../../../src/debian/bootstrap-guest.js';
 import { CakeError } from '../../../src/model/errors.js';
 import { silentLogger } from '../../../src/model/logger.js';
 import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
+import { cake } from '../../helpers/cli.js';
 import type { Logger } from '../../../src/model/logger.js';
 import { HttpClient } from '../../../src/net/http-client.js';
 import { runInEnv } from '../../../src/run/engine.js';
@@ -28,6 +31,8 @@ import { resolvePaths } from '../../../src/store/paths.js';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const HOME = join(REPO, 'test/.cache/bootstrap');
 const NAME = `bookworm-test-${process.pid}`;
+/** The same inputs pulled again: restored from the tree cache. */
+const NAME2 = `bookworm-again-${process.pid}`;
 
 const archive: ArchiveSelection = {
   kind: 'archive',
@@ -90,6 +95,13 @@ describe('bootstrap of bookworm minbase from deb.debian.org', () => {
 
   beforeAll(async () => {
     blobs.init();
+    // the first pull must really build: drop the trees earlier runs cached (and their blobs)
+    const trees = join(paths.cache, 'trees');
+    for (const f of (existsSync(trees) ? readdirSync(trees, { withFileTypes: true }) : []).filter((e) => e.name.endsWith('.json'))) {
+      const sha = (JSON.parse(readFileSync(join(trees, f.name), 'utf8')) as { sha256?: string }).sha256;
+      if (typeof sha === 'string' && /^[0-9a-f]{64}$/.test(sha)) blobs.remove(sha);
+    }
+    rmSync(trees, { recursive: true, force: true });
     const out = await pullFromArchive(deps, { name: NAME, source: { kind: 'distro', ref: 'debian:bookworm' }, archive, resolved: { distro: 'debian', release: 'bookworm' }, packages: ['less'] });
     record = out.record;
     rootfs = envs.rootfs(NAME);
@@ -98,6 +110,7 @@ describe('bootstrap of bookworm minbase from deb.debian.org', () => {
 
   afterAll(async () => {
     if (envs.exists(NAME)) await envs.remove(NAME);
+    if (envs.exists(NAME2)) await envs.remove(NAME2);
     rmSync(scratch, { recursive: true, force: true });
     await http?.close();
   });
@@ -158,6 +171,29 @@ describe('bootstrap of bookworm minbase from deb.debian.org', () => {
     expect(Object.keys(t).every((k) => !k.startsWith('.cake') && !k.startsWith('bin/'))).toBe(true);
   });
 
+  // before any command runs in NAME (the engine leaves mount points, apt changes the tree)
+  it('stores the finished tree, and restores it for the same inputs instead of building', async () => {
+    const tree = record.resolved.tree as { key: string; sha256: string; reused: boolean };
+    expect(tree.reused).toBe(false);
+    expect(blobs.has(tree.sha256)).toBe(true);
+    expect(record.resolved.blobs).toContain(tree.sha256);
+    const kit = (record.resolved.fakeroot as { debs: Array<{ name: string; sha256: string }> }).debs;
+    expect(kit.map((d) => d.name)).toEqual(['libc6', 'libfakeroot', 'fakeroot']);
+    for (const d of kit) expect(record.resolved.blobs).toContain(d.sha256);
+
+    lines.length = 0;
+    const started = performance.now();
+    const again = await pullFromArchive(deps, { name: NAME2, source: { kind: 'distro', ref: 'debian:bookworm' }, archive, resolved: { distro: 'debian', release: 'bookworm' }, packages: ['less'] });
+    console.log(`warm pull: ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}`);
+    expect(lines.some((l) => /restoring the finished tree of an identical build/.test(l))).toBe(true);
+    expect(lines.some((l) => /unpacking|installing/.test(l))).toBe(false);
+    const r2 = again.record.resolved as { tree: typeof tree; packages: unknown; blobs: string[] };
+    expect(r2.tree).toEqual({ ...tree, reused: true });
+    expect(r2.packages).toEqual(record.resolved.packages);
+    expect(r2.blobs).toEqual(record.resolved.blobs);
+    expect(listing(envs.rootfs(NAME2), again.record.ownership)).toEqual(listing(rootfs, record.ownership));
+  }, 300_000);
+
   it('has a clean dpkg database: audit silent, every package ii, the requested ones installed', async () => {
     const audit = await guest(['dpkg', '--audit']);
     expect(audit).toEqual({ code: 0, out: '' });
@@ -182,7 +218,60 @@ describe('bootstrap of bookworm minbase from deb.debian.org', () => {
     expect(again.upToDate).toBe(true);
     expect(again.record.created).toBe(record.created);
   });
+
+  it('records what programs inside chown, chgrp and chmod (cake exec), and export carries it', async () => {
+    const r = await cake(HOME, ['exec', NAME2, '--', 'sh', '-c', 'groupadd -r testgrp && install -d -o root -g testgrp -m 2770 /var/lib/testdir && echo box > /etc/hostname && chown nobody /etc/hostname && stat -c %U:%G /etc/shadow']);
+    expect(r).toMatchObject({ code: 0, stdout: 'root:shadow' });
+    const gid = groupId(envs.rootfs(NAME2), 'testgrp');
+    const t = envs.get(NAME2).ownership;
+    expect(getOwner(t, 'var/lib/testdir')).toEqual({ uid: 0, gid, mode: 0o2770 });
+    expect(getOwner(t, 'etc/hostname')).toEqual({ uid: 65534, gid: 0, mode: 0o644 });
+    expect(getOwner(t, 'etc/shadow')).toEqual({ uid: 0, gid: 42, mode: 0o640 });
+    const tar = join(scratch, 'export.tar');
+    expect((await cake(HOME, ['export', NAME2, tar])).code).toBe(0);
+    const listed = execFileSync('tar', ['-tvf', tar, '--numeric-owner']).toString().split('\n');
+    expect(listed.find((l) => / var\/lib\/testdir\/$/.test(l))).toMatch(new RegExp(`^drwxrws--- 0/${gid} `));
+    expect(listed.find((l) => / etc\/hostname$/.test(l))).toMatch(/^-rw-r--r-- 65534\/0 /);
+    expect(listed.find((l) => / etc\/shadow$/.test(l))).toMatch(/^-rw-r----- 0\/42 /);
+  }, 60_000);
+
+  it("installs a package whose maintainer script chowns to the system group it creates", async () => {
+    const r = await cake(HOME, ['exec', NAME2, '--', 'sh', '-c', 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends ssl-cert 2>&1']);
+    expect(r.stdout).not.toMatch(/chown .* failed|Errors were encountered/);
+    expect(r.code).toBe(0);
+    const gid = groupId(envs.rootfs(NAME2), 'ssl-cert');
+    const t = envs.get(NAME2).ownership;
+    expect(getOwner(t, 'etc/ssl/private')).toEqual({ uid: 0, gid, mode: 0o710 });
+    expect(getOwner(t, 'etc/ssl/private/ssl-cert-snakeoil.key')).toEqual({ uid: 0, gid, mode: 0o640 });
+    expect(getOwner(t, 'var/log/apt/term.log')).toMatchObject({ uid: 0, gid: 4 });
+  }, 180_000);
+
+  it('without the recorder (CAKE_NO_FAKEROOT=1) a chown to another user fails in a user namespace', async (ctx) => {
+    const r = await cake(HOME, ['exec', '--engine', 'userns', NAME2, '--', 'chown', 'daemon', '/etc/hostname'], { env: { CAKE_NO_FAKEROOT: '1' } });
+    if (/self-check/.test(r.stderr)) ctx.skip();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Invalid argument/);
+    expect(getOwner(envs.get(NAME2).ownership, 'etc/hostname')).toEqual({ uid: 65534, gid: 0, mode: 0o644 });
+  });
 });
+
+/** Every entry's path, type, real owner and mode, size and link target (what export writes, but mtimes). */
+function listing(root: string, table: OwnershipTable): string[] {
+  const out = execFileSync('find', ['.', '-mindepth', '1', '-printf', '%P\t%y\t%m\t%s\t%l\n'], { cwd: root, maxBuffer: 64 << 20 }).toString().trim().split('\n');
+  return out
+    .map((l) => {
+      const [p, type, mode, size, target] = l.split('\t') as [string, string, string, string, string];
+      const own = lookupOwner(table, p, parseInt(mode, 8));
+      return `${p} ${type} ${own.uid}:${own.gid} ${own.mode.toString(8)} ${type === 'd' ? '' : size} ${target}`;
+    })
+    .sort();
+}
+
+function groupId(root: string, name: string): number {
+  const line = readFileSync(join(root, 'etc/group'), 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  if (line === undefined) throw new Error(`no group ${name}`);
+  return Number(line.split(':')[2]);
+}
 
 describe.skipIf(!haveBusybox())('guest scripts of a bootstrap', () => {
   it('collect the output in the log and turn a failure into an engine error quoting it', async () => {

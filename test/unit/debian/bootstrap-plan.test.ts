@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseStanzas } from '../../../src/debian/deb822.js';
 import { PACKAGE_FIELDS, PackageIndex, type PackageRecord } from '../../../src/debian/package-index.js';
 import { resolve } from '../../../src/debian/resolver.js';
-import { debFileName, essentialClosure, essentialInstallOrder, groupRuns, recordKey, selectedPreDepends } from '../../../src/debian/bootstrap-plan.js';
+import { buildKey, debFileName, essentialClosure, essentialInstallOrder, groupRuns, recordKey, selectedPreDepends, type BuildInputs } from '../../../src/debian/bootstrap-plan.js';
 
 function pkg(name: string, fields: Record<string, string> = {}): string {
   const all: Record<string, string> = {
@@ -70,5 +70,41 @@ describe('bootstrap plan', () => {
 
   it('names archives as apt does', () => {
     expect(debFileName({ name: 'passwd', version: '1:4.13+dfsg1-1', arch: 'amd64' })).toBe('passwd_1%3a4.13+dfsg1-1_amd64.deb');
+  });
+});
+
+describe('buildKey', () => {
+  const base: BuildInputs = {
+    format: 1,
+    sources: [{ mirror: 'http://deb.debian.org/debian', suite: 'bookworm', inReleaseSha256: 'a'.repeat(64) }],
+    components: ['main'],
+    arch: 'amd64',
+    keyring: 'debian',
+    variant: 'minbase',
+    packages: ['less'],
+    recommends: false,
+    debs: ['1'.repeat(64), '2'.repeat(64)],
+    fakeroot: ['3'.repeat(64)],
+  };
+
+  it('changes with every input and ignores the order of the .deb digests and a trailing slash', () => {
+    const key = buildKey(base);
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(buildKey({ ...base, debs: [...base.debs].reverse() })).toBe(key);
+    expect(buildKey({ ...base, sources: [{ ...base.sources[0]!, mirror: 'http://deb.debian.org/debian/' }] })).toBe(key);
+    const changed: Partial<BuildInputs>[] = [
+      { format: 2 },
+      { sources: [{ ...base.sources[0]!, inReleaseSha256: 'b'.repeat(64) }] },
+      { sources: [{ ...base.sources[0]!, mirror: 'http://mirror.example/debian' }] },
+      { components: ['main', 'contrib'] },
+      { arch: 'arm64' },
+      { keyring: { file: '/k.gpg' } },
+      { variant: 'essential' },
+      { packages: ['less', 'curl'] },
+      { recommends: true },
+      { debs: ['1'.repeat(64)] },
+      { fakeroot: ['4'.repeat(64)] },
+    ];
+    for (const c of changed) expect(buildKey({ ...base, ...c }), JSON.stringify(c)).not.toBe(key);
   });
 });
