@@ -53,7 +53,7 @@ describe.skipIf(!haveRegistryTools())('registry authentication (htpasswd and tok
   it('Basic: without credentials the error names the reference and says how to log in; nothing is installed', async () => {
     const u = user();
     const r = await cake(u.home, ['pull', `docker://${basic.host}/team/app:v1`], { env: u.env });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`cake: fetching the manifest of docker://${basic.host}/team/app:v1: unauthorized (401) (UNAUTHORIZED: authentication required)\nhint: log in to ${basic.host}`);
     expect(existsSync(join(u.home, 'v1/envs/app'))).toBe(false);
   });
@@ -62,18 +62,18 @@ describe.skipIf(!haveRegistryTools())('registry authentication (htpasswd and tok
     const ok = user({ '.docker/config.json': { auths: { [basic.host]: { auth: b64('alice:secret') } } } });
     const r = await cake(ok.home, ['pull', `docker://${basic.host}/team/app:v1`], { env: ok.env });
     expect(r.stderr).toContain('created app');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(marker(ok.home, 'app')).toBe('world\n');
     const bad = user({ '.docker/config.json': { auths: { [`http://${basic.host}/v1/`]: { auth: b64('alice:wrong') } } } });
     const w = await cake(bad.home, ['pull', `docker://${basic.host}/team/app:v1`], { env: bad.env });
-    expect(w.code).toBe(1);
+    expect(w.code, w.stderr).toBe(1);
     expect(w.stderr).toContain('unauthorized (401)');
   });
 
   it('Basic: $REGISTRY_AUTH_FILE wins over the docker config', async () => {
     const u = user({ 'auth.json': { auths: { [`${basic.host}/team`]: { auth: b64('alice:secret') } } }, '.docker/config.json': { auths: { [basic.host]: { auth: b64('alice:wrong') } } } });
     const r = await cake(u.home, ['pull', `docker://${basic.host}/team/app:v1`], { env: { ...u.env, REGISTRY_AUTH_FILE: join(u.env.HOME!, 'auth.json') } });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
   });
 
   it('Basic: a credential helper named in credHelpers', async () => {
@@ -84,14 +84,14 @@ describe.skipIf(!haveRegistryTools())('registry authentication (htpasswd and tok
     chmodSync(join(bin, 'docker-credential-cake-test'), 0o755);
     const u = user({ '.docker/config.json': { credHelpers: { [basic.host]: 'cake-test' } } });
     const r = await cake(u.home, ['pull', `docker://${basic.host}/team/app:v1`], { env: { ...u.env, PATH: `${bin}:${process.env.PATH}` } });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(log, 'utf8')).toBe(`get ${basic.host}\n`);
   });
 
   it('Bearer: anonymous pull of a public repository gets a pull token', async () => {
     const u = user();
     const r = await cake(u.home, ['pull', `docker://${token.host}/public/base:v1`], { env: u.env });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(marker(u.home, 'base')).toBe('world\n');
     expect(token.tokens!.requests.at(-1)).toMatchObject({ method: 'GET', user: undefined, service: 'cake-test-registry', scopes: ['repository:public/base:pull'], status: 200 });
   });
@@ -99,17 +99,17 @@ describe.skipIf(!haveRegistryTools())('registry authentication (htpasswd and tok
   it('Bearer: a private repository needs credentials (containers auth.json), and anonymous access is refused clearly', async () => {
     const anon = user();
     const r = await cake(anon.home, ['pull', `docker://${token.host}/private/app:v1`], { env: anon.env });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`cake: fetching the manifest of docker://${token.host}/private/app:v1: unauthorized (401)`);
     const u = user({ '.config/containers/auth.json': { auths: { [token.host]: { auth: b64('bob:hunter2') } } } });
     token.tokens!.requests.length = 0;
     const ok = await cake(u.home, ['pull', `docker://${token.host}/private/app:v1`], { env: u.env });
-    expect(ok.code).toBe(0);
+    expect(ok.code, ok.stderr).toBe(0);
     // One token for the whole pull: manifest, config and layer share it.
     expect(token.tokens!.requests).toEqual([{ method: 'GET', user: 'bob', service: 'cake-test-registry', scopes: ['repository:private/app:pull'], status: 200 }]);
     const wrong = user({ '.config/containers/auth.json': { auths: { [token.host]: { auth: b64('bob:nope') } } } });
     const w = await cake(wrong.home, ['pull', `docker://${token.host}/private/app:v1`], { env: wrong.env });
-    expect(w.code).toBe(1);
+    expect(w.code, w.stderr).toBe(1);
     expect(w.stderr).toContain(`refused the credentials from ${join(wrong.env.HOME!, '.config/containers/auth.json')}: 401`);
   });
 
@@ -117,7 +117,7 @@ describe.skipIf(!haveRegistryTools())('registry authentication (htpasswd and tok
     const u = user({ '.docker/config.json': { auths: { [token.host]: { auth: b64('bob:'), identitytoken: 'rt-123' } } } });
     token.tokens!.requests.length = 0;
     const r = await cake(u.home, ['pull', `docker://${token.host}/private/app:v1`], { env: u.env });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(token.tokens!.requests).toEqual([{ method: 'POST', user: 'refresh:bob', service: 'cake-test-registry', scopes: ['repository:private/app:pull'], status: 200 }]);
   });
 });

@@ -57,7 +57,7 @@ describe.skipIf(!haveRegistryTools())('registry faults: retries, resume, redirec
     proxy.fail(blobPath(bigLayer), { type: 'drop', afterBytes: 1_000_000 });
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/f/big:v1`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const gets = proxy.to(blobPath(bigLayer));
     expect(gets.map((g) => g.fault)).toEqual(['drop', undefined]);
     const from = Number(/^bytes=(\d+)-$/.exec(String(gets[1]!.headers.range))?.[1]);
@@ -72,7 +72,7 @@ describe.skipIf(!haveRegistryTools())('registry faults: retries, resume, redirec
     proxy.fail(blobPath(bigLayer), { type: 'status', status: 503, retryAfter: 0 }, 2);
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/f/big:v1`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(proxy.to(/\/manifests\/v1$/).map((q) => q.status)).toEqual([429, 200]);
     expect(proxy.to(blobPath(bigLayer)).map((q) => q.status)).toEqual([503, 503, 200]);
   });
@@ -81,7 +81,7 @@ describe.skipIf(!haveRegistryTools())('registry faults: retries, resume, redirec
     proxy.fail(/\/manifests\/v1$/, { type: 'status', status: 503, retryAfter: 0 }, 20);
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/f/big:v1`]);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`/v2/f/big/manifests/v1: 503 Service Unavailable`);
     expect(r.stderr).toContain('(5 attempts made)');
     nothingInstalled(h);
@@ -91,7 +91,7 @@ describe.skipIf(!haveRegistryTools())('registry faults: retries, resume, redirec
     proxy.fail(/\/manifests\/v1$/, { type: 'status', status: 403 });
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/f/big:v1`]);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`cake: fetching the manifest of docker://${proxy.host}/f/big:v1: access denied (403)`);
   });
 
@@ -99,7 +99,7 @@ describe.skipIf(!haveRegistryTools())('registry faults: retries, resume, redirec
     proxy.fail(blobPath(bigLayer), { type: 'corrupt' }, 10);
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/f/big:v1`]);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`cake: blob ${bigLayer} of docker://${proxy.host}/f/big:v1 does not match its digest`);
     nothingInstalled(h, bigLayer);
     expect(readdirSync(join(h, 'v1/store/tmp')).filter((f) => f.includes(bigLayer.slice(7)))).toEqual([]);
@@ -109,16 +109,16 @@ describe.skipIf(!haveRegistryTools())('registry faults: retries, resume, redirec
     const h = home();
     proxy.fail(/\/manifests\//, { type: 'corrupt', at: 20 });
     const pinned = await cake(h, ['pull', `docker://${proxy.host}/f/big@${big.digest}`]);
-    expect(pinned.code).toBe(1);
+    expect(pinned.code, pinned.stderr).toBe(1);
     expect(pinned.stderr).toContain(`cake: the manifest of docker://${proxy.host}/f/big@${big.digest} does not match its digest: expected ${big.digest}, got sha256:`);
     proxy.fail(/\/manifests\//, { type: 'corrupt', at: 20 });
     const tagged = await cake(h, ['pull', `docker://${proxy.host}/f/big:v1`]);
-    expect(tagged.code).toBe(1);
+    expect(tagged.code, tagged.stderr).toBe(1);
     expect(tagged.stderr).toContain(`does not match its digest: expected ${big.digest}`);
     const child = JSON.parse(multi.manifest.bytes.toString()).manifests[0].digest as string;
     proxy.fail(new RegExp(`/manifests/${child}$`), { type: 'corrupt', at: 20 });
     const nested = await cake(h, ['pull', `docker://${proxy.host}/f/multi:v1`]);
-    expect(nested.code).toBe(1);
+    expect(nested.code, nested.stderr).toBe(1);
     expect(nested.stderr).toContain(`expected ${child}`);
     nothingInstalled(h);
   });
@@ -126,7 +126,7 @@ describe.skipIf(!haveRegistryTools())('registry faults: retries, resume, redirec
   it('a layer that does not unpack to its diff_id installs nothing', async () => {
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/f/lying:v1`]);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`unpacks to ${lying.layers[0]!.diffId}, not its diff_id ${digestOf(Buffer.from('something else'))}`);
     nothingInstalled(h);
   });
@@ -159,7 +159,7 @@ describe.skipIf(!haveRegistryTools())('blob redirects to another host', () => {
     const h = freshHome('cake-oci-redirect-');
     try {
       const r = await cake(h.home, ['pull', `docker://${proxy.host}/public/img:v1`], { env: { HOME: h.home, DOCKER_CONFIG: '', REGISTRY_AUTH_FILE: '' } });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(readFileSync(join(h.home, 'v1/envs/img/rootfs/hello'), 'utf8')).toBe('from the cdn\n');
       const asked = proxy.to(new RegExp(`/blobs/${l.desc.digest}$`));
       expect(asked).toHaveLength(1);

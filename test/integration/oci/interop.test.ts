@@ -89,13 +89,13 @@ describe.skipIf(!haveRegistryTools())('images made by umoci and skopeo', () => {
   it('pulls what skopeo pushed (OCI and Docker schema 2 types) into the tree umoci unpacks', async () => {
     const h = home();
     const a = await cake(h, ['pull', `docker://${reg.host}/interop/oci:v1`]);
-    expect(a.code).toBe(0);
+    expect(a.code, a.stderr).toBe(0);
     expect(a.stdout).toBe(`oci\t${ociDigest}`);
     expect(tree(join(h, 'v1/envs/oci/rootfs'))).toEqual(expected);
     expect(expected.some((e) => e.startsWith('opt/tool/new '))).toBe(true);
     expect(expected.some((e) => e.startsWith('etc/remove-me'))).toBe(false);
     const d = await cake(h, ['pull', `docker://${reg.host}/interop/docker:v1`]);
-    expect(d.code).toBe(0);
+    expect(d.code, d.stderr).toBe(0);
     expect(tree(join(h, 'v1/envs/docker/rootfs'))).toEqual(expected);
     const rec = JSON.parse(readFileSync(join(h, 'v1/envs/docker/env.json'), 'utf8'));
     expect(rec.resolved.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
@@ -106,13 +106,13 @@ describe.skipIf(!haveRegistryTools())('images made by umoci and skopeo', () => {
   it('pulls from a local OCI layout: by tag, and refuses an ambiguous or unknown one listing the tags', async () => {
     const h = home();
     const r = await cake(h, ['pull', `oci:${layout}:base`, '--name', 'lay']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(tree(join(h, 'v1/envs/lay/rootfs'))).toEqual(expected);
     const amb = await cake(h, ['pull', `oci:${layout}`, '--name', 'amb']);
-    expect(amb.code).toBe(2);
+    expect(amb.code, amb.stderr).toBe(2);
     expect(amb.stderr).toContain(`oci:${layout} holds 2 images; name one with oci:${layout}:TAG\nhint: its tags: base, second`);
     const unknown = await cake(h, ['pull', `oci:${layout}:nope`, '--name', 'nope']);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code, unknown.stderr).toBe(1);
     expect(unknown.stderr).toContain(`oci:${layout} has no image tagged nope\nhint: its tags: base, second`);
     const notLayout = await cake(h, ['pull', `oci:${work}/src:x`, '--name', 'x']);
     expect(notLayout.stderr).toContain('is not an OCI image layout (no oci-layout file)');

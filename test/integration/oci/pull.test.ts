@@ -80,7 +80,7 @@ describe.skipIf(!haveRegistryTools() || !haveBusybox())('cake pull docker:// (re
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/demo/app:v1`]);
     expect(r.stderr).toContain(`digest: ${app.digest} (pin it with docker://${proxy.host}/demo/app:v1@${app.digest})`);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`app\t${app.digest}`);
     const root = join(envDir(h, 'app'), 'rootfs');
     expect(readFileSync(join(root, 'srv/app/README'), 'utf8')).toBe('read me\n');
@@ -107,7 +107,7 @@ describe.skipIf(!haveRegistryTools() || !haveBusybox())('cake pull docker:// (re
     expect((await cake(h, ['pull', `docker://${proxy.host}/demo/app:v1`])).code).toBe(0);
     proxy.reset();
     const r = await cake(h, ['pull', `docker://${proxy.host}/demo/other:v1`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const blobGets = proxy.to(/\/blobs\/sha256:/).map((q) => q.path.replace(/^.*\/blobs\//, ''));
     expect(blobGets.sort()).toEqual([other.layers[1]!.desc.digest, digestOf(other.config)].sort());
     expect(readFileSync(join(envDir(h, 'other'), 'rootfs/etc/second'), 'utf8')).toBe('two\n');
@@ -130,17 +130,17 @@ describe.skipIf(!haveRegistryTools() || !haveBusybox())('cake pull docker:// (re
   it('picks the host platform from an index (not the first entry), --platform another, and lists what there is otherwise', async () => {
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/demo/multi`, '--name', 'native']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`native\t${multi.digest}`);
     expect(readFileSync(join(envDir(h, 'native'), 'rootfs/arch'), 'utf8')).toBe(`${HOST_ARCH}\n`);
     const want = OTHER_ARCH === 'arm64' ? 'linux/arm64/v8' : 'linux/amd64';
     const f = await cake(h, ['pull', `docker://${proxy.host}/demo/multi`, '--name', 'foreign', '--platform', want]);
-    expect(f.code).toBe(0);
+    expect(f.code, f.stderr).toBe(0);
     expect(readFileSync(join(envDir(h, 'foreign'), 'rootfs/arch'), 'utf8')).toBe(`${OTHER_ARCH}\n`);
     const rec = JSON.parse(readFileSync(join(envDir(h, 'foreign'), 'env.json'), 'utf8'));
     expect(rec.arch).toBe(OTHER_ARCH === 'arm64' ? 'aarch64' : 'x86_64');
     const none = await cake(h, ['pull', `docker://${proxy.host}/demo/multi`, '--name', 'z', '--platform', 'linux/s390x']);
-    expect(none.code).toBe(1);
+    expect(none.code, none.stderr).toBe(1);
     const listed = OTHER_ARCH === 'arm64' ? `linux/arm64/v8, linux/${HOST_ARCH}` : `linux/amd64, linux/${HOST_ARCH}`;
     expect(none.stderr).toContain(`cake: docker://${proxy.host}/demo/multi:latest has no image for linux/s390x; it has ${listed}\nhint: pick one of those with --platform`);
     expect(existsSync(envDir(h, 'z'))).toBe(false);
@@ -152,12 +152,12 @@ describe.skipIf(!haveRegistryTools() || !haveBusybox())('cake pull docker:// (re
     expect((await cake(h, ['pull', ref])).code).toBe(0);
     proxy.reset();
     const again = await cake(h, ['pull', ref]);
-    expect(again.code).toBe(0);
+    expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('app is up to date');
     expect(proxy.requests).toEqual([]);
     // A tag is resolved again (one manifest request), and the env is kept as it is.
     const tagged = await cake(h, ['pull', `docker://${proxy.host}/demo/app:v1`, '--name', 'app2']);
-    expect(tagged.code).toBe(0);
+    expect(tagged.code, tagged.stderr).toBe(0);
     proxy.reset();
     const retag = await cake(h, ['pull', `docker://${proxy.host}/demo/app:v1`, '--name', 'app2']);
     expect(retag.stderr).toContain('app2 is up to date');
@@ -167,7 +167,7 @@ describe.skipIf(!haveRegistryTools() || !haveBusybox())('cake pull docker:// (re
   it('names the reference in a 404 and installs nothing', async () => {
     const h = home();
     const r = await cake(h, ['pull', `docker://${proxy.host}/demo/app:nope`]);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`\ncake: fetching the manifest of docker://${proxy.host}/demo/app:nope: not found \\(404\\) \\(MANIFEST_UNKNOWN: manifest unknown\\)\\nhint: check the repository and tag`));
     const repo = await cake(h, ['pull', `docker://${proxy.host}/no/such:1`]);
     expect(repo.stderr).toContain(`docker://${proxy.host}/no/such:1: not found (404)`);
@@ -177,7 +177,7 @@ describe.skipIf(!haveRegistryTools() || !haveBusybox())('cake pull docker:// (re
   it('refuses malformed references as usage errors', async () => {
     const h = home();
     const r = await cake(h, ['pull', 'docker://127.0.0.1:1/Bad/Name']);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain('repository names must be lowercase');
   });
 });

@@ -78,7 +78,7 @@ describe.skipIf(!haveRegistryTools())('cake push (real registry, read back with 
     await uploadImage(reg, 'src/img', 'v1', image([l], { arch: HOST_ARCH, env: ['PATH=/bin', 'MODE=pushed'], workingDir: '/srv', cmd: ['/bin/sh'] }), creds);
     h = freshHome('cake-oci-push-');
     const r = await cake(h.home, ['pull', `docker://${proxy.host}/src/img:v1`, '--name', 'img'], { env });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
   });
 
   afterAll(async () => {
@@ -92,7 +92,7 @@ describe.skipIf(!haveRegistryTools())('cake push (real registry, read back with 
     proxy.reset();
     const r = await cake(h.home, ['push', 'img', `docker://${proxy.host}/out/img:v1`], { env });
     expect(r.stderr).toContain('pushed img');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const m = /^docker:\/\/(.+)\/out\/img:v1@(sha256:[0-9a-f]{64})$/.exec(r.stdout);
     expect(m?.[1]).toBe(proxy.host);
     // a small layer goes up in one PUT; no PATCH
@@ -130,13 +130,13 @@ describe.skipIf(!haveRegistryTools())('cake push (real registry, read back with 
     const first = await cake(h.home, ['push', 'img', `docker://${proxy.host}/out/img:v2`], { env });
     proxy.reset();
     const again = await cake(h.home, ['push', 'img', `docker://${proxy.host}/out/img:v3`], { env });
-    expect(again.code).toBe(0);
+    expect(again.code, again.stderr).toBe(0);
     expect(again.stdout.split('@')[1]).toBe(first.stdout.split('@')[1]);
     expect(again.stderr).toContain('layer already there');
     expect(proxy.to(/\/blobs\/uploads\//, 'POST')).toEqual([]);
     proxy.reset();
     const other = await cake(h.home, ['push', 'img', `docker://${proxy.host}/elsewhere/img:v1`], { env });
-    expect(other.code).toBe(0);
+    expect(other.code, other.stderr).toBe(0);
     expect(other.stdout.split('@')[1]).toBe(first.stdout.split('@')[1]);
     expect(other.stderr).toContain('layer mounted from another repository');
     const posts = proxy.to(/\/blobs\/uploads\//, 'POST');
@@ -144,7 +144,7 @@ describe.skipIf(!haveRegistryTools())('cake push (real registry, read back with 
     expect(posts[0]!.path).toMatch(/\?mount=sha256%3A[0-9a-f]{64}&from=out%2Fimg$/);
     // and cake pulls it back
     const back = await cake(h.home, ['pull', `docker://${proxy.host}/elsewhere/img:v1`, '--name', 'back'], { env });
-    expect(back.code).toBe(0);
+    expect(back.code, back.stderr).toBe(0);
     expect(tree(join(h.home, 'v1/envs/back/rootfs'), /^$/)).toEqual(tree(join(h.home, 'v1/envs/img/rootfs'), /^$/));
     const rec = JSON.parse(readFileSync(join(h.home, 'v1/envs/back/env.json'), 'utf8'));
     const orig = JSON.parse(readFileSync(join(h.home, 'v1/envs/img/env.json'), 'utf8'));
@@ -168,7 +168,7 @@ describe.skipIf(!haveRegistryTools())('cake push (real registry, read back with 
       expect(patches.length).toBe(Math.ceil(built.layer.size / 65536));
       expect(patches.map((p) => p.headers['content-range'])).toEqual(patches.map((_, i) => `${i * 65536}-${Math.min((i + 1) * 65536, built.layer.size) - 1}`));
       const out = await cake(h.home, ['pull', `docker://${proxy.host}/chunks/one:v1`, '--name', 'chunky'], { env });
-      expect(out.code).toBe(0);
+      expect(out.code, out.stderr).toBe(0);
       expect(readFileSync(join(h.home, 'v1/envs/chunky/rootfs/noise')).equals(readFileSync(join(rootfs, 'noise')))).toBe(true);
     } finally {
       await http.close();
@@ -178,10 +178,10 @@ describe.skipIf(!haveRegistryTools())('cake push (real registry, read back with 
   it('writes an OCI layout that cake and umoci read', async () => {
     const dirPath = join(work, 'pushed-layout');
     const r = await cake(h.home, ['push', 'img', `oci:${dirPath}:snap`], { env });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^oci:${dirPath}:snap@sha256:[0-9a-f]{64}$`));
     const back = await cake(h.home, ['pull', `oci:${dirPath}:snap`, '--name', 'from-layout'], { env });
-    expect(back.code).toBe(0);
+    expect(back.code, back.stderr).toBe(0);
     expect(back.stderr).toContain(`digest: ${r.stdout.split('@')[1]}`);
     expect(tree(join(h.home, 'v1/envs/from-layout/rootfs'), /^$/)).toEqual(tree(join(h.home, 'v1/envs/img/rootfs'), /^$/));
     const ls = await execa('umoci', ['ls', '--layout', dirPath]);
@@ -190,10 +190,10 @@ describe.skipIf(!haveRegistryTools())('cake push (real registry, read back with 
 
   it('refuses a digest as the push target and unknown envs', async () => {
     const d = await cake(h.home, ['push', 'img', `docker://${proxy.host}/out/img@sha256:${'0'.repeat(64)}`], { env });
-    expect(d.code).toBe(2);
+    expect(d.code, d.stderr).toBe(2);
     expect(d.stderr).toContain('push to a tag, not a digest');
     const n = await cake(h.home, ['push', 'nope', `docker://${proxy.host}/out/img:v1`], { env });
-    expect(n.code).toBe(1);
+    expect(n.code, n.stderr).toBe(1);
     expect(n.stderr).toContain('no environment named nope');
   });
 });
