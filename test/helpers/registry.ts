@@ -201,7 +201,6 @@ export class TestRegistry {
 
   static async start(opts: TestRegistryOptions = {}): Promise<TestRegistry> {
     const dir = mkdtempSync(join(tmpdir(), 'cake-registry-'));
-    const port = await freePort();
     let auth = '';
     let tokens: TokenServer | undefined;
     if (opts.auth === 'htpasswd') {
@@ -215,30 +214,41 @@ export class TestRegistry {
       writeFileSync(join(dir, 'token-ca.pem'), TokenServer.certPem());
       auth = `auth:\n  token:\n    realm: ${tokens.realm}\n    service: ${service}\n    issuer: ${issuer}\n    rootcertbundle: ${join(dir, 'token-ca.pem')}\n`;
     }
-    const config =
-      'version: 0.1\n' +
-      'log:\n  level: error\n  accesslog:\n    disabled: true\n' +
-      `storage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n` +
-      `http:\n  addr: 127.0.0.1:${port}\n  secret: cake-test-secret\n` +
-      auth;
-    writeFileSync(join(dir, 'config.yml'), config);
-    const logs: string[] = [];
-    const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (d: Buffer) => logs.push(String(d)));
-    child.stderr?.on('data', (d: Buffer) => logs.push(String(d)));
-    const reg = new TestRegistry(child, port, dir, tokens, logs);
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`docker-registry exited: ${logs.join('')}`);
-      try {
-        await fetch(`http://127.0.0.1:${port}/v2/`);
-        return reg;
-      } catch {
-        if (Date.now() > deadline) {
-          await reg.stop();
-          throw new Error(`docker-registry did not start: ${logs.join('')}`);
+    // The port is free when picked but may be taken before the registry binds it (tests run in
+    // parallel): then the registry exits, or something else answers; try another port.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const config =
+        'version: 0.1\n' +
+        'log:\n  level: error\n  accesslog:\n    disabled: true\n' +
+        `storage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n` +
+        `http:\n  addr: 127.0.0.1:${port}\n  secret: cake-test-secret\n` +
+        auth;
+      writeFileSync(join(dir, 'config.yml'), config);
+      const logs: string[] = [];
+      const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout?.on('data', (d: Buffer) => logs.push(String(d)));
+      child.stderr?.on('data', (d: Buffer) => logs.push(String(d)));
+      const reg = new TestRegistry(child, port, dir, tokens, logs);
+      const deadline = Date.now() + 15_000;
+      let answered = false;
+      while (child.exitCode === null && Date.now() < deadline) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/v2/`);
+          answered = res.headers.get('docker-distribution-api-version') === 'registry/2.0';
+          if (answered) break;
+        } catch {
+          // not listening yet
         }
         await new Promise((r) => setTimeout(r, 50));
+      }
+      // the registry may have answered a moment before failing on a port someone else holds
+      if (answered) await new Promise((r) => setTimeout(r, 100));
+      if (answered && child.exitCode === null) return reg;
+      if (child.exitCode === null) child.kill('SIGKILL');
+      if (attempt >= 3) {
+        await reg.stop();
+        throw new Error(`docker-registry did not start: ${logs.join('')}`);
       }
     }
   }
