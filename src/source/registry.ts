@@ -56,7 +56,7 @@ export interface ImagePullOutcome {
 /** Shared registry machinery for one command: a client with credentials from `opts.env`. */
 export async function registryClient(deps: SourceDeps, opts: RegistryOptions | undefined): Promise<RegistryClient> {
   const http = await deps.http();
-  const credentials = new CredentialStore(opts?.env ?? {});
+  const credentials = new CredentialStore(opts?.env ?? deps.hostEnv ?? {});
   const auth = new RegistryAuth({ http, credentials, logger: deps.logger, signal: deps.signal });
   return new RegistryClient({ http, auth, logger: deps.logger, signal: deps.signal, insecure: opts?.insecure ?? false });
 }
