@@ -4,7 +4,7 @@
  * owners, the save file read back when faked stops.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,10 @@ import { snapshotTable } from '../../../src/archive/faked-save.js';
 import type { OwnershipTable } from '../../../src/archive/ownership.js';
 import type { FakerootKit } from '../../../src/run/fakeroot-kit.js';
 import { applySaved, FakedDaemon } from '../../../src/run/ownership-recorder.js';
+import { runInEnv } from '../../../src/run/engine.js';
+import { defaultRunOptions } from '../../../src/run/run-options.js';
+import { silentLogger } from '../../../src/model/logger.js';
+import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
 
 const TRIPLET = `${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
 const hostKit: FakerootKit = {
@@ -58,5 +62,42 @@ describe.skipIf(!haveFakeroot)("faked on the host, from a kit's files", () => {
 
   it('reports a faked that does not start', async () => {
     await expect(FakedDaemon.start({ ...hostKit, faked: '/bin/false' }, [], join(root, '.work'))).rejects.toThrow(/faked did not start/);
+  });
+});
+
+describe.skipIf(!haveFakeroot || !haveBusybox())('a static guest (busybox, as musl programs are to a glibc libfakeroot)', () => {
+  it('runs with the recorder on, but its chown is not recorded: EINVAL in a user namespace, the table unchanged', async (ctx) => {
+    const fs = createBusyboxRootfs();
+    const work = mkdtempSync(join(tmpdir(), 'cake-faked-bb-'));
+    try {
+      writeFileSync(join(fs.root, 'f'), 'x');
+      const table: OwnershipTable = {};
+      const changes: unknown[] = [];
+      const out = join(work, 'out');
+      const fd = openSync(out, 'w');
+      let code: number;
+      try {
+        code = await runInEnv(
+          { name: 'bb', rootfs: fs.root },
+          ['/bin/sh', '-c', 'echo "key=$FAKEROOTKEY"; chown 42 /f'],
+          defaultRunOptions({ engine: 'userns', isolated: true }),
+          { logger: silentLogger, hostEnv: process.env, cacheDir: join(work, 'engine'), stdio: ['ignore', fd, fd], recordOwnership: { table, kit: hostKit, onChange: (d) => void changes.push(d) } },
+        );
+      } catch (err) {
+        if (/self-check/.test((err as Error).message)) ctx.skip();
+        throw err;
+      } finally {
+        closeSync(fd);
+      }
+      const text = readFileSync(out, 'utf8');
+      expect(text).toMatch(/^key=\d+\n/);
+      expect(text).toMatch(/Invalid argument/);
+      expect(code).toBe(1);
+      expect(table).toEqual({});
+      expect(changes).toEqual([]);
+    } finally {
+      fs.cleanup();
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });
