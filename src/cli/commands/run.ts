@@ -4,7 +4,7 @@ import { parseBind, parseEnvAssignment, type EngineName, type RunOptions } from 
 import { applyOwnershipDiff } from '../../archive/ownership-diff.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';
 import { kitDebs, prepareFakerootKit } from '../../run/fakeroot-kit.js';
-import type { OwnershipRecording } from '../../run/ownership-recorder.js';
+import { whyNotRecorded, type OwnershipRecording } from '../../run/ownership-recorder.js';
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
 
@@ -69,8 +69,12 @@ async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<O
 async function run(ctx: CliContext, name: string, argv: string[], opts: Record<string, unknown>, tty: boolean): Promise<number> {
   const record = ctx.envs.get(name);
   const runOpts = toRunOptions(opts, record, tty);
-  const recordOwnership = await ownershipRecording(ctx, record);
-  return runInEnv(guestOf(ctx, record), argv, runOpts, {
+  const guest = guestOf(ctx, record);
+  // the kit is unpacked on first use: not for a run that could not use it
+  const unrecorded = whyNotRecorded(guest, runOpts);
+  if (unrecorded !== undefined) ctx.logger.debug(`ownership changes are not recorded: ${unrecorded}`);
+  const recordOwnership = unrecorded === undefined ? await ownershipRecording(ctx, record) : undefined;
+  return runInEnv(guest, argv, runOpts, {
     logger: ctx.logger,
     hostEnv: ctx.env,
     cacheDir: join(ctx.paths.cache, 'engine'),
