@@ -41,14 +41,48 @@ export function sh(cmd, opts = {}) {
 }
 
 export function report(title, rows, baseline) {
-  const base = rows.find((r) => r.name === baseline)?.seconds;
+  const baseRow = rows.find((r) => r.name === baseline);
+  const base = baseRow?.seconds;
   console.log(`\n## ${title}`);
   for (const r of rows) {
     const ratio = base ? ` ${(r.seconds / base).toFixed(2)}x ${baseline}` : '';
-    console.log(`${r.name.padEnd(44)} ${r.seconds.toFixed(3)} s${r.seconds === base ? '' : ratio}`);
+    // Optional CPU time (user + system of the whole process tree), steadier than wall time on a busy host.
+    const cpu = r.cpu === undefined ? '' : `   cpu ${r.cpu.toFixed(2)} s${baseRow?.cpu && r !== baseRow ? ` ${(r.cpu / baseRow.cpu).toFixed(2)}x` : ''}`;
+    console.log(`${r.name.padEnd(44)} ${r.seconds.toFixed(3)} s${r.seconds === base ? '' : ratio}${cpu}`);
   }
+}
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/**
+ * Runs a shell command once; returns its wall time, its CPU time (user + system of every process
+ * it waited for, from the shell's cutime/cstime) and its stdout. Throws on a non-zero exit.
+ */
+export function measure(cmd, opts = {}) {
+  const wrapped = `{\n${cmd}\n}; rc=$?; set -- $(cut -d')' -f2 /proc/$$/stat); echo "bench-cpu-ticks $((\${14} + \${15}))"; exit $rc`;
+  const t0 = process.hrtime.bigint();
+  const out = execFileSync('sh', ['-c', wrapped], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const m = /bench-cpu-ticks (\d+)\n?$/.exec(out);
+  return { wall, cpu: m ? Number(m[1]) / CLK_TCK : NaN, stdout: m ? out.slice(0, m.index) : out };
 }
 
 export function exists(p) {
   return existsSync(p);
+}
+
+/** Runs a shell command and returns its stdout (stderr shown); throws on a non-zero exit. */
+export function shOut(cmd, opts = {}) {
+  return execFileSync('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+}
+
+/** Quotes a word for sh. */
+export function q(word) {
+  return `'${String(word).replaceAll("'", `'\\''`)}'`;
+}
+
+/** The median of a list of numbers. */
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
 }

@@ -116,7 +116,7 @@ export async function selectProot(deps: ProotSelectDeps): Promise<ProotSelection
       s = await attempt(c);
     } catch (err) {
       // A candidate that cannot even start (CAKE_PROOT pointing nowhere) must not hide the others.
-      if (!(err instanceof CakeError) || err.code === 'interrupted' || candidates.length === 1) throw err;
+      if (!(err instanceof CakeError) || err.code === 'interrupted') throw err;
       failures.push(`${describeCandidate(c)} does not start (${err.message})`);
       firstError ??= err;
       continue;
