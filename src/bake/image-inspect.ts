@@ -14,7 +14,7 @@ export interface ImageInfo {
   format: 'raw' | 'qcow2';
   bios: boolean;
   efi: boolean;
-  /** The EFI/boot partition, in bytes from the start of the disk. */
+  /** The boot partition (EFI system or XBOOTLDR), in bytes from the start of the disk. */
   esp?: { offset: number; size: number };
 }
 
@@ -41,12 +41,13 @@ export async function inspectImage(path: string, tools: ToolRunner, workDir: str
     return { format, bios: hasBootCode, efi: false };
   }
   const esp = gpt.partitions.find((p) => p.type === GPT_TYPE.esp);
+  const boot = esp ?? gpt.partitions.find((p) => p.type === GPT_TYPE.xbootldr);
   const legacy = gpt.partitions.some((p) => ((p.attributes ?? 0n) & LEGACY_BIOS_BOOTABLE) !== 0n);
   return {
     format,
     bios: hasBootCode && legacy,
     efi: esp !== undefined,
-    ...(esp ? { esp: { offset: esp.start * SECTOR, size: esp.sectors * SECTOR } } : {}),
+    ...(boot ? { esp: { offset: boot.start * SECTOR, size: boot.sectors * SECTOR } } : {}),
   };
 }
 

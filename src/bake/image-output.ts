@@ -54,6 +54,8 @@ export interface TableInput {
   bootCode?: Buffer;
   /** Mark the boot partition legacy-BIOS-bootable. */
   bios: boolean;
+  /** The boot partition is an EFI system partition (else an XBOOTLDR one, for BIOS only). */
+  efi: boolean;
 }
 
 /** Creates the raw image file: sparse, the full size, nothing in it yet. */
@@ -70,7 +72,7 @@ export function createRaw(file: string, layout: Layout): void {
 export function writeTables(file: string, t: TableInput): void {
   const { layout } = t;
   const partitions: GptPartition[] = [
-    { type: GPT_TYPE.esp, uuid: t.ids.espPartUuid, name: 'ESP', start: layout.esp.start, sectors: layout.esp.sectors, attributes: t.bios ? LEGACY_BIOS_BOOTABLE : 0n },
+    { type: t.efi ? GPT_TYPE.esp : GPT_TYPE.xbootldr, uuid: t.ids.espPartUuid, name: t.efi ? 'ESP' : 'boot', start: layout.esp.start, sectors: layout.esp.sectors, attributes: t.bios ? LEGACY_BIOS_BOOTABLE : 0n },
     { type: GPT_TYPE.rootX86_64, uuid: t.ids.rootPartUuid, name: 'root', start: layout.root.start, sectors: layout.root.sectors },
   ];
   const { head, tail } = writeGpt({ diskGuid: t.ids.diskGuid, sectors: layout.totalBytes / SECTOR, partitions, ...(t.bootCode ? { bootCode: t.bootCode } : {}) });

@@ -15,6 +15,8 @@ const ARRAY_SECTORS = (ENTRIES * ENTRY_SIZE) / SECTOR;
 
 export const GPT_TYPE = {
   esp: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
+  /** Linux extended boot (XBOOTLDR): the FAT boot partition of a BIOS-only image. */
+  xbootldr: 'BC13C2FF-59E6-4262-A352-B275FD6F7172',
   /** Linux root (x86-64), as in the Discoverable Partitions Specification. */
   rootX86_64: '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709',
   linuxData: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',

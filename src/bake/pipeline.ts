@@ -300,6 +300,6 @@ async function stageBoot(ctx: BakeContext): Promise<void> {
 
 async function stageImage(ctx: BakeContext): Promise<void> {
   const raw = ctx.raw as string;
-  writeTables(raw, { layout: ctx.layout as Layout, ids: ctx.ids as ImageIds, ...(ctx.bootCode ? { bootCode: ctx.bootCode } : {}), bios: ctx.opts.bios });
+  writeTables(raw, { layout: ctx.layout as Layout, ids: ctx.ids as ImageIds, ...(ctx.bootCode ? { bootCode: ctx.bootCode } : {}), bios: ctx.opts.bios, efi: ctx.opts.efi });
   await writeOutput(ctx.tools, raw, ctx.output, ctx.opts.format);
 }

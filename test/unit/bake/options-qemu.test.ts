@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { consoleMatcher, stripAnsi } from '../../../src/bake/boot-run.js';
-import { planLayout, sweepStaleOutputs } from '../../../src/bake/image-output.js';
+import { createRaw, planLayout, sweepStaleOutputs, writeTables } from '../../../src/bake/image-output.js';
+import { inspectImage } from '../../../src/bake/image-inspect.js';
+import { createToolRunner } from '../../../src/bake/tools.js';
 import { probeSector } from '../../../src/bake/kvm-probe.js';
 import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize } from '../../../src/bake/options.js';
 import { findOvmf, qemuArgs, userChoosesFirmware, type QemuPlan } from '../../../src/bake/qemu.js';
@@ -59,6 +61,25 @@ describe('disk layout', () => {
     expect(l.totalBytes).toBe(1024 * MIB);
     expect(l.root.sectors * 512).toBe((1024 - 66) * MIB);
     expect(() => planLayout(64 * MIB, undefined, 120 * MIB, 100 * MIB)).toThrow(/--size 120 MiB is too small: the image needs at least 166 MiB/);
+  });
+});
+
+describe('what cake boot sees in an image', () => {
+  it('tells BIOS-only, EFI-only and hybrid images apart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cake-inspect-'));
+    const layout = planLayout(64 * MIB, 8 * MIB, undefined, 1);
+    const ids = { diskGuid: '01234567-89AB-CDEF-0123-456789ABCDEF', espPartUuid: '11111111-2222-3333-4444-555555555555', rootPartUuid: 'AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE' };
+    const tools = createToolRunner(process.env);
+    const kinds: Array<[boolean, boolean]> = [[true, false], [false, true], [true, true]];
+    for (const [bios, efi] of kinds) {
+      const img = join(dir, `${bios}-${efi}.img`);
+      createRaw(img, layout);
+      writeTables(img, { layout, ids, bios, efi, ...(bios ? { bootCode: Buffer.alloc(440, 0xfa) } : {}) });
+      const info = await inspectImage(img, tools, dir);
+      expect({ bios: info.bios, efi: info.efi, format: info.format, esp: info.esp }).toEqual({ bios, efi, format: 'raw', esp: { offset: MIB, size: 64 * MIB } });
+    }
+    await expect(inspectImage(join(dir, 'none.img'), tools, dir)).rejects.toThrow(/no such file/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
