@@ -157,10 +157,11 @@ export function fixupScript(input: Pick<Ext4Input, 'entries' | 'owner' | 'device
     if (want.gid !== e.st.gid) cmd(path, 'gid', want.gid);
     if (e.kind !== 'symlink' && want.mode !== (e.st.mode & 0o7777)) cmd(path, 'mode', `0${(TYPE_BITS[e.kind] | want.mode).toString(8)}`);
     const mtime = Math.floor(e.st.mtimeMs / 1000);
+    // '@' makes debugfs read seconds: a bare number can parse as a YYYYMMDD… date
     const t = Math.min(mtime, sde);
-    if (t !== mtime) cmd(path, 'mtime', t);
-    cmd(path, 'atime', t);
-    cmd(path, 'ctime', t);
+    if (t !== mtime) cmd(path, 'mtime', `@${t}`);
+    cmd(path, 'atime', `@${t}`);
+    cmd(path, 'ctime', `@${t}`);
   }
   for (const d of input.devices) {
     const slash = d.path.lastIndexOf('/');
@@ -171,7 +172,7 @@ export function fixupScript(input: Pick<Ext4Input, 'entries' | 'owner' | 'device
     cmd(p, 'uid', d.owner.uid);
     cmd(p, 'gid', d.owner.gid);
     cmd(p, 'mode', `0${((d.kind === 'char' ? 0o020000 : 0o060000) | d.owner.mode).toString(8)}`);
-    for (const f of ['atime', 'ctime', 'mtime', 'crtime']) cmd(p, f, sde);
+    for (const f of ['atime', 'ctime', 'mtime', 'crtime']) cmd(p, f, `@${sde}`);
   }
   return { script: Buffer.concat(lines), commands: lines.length, skipped };
 }

@@ -6,7 +6,7 @@
  * and the two device nodes needed before devtmpfs. Files are always replaced (unlinked, then
  * written), never written through a link.
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, lutimesSync, mkdirSync, readdirSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { getOwner, type OwnershipTable } from '../archive/ownership.js';
 import type { DeviceNode, Owner } from './ext4.js';
@@ -101,6 +101,7 @@ class Overlay {
     this.mkdirs(dirname(rel) === '.' ? '' : dirname(rel));
     this.remove(rel);
     symlinkSync(target, this.host(rel));
+    lutimesSync(this.host(rel), this.sde, this.sde);
     this.owners.set(rel, { uid: 0, gid: 0, mode: 0o777 });
   }
 

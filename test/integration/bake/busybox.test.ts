@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +34,7 @@ describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: 
     const imp = await cake(BAKE_HOME, ['import', tarball, '--name', 'bake-bb', '--force']);
     expect(imp.code, imp.stderr).toBe(0);
     image = join(work, 'bb.img');
-    first = await cake(BAKE_HOME, ['bake', 'bake-bb', '-o', image, '--password', PASSWORD, '--hostname', 'bbtest']);
+    first = await cake(BAKE_HOME, ['bake', 'bake-bb', '-o', image, '--password', PASSWORD, '--hostname', 'bbtest', '--cmdline', 'cake.test=yes']);
     expect(first.code, first.stderr).toBe(0);
   }, 600_000);
 
@@ -62,6 +62,13 @@ describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: 
     expect(statInImage(image, '/dev/console')).toMatchObject({ type: 'character special', uid: 0, mode: 0o600 });
     expect(statInImage(image, '/tmp')).toMatchObject({ mode: 0o1777 });
     expect(catInImage(image, '/etc/hostname')).toBe('bbtest\n');
+    // Times: access and change times are the modification time (no trace of when the bake ran).
+    for (const p of ['/etc/passwd', '/bin/sh', '/etc/hostname', '/usr/lib/cake', '/']) {
+      const st = statInImage(image, p);
+      expect(st?.ctime, p).toBe(st?.mtime);
+      expect(st?.atime, p).toBe(st?.mtime);
+      expect(st?.mtime, p).toBeLessThanOrEqual(Date.now() / 1000);
+    }
     expect(catInImage(image, '/etc/shadow')).toMatch(/^root:\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}:/);
     expect(catInImage(image, '/etc/fstab')).toMatch(/^UUID=[0-9a-f-]{36}\t\/\text4/m);
   });
@@ -69,13 +76,13 @@ describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: 
   it('bakes the same bytes again (also from a second import of the tarball), with nothing downloaded (the network is cut) — raw and qcow2', async () => {
     const offline = { http_proxy: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', https_proxy: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '', no_proxy: '' };
     const again = join(work, 'bb-again.img');
-    const r = await cake(BAKE_HOME, ['bake', 'bake-bb', '-o', again, '--password', PASSWORD, '--hostname', 'bbtest'], { env: offline });
+    const r = await cake(BAKE_HOME, ['bake', 'bake-bb', '-o', again, '--password', PASSWORD, '--hostname', 'bbtest', '--cmdline', 'cake.test=yes'], { env: offline });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/reading the Debian|unpacking/);
     expect(await sha256File(again)).toBe(await sha256File(image));
     // Another import of the same tarball is the same env: same tree hash, same image.
     expect((await cake(BAKE_HOME, ['import', tarball, '--name', 'bake-bb2', '--force'])).code).toBe(0);
-    const other = await cake(BAKE_HOME, ['bake', 'bake-bb2', '-o', again, '--password', PASSWORD, '--hostname', 'bbtest'], { env: offline });
+    const other = await cake(BAKE_HOME, ['bake', 'bake-bb2', '-o', again, '--password', PASSWORD, '--hostname', 'bbtest', '--cmdline', 'cake.test=yes'], { env: offline });
     expect(other.code, other.stderr).toBe(0);
     expect(await sha256File(again)).toBe(await sha256File(image));
     const q1 = join(work, 'a.qcow2');
@@ -90,7 +97,7 @@ describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: 
   }, 300_000);
 
   it('boots with BIOS (syslinux) to the serial console, logs in as root and runs a shell command', async () => {
-    const boot = startBoot(BAKE_HOME, [image, '--expect', 'CAKE-OK-42', '--timeout', '280', '--', '-snapshot'], { CAKE_BOOT_FIRMWARE: 'bios' });
+    const boot = startBoot(BAKE_HOME, [image, '--expect', 'CAKE-OK-42', '--timeout', '280', '--memory', '384', '--', '-snapshot'], { CAKE_BOOT_FIRMWARE: 'bios' });
     try {
       await boot.waitFor('login:', 240);
       expect(boot.stderr()).toMatch(/with BIOS \(SeaBIOS\), (TCG|KVM)/);
@@ -99,9 +106,15 @@ describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: 
       await boot.waitFor('Password:', 30);
       boot.send(`${PASSWORD}\n`);
       await boot.waitFor('# ', 30);
-      boot.send('cat /proc/cmdline; echo CAKE-OK-$((6*7))\n');
+      boot.send('cat /proc/cmdline; ip -4 addr show eth0; ip route; grep MemTotal /proc/meminfo; id; echo CAKE-OK-$((6*7))\n');
       expect(await boot.done).toBe(0);
-      expect(boot.console()).toMatch(/console=tty0 console=ttyS0/);
+      const session = boot.console().slice(boot.console().lastIndexOf('cat /proc/cmdline'));
+      expect(session).toMatch(/root=UUID=[0-9a-f-]{36} rw console=tty0 console=ttyS0,115200n8 net\.ifnames=0 cake\.test=yes/);
+      // DHCP from QEMU's user-mode network, brought up by cake's busybox init
+      expect(session).toMatch(/inet 10\.0\.2\.15\/24/);
+      expect(session).toMatch(/default via 10\.0\.2\.2 dev eth0/);
+      expect(Number(/MemTotal:\s+(\d+) kB/.exec(session)?.[1])).toBeLessThan(384 * 1024);
+      expect(session).toMatch(/uid=0\(root\)/);
     } finally {
       boot.kill();
     }
@@ -117,6 +130,13 @@ describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: 
     expect(boot.stderr()).toMatch(/with EFI \(OVMF\)/);
     expect(boot.stderr()).toMatch(/ssh -p \d+ root@127\.0\.0\.1/);
   }, 300_000);
+
+  it('exits 1 when the expected text does not come in time, and stops the guest', async () => {
+    const boot = startBoot(BAKE_HOME, [image, '--expect', 'never printed', '--timeout', '4', '--', '-snapshot'], { CAKE_BOOT_FIRMWARE: 'bios' });
+    expect(await boot.done).toBe(1);
+    expect(boot.stderr()).toMatch(/^cake boot: "never printed" did not appear on the console within 4 s$/m);
+    expect(spawnSync('pgrep', ['-f', `qemu-system-x86_64 .*${image}`]).status).toBe(1);
+  }, 60_000);
 
   it('says on the console that the root filesystem is not found, and opens a rescue shell', async () => {
     const dir = join(work, 'boot-files');
@@ -166,8 +186,13 @@ describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: 
       spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'env', `CAKE_HOME=${nobody}`, `HOME=${nobody}`, 'NO_COLOR=1', CAKE, ...args], { encoding: 'utf8' });
     const imp = run('import', tarball, '--name', 'bb');
     expect(imp.status, imp.stderr).toBe(0);
-    const r = run('bake', 'bb', '-o', img, '--boot', 'bios', '--size', `${200}M`);
+    // The kernel as a path and its modules directory (the one cake unpacked for the bakes above).
+    const kernels = join(BAKE_HOME, 'cache/v1/bake/kernels');
+    const kdir = join(kernels, readdirSync(kernels).filter((d) => existsSync(join(kernels, d, 'release')))[0] as string);
+    const release = readFileSync(join(kdir, 'release'), 'utf8').trim();
+    const r = run('bake', 'bb', '-o', img, '--boot', 'bios', '--size', `${200}M`, '--kernel', join(kdir, 'vmlinuz'), '--modules', join(kdir, 'modules', release));
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`kernel: kernel ${join(kdir, 'vmlinuz')} (${release}), `);
     expect(existsSync(img)).toBe(true);
     expect(spawnSync('stat', ['-c', '%s %u', img], { encoding: 'utf8' }).stdout.trim()).toBe(`${200 * MIB} 65534`);
     // Owned by nobody on disk, by root (and 1234, 42) inside.
@@ -178,6 +203,10 @@ describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: 
     expect(statInImage(img, '/')).toMatchObject({ uid: 0, gid: 0, mode: 0o755 });
     // The same env baked by root and by nobody: the same root filesystem contents.
     expect(catInImage(img, '/etc/inittab')).toBe(catInImage(image, '/etc/inittab'));
+    // It boots (as root here: /dev/kvm is root's on this kind of host, TCG is fine).
+    const boot = startBoot(BAKE_HOME, [img, '--expect', 'bb login:', '--timeout', '240', '--', '-snapshot']);
+    expect(await boot.done, boot.console().slice(-1500)).toBe(0);
+    expect(boot.stderr()).toMatch(/with BIOS \(SeaBIOS\)/);
     chownSync(nobody, 0, 0);
-  }, 300_000);
+  }, 400_000);
 });

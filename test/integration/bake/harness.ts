@@ -110,11 +110,16 @@ export function partitionOffset(image: string, n: number): number {
 }
 
 /** `debugfs -R 'stat PATH'` in the root filesystem of a raw cake image: uid, gid, mode (with type bits). */
-export function statInImage(image: string, path: string): { uid: number; gid: number; mode: number; type: string } | undefined {
+export function statInImage(image: string, path: string): { uid: number; gid: number; mode: number; type: string; atime: number; ctime: number; mtime: number } | undefined {
   const r = spawnSync('debugfs', ['-R', `stat "${path}"`, `${image}?offset=${partitionOffset(image, 2)}`], { encoding: 'utf8' });
   const m = /Type: ([a-z ]+?)\s+Mode:\s+(\d+)[\s\S]*?User:\s+(\d+)\s+Group:\s+(\d+)/.exec(r.stdout);
   if (m === null) return undefined;
-  return { type: m[1] as string, mode: parseInt(m[2] as string, 8), uid: Number(m[3]), gid: Number(m[4]) };
+  // "ctime: 0x6b03d660:00000000": seconds, then the extra field (its low 2 bits extend the epoch)
+  const time = (field: string): number => {
+    const t = new RegExp(`\\b${field}: 0x([0-9a-f]+):([0-9a-f]+)`).exec(r.stdout);
+    return t === null ? NaN : parseInt(t[1] as string, 16) + (parseInt(t[2] as string, 16) & 3) * 2 ** 32;
+  };
+  return { type: m[1] as string, mode: parseInt(m[2] as string, 8), uid: Number(m[3]), gid: Number(m[4]), atime: time('atime'), ctime: time('ctime'), mtime: time('mtime') };
 }
 
 /** The text of a file in the root filesystem of a raw cake image. */
