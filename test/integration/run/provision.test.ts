@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { machine, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveClient, toPackageIndex } from '../../../src/debian/archive-client.js';
 import type { Logger } from '../../../src/model/logger.js';
@@ -146,7 +146,11 @@ describe.skipIf(arch === undefined || process.getuid?.() !== 0 || !haveBusybox()
 
   it('uses its own copy of the loader (PROOT_LOADER) instead of writing one to /tmp', async () => {
     // A private mount namespace where /tmp is noexec; proot writes its loader there by default.
-    const script = `mount --bind /tmp /tmp && mount -o remount,bind,noexec /tmp && exec "$@"`;
+    // The provisioned proot lives in the repository's test cache: when the checkout itself is under
+    // /tmp (a CI clone), bind it again so that only the rest of /tmp is noexec.
+    const repo = resolve(import.meta.dirname, '../../..');
+    const rebind = repo === '/tmp' || repo.startsWith('/tmp/') ? ` && mount --bind '${repo}' '${repo}' && mount -o remount,bind,exec '${repo}'` : '';
+    const script = `mount --bind /tmp /tmp && mount -o remount,bind,noexec /tmp${rebind} && exec "$@"`;
     const choose = JSON.stringify({ choose: 'proot', cacheDir: join(work, 'cache') });
     const out = execFileSync('unshare', ['-m', 'sh', '-c', script, 'sh', process.execPath, runner, choose], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
     const c = JSON.parse(out) as { reason: string; checks: Array<{ ok: boolean }> };
