@@ -8,7 +8,22 @@ import { whyNotRecorded, type OwnershipRecording } from '../../run/ownership-rec
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
 
+/**
+ * The image's default user (OCI config `User`), unless it is root: `--user` overrides it. An
+ * empty or root user means cake's own default (root in the env).
+ */
+export function defaultUser(record: Pick<EnvRecord, 'config'>): string | undefined {
+  const u = record.config?.user?.trim();
+  return u && !['root', '0', '0:0', 'root:root'].includes(u) ? u : undefined;
+}
+
+/** The image's Entrypoint + Cmd, run by `cake exec NAME` when no command is given. */
+export function defaultCommand(record: Pick<EnvRecord, 'config'>): string[] {
+  return [...(record.config?.entrypoint ?? []), ...(record.config?.cmd ?? [])];
+}
+
 function toRunOptions(opts: Record<string, unknown>, record: EnvRecord, tty: boolean): RunOptions {
+  const user = typeof opts.user === 'string' ? opts.user : defaultUser(record);
   const env: Record<string, string> = { ...(record.run?.env ?? {}) };
   for (const a of (opts.env as string[] | undefined) ?? []) {
     const [k, v] = parseEnvAssignment(a);
@@ -18,7 +33,7 @@ function toRunOptions(opts: Record<string, unknown>, record: EnvRecord, tty: boo
     binds: [...(record.run?.binds ?? []), ...((opts.bind as string[] | undefined) ?? []).map(parseBind)],
     ...(typeof opts.cwd === 'string' ? { cwd: opts.cwd } : {}),
     env,
-    ...(typeof opts.user === 'string' ? { user: opts.user } : {}),
+    ...(user !== undefined ? { user } : {}),
     isolated: Boolean(opts.isolated),
     engine: ((opts.engine as string | undefined) ?? 'auto') as EngineName,
     tty,
@@ -97,10 +112,14 @@ export async function enterCommand(ctx: CliContext, args: string[], opts: Record
   return run(ctx, envName, [], opts, true);
 }
 
-/** `cake exec NAME [RUN OPTIONS] -- CMD [ARG...]`: CMD's exit code is cake's. */
+/**
+ * `cake exec NAME [RUN OPTIONS] -- CMD [ARG...]`: CMD's exit code is cake's. Without CMD, an env
+ * pulled from an image runs the image's Entrypoint + Cmd, as `docker run IMAGE` would.
+ */
 export async function execCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
-  const [name, ...cmd] = args;
+  const [name, ...given] = args;
   if (!name) throw new UsageError('exec needs an environment name', 'cake exec NAME -- CMD [ARG...]');
+  const cmd = given.length > 0 ? given : defaultCommand(ctx.envs.get(name));
   if (cmd.length === 0) throw new UsageError('exec needs a command after --', `cake exec ${name} -- CMD [ARG...]`);
   return run(ctx, name, cmd, opts, false);
 }
