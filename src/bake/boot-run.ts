@@ -18,6 +18,8 @@ export interface RunOptions {
   timeoutSeconds?: number;
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   stdout: Writable;
+  /** Where QEMU's own messages go. */
+  stderr: Writable;
   /** Reports on stderr. */
   say(message: string): void;
 }
@@ -54,7 +56,7 @@ export function runQemu(o: RunOptions): Promise<RunOutcome> {
     child.stderr?.on('data', (c: Buffer) => {
       const lines = (errTail + c.toString('utf8')).split('\n');
       errTail = lines.pop() ?? '';
-      for (const l of lines) if (!(outcome !== undefined && /terminating on signal \d+/.test(l))) process.stderr.write(`${l}\n`);
+      for (const l of lines) if (!(outcome !== undefined && /terminating on signal \d+/.test(l))) o.stderr.write(`${l}\n`);
     });
     const stop = (result: RunOutcome): void => {
       if (outcome !== undefined) return;
@@ -74,6 +76,8 @@ export function runQemu(o: RunOptions): Promise<RunOutcome> {
       }, o.timeoutSeconds * 1000);
     }
     if (!o.interactive) {
+      // a closed stdout (a pipe whose reader left) stops the guest instead of killing cake
+      o.stdout.on('error', () => stop({ code: 1, reason: 'exited' }));
       const match = o.expect !== undefined ? consoleMatcher(o.expect) : undefined;
       child.stdout?.on('data', (c: Buffer) => {
         o.stdout.write(c);
@@ -96,7 +100,7 @@ export function runQemu(o: RunOptions): Promise<RunOutcome> {
     });
     child.on('close', (code, sig) => {
       if (timer !== undefined) clearTimeout(timer);
-      if (errTail !== '' && !/terminating on signal/.test(errTail)) process.stderr.write(`${errTail}\n`);
+      if (errTail !== '' && !/terminating on signal/.test(errTail)) o.stderr.write(`${errTail}\n`);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       process.off('SIGHUP', onSignal);

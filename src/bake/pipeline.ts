@@ -6,8 +6,8 @@
  * Everything is built in a work directory in the store's tmp area and the image next to its final
  * name; on any failure both are removed, so a failed bake leaves nothing behind.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { keyFromBytes, lookupOwner } from '../archive/ownership.js';
 import { removeTree } from '../archive/remove-tree.js';
@@ -36,6 +36,7 @@ import { prepareRootfs, type PrepareResult } from './rootfs-prepare.js';
 import { buildFarm, restoreDirTimes, walkTree, type WalkResult } from './rootfs-tree.js';
 import { saltFromSeed, sha512Crypt } from './sha512-crypt.js';
 import { createToolRunner, type ToolRunner } from './tools.js';
+import { makeWorkDir } from './work-dir.js';
 
 export interface BakeDeps {
   paths: CakePaths;
@@ -109,8 +110,7 @@ export async function bake(deps: BakeDeps, opts: BakeOptions): Promise<BakeResul
   const envName = opts.env;
   deps.envs.get(envName); // the not-found error, before anything else
   deps.blobs.init();
-  const work = join(deps.paths.tmp, `bake-${process.pid}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(work, { recursive: true });
+  const work = await makeWorkDir(deps.paths.tmp, 'bake');
   const ctx: BakeContext = { deps, opts, tools: createToolRunner(deps.hostEnv, deps.signal), work, output, timings: {} };
   try {
     await withLock(deps.envs.lockPath(envName), { what: `environment ${envName}`, signal: deps.signal }, async () => {

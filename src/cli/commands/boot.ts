@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runQemu } from '../../bake/boot-run.js';
 import { extractBootFiles, inspectImage } from '../../bake/image-inspect.js';
 import { chooseAccel, type AccelChoice } from '../../bake/kvm-probe.js';
 import { findOvmf, freePort, qemuArgs, userChoosesFirmware, type Firmware } from '../../bake/qemu.js';
 import { createToolRunner } from '../../bake/tools.js';
+import { makeWorkDir } from '../../bake/work-dir.js';
 import { removeTree } from '../../archive/remove-tree.js';
 import { CakeError, UsageError } from '../../model/errors.js';
 import { findHostProgram } from '../../run/host-tools.js';
@@ -24,8 +23,7 @@ export async function bootCommand(ctx: CliContext, args: string[], opts: Record<
   const image = resolve(imageArg);
   const tools = createToolRunner(ctx.env);
   const qemu = await tools.find('qemu-system-x86_64');
-  const work = join(ctx.paths.tmp, `boot-${process.pid}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(work, { recursive: true });
+  const work = await makeWorkDir(ctx.paths.tmp, 'boot');
   try {
     const info = await inspectImage(image, tools, work);
     const firmware = pickFirmware(ctx, info, extra, work);
@@ -48,6 +46,7 @@ export async function bootCommand(ctx: CliContext, args: string[], opts: Record<
       ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
       stdin: process.stdin,
       stdout: process.stdout,
+      stderr: process.stderr,
       say: (m) => ctx.logger.info(`cake boot: ${m}`),
     });
     return out.code;

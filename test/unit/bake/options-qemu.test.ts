@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { consoleMatcher, stripAnsi } from '../../../src/bake/boot-run.js';
 import { createRaw, planLayout, sweepStaleOutputs, writeTables } from '../../../src/bake/image-output.js';
 import { inspectImage } from '../../../src/bake/image-inspect.js';
 import { createToolRunner } from '../../../src/bake/tools.js';
+import { makeWorkDir } from '../../../src/bake/work-dir.js';
 import { probeSector } from '../../../src/bake/kvm-probe.js';
 import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize } from '../../../src/bake/options.js';
 import { findOvmf, qemuArgs, userChoosesFirmware, type QemuPlan } from '../../../src/bake/qemu.js';
@@ -84,6 +85,14 @@ describe('what cake boot sees in an image', () => {
 });
 
 describe('leftovers of killed bakes', () => {
+  it('removes the work directories of dead commands when a new one starts', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'cake-work-'));
+    for (const d of ['bake-999999999-abcd', `boot-${process.pid}-beef`, 'other']) mkdirSync(join(tmp, d));
+    const work = await makeWorkDir(tmp, 'boot');
+    expect(readdirSync(tmp).sort()).toEqual([`boot-${process.pid}-beef`, work.slice(tmp.length + 1), 'other'].sort());
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
   it('removes temporary images of dead processes only, and only those of the same output', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cake-sweep-'));
     for (const f of ['.x.img.raw.999999999.tmp', `.x.img.raw.${process.pid}.tmp`, '.y.img.raw.999999999.tmp', 'x.img']) writeFileSync(join(dir, f), '');
