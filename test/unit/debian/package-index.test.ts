@@ -2,27 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseStanzas } from '../../../src/debian/deb822.js';
 import { PACKAGE_FIELDS, PackageIndex, type PackageRecord, archSatisfied } from '../../../src/debian/package-index.js';
 import { CakeError } from '../../../src/model/errors.js';
-
-/** A Packages stanza with the fields every test needs filled in. */
-function stanza(name: string, version: string, fields: Record<string, string> = {}): string {
-  const all: Record<string, string> = {
-    Package: name,
-    Version: version,
-    Architecture: 'amd64',
-    Priority: 'optional',
-    Filename: `pool/main/${name}_${version}.deb`,
-    Size: '1234',
-    SHA256: 'ab'.repeat(32),
-    ...fields,
-  };
-  return Object.entries(all)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join('\n');
-}
-
-function index(...stanzas: string[]): PackageIndex {
-  return PackageIndex.from(parseStanzas(stanzas.join('\n\n'), PACKAGE_FIELDS));
-}
+import { index, stanza } from '../../helpers/debian-index.js';
 
 const versions = (ps: readonly PackageRecord[]): string[] => ps.map((p) => `${p.name}:${p.arch}=${p.version}`);
 

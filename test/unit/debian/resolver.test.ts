@@ -4,27 +4,7 @@ import { parseStanzas } from '../../../src/debian/deb822.js';
 import { PACKAGE_FIELDS, PackageIndex, type PackageRecord } from '../../../src/debian/package-index.js';
 import { type ResolveRequest, type Resolution, parseRequest, resolve } from '../../../src/debian/resolver.js';
 import { CakeError } from '../../../src/model/errors.js';
-
-/** A Packages stanza; `fields` override the defaults (amd64, Priority: optional). */
-function pkg(name: string, version: string, fields: Record<string, string> = {}): string {
-  const all: Record<string, string> = {
-    Package: name,
-    Version: version,
-    Architecture: 'amd64',
-    Priority: 'optional',
-    Filename: `pool/main/${name}_${version}.deb`,
-    Size: '100',
-    SHA256: 'cd'.repeat(32),
-    ...fields,
-  };
-  return Object.entries(all)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join('\n');
-}
-
-function index(...stanzas: string[]): PackageIndex {
-  return PackageIndex.from(parseStanzas(stanzas.join('\n\n'), PACKAGE_FIELDS));
-}
+import { index, stanza as pkg } from '../../helpers/debian-index.js';
 
 function run(idx: PackageIndex, install: string[], more: Partial<ResolveRequest> = {}): Resolution {
   return resolve(idx, { install, variant: 'none', recommends: false, arch: 'amd64', ...more });
