@@ -8,7 +8,8 @@ import { chmodSync, closeSync, constants as C, lstatSync, openSync, readSync, re
 import type { Writable } from 'node:stream';
 import { CakeError } from '../model/errors.js';
 import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from './ownership.js';
-import { encodeMember, isAscii } from './tar-encode.js';
+import { encodeMember } from './tar-encode.js';
+import { fsJoin, listTree } from './tree-walk.js';
 import { BLOCK, padding } from './tar-header.js';
 
 interface Item {
@@ -76,32 +77,13 @@ export async function writeTar(
   }
 }
 
-function fsJoin(root: string, rel: Buffer): string | Buffer {
-  if (rel.length === 0) return root;
-  if (isAscii(rel)) return root + '/' + rel.toString('latin1');
-  return Buffer.concat([Buffer.from(root + '/'), rel]);
-}
-
 function collect(root: string, table: OwnershipTable, restore: Array<[string | Buffer, number]>): Item[] {
   const items: Item[] = [];
   const index = new Map<string, number>();
-  const stack: Buffer[] = [Buffer.alloc(0)];
-  while (stack.length > 0) {
-    const dir = stack.pop()!;
-    const dirPath = fsJoin(root, dir);
-    const dst = lstatSync(dirPath);
-    if ((dst.mode & 0o500) !== 0o500) {
-      restore.push([dirPath, dst.mode & 0o7777]);
-      chmodSync(dirPath, (dst.mode & 0o7777) | 0o700);
-    }
-    for (const name of readdirSync(dirPath, { encoding: 'buffer' })) {
-      const rel = dir.length === 0 ? name : Buffer.concat([dir, Buffer.from('/'), name]);
-      const st = lstatSync(fsJoin(root, rel));
-      if (st.isSocket()) continue; // tar cannot carry sockets; they are made at run time
-      index.set(rel.toString('latin1'), items.length);
-      items.push({ rel, st });
-      if (st.isDirectory()) stack.push(rel);
-    }
+  for (const { rel, st } of listTree(root, restore).entries) {
+    if (st.isSocket()) continue; // tar cannot carry sockets; they are made at run time
+    index.set(rel.toString('latin1'), items.length);
+    items.push({ rel, st });
   }
   for (const key of Object.keys(table)) {
     const rec = table[key]!;

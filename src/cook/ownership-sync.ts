@@ -12,7 +12,7 @@ import { chmodSync, lstatSync } from 'node:fs';
 import { getOwner, lookupOwner, recordOwner, setOwner, type OwnershipTable } from '../archive/ownership.js';
 import type { Baseline } from './snapshot.js';
 import { typeBits } from './snapshot.js';
-import { fsJoin, type TreeEntry } from './tree-walk.js';
+import { fsJoin, type TreeEntry } from '../archive/tree-walk.js';
 
 /**
  * Updates `table` for the change from `baseline` to `entries` (the tree `root` now) and gives

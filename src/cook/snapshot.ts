@@ -27,7 +27,7 @@ import { copyFileSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { isErrno } from '../model/errors.js';
-import { fsJoin, listTree, type FsPath, type TreeEntry } from './tree-walk.js';
+import { fsJoin, listTree, type FsPath, type TreeEntry } from '../archive/tree-walk.js';
 
 /** The identity of one working-tree entry at a moment. */
 export interface EntryId {

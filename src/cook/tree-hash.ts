@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, lstatSync, openSync, readSync, readlinkSync, constants as C } from 'node:fs';
 import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
-import { fsJoin, listTree, type FsPath } from './tree-walk.js';
+import { fsJoin, listTree, type FsPath } from '../archive/tree-walk.js';
 
 const CHUNK = 1 << 20;
 

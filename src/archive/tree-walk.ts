@@ -3,7 +3,8 @@
  * UTF-8), paths are strings when ASCII (fast) and Buffers otherwise. Never follows symlinks.
  */
 import { chmodSync, lstatSync, readdirSync, type Stats } from 'node:fs';
-import { keyFromBytes } from '../archive/ownership.js';
+import { keyFromBytes } from './ownership.js';
+import { isAscii } from './tar-encode.js';
 
 export type FsPath = string | Buffer;
 
@@ -15,10 +16,6 @@ export interface TreeEntry {
   st: Stats;
 }
 
-function isAscii(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) return false;
-  return true;
-}
 
 /** `root` joined with a relative byte path. */
 export function fsJoin(root: string, rel: Buffer): FsPath {
@@ -35,11 +32,11 @@ export function relJoin(rel: Buffer, name: Buffer): Buffer {
 /**
  * Every entry below `root` (not the root itself), parents before children. Directories that the
  * owner cannot list get u+rx for the walk (their mode is put back by `restore`, which the caller
- * must call). Sockets are included; the caller decides.
+ * must call; or pass `restore` to collect them in a list of the caller's). Sockets are
+ * included; the caller decides.
  */
-export function listTree(root: string): { entries: TreeEntry[]; restore(): void } {
+export function listTree(root: string, restore: Array<[FsPath, number]> = []): { entries: TreeEntry[]; restore(): void } {
   const entries: TreeEntry[] = [];
-  const restore: Array<[FsPath, number]> = [];
   const stack: Buffer[] = [Buffer.alloc(0)];
   while (stack.length > 0) {
     const dir = stack.pop()!;
