@@ -1,6 +1,6 @@
 /**
  * Where the kernel of a baked image comes from, as a vmlinuz file plus a module database:
- * - `debian`: a kernel package from the Debian archive (see archive-kit.ts, kernel-cache.ts);
+ * - `debian`: a kernel package from the Debian archive (see src/kit/archive-fetch.ts, kernel-cache.ts);
  * - `env`: the env's own /boot/vmlinuz-RELEASE and /lib/modules/RELEASE (a Debian/Ubuntu env with
  *   a kernel installed; modules.dep as its depmod wrote it);
  * - a path: any bzImage, with `--modules DIR` for its modules (or none: everything built in).

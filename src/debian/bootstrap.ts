@@ -43,7 +43,7 @@ export interface BootstrapDeps {
   signal?: AbortSignal;
   keyringDir?: string;
   /** How guest programs run: the engine (default auto) and its deps (host env, cache dir). */
-  engine: { name?: EngineName; hostEnv: EngineDeps['hostEnv']; cacheDir: string };
+  engine: { name?: EngineName; hostEnv: EngineDeps['hostEnv']; cacheDir: string; kits?: EngineDeps['kits'] };
 }
 
 export interface BootstrapOptions {
@@ -93,7 +93,7 @@ export interface BootstrapInputs {
   debs: DebRef[];
   /**
    * The fakeroot kit: this archive's libc6, libfakeroot and fakeroot, with which the build
-   * recorded ownership and with which `cake exec` records it later (src/run/fakeroot-kit.ts).
+   * recorded ownership and with which `cake exec` records it later (src/kit/fakeroot.ts).
    */
   fakerootKit: DebRef[];
   /** The build key: sha256 of every input (bootstrap-plan.ts buildKey); equal keys, equal trees. */
@@ -146,7 +146,7 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, 
   const ctx: GuestRunContext = {
     env: { name: o.label ?? 'the env', rootfs: root, ...(o.guestArch ? { arch: o.guestArch } : {}) },
     engine: deps.engine.name ?? 'auto',
-    engineDeps: { logger: deps.logger, hostEnv: deps.engine.hostEnv, cacheDir: deps.engine.cacheDir, ...(deps.signal ? { signal: deps.signal } : {}) },
+    engineDeps: { logger: deps.logger, hostEnv: deps.engine.hostEnv, cacheDir: deps.engine.cacheDir, ...(deps.engine.kits ? { kits: deps.engine.kits } : {}), ...(deps.signal ? { signal: deps.signal } : {}) },
     logFile,
   };
   const hadResolvConf = lstatSync(join(root, 'etc/resolv.conf'), { throwIfNoEntry: false }) !== undefined;
@@ -224,7 +224,7 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
     if (c === undefined) throw new CakeError('not-found', `the archive has no ${n} package for ${o.arch}`, { hint: "cake runs the guest's own fakeroot to record ownership; add the component that holds it (main)" });
     return c;
   });
-  // faked runs on the host for `cake exec` through this libc's own loader (src/run/fakeroot-kit.ts)
+  // faked runs on the host for `cake exec` through this libc's own loader (src/kit/fakeroot.ts)
   const libc = resolution.packages.find((p) => p.name === 'libc6' && p.arch === o.arch) ?? index.candidate('libc6', o.arch);
   const kit = libc === undefined ? [] : [libc, ...fakeroot];
   const wanted = [...resolution.packages, ...fakeroot, ...(libc === undefined ? [] : [libc])];

@@ -7,7 +7,7 @@ import { findUsernsTools } from './host-tools.js';
 import { preparePlan, prepareMountPoints } from './prepare.js';
 import { buildProotCommand, type ProotTool } from './proot-argv.js';
 import { selectProot } from './proot-select.js';
-import type { ProvisionDeps } from './provision-proot.js';
+import type { KitProvider } from './kit-provider.js';
 import { runRecordingOwnership, type OwnershipRecording } from './ownership-recorder.js';
 import type { EngineName, RunOptions } from './run-options.js';
 import { firstFailure, selfCheck, type SelfCheckResult } from './self-check.js';
@@ -36,11 +36,11 @@ export interface EngineDeps {
   /** Extension: the guest's stdio; default 'inherit' (cake's own fds, the terminal for enter). */
   stdio?: StdioOptions;
   /**
-   * Extension: the network and store, so that the proot engine can provision a working proot
-   * from the Debian archive when no proot passes the self-check (it prints one line, once per
-   * host). Without it only CAKE_PROOT, an already provisioned proot or the system's are tried.
+   * Extension: the kits (src/kit), so that the proot engine finds a proot provisioned earlier and
+   * can provision one from the Debian archive when no proot passes the self-check (it prints one
+   * line, once per host). Without it only CAKE_PROOT and the system's proot are tried.
    */
-  provision?: ProvisionDeps;
+  kits?: KitProvider;
   /**
    * Extension: record what the command does to ownership (chown, chmod, mknod) into this table,
    * through the env's fakeroot kit (see ownership-recorder.ts); the command runs unrecorded where

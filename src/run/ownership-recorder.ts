@@ -2,7 +2,7 @@
  * Recording what programs inside an env do to ownership (chown, chgrp, chmod, mknod) into its
  * ownership table. A rootless user namespace maps only uid 0 (a chown to 42 fails with EINVAL) and
  * proot -0 fakes success without keeping anything, so neither engine can keep such changes on
- * disk. For a glibc env with a fakeroot kit (fakeroot-kit.ts):
+ * disk. For a glibc env with a fakeroot kit (src/kit/fakeroot.ts):
  *
  * 1. faked-sysv starts on the HOST (the kit's own binary and loader, in its own session so a
  *    terminal's Ctrl-C does not stop it early), loaded with the env's table: each recorded path's
@@ -30,7 +30,7 @@ import { bytesFromKey, type OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
-import type { FakerootKit } from './fakeroot-kit.js';
+import type { FakerootKit } from './kit-provider.js';
 import type { RunOptions } from './run-options.js';
 
 /** Where the guest sees the directory holding libfakeroot-sysv.so. */

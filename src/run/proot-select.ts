@@ -2,20 +2,19 @@
  * Which proot the proot engine uses: the first candidate (proot-tool.ts: CAKE_PROOT, a proot
  * provisioned earlier, the system's) that passes the self-check, with seccomp acceleration when
  * that passes too, else with PROOT_NO_SECCOMP=1; and when none does, one provisioned from the
- * Debian archive right now (provision-proot.ts, loaded only then).
+ * Debian archive right now (through `deps.kits`, src/kit/proot-provision.ts).
  */
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { ProotTool } from './proot-argv.js';
-import { provisionedCandidate } from './proot-provisioned.js';
+import type { KitProvider } from './kit-provider.js';
 import { findProotCandidates, probeProot, type ProotCandidate } from './proot-tool.js';
-import type { ProvisionDeps } from './provision-proot.js';
 import { firstFailure, selfCheck, type SelfCheckDeps, type SelfCheckResult } from './self-check.js';
 
 export interface ProotSelectDeps extends SelfCheckDeps {
   logger: Logger;
-  /** Without it a missing or failing proot is an error; with it cake provisions one. */
-  provision?: ProvisionDeps;
+  /** Without it a missing or failing proot is an error (and no provisioned one is found); with it cake provisions one. */
+  kits?: KitProvider;
 }
 
 export interface ProotSelection {
@@ -90,7 +89,7 @@ function passes(c: ProotCandidate, seccomp: boolean): string {
 
 /**
  * The proot to use and why. Tries every candidate in order; when none passes and
- * `deps.provision` is given (and no provisioned proot was among them), provisions one, printing
+ * `deps.kits` is given (and no provisioned proot was among them), provisions one, printing
  * one info line, and self-checks it. Errors: CakeError('missing-tool') when there is no proot at
  * all and provisioning is not possible, else CakeError('engine') naming each failure.
  */
@@ -123,15 +122,13 @@ export async function selectProot(deps: ProotSelectDeps): Promise<ProotSelection
     }
     if (s) return s;
   }
-  if (deps.provision === undefined || candidates.some((c) => c.origin === 'provisioned')) {
+  if (deps.kits?.provisionProot === undefined || candidates.some((c) => c.origin === 'provisioned')) {
     if (firstError) throw firstError;
     throw new CakeError('missing-tool', 'proot is not installed', { hint: 'sudo apt-get install proot (5.4 or newer), or run cake with --engine proot to let it provision one' });
   }
   let candidate: ProotCandidate;
   try {
-    const { provisionProot } = await import('./provision-proot.js');
-    const p = await provisionProot({ ...deps.provision, logger: deps.logger, cacheDir: deps.cacheDir, ...(deps.signal ? { signal: deps.signal } : {}) });
-    candidate = await provisionedCandidate(p);
+    candidate = await deps.kits.provisionProot({ logger: deps.logger, cacheDir: deps.cacheDir, ...(deps.signal ? { signal: deps.signal } : {}) });
   } catch (err) {
     if (!(err instanceof CakeError) || err.code === 'interrupted') throw err;
     const before = firstError ? `${firstError.message}; ` : 'proot is not installed; ';
@@ -146,7 +143,7 @@ export async function selectProot(deps: ProotSelectDeps): Promise<ProotSelection
  * Every candidate's verdict (for `cake doctor`), in order; never provisions. Self-checks are
  * cached, so this is cheap after the first run.
  */
-export async function inspectProots(deps: SelfCheckDeps): Promise<ProotVerdict[]> {
+export async function inspectProots(deps: SelfCheckDeps & { kits?: KitProvider }): Promise<ProotVerdict[]> {
   const out: ProotVerdict[] = [];
   for (const c of await findProotCandidates(deps)) {
     const base = { origin: c.origin, binary: c.binary, ...(c.version ? { version: c.version } : {}) };

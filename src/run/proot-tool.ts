@@ -3,7 +3,7 @@ import { CakeError } from '../model/errors.js';
 import { machine } from 'node:os';
 import { findHostProgram } from './host-tools.js';
 import type { ProotTool } from './proot-argv.js';
-import { findProvisionedProot, provisionedCandidate } from './proot-provisioned.js';
+import type { KitProvider } from './kit-provider.js';
 
 /** A proot binary cake may use, and the environment proot itself needs to start. */
 export interface ProotCandidate {
@@ -26,18 +26,18 @@ export interface ProotCandidate {
 /**
  * The proot binaries to try, best first: `CAKE_PROOT` from the host environment (a user's own
  * build, or a wrapper that starts one through its own ld.so), then the proot cake provisioned from
- * the Debian archive earlier under `cacheDir` (proot-provisioned.ts; found without network
- * access), then the system proot, if any. Debian 12/13's proot 5.1.0 fails the self-check (statx
+ * the Debian archive earlier under `cacheDir` (found by `deps.kits`, src/kit/proot-provisioned.ts,
+ * without network access), then the system proot, if any. Debian 12/13's proot 5.1.0 fails the self-check (statx
  * is not translated); when no candidate passes, the engine provisions one (engine.ts). Callers
  * pick the first candidate that passes the self-check; results are cached per binary, so trying
  * several is cheap.
  */
-export async function findProotCandidates(deps: { hostEnv: Record<string, string | undefined>; cacheDir?: string }): Promise<ProotCandidate[]> {
+export async function findProotCandidates(deps: { hostEnv: Record<string, string | undefined>; cacheDir?: string; kits?: KitProvider }): Promise<ProotCandidate[]> {
   const out: ProotCandidate[] = [];
   const user = deps.hostEnv.CAKE_PROOT;
   if (user !== undefined && user !== '') out.push({ binary: user, env: {}, origin: 'user' });
-  const provisioned = deps.cacheDir === undefined ? undefined : await findProvisionedProot(deps.cacheDir, machine());
-  if (provisioned !== undefined && provisioned.launcher !== user) out.push(await provisionedCandidate(provisioned));
+  const provisioned = deps.cacheDir === undefined ? undefined : await deps.kits?.provisionedProot(deps.cacheDir, machine());
+  if (provisioned !== undefined && provisioned.binary !== user) out.push(provisioned);
   const system = await findHostProgram('proot', deps.hostEnv);
   if (system !== undefined && system !== user) out.push({ binary: system, env: {}, origin: 'system' });
   return out;

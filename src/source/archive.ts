@@ -87,6 +87,7 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
           ...(deps.engine ? { name: deps.engine } : {}),
           hostEnv: deps.hostEnv ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
           cacheDir: deps.engineCacheDir ?? join(deps.paths.cache, 'engine'),
+          ...(deps.kits ? { kits: deps.kits } : {}),
         },
       };
       const bopts: BootstrapOptions = {

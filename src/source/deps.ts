@@ -3,6 +3,7 @@ import type { BlobStore } from '../store/blobs.js';
 import type { EnvStore } from '../store/envs.js';
 import type { CakePaths } from '../store/paths.js';
 import type { HttpClient } from '../net/http-client.js';
+import type { KitProvider } from '../run/kit-provider.js';
 import type { EngineName } from '../run/run-options.js';
 
 /** What source handlers are given (never globals). */
@@ -24,4 +25,6 @@ export interface SourceDeps {
   hostEnv?: Record<string, string | undefined>;
   /** The engine those programs run with; default auto. */
   engine?: EngineName;
+  /** The kits the engine is handed (a provisioned proot); see run/kit-provider.ts. */
+  kits?: KitProvider;
 }

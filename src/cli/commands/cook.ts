@@ -2,6 +2,7 @@ import { join, relative, resolve } from 'node:path';
 import { UsageError } from '../../model/errors.js';
 import { findRelease, loadDistros, type DistroDef } from '../../model/distro.js';
 import { cook } from '../../cook/cook.js';
+import { archiveKits } from '../../kit/provider.js';
 import { StepCache } from '../../cook/step-cache.js';
 import type { EngineName } from '../../run/run-options.js';
 import type { CliContext } from '../context.js';
@@ -36,7 +37,7 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
         cacheDir: join(ctx.paths.cache, 'engine'),
         signal: ctx.signal,
         stdio: ['ignore', 2, 2],
-        provision: { http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths },
+        kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths }),
       },
       io: {
         display: (f) => {

@@ -4,7 +4,8 @@ import { execa } from 'execa';
 import { HOST_TOOLS, aptInstallCommand } from '../../model/host-tools.js';
 import { machine } from 'node:os';
 import { chooseEngine, type EngineDeps } from '../../run/engine.js';
-import { PROOT_PINS, provisionArch } from '../../run/proot-pins.js';
+import { PROOT_PINS, provisionArch } from '../../kit/proot-pins.js';
+import { foundKits } from '../../kit/provider.js';
 import { inspectProots } from '../../run/proot-select.js';
 import type { CliContext } from '../context.js';
 
@@ -111,7 +112,7 @@ export async function doctorCommand(ctx: CliContext, _args: string[], opts: Reco
   rows.push({ name: 'kvm', ok: kvm.ok, detail: kvm.detail });
   let engineOk = true;
   try {
-    const choice = await chooseEngine('auto', { logger: ctx.logger, hostEnv: ctx.env, cacheDir: join(ctx.paths.cache, 'engine') });
+    const choice = await chooseEngine('auto', { logger: ctx.logger, hostEnv: ctx.env, cacheDir: join(ctx.paths.cache, 'engine'), kits: foundKits });
     rows.push({ name: 'user namespaces', ok: choice.engine === 'userns', detail: `${usernsSysctl()}` });
     for (const c of choice.checks) rows.push({ name: `self-check ${c.name}`, ok: c.ok, detail: c.detail });
     rows.push({ name: 'engine', ok: true, detail: `auto → ${choice.engine} (${choice.binary}): ${choice.reason}` });
@@ -120,7 +121,7 @@ export async function doctorCommand(ctx: CliContext, _args: string[], opts: Reco
     const e = err as { message?: string; hint?: string };
     rows.push({ name: 'engine', ok: false, detail: e.message ?? String(err), ...(e.hint ? { hint: e.hint } : {}) });
   }
-  rows.push(...(await prootRows({ logger: ctx.logger, hostEnv: ctx.env, cacheDir: join(ctx.paths.cache, 'engine') })));
+  rows.push(...(await prootRows({ logger: ctx.logger, hostEnv: ctx.env, cacheDir: join(ctx.paths.cache, 'engine'), kits: foundKits })));
   rows.push({ name: 'store', ok: true, detail: ctx.paths.data });
   if (opts.json) {
     ctx.stdout.write(JSON.stringify(rows, null, 2) + '\n');

@@ -3,6 +3,7 @@ import { parsePlatform } from '../../model/platform.js';
 import { CakeError, UsageError } from '../../model/errors.js';
 import { pull, type PullOutcome, type PullRequest } from '../../source/pull.js';
 import type { SourceDeps } from '../../source/deps.js';
+import { archiveKits } from '../../kit/provider.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
 
@@ -18,6 +19,7 @@ export function sourceDeps(ctx: CliContext): SourceDeps {
     hostArch: process.arch,
     // a bootstrap runs the guest's dpkg through the engine, which looks up its tools in the user's PATH
     hostEnv: ctx.env,
+    kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths }),
   };
 }
 

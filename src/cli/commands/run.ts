@@ -3,7 +3,9 @@ import { UsageError } from '../../model/errors.js';
 import { parseBind, parseEnvAssignment, type EngineName, type RunOptions } from '../../run/run-options.js';
 import { applyOwnershipDiff } from '../../archive/ownership-diff.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';
-import { kitDebs, prepareFakerootKit } from '../../run/fakeroot-kit.js';
+import { prepareFakerootKit } from '../../kit/fakeroot.js';
+import { kitDebs } from '../../kit/kit-deb.js';
+import { archiveKits } from '../../kit/provider.js';
 import { whyNotRecorded, type OwnershipRecording } from '../../run/ownership-recorder.js';
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
@@ -94,7 +96,7 @@ async function run(ctx: CliContext, name: string, argv: string[], opts: Record<s
     hostEnv: ctx.env,
     cacheDir: join(ctx.paths.cache, 'engine'),
     // Lets the proot engine provision a working proot from the Debian archive when it needs one.
-    provision: { http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths },
+    kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths }),
     ...(recordOwnership ? { recordOwnership } : {}),
   });
 }

@@ -16,6 +16,7 @@ import { getOwner, lookupOwner, type OwnershipTable } from '../../../src/archive
 import { BUILD_DIR, runGuestScript } from '../../../src/debian/bootstrap-guest.js';
 import { CakeError } from '../../../src/model/errors.js';
 import { silentLogger } from '../../../src/model/logger.js';
+import { foundKits } from '../../../src/kit/provider.js';
 import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
 import { cake } from '../../helpers/cli.js';
 import type { Logger } from '../../../src/model/logger.js';
@@ -85,7 +86,7 @@ describe('bootstrap of bookworm minbase from deb.debian.org', () => {
         { name: NAME, rootfs, arch: 'x86_64' },
         argv,
         defaultRunOptions({ isolated: true }),
-        { logger, hostEnv: process.env, cacheDir: join(paths.cache, 'engine'), stdio: ['ignore', fd, fd] },
+        { logger, hostEnv: process.env, cacheDir: join(paths.cache, 'engine'), kits: foundKits, stdio: ['ignore', fd, fd] },
       );
       return { code, out: readFileSync(file, 'utf8') };
     } finally {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/model/logger.js';
+import { foundKits } from '../../../src/kit/provider.js';
 import { chooseEngine, runInEnv, type EngineChoice } from '../../../src/run/engine.js';
 import { defaultRunOptions, type RunOptions } from '../../../src/run/run-options.js';
 import { createBusyboxRootfs, haveBusybox, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
@@ -35,7 +36,7 @@ beforeAll(async () => {
   rootfs = createBusyboxRootfs();
   ({ runner, outDir: runnerDir } = buildRunner());
   try {
-    await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir: bareCache });
+    await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir: bareCache, kits: foundKits });
   } catch (err) {
     systemProotError = (err as Error).message;
   }
@@ -43,7 +44,7 @@ beforeAll(async () => {
     await provisionTestProot();
     linkProvisionedProot(cacheDir);
   }
-  prootChoice = await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir });
+  prootChoice = await chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir, kits: foundKits });
   prootOk = true;
 });
 afterAll(() => {
@@ -177,6 +178,7 @@ describe.each(['userns', 'proot'] as const)('%s engine', (engine) => {
       logger: silentLogger,
       hostEnv: process.env,
       cacheDir,
+      kits: foundKits,
       signal: ac.signal,
       stdio: 'ignore',
     });
@@ -194,7 +196,7 @@ describe.each(['userns', 'proot'] as const)('%s engine', (engine) => {
 
 describe('engine selection on this host', () => {
   it('auto picks userns, whose self-check passes in full', async () => {
-    const c = await chooseEngine('auto', { logger: silentLogger, hostEnv: process.env, cacheDir });
+    const c = await chooseEngine('auto', { logger: silentLogger, hostEnv: process.env, cacheDir, kits: foundKits });
     expect(c.engine).toBe('userns');
     expect(c.checks.map((x) => `${x.name}:${x.ok}`)).toEqual([
       'stat-size:true',
@@ -212,7 +214,7 @@ describe('engine selection on this host', () => {
     const bin = join(scratch, 'fake-bin');
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, 'unshare'), '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n', { mode: 0o755 });
-    const deps = { logger: silentLogger, hostEnv: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, cacheDir: join(scratch, 'cache-nouserns') };
+    const deps = { logger: silentLogger, hostEnv: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, cacheDir: join(scratch, 'cache-nouserns'), kits: foundKits };
     if (systemProotError !== '') linkProvisionedProot(deps.cacheDir);
     await expect(chooseEngine('userns', deps)).rejects.toMatchObject({
       code: 'engine',

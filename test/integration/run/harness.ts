@@ -18,7 +18,7 @@ export function buildRunner(): { runner: string; outDir: string } {
   execFileSync(
     join(REPO, 'node_modules/.bin/tsc'),
     ['--outDir', outDir, '--rootDir', join(REPO, 'src'), '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-      '--strict', '--skipLibCheck', '--types', 'node', '--declaration', 'false', join(REPO, 'src/run/engine.ts'), join(REPO, 'src/run/self-check.ts')],
+      '--strict', '--skipLibCheck', '--types', 'node', '--declaration', 'false', join(REPO, 'src/run/engine.ts'), join(REPO, 'src/run/self-check.ts'), join(REPO, 'src/kit/provider.ts')],
     { stdio: 'inherit', cwd: REPO },
   );
   writeFileSync(join(outDir, 'package.json'), '{"type":"module"}\n');
@@ -26,6 +26,7 @@ export function buildRunner(): { runner: string; outDir: string } {
   writeFileSync(
     runner,
     `import { runInEnv, chooseEngine } from './run/engine.js';
+import { foundKits } from './kit/provider.js';
 const spec = JSON.parse(process.argv[2]);
 const logger = {
   info() {},
@@ -33,7 +34,7 @@ const logger = {
   debug(m) { if (process.env.CAKE_TEST_VERBOSE) process.stderr.write('debug: ' + m + '\\n'); },
   progress() { return { update() {}, stop() {} }; },
 };
-const deps = { logger, hostEnv: process.env, cacheDir: spec.cacheDir };
+const deps = { logger, hostEnv: process.env, cacheDir: spec.cacheDir, kits: foundKits };
 try {
   if (spec.choose) {
     const c = await chooseEngine(spec.choose, deps, spec.env);

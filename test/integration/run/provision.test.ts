@@ -13,9 +13,10 @@ import { ArchiveClient, toPackageIndex } from '../../../src/debian/archive-clien
 import type { Logger } from '../../../src/model/logger.js';
 import { silentLogger } from '../../../src/model/logger.js';
 import { chooseEngine } from '../../../src/run/engine.js';
-import { PROOT_PINS, provisionArch } from '../../../src/run/proot-pins.js';
-import { findProvisionedProot } from '../../../src/run/proot-provisioned.js';
-import { provisionProot } from '../../../src/run/provision-proot.js';
+import { archiveKits } from '../../../src/kit/provider.js';
+import { PROOT_PINS, provisionArch } from '../../../src/kit/proot-pins.js';
+import { findProvisionedProot } from '../../../src/kit/proot-provisioned.js';
+import { provisionProot } from '../../../src/kit/proot-provision.js';
 import { createBusyboxRootfs, haveBusybox, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
 import { cake, freshHome } from '../../helpers/cli.js';
 import { linkProvisionedProot, provisionDeps, testStore } from '../../helpers/provisioned-proot.js';
@@ -85,9 +86,9 @@ describe.skipIf(arch === undefined)('a proot provisioned from the Debian archive
     expect(indices.releases[0]?.signers.length).toBeGreaterThan(0);
     const index = toPackageIndex(indices);
     for (const d of pins!.debs) {
-      const rec = index.byName(d.package).find((r) => r.version === d.version && r.arch === pins!.arch);
+      const rec = index.byName(d.name).find((r) => r.version === d.version && r.arch === pins!.arch);
       if (rec === undefined) {
-        console.log(`note: ${d.package} ${d.version} is no longer in ${pins!.suite} (newest: ${index.candidate(d.package, pins!.arch)?.version}); cake falls back to the index`);
+        console.log(`note: ${d.name} ${d.version} is no longer in ${pins!.suite} (newest: ${index.candidate(d.name, pins!.arch)?.version}); cake falls back to the index`);
         continue;
       }
       expect({ filename: rec.filename, sha256: rec.sha256, size: rec.size }).toEqual({ filename: d.filename, sha256: d.sha256, size: d.size });
@@ -101,7 +102,7 @@ describe.skipIf(arch === undefined)('a proot provisioned from the Debian archive
     expect(log.lines[0]).toBe(`info: provisioning proot ${pins!.debs[0]!.version.replace(/-[^-]*$/, '')} from the Debian archive (once)`);
     expect(log.lines.some((l) => /^warn: the pinned proot \S+ is gone from .*404.*using the newest proot >= 5\.4 of sid instead$/.test(l))).toBe(true);
     expect(log.lines.some((l) => l.startsWith("warn: reading sid's index, accepting a Release past its Valid-Until"))).toBe(true);
-    expect(p.debs.map((d) => d.package)).toEqual(['proot', 'libtalloc2', 'libc6']);
+    expect(p.debs.map((d) => d.name)).toEqual(['proot', 'libtalloc2', 'libc6']);
     expect(p.source).toBe('resolved');
     expect(execFileSync(p.launcher, ['--help'], { encoding: 'utf8' })).toContain('--kill-on-exit');
   });
@@ -109,8 +110,8 @@ describe.skipIf(arch === undefined)('a proot provisioned from the Debian archive
   it('is provisioned automatically by --engine proot when the system proot fails, printing one line once', async () => {
     const cacheDir = join(scratch, 'auto');
     const log = recorder();
-    const provision = { http: deps.http, blobs: deps.blobs, paths: deps.paths };
-    const c = await chooseEngine('proot', { logger: log, hostEnv: process.env, cacheDir, provision });
+    const kits = archiveKits({ http: deps.http, blobs: deps.blobs, paths: deps.paths });
+    const c = await chooseEngine('proot', { logger: log, hostEnv: process.env, cacheDir, kits });
     expect(c.binary).toBe(join(cacheDir, 'proot', realpathSync(dirname(c.binary)).split('/').pop()!, 'proot'));
     expect(c.checks.every((x) => x.ok)).toBe(true);
     const system = existsSync('/usr/bin/proot') ? await chooseEngine('proot', { logger: silentLogger, hostEnv: { PATH: '/usr/bin:/bin' }, cacheDir: join(scratch, 'system-only') }).catch((e: Error) => e) : undefined;
@@ -119,7 +120,7 @@ describe.skipIf(arch === undefined)('a proot provisioned from the Debian archive
       expect(c.reason).toMatch(/^system proot \/usr\/bin\/proot fails the self-check \(stat shows host files \(statx not translated\)\); provisioned proot \S+ passes the self-check/);
     }
     const again = recorder();
-    const c2 = await chooseEngine('proot', { logger: again, hostEnv: process.env, cacheDir, provision });
+    const c2 = await chooseEngine('proot', { logger: again, hostEnv: process.env, cacheDir, kits });
     expect(c2.binary).toBe(c.binary);
     expect(again.lines).toEqual([]);
   });

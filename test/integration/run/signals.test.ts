@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import * as pty from 'node-pty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/model/logger.js';
+import { foundKits } from '../../../src/kit/provider.js';
 import { chooseEngine } from '../../../src/run/engine.js';
 import { defaultRunOptions } from '../../../src/run/run-options.js';
 import { createBusyboxRootfs, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
@@ -26,7 +27,7 @@ beforeAll(async () => {
   rootfs = createBusyboxRootfs();
   ({ runner, outDir: runnerDir } = buildRunner());
   // When the host's proot fails the self-check, the proot cake provisions is used (see engines.test.ts).
-  const works = (): Promise<boolean> => chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir }).then(() => true, () => false);
+  const works = (): Promise<boolean> => chooseEngine('proot', { logger: silentLogger, hostEnv: process.env, cacheDir, kits: foundKits }).then(() => true, () => false);
   prootOk = await works();
   if (!prootOk) {
     await provisionTestProot();

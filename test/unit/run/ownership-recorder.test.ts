@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { snapshotTable } from '../../../src/archive/faked-save.js';
 import type { OwnershipTable } from '../../../src/archive/ownership.js';
-import { kitDebs, kitKey, prepareFakerootKit } from '../../../src/run/fakeroot-kit.js';
+import { kitKey, prepareFakerootKit } from '../../../src/kit/fakeroot.js';
+import { kitDebs } from '../../../src/kit/kit-deb.js';
 import { applySaved, FAKEROOT_GUEST_DIR, whyNotRecorded, withFakeroot } from '../../../src/run/ownership-recorder.js';
 import { defaultRunOptions } from '../../../src/run/run-options.js';
 

@@ -8,12 +8,10 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { machine as hostMachine } from 'node:os';
 import { join } from 'node:path';
-import { extractTar } from '../archive/extract.js';
 import { ArchiveClient, toPackageIndex, type DebRequest } from '../debian/archive-client.js';
-import { openDeb } from '../debian/deb-file.js';
 import type { PackageRecord } from '../debian/package-index.js';
 import { compareVersions } from '../debian/version.js';
 import { CakeError, isErrno } from '../model/errors.js';
@@ -21,8 +19,10 @@ import type { Logger } from '../model/logger.js';
 import type { HttpClient } from '../net/http-client.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { CakePaths } from '../store/paths.js';
-import { findEmbeddedLoaders } from './proot-loader.js';
-import { MIN_PROOT_VERSION, PROOT_ARCH_LAYOUT, PROOT_PINS, provisionArch, type PinnedDeb, type ProotPins } from './proot-pins.js';
+import { findEmbeddedLoaders } from '../run/proot-loader.js';
+import { dropEscapingLinks, firstRegularFile, unpackDebs } from './deb-unpack.js';
+import type { PinnedDeb } from './kit-deb.js';
+import { MIN_PROOT_VERSION, PROOT_ARCH_LAYOUT, PROOT_PINS, provisionArch, type ProotPins } from './proot-pins.js';
 import {
   launcherScript,
   PROVISION_FORMAT,
@@ -105,7 +105,7 @@ function upstream(version: string): string {
 }
 
 function toRequest(d: PinnedDeb): DebRequest {
-  return { name: d.package, filename: d.filename, sha256: d.sha256, size: d.size };
+  return { name: d.name, filename: d.filename, sha256: d.sha256, size: d.size };
 }
 
 function archiveClient(ctx: ProvisionContext, http: HttpClient, pins: ProotPins): ArchiveClient {
@@ -141,7 +141,7 @@ export async function resolveFromIndex(ctx: { logger: Logger }, client: ArchiveC
   if (libc === undefined) throw new CakeError('engine', `${pins.suite} has no libc6 for ${pins.arch}`);
   const ordered = [...picked.filter((p) => p.name !== 'libc6'), libc];
   ctx.logger.info(`using ${ordered.map((p) => `${p.name} ${p.version}`).join(', ')} from ${pins.suite}`);
-  return ordered.map((p) => ({ package: p.name, version: p.version, filename: p.filename, sha256: p.sha256, size: p.size }));
+  return ordered.map((p) => ({ name: p.name, version: p.version, filename: p.filename, sha256: p.sha256, size: p.size }));
 }
 
 async function build(
@@ -157,19 +157,16 @@ async function build(
   const staging = join(parent, `.staging-${key}.${process.pid}.${randomBytes(4).toString('hex')}`);
   await mkdir(join(staging, 'root'), { recursive: true });
   try {
-    for (const d of debs) {
-      const deb = await openDeb(blobOf(d));
-      await extractTar(await deb.dataStream(ctx.signal ? { signal: ctx.signal } : {}), { root: join(staging, 'root'), ownership: {}, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    }
+    await unpackDebs(debs.map(blobOf), join(staging, 'root'), ctx.signal);
     const layout = PROOT_ARCH_LAYOUT[arch];
     const libDirs = [`usr/lib/${layout.triplet}`, `lib/${layout.triplet}`];
-    const ldso = await firstRegularFile(staging, [...libDirs, 'usr/lib64', 'lib64', 'usr/lib', 'lib'].map((d) => `${d}/${layout.loader}`));
-    const binary = await firstRegularFile(staging, ['usr/bin/proot', 'bin/proot']);
+    const ldso = await firstRegularFile(join(staging, 'root'), [...libDirs, 'usr/lib64', 'lib64', 'usr/lib', 'lib'].map((d) => `${d}/${layout.loader}`));
+    const binary = await firstRegularFile(join(staging, 'root'), ['usr/bin/proot', 'bin/proot']);
     if (ldso === undefined || binary === undefined) {
       throw new CakeError('engine', `the unpacked packages lack ${ldso === undefined ? layout.loader : 'usr/bin/proot'} (${debs.map((d) => d.filename).join(', ')})`);
     }
     const libs: string[] = [];
-    for (const d of libDirs) if (await sanitizeLibDir(join(staging, 'root', d))) libs.push(d);
+    for (const d of libDirs) if (await dropEscapingLinks(join(staging, 'root', d))) libs.push(d);
     const loaders = findEmbeddedLoaders(await readFile(join(staging, 'root', binary)), layout.elfMachine, layout.elfMachine32);
     const env: Record<string, string> = {};
     if (loaders.loader) {
@@ -216,34 +213,6 @@ async function build(
   const result = await readProvisioned(final);
   if (result === undefined) throw new CakeError('engine', `provisioning proot left no usable result in ${final}`);
   return result;
-}
-
-async function firstRegularFile(staging: string, rels: string[]): Promise<string | undefined> {
-  for (const rel of rels) {
-    // Only a regular file: a symlink's target would be looked up on the HOST when it runs.
-    const st = await lstat(join(staging, 'root', rel)).catch(() => undefined);
-    if (st?.isFile()) return rel;
-  }
-  return undefined;
-}
-
-/**
- * True when `dir` exists. Removes symlinks in it whose target leaves the directory (absolute or
- * with a slash): the loader would resolve them on the host and mix in the host's libraries.
- */
-async function sanitizeLibDir(dir: string): Promise<boolean> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return false;
-  }
-  for (const name of names) {
-    const p = join(dir, name);
-    if (!(await lstat(p)).isSymbolicLink()) continue;
-    if ((await readlink(p)).includes('/')) await rm(p, { force: true });
-  }
-  return true;
 }
 
 /** Runs the staged proot's `--help` through the staged loader: it must start and know --kill-on-exit. */

@@ -1,5 +1,5 @@
 /**
- * The on-disk layout of a proot that cake provisioned (provision-proot.ts builds it), and finding
+ * The on-disk layout of a proot that cake provisioned (proot-provision.ts builds it), and finding
  * one without any network access. Light on purpose: every `cake exec` looks here, so nothing of
  * the archive client is imported.
  *
@@ -12,11 +12,12 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareVersions } from '../debian/version.js';
-import { PROOT_PINS, provisionArch, type PinnedDeb } from './proot-pins.js';
-import type { ProotCandidate } from './proot-tool.js';
+import type { ProotCandidate } from '../run/proot-tool.js';
+import type { PinnedDeb } from './kit-deb.js';
+import { PROOT_PINS, provisionArch } from './proot-pins.js';
 
 /** Bump when the layout or the launcher changes: older directories are then ignored. */
-export const PROVISION_FORMAT = 2;
+export const PROVISION_FORMAT = 3;
 
 export interface ProvisionManifest {
   format: number;
@@ -67,7 +68,7 @@ function q(word: string): string {
  * and its search for proot's first child (the guest) work as with a system proot. Pure.
  */
 export function launcherScript(m: Pick<ProvisionManifest, 'ldso' | 'libraryPath' | 'binary' | 'debs'>): string {
-  const what = m.debs.map((d) => `${d.package} ${d.version} (sha256 ${d.sha256})`).join('\n#   ');
+  const what = m.debs.map((d) => `${d.name} ${d.version} (sha256 ${d.sha256})`).join('\n#   ');
   return `#!/bin/sh
 # proot provisioned by cake from the Debian archive, run through its own glibc loader:
 #   ${what}
@@ -83,7 +84,7 @@ export async function readProvisioned(dir: string): Promise<ProvisionedProot | u
   } catch {
     return undefined;
   }
-  if (m.format !== PROVISION_FORMAT || !Array.isArray(m.debs) || m.debs[0]?.package !== 'proot' || typeof m.loaderEnv !== 'object') return undefined;
+  if (m.format !== PROVISION_FORMAT || !Array.isArray(m.debs) || m.debs[0]?.name !== 'proot' || typeof m.loaderEnv !== 'object') return undefined;
   try {
     await stat(m.binary);
     await stat(m.launcher);

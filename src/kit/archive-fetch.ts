@@ -18,6 +18,7 @@ import type { CakePaths } from '../store/paths.js';
 import { ArchiveClient, toPackageIndex, type LoadedIndices } from '../debian/archive-client.js';
 import type { PackageIndex, PackageRecord } from '../debian/package-index.js';
 import { compareVersions } from '../debian/version.js';
+import type { FetchedDeb as KitDeb } from './kit-deb.js';
 
 export interface KitDeps {
   http: () => Promise<HttpClient>;
@@ -34,17 +35,6 @@ export interface KitRequest {
   version?: string;
   /** Follow a kernel metapackage (linux-image-amd64) to the image package it depends on. */
   kernel?: boolean;
-}
-
-export interface KitDeb {
-  name: string;
-  version: string;
-  filename: string;
-  sha256: string;
-  size: number;
-  origin: string;
-  /** The blob path, once fetched. */
-  path: string;
 }
 
 type Answer = Omit<KitDeb, 'path'> & { resolvedAt: string };

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSha256Hex } from '../../../src/model/digest.js';
 import { embeddedElfAt, findEmbeddedLoaders } from '../../../src/run/proot-loader.js';
-import { PROOT_PINS, provisionArch } from '../../../src/run/proot-pins.js';
-import { findProvisionedProot, launcherScript, provisionKey, PROVISION_FORMAT, type ProvisionManifest } from '../../../src/run/proot-provisioned.js';
+import { PROOT_PINS, provisionArch } from '../../../src/kit/proot-pins.js';
+import { findProvisionedProot, launcherScript, provisionKey, PROVISION_FORMAT, type ProvisionManifest } from '../../../src/kit/proot-provisioned.js';
 import { describeCandidate } from '../../../src/run/proot-select.js';
 
 /** A minimal static ELF executable: header, `phnum` PT_LOAD headers, `body` bytes, optional section headers. */
@@ -84,7 +84,7 @@ describe('proot pins', () => {
   it('pin proot >= 5.4 with its libraries and libc6 last, for amd64 and arm64', () => {
     for (const arch of ['amd64', 'arm64'] as const) {
       const p = PROOT_PINS[arch];
-      expect(p.debs.map((d) => d.package)).toEqual(['proot', 'libtalloc2', 'libc6']);
+      expect(p.debs.map((d) => d.name)).toEqual(['proot', 'libtalloc2', 'libc6']);
       for (const d of p.debs) {
         expect(isSha256Hex(d.sha256)).toBe(true);
         expect(d.filename).toMatch(new RegExp(`^pool/main/.+_${arch}\\.deb$`));

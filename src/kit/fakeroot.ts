@@ -6,43 +6,16 @@
  * the env runs outside it; only libfakeroot-sysv.so is made visible to the guest.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { extractTar } from '../archive/extract.js';
-import { openDeb } from '../debian/deb-file.js';
 import { CakeError, isErrno } from '../model/errors.js';
+import type { FakerootKit } from '../run/kit-provider.js';
+import { dropEscapingLinks, isFile, unpackDebs } from './deb-unpack.js';
 
 /** Bumped when the kit's layout or manifest changes. */
 const KIT_FORMAT = 1;
 
-export interface FakerootKit {
-  /** The kit's host directory. */
-  dir: string;
-  /** Host path of the kit's glibc loader. */
-  ldso: string;
-  /** Host directories holding the kit's libc (for `--library-path`), ':'-separated. */
-  libraryPath: string;
-  /** Host path of faked-sysv. */
-  faked: string;
-  /** Host path of the directory holding libfakeroot-sysv.so (bound into the guest). */
-  libDir: string;
-}
-
-/** A package of a kit as env.json records it (`resolved.fakeroot.debs`). */
-export interface KitDeb {
-  name: string;
-  version: string;
-  arch: string;
-  sha256: string;
-}
-
-/** The kit's packages recorded in an env's `resolved`, or undefined when it has none. Pure. */
-export function kitDebs(resolved: Record<string, unknown>): KitDeb[] | undefined {
-  const f = resolved.fakeroot as { debs?: unknown } | undefined;
-  if (typeof f !== 'object' || f === null || !Array.isArray(f.debs) || f.debs.length === 0) return undefined;
-  const ok = f.debs.every((d: unknown) => typeof d === 'object' && d !== null && typeof (d as KitDeb).sha256 === 'string' && /^[0-9a-f]{64}$/.test((d as KitDeb).sha256));
-  return ok ? (f.debs as KitDeb[]) : undefined;
-}
+export type { FakerootKit } from '../run/kit-provider.js';
 
 /** The kit's key: its packages' digests, whatever their order. Pure. */
 export function kitKey(sha256s: readonly string[]): string {
@@ -63,10 +36,7 @@ export async function prepareFakerootKit(debs: ReadonlyArray<{ path: string; sha
   const staging = join(parent, `.staging-${process.pid}.${randomBytes(4).toString('hex')}`);
   await mkdir(join(staging, 'root'), { recursive: true });
   try {
-    for (const d of debs) {
-      const deb = await openDeb(d.path, { control: false });
-      await extractTar(await deb.dataStream(signal ? { signal } : {}), { root: join(staging, 'root'), ownership: {}, ...(signal ? { signal } : {}) });
-    }
+    await unpackDebs(debs.map((d) => d.path), join(staging, 'root'), signal);
     const layout = await findLayout(join(staging, 'root'));
     await writeFile(join(staging, 'kit.json'), JSON.stringify({ format: KIT_FORMAT, ...layout }, null, 1) + '\n');
     try {
@@ -132,13 +102,3 @@ async function subdirs(root: string, rel: string): Promise<string[]> {
   return out;
 }
 
-async function isFile(root: string, rel: string): Promise<boolean> {
-  return (await lstat(join(root, rel)).catch(() => undefined))?.isFile() === true;
-}
-
-/** Symlinks whose target leaves the directory would resolve on the host: remove them. */
-async function dropEscapingLinks(dir: string): Promise<void> {
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (e.isSymbolicLink() && (await readlink(join(dir, e.name))).includes('/')) await rm(join(dir, e.name), { force: true });
-  }
-}
