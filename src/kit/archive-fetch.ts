@@ -50,12 +50,12 @@ function requestKey(r: KitRequest): string {
 }
 
 /**
- * The .debs for `requests` from the Debian release `release` (a name in distros/debian.yaml),
- * fetched into the store. Throws CakeError('not-found') for a package or version the archive
- * does not have.
+ * The .debs for `requests` from the Debian release `release` (a name in distros/debian.yaml) for
+ * a `machine` (distro arch name, default x86_64), fetched into the store. Throws
+ * CakeError('not-found') for a package or version the archive does not have.
  */
-export async function fetchKit(deps: KitDeps, release: string, requests: readonly KitRequest[]): Promise<Map<string, KitDeb>> {
-  const cacheFile = join(deps.paths.cache, 'bake', `archive-${release}.json`);
+export async function fetchKit(deps: KitDeps, release: string, requests: readonly KitRequest[], machine = 'x86_64'): Promise<Map<string, KitDeb>> {
+  const cacheFile = join(deps.paths.cache, 'bake', machine === 'x86_64' ? `archive-${release}.json` : `archive-${release}-${machine}.json`);
   const now = deps.now?.() ?? new Date();
   let answers = readCache(cacheFile)?.answers ?? {};
   const isFresh = (r: KitRequest): boolean => {
@@ -65,7 +65,7 @@ export async function fetchKit(deps: KitDeps, release: string, requests: readonl
   const stale = requests.filter((r) => !isFresh(r));
   if (stale.length > 0) {
     try {
-      const fresh = await resolveAll(deps, release, stale);
+      const fresh = await resolveAll(deps, release, stale, machine);
       answers = { ...(readCache(cacheFile)?.answers ?? answers) };
       for (const [k, v] of Object.entries(fresh)) answers[k] = { ...v, resolvedAt: now.toISOString() };
       writeCache(cacheFile, { answers });
@@ -82,7 +82,7 @@ export async function fetchKit(deps: KitDeps, release: string, requests: readonl
     requests.forEach((r, i) => out.set(r.name, { ...(chosen[i] as Omit<KitDeb, 'path'>), path: deps.blobs.path((chosen[i] as KitDeb).sha256) }));
     return out;
   }
-  const client = new ArchiveClient(archiveDeps(deps, http), { mirror: 'http://deb.debian.org/debian', suites: [release], components: ['main'], arch: 'amd64', keyring: 'debian' });
+  const client = new ArchiveClient(archiveDeps(deps, http), { mirror: 'http://deb.debian.org/debian', suites: [release], components: ['main'], arch: chosen[0]?.arch === undefined || chosen[0].arch === 'all' ? 'amd64' : chosen[0].arch, keyring: 'debian' });
   const paths = await client.fetchDebs(chosen.map((c) => ({ name: c.name, filename: c.filename, sha256: c.sha256, size: c.size, ...(c.origin ? { origin: c.origin } : {}) })));
   requests.forEach((r, i) => {
     const c = chosen[i] as Omit<KitDeb, 'path'>;
@@ -95,10 +95,10 @@ function archiveDeps(deps: KitDeps, http: HttpClient) {
   return { http, blobs: deps.blobs, paths: deps.paths, logger: deps.logger, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.now ? { now: deps.now } : {}) };
 }
 
-async function resolveAll(deps: KitDeps, release: string, requests: readonly KitRequest[]): Promise<Record<string, Omit<KitDeb, 'path'>>> {
+async function resolveAll(deps: KitDeps, release: string, requests: readonly KitRequest[], machine: string): Promise<Record<string, Omit<KitDeb, 'path'>>> {
   const defs = await loadDistros(deps.distrosDir);
   const rel = findRelease(defs, 'debian', release).release;
-  const src = selectSource(rel, 'x86_64', ['archive']);
+  const src = selectSource(rel, machine, ['archive']);
   if (src.kind !== 'archive') throw new CakeError('internal', 'no archive source');
   const byMirror = new Map<string, string[]>();
   for (const s of src.suites) byMirror.set(s.mirror, [...(byMirror.get(s.mirror) ?? []), s.suite]);
@@ -114,14 +114,14 @@ async function resolveAll(deps: KitDeps, release: string, requests: readonly Kit
   const index = toPackageIndex(merged);
   const out: Record<string, Omit<KitDeb, 'path'>> = {};
   for (const r of requests) {
-    const rec = r.kernel ? followKernel(index, pick(index, r.name, r.version, release), release) : pick(index, r.name, r.version, release);
-    out[requestKey(r)] = { name: rec.name, version: rec.version, filename: rec.filename, sha256: rec.sha256, size: rec.size, origin: rec.origin ?? '' };
+    const rec = r.kernel ? followKernel(index, pick(index, r.name, r.version, release, src.debianArch), release, src.debianArch) : pick(index, r.name, r.version, release, src.debianArch);
+    out[requestKey(r)] = { name: rec.name, version: rec.version, arch: rec.arch, filename: rec.filename, sha256: rec.sha256, size: rec.size, origin: rec.origin ?? '' };
   }
   return out;
 }
 
-function pick(index: PackageIndex, name: string, version: string | undefined, release: string): PackageRecord {
-  const records = index.byName(name).filter((p) => p.arch === 'amd64' || p.arch === 'all');
+function pick(index: PackageIndex, name: string, version: string | undefined, release: string, arch: string): PackageRecord {
+  const records = index.byName(name).filter((p) => p.arch === arch || p.arch === 'all');
   const rec = version === undefined ? records[0] : records.find((p) => p.version === version);
   if (rec === undefined) {
     const known = records.map((p) => p.version).sort(compareVersions).reverse().slice(0, 5);
@@ -133,13 +133,13 @@ function pick(index: PackageIndex, name: string, version: string | undefined, re
 }
 
 /** linux-image-amd64 → linux-image-6.1.0-NN-amd64: follows Depends while the package is a metapackage. */
-function followKernel(index: PackageIndex, rec: PackageRecord, release: string): PackageRecord {
+function followKernel(index: PackageIndex, rec: PackageRecord, release: string, arch: string): PackageRecord {
   let cur = rec;
   for (let hops = 0; hops < 4; hops++) {
     if (/^linux-image-\d/.test(cur.name)) return cur;
     const dep = cur.depends.flatMap((alt) => alt).find((d) => d.name.startsWith('linux-image-') && d.name !== cur.name);
     if (dep === undefined) return cur;
-    cur = pick(index, dep.name, dep.op === '=' ? dep.version : undefined, release);
+    cur = pick(index, dep.name, dep.op === '=' ? dep.version : undefined, release, arch);
   }
   return cur;
 }

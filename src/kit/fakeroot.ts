@@ -1,7 +1,12 @@
 /**
- * The fakeroot kit of an env: its archive's `fakeroot`, `libfakeroot` and `libc6` packages (the
- * verified .debs, kept in the blob store and listed in env.json), unpacked once into
- * `<cache>/fakeroot/<key>/`. faked runs on the host from the kit, through the kit's own glibc
+ * The fakeroot kit of an env: `fakeroot`, `libfakeroot` and `libc6` packages (the verified .debs,
+ * kept in the blob store and listed in env.json as `resolved.fakeroot`), unpacked once into
+ * `<cache>/fakeroot/<key>/`. An env built from a Debian/Ubuntu archive has its own archive's; any
+ * other env (registry image, OCI layout, tarball, import, cooked) gets the standard kit, Debian
+ * STANDARD_KIT_RELEASE's packages (standard-kit.ts). libfakeroot-sysv.so is loaded into the
+ * guest's programs, so it needs the guest's glibc to provide the symbol versions it was linked
+ * against (`needs`, read from the library: GLIBC_2.34 for bookworm's); the engine checks that
+ * before each run (run/guest-libc.ts). faked runs on the host from the kit, through the kit's own glibc
  * loader (`ld-linux… --inhibit-cache --library-path …`), so neither the host's libc nor anything of
  * the env runs outside it; only libfakeroot-sysv.so is made visible to the guest.
  */
@@ -9,11 +14,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
+import { glibcVersions } from '../run/guest-libc.js';
 import type { FakerootKit } from '../run/kit-provider.js';
 import { dropEscapingLinks, isFile, unpackDebs } from './deb-unpack.js';
 
 /** Bumped when the kit's layout or manifest changes. */
-const KIT_FORMAT = 1;
+const KIT_FORMAT = 2;
 
 export type { FakerootKit } from '../run/kit-provider.js';
 
@@ -58,6 +64,8 @@ interface Layout {
   libDirs: string[];
   faked: string;
   libfakeroot: string;
+  /** The glibc symbol versions libfakeroot-sysv.so references. */
+  needs: string[];
 }
 
 async function readKit(dir: string): Promise<FakerootKit | undefined> {
@@ -69,7 +77,7 @@ async function readKit(dir: string): Promise<FakerootKit | undefined> {
   }
   if (m.format !== KIT_FORMAT) return undefined;
   const at = (rel: string): string => join(dir, 'root', rel);
-  return { dir, ldso: at(m.ldso), libraryPath: m.libDirs.map(at).join(':'), faked: at(m.faked), libDir: dirname(at(m.libfakeroot)) };
+  return { dir, ldso: at(m.ldso), libraryPath: m.libDirs.map(at).join(':'), faked: at(m.faked), libDir: dirname(at(m.libfakeroot)), needs: m.needs };
 }
 
 /** Where the unpacked packages keep what the kit needs (regular files only: a symlink would be followed on the host). */
@@ -93,7 +101,7 @@ async function findLayout(root: string): Promise<Layout> {
     const missing = [ldso === undefined && 'a glibc loader', libDirs.length === 0 && 'libc.so.6', faked === undefined && 'faked-sysv', libfakeroot === undefined && 'libfakeroot-sysv.so'].filter(Boolean);
     throw new CakeError('bad-archive', `the fakeroot kit's packages lack ${missing.join(', ')}`, { hint: 'the env\'s fakeroot, libfakeroot and libc6 packages are unusual; run with CAKE_NO_FAKEROOT=1 and report this' });
   }
-  return { ldso, libDirs, faked, libfakeroot };
+  return { ldso, libDirs, faked, libfakeroot, needs: glibcVersions(await readFile(join(root, libfakeroot))) };
 }
 
 async function subdirs(root: string, rel: string): Promise<string[]> {
@@ -101,4 +109,5 @@ async function subdirs(root: string, rel: string): Promise<string[]> {
   for (const e of await readdir(join(root, rel), { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) out.push(`${rel}/${e.name}`);
   return out;
 }
+
 

@@ -1,7 +1,8 @@
 /**
  * The kits as the engine is handed them (run/kit-provider.ts): proots provisioned from the Debian
- * archive, found in the engine cache or made on demand.
+ * archive, found in the engine cache or made on demand, and the standard fakeroot kit.
  */
+import type { Logger } from '../model/logger.js';
 import type { KitProvider } from '../run/kit-provider.js';
 import type { ProvisionDeps } from './proot-provision.js';
 import { findProvisionedProot, provisionedCandidate } from './proot-provisioned.js';
@@ -14,8 +15,13 @@ export const foundKits: KitProvider = {
   },
 };
 
+/** What the full provider needs beyond provisioning: the distro definitions (for the standard kit's archive). */
+export interface KitsDeps extends ProvisionDeps {
+  distrosDir?: string;
+}
+
 /** The provider over these deps (the network is opened only when something must be downloaded). */
-export function archiveKits(deps: ProvisionDeps): KitProvider {
+export function archiveKits(deps: KitsDeps): KitProvider {
   return {
     ...foundKits,
     async provisionProot(ctx) {
@@ -23,5 +29,15 @@ export function archiveKits(deps: ProvisionDeps): KitProvider {
       const { provisionProot } = await import('./proot-provision.js');
       return provisionedCandidate(await provisionProot({ ...deps, ...ctx }));
     },
+    ...(deps.distrosDir === undefined
+      ? {}
+      : {
+          async fakerootKit(ctx: { logger: Logger; machine: string; signal?: AbortSignal }) {
+            const { standardKitDebs } = await import('./standard-kit.js');
+            const { prepareFakerootKit } = await import('./fakeroot.js');
+            const kdeps = { http: deps.http, blobs: deps.blobs, paths: deps.paths, logger: ctx.logger, distrosDir: deps.distrosDir!, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+            return prepareFakerootKit(await standardKitDebs(kdeps, ctx.machine), deps.paths.cache, ctx.signal);
+          },
+        }),
   };
 }

@@ -27,4 +27,9 @@ export interface KitProvider {
   provisionedProot(cacheDir: string, machine: string): Promise<ProotCandidate | undefined>;
   /** Provisions a proot now (the network; one info line), or throws CakeError('engine'). Absent: never provision. */
   provisionProot?(ctx: { logger: Logger; cacheDir: string; signal?: AbortSignal }): Promise<ProotCandidate>;
+  /**
+   * The standard fakeroot kit (src/kit/standard-kit.ts) for a host of `machine`, fetched and
+   * unpacked when needed. Absent: ownership is recorded only with a kit the caller gives.
+   */
+  fakerootKit?(ctx: { logger: Logger; machine: string; signal?: AbortSignal }): Promise<FakerootKit>;
 }

@@ -30,6 +30,7 @@ import { bytesFromKey, type OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
+import { glibcMismatch } from './guest-libc.js';
 import type { FakerootKit } from './kit-provider.js';
 import type { RunOptions } from './run-options.js';
 
@@ -90,6 +91,11 @@ export async function runRecordingOwnership(
     deps.logger.debug(`ownership changes are not recorded: ${why}`);
     return run(opts);
   }
+  const mismatch = await glibcMismatch(env.rootfs, rec.kit.needs ?? []);
+  if (mismatch !== undefined) {
+    warnOnce(deps.logger, `ownership changes in ${env.name} are not recorded: ${mismatch}; a chown to another user fails as without cake (use an env with glibc 2.34 or newer, or set CAKE_NO_FAKEROOT=1 to silence this)`);
+    return run(opts);
+  }
   const snap = snapshotTable(env.rootfs, rec.table);
   let faked: FakedDaemon;
   try {
@@ -118,6 +124,15 @@ export async function runRecordingOwnership(
       else deps.logger.warn(msg);
     }
   }
+}
+
+const warned = new Set<string>();
+
+/** Warns with `message` once per cake run (a cook runs many steps). */
+export function warnOnce(logger: Logger, message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  logger.warn(message);
 }
 
 /**

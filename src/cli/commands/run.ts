@@ -3,9 +3,8 @@ import { UsageError } from '../../model/errors.js';
 import { parseBind, parseEnvAssignment, type EngineName, type RunOptions } from '../../run/run-options.js';
 import { applyOwnershipDiff } from '../../archive/ownership-diff.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';
-import { prepareFakerootKit } from '../../kit/fakeroot.js';
-import { kitDebs } from '../../kit/kit-deb.js';
 import { archiveKits } from '../../kit/provider.js';
+import { envFakerootKit, STANDARD_KIT_RELEASE } from '../../kit/standard-kit.js';
 import { whyNotRecorded, type OwnershipRecording } from '../../run/ownership-recorder.js';
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
@@ -52,24 +51,32 @@ function guestOf(ctx: CliContext, record: EnvRecord): GuestEnv {
 }
 
 /**
- * Ownership recording for envs that have a fakeroot kit (those built from a Debian/Ubuntu
- * archive), unless CAKE_NO_FAKEROOT is set: changes are written to env.json under its lock.
+ * Ownership recording for every env, unless CAKE_NO_FAKEROOT is set: with the env's own fakeroot
+ * kit (one built from a Debian/Ubuntu archive), else the standard kit (src/kit/standard-kit.ts),
+ * which is then recorded in env.json so the env keeps it. Changes are written to env.json under
+ * its lock. A kit that cannot be had (offline on first use) is a warning: the command runs
+ * unrecorded.
  */
 async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<OwnershipRecording | undefined> {
   const off = ctx.env.CAKE_NO_FAKEROOT;
   if (off !== undefined && off !== '' && off !== '0') return undefined;
-  const debs = kitDebs(record.resolved);
-  if (debs === undefined) return undefined;
-  if (!debs.every((d) => ctx.blobs.has(d.sha256))) {
-    ctx.logger.debug(`the fakeroot kit of ${record.name} is no longer in the store: ownership changes are not recorded`);
-    return undefined;
-  }
-  let kit;
+  let got;
   try {
-    kit = await prepareFakerootKit(debs.map((d) => ({ sha256: d.sha256, path: ctx.blobs.path(d.sha256) })), ctx.paths.cache, ctx.signal);
+    const deps = { http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths, logger: ctx.logger, signal: ctx.signal, distrosDir: join(ctx.packageRoot, 'distros'), cacheDir: ctx.paths.cache };
+    got = await envFakerootKit(deps, record.resolved, record.arch);
   } catch (err) {
     ctx.logger.warn(`ownership changes in ${record.name} are not recorded: ${(err as Error).message}`);
     return undefined;
+  }
+  const kit = got.kit;
+  if (!got.recorded) {
+    const debs = got.debs;
+    await ctx.envs.update(record.name, (r) => {
+      const blobs = Array.isArray(r.resolved.blobs) ? (r.resolved.blobs as unknown[]) : [];
+      r.resolved.fakeroot = { debs, from: `debian ${STANDARD_KIT_RELEASE}` };
+      r.resolved.blobs = [...new Set([...blobs, ...debs.map((d) => d.sha256)])];
+      return r;
+    });
   }
   return {
     table: record.ownership,
