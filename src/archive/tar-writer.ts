@@ -4,12 +4,12 @@
  * tar-stream's pack(), which turns mode 0 into 0644, overflows uids above 262143 to 0777777 and
  * re-encodes non-UTF-8 names as UTF-8.
  */
-import { chmodSync, closeSync, constants as C, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { CakeError } from '../model/errors.js';
 import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from './ownership.js';
 import { encodeMember } from './tar-encode.js';
-import { fsJoin, listTree } from './tree-walk.js';
+import { fsJoin, listTree, reach } from './tree-walk.js';
 import { BLOCK, padding } from './tar-header.js';
 
 interface Item {
@@ -47,7 +47,7 @@ export async function writeTar(
   try {
     const items = collect(root, ownership, restore);
     items.sort((a, b) => Buffer.compare(a.rel, b.rel));
-    const w = new Output(out);
+    const w = new Output(out, opts.signal);
     const seen = new Map<string, Buffer>();
     let bytes = 0;
     for (const item of items) {
@@ -69,7 +69,7 @@ export async function writeTar(
   } finally {
     for (const [p, mode] of restore.reverse()) {
       try {
-        chmodSync(p, mode);
+        chmodSync(reach(p), mode);
       } catch {
         // best effort: the first error is the one reported
       }
@@ -145,19 +145,29 @@ async function writeItem(
   const mode = typeflag === '2' ? 0o777 : own.mode;
   const fields = { mode, uid: own.uid, gid: own.gid, size, mtime, typeflag, dev };
   for (const block of encodeMember(name, link, fields, rel)) await w.write(block);
-  if (size > 0) await copyFile(w, fsJoin(root, rel), size, st!, restore);
+  if (size > 0) await copyFile(w, fsJoin(root, rel), size, st!);
   return size;
 }
 
-async function copyFile(w: Output, p: string | Buffer, size: number, st: Stats, restore: Array<[string | Buffer, number]>): Promise<void> {
+async function copyFile(w: Output, p: string | Buffer, size: number, st: Stats): Promise<void> {
   let fd: number;
+  // O_NONBLOCK: a file swapped for a fifo since it was listed must not block the export
+  const flags = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
   try {
-    fd = openSync(p, C.O_RDONLY | C.O_NOFOLLOW);
+    fd = openSync(p, flags);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
-    restore.push([p, st.mode & 0o7777]);
     chmodSync(p, (st.mode & 0o7777) | 0o400);
-    fd = openSync(p, C.O_RDONLY | C.O_NOFOLLOW);
+    try {
+      fd = openSync(p, flags);
+    } finally {
+      chmodSync(p, st.mode & 0o7777);
+    }
+  }
+  const now = fstatSync(fd);
+  if (!now.isFile() || now.ino !== st.ino) {
+    closeSync(fd);
+    throw new CakeError('io', `${p.toString()} changed while the tree was being written`, { hint: 'run the command again when nothing runs in the environment' });
   }
   try {
     let left = size;
@@ -182,12 +192,16 @@ async function copyFile(w: Output, p: string | Buffer, size: number, st: Stats, 
 /** Writes with backpressure; fails if `out` errors or closes early. */
 class Output {
   private failed: Error | null = null;
-  constructor(private readonly out: Writable) {
+  constructor(
+    private readonly out: Writable,
+    private readonly signal?: AbortSignal,
+  ) {
     out.on('error', (err) => (this.failed ??= err));
   }
 
   async write(buf: Buffer): Promise<void> {
     if (this.failed) throw this.failed;
+    if (this.signal?.aborted) throw new CakeError('interrupted', 'interrupted');
     if (this.out.destroyed) throw new CakeError('io', 'the output stream was closed before the archive was complete');
     if (this.out.write(buf)) return;
     await new Promise<void>((resolve, reject) => {

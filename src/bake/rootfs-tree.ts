@@ -7,8 +7,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, utimesSync, type Stats } from 'node:fs';
-import { isErrno } from '../model/errors.js';
+import { chmodSync, closeSync, copyFileSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, utimesSync, constants as C, type Stats } from 'node:fs';
+import { CakeError, isErrno } from '../model/errors.js';
+import { fsJoin } from '../archive/tree-walk.js';
 import { getOwner, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'fifo';
@@ -32,15 +33,9 @@ export interface WalkResult {
 
 const CHUNK = 1 << 20;
 
-/** Joins a root path and a raw relative path (Buffer paths keep non-UTF-8 names intact). */
+/** Joins a root path and a raw relative path (Buffer paths keep non-UTF-8 names intact; depth-safe, see fsJoin). */
 export function joinRaw(root: string, rel: Buffer): string | Buffer {
-  if (rel.length === 0) return root;
-  return isAscii(rel) ? `${root}/${rel.toString('latin1')}` : Buffer.concat([Buffer.from(`${root}/`), rel]);
-}
-
-function isAscii(b: Buffer): boolean {
-  for (const c of b) if (c >= 0x80) return false;
-  return true;
+  return fsJoin(root, rel);
 }
 
 /**
@@ -49,17 +44,17 @@ function isAscii(b: Buffer): boolean {
  */
 export function walkTree(root: string, ownership: OwnershipTable, opts: { hashContents: boolean }): WalkResult {
   const entries: TreeEntry[] = [];
-  const visit = (rel: Buffer): void => {
-    const path = joinRaw(root, rel);
-    const st = lstatSync(path);
+  // iterative (no recursion limit on depth); the order does not matter: entries are sorted below
+  const todo: Buffer[] = [Buffer.alloc(0)];
+  while (todo.length > 0) {
+    const rel = todo.pop()!;
+    const st = lstatSync(joinRaw(root, rel));
     const kind: EntryKind | undefined = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : undefined;
-    if (kind === undefined) return;
+    if (kind === undefined) continue;
     entries.push({ rel, kind, st });
-    if (kind !== 'dir') return;
-    const names = readdirSync(path, { encoding: 'buffer' }).sort(Buffer.compare);
-    for (const name of names) visit(rel.length === 0 ? name : Buffer.concat([rel, Buffer.from('/'), name]));
-  };
-  visit(Buffer.alloc(0));
+    if (kind !== 'dir') continue;
+    for (const name of readdirSync(joinRaw(root, rel), { encoding: 'buffer' })) todo.push(rel.length === 0 ? name : Buffer.concat([rel, Buffer.from('/'), name]));
+  }
   entries.sort((a, b) => Buffer.compare(a.rel, b.rel));
   const hash = createHash('sha256');
   let newestMtime = 0;
@@ -90,7 +85,12 @@ export function walkTree(root: string, ownership: OwnershipTable, opts: { hashCo
 }
 
 function hashFile(path: string | Buffer, hash: ReturnType<typeof createHash>, buf: Buffer): void {
-  const fd = openSync(path, 'r');
+  // O_NONBLOCK + O_NOFOLLOW and a type check: a file swapped for a fifo or a symlink must not block or lead out
+  const fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new CakeError('io', `${path.toString()} changed while the tree was being read`, { hint: 'run the bake again when nothing runs in the environment' });
+  }
   try {
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null);

@@ -87,8 +87,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: 'NAME...',
     summary: 'remove environments, whatever the modes of their files',
     completeArgs: 'env',
-    options: [],
-    examples: ['cake rm web old'],
+    options: [{ flags: '--force', description: 'remove an environment even while an enter/exec runs in it' }],
+    examples: ['cake rm web old', 'cake rm --force web'],
   },
   {
     name: 'rename',

@@ -117,6 +117,12 @@ export async function planFromTree(src: AddSource, guestPath: string, targetArch
     plan.summary.push(`${guestPath}/: a directory tree from ${where}`);
     return plan;
   }
+  // a fifo would block the reads below, a device would read the host's device: only regular files
+  const kind = lstatSync(r.hostPath);
+  if (!kind.isFile()) {
+    const what = kind.isFIFO() ? 'a fifo' : kind.isSocket() ? 'a socket' : kind.isCharacterDevice() || kind.isBlockDevice() ? 'a device node' : 'not a regular file';
+    throw new CakeError('usage', `${where} is ${what}: only files, directories and symlinks to them can be added`, { hint: 'name a regular file or a directory' });
+  }
   const wrapped = readWrapper(r.hostPath);
   if (wrapped) return planWrapped(src, guestPath, wrapped, targetArch, where);
   const info = readElfFile(r.hostPath);

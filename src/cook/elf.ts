@@ -214,9 +214,12 @@ function cString(buf: Buffer, at: number): string {
 
 /** Parses an ELF file on disk (reads only its headers, dynamic section and string table). Undefined when not ELF. */
 export function readElfFile(path: string): ElfInfo | undefined {
-  const fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+  // O_NONBLOCK: a fifo must not block; only a regular file can be ELF
+  const fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   try {
-    const size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const size = st.size;
     const src: ByteSource = {
       size,
       read(offset, length) {

@@ -10,7 +10,7 @@
  * count as if they were on disk. The whole stream starts with `cake-tree-v1\0`.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, lstatSync, openSync, readSync, readlinkSync, constants as C } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, readlinkSync, constants as C } from 'node:fs';
 import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { fsJoin, listTree, type FsPath } from '../archive/tree-walk.js';
@@ -22,12 +22,18 @@ export function hashFileSync(path: FsPath, buf: Buffer = Buffer.allocUnsafe(CHUN
   let fd: number;
   let restore: number | undefined;
   try {
-    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
     restore = lstatSync(path).mode & 0o7777;
     chmodSync(path, restore | 0o400);
-    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  }
+  // a file swapped for a fifo or a device since it was listed is not read (it could block)
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    if (restore !== undefined) chmodSync(path, restore);
+    throw new CakeError('io', `cannot read ${path.toString()}: it is not a regular file (it changed, or it is a fifo or a device)`, { hint: 'run the command again when nothing runs in the environment' });
   }
   const h = createHash('sha256');
   try {

@@ -1,3 +1,4 @@
+import { hashFileSync } from '../cook/tree-hash.js';
 import { basename, resolve } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { defaultEnvName, validateEnvName } from '../model/names.js';
@@ -89,16 +90,28 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
   if (src.kind === 'file') {
     const file = resolve(src.path);
     const expected = req.sha256 ? parseSha256(req.sha256) : undefined;
+    // The same file (same content) pulled into the same name again is a no-op, as for URLs; the
+    // file is hashed only when such an env exists.
+    let fileSha: string | undefined;
+    const reuse = (existing: EnvRecord): boolean => {
+      if (existing.source.ref !== req.ref || existing.resolved.file !== file || typeof existing.resolved.sha256 !== 'string') return false;
+      try {
+        fileSha ??= hashFileSync(file);
+      } catch {
+        return false; // unreadable now: the install reports it
+      }
+      return (reused = existing.resolved.sha256 === fileSha && (expected === undefined || expected === fileSha));
+    };
     const record = await installTarball(deps, {
       name,
       file,
       ...(expected ? { expectedSha256: expected } : {}),
-      ...(req.force ? { force: true } : {}),
+      ...(req.force ? { force: true } : { reuse }),
       arch,
       source: sourceRec,
       resolved: { file },
     });
-    return { record, upToDate: false, sha256: record.resolved.sha256 as string, unpinned: false };
+    return { record, upToDate: reused, sha256: record.resolved.sha256 as string, unpinned: false };
   }
   if (src.kind === 'registry' || src.kind === 'oci-layout') {
     const image = src.kind === 'registry' ? { kind: src.kind, ref: src.ref } : { kind: src.kind, dir: src.dir, ...(src.tag !== undefined ? { tag: src.tag } : {}) };

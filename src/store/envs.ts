@@ -1,9 +1,13 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
 import { validateEnvName } from '../model/names.js';
 import { removeTree } from '../archive/remove-tree.js';
-import { pidAlive, withLock } from './lock.js';
+import { fsJoin, relJoin } from '../archive/tree-walk.js';
+import { writeFileAtomic } from './atomic-write.js';
+import { checkRecord } from './env-record.js';
+import { holdLease, liveLeases, type Lease } from './lease.js';
+import { lockIsStale, pidAlive, withLock } from './lock.js';
 import type { CakePaths } from './paths.js';
 import type { EnvRecord } from './env-record.js';
 
@@ -54,36 +58,65 @@ export class EnvStore {
       }
       throw err;
     }
+    let parsed: unknown;
     try {
-      return JSON.parse(text) as EnvRecord;
+      parsed = JSON.parse(text);
     } catch (err) {
-      throw new CakeError('io', `environment ${name} has a corrupt env.json: ${(err as Error).message}`, {
-        hint: `remove it with \`cake rm ${name}\` and pull it again`,
-      });
+      throw corrupt(name, (err as Error).message);
     }
+    const problem = checkRecord(parsed);
+    if (problem !== undefined) throw corrupt(name, problem);
+    // The directory names the env: a record moved by hand (or naming ../../x) does not decide it.
+    return { ...(parsed as EnvRecord), name };
   }
 
-  /** All complete envs, sorted by name. */
+  /** All complete envs, sorted by name; an unreadable record is skipped (see {@link survey}). */
   list(): EnvRecord[] {
-    if (!existsSync(this.paths.envs)) return [];
-    const out: EnvRecord[] = [];
+    return this.survey().records;
+  }
+
+  /** All complete envs, and the ones whose env.json cannot be used (name and what is wrong). */
+  survey(): { records: EnvRecord[]; bad: { name: string; problem: string }[] } {
+    const records: EnvRecord[] = [];
+    const bad: { name: string; problem: string }[] = [];
+    if (!existsSync(this.paths.envs)) return { records, bad };
     for (const entry of readdirSync(this.paths.envs).sort()) {
       if (entry.startsWith('.')) continue;
+      try {
+        validateEnvName(entry);
+      } catch {
+        continue; // not made by cake
+      }
       if (!existsSync(join(this.paths.envs, entry, 'env.json'))) continue;
       try {
-        out.push(this.get(entry));
-      } catch {
-        // A corrupt record must not hide the others; `cake doctor` reports it.
+        records.push(this.get(entry));
+      } catch (err) {
+        bad.push({ name: entry, problem: err instanceof CakeError ? err.message : String(err) });
       }
     }
-    return out;
+    return { records, bad };
   }
 
   /** Rewrites env.json atomically (write a sibling, rename). Caller holds the env lock. */
   writeRecord(dir: string, record: EnvRecord): void {
-    const tmp = join(dir, `.env.json.${process.pid}`);
-    writeFileSync(tmp, JSON.stringify(record, null, 1) + '\n', { mode: 0o644 });
-    renameSync(tmp, join(dir, 'env.json'));
+    writeFileAtomic(join(dir, 'env.json'), JSON.stringify(record, null, 1) + '\n');
+  }
+
+  /** Where the use leases of envs live (one per running enter/exec). */
+  private get useDir(): string {
+    return join(this.paths.locks, 'use');
+  }
+
+  /**
+   * Marks env `name` as in use until the lease is released (or the process ends): `cake rm`
+   * refuses to remove it meanwhile. Taken under the env's lock, after checking the env exists,
+   * so an exec racing an rm either runs in the env or fails with "no environment".
+   */
+  async holdUse(name: string, signal?: AbortSignal): Promise<Lease> {
+    return withLock(this.lockPath(name), { what: `environment ${name}`, ...(signal ? { signal } : {}) }, async () => {
+      if (!this.exists(name)) this.get(name); // throws the not-found error
+      return holdLease(this.useDir, name);
+    });
   }
 
   update(name: string, change: (r: EnvRecord) => EnvRecord): Promise<EnvRecord> {
@@ -107,7 +140,13 @@ export class EnvStore {
     validateEnvName(name);
     const settled = (): EnvRecord | undefined => {
       if (!this.exists(name)) return undefined;
-      const existing = this.get(name);
+      let existing: EnvRecord;
+      try {
+        existing = this.get(name);
+      } catch (err) {
+        if (opts.force) return undefined; // a corrupt record is replaced
+        throw err;
+      }
       if (opts.reuse?.(existing)) return existing;
       if (!opts.force) throw this.existsError(name);
       return undefined;
@@ -115,7 +154,7 @@ export class EnvStore {
     const early = settled();
     if (early) return early;
     mkdirSync(this.paths.envs, { recursive: true });
-    await this.sweep();
+    await this.sweep(); // never fails: a leftover that cannot be removed stays for gc to report
     const lockOpts = { what: `environment ${name}`, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onWait ? { onWait: opts.onWait } : {}) };
     return withLock(this.lockPath(name), lockOpts, async () => {
       // Another process may have created it while we waited for the lock.
@@ -134,13 +173,13 @@ export class EnvStore {
           const trash = join(this.paths.envs, `.trash-${name}.${suffix}`);
           renameSync(final, trash);
           renameSync(dir, final);
-          await removeTree(trash);
+          await removeTree(trash).catch(() => {}); // a leftover for the next sweep
         } else {
           renameSync(dir, final);
         }
         return record;
       } catch (err) {
-        await removeTree(dir);
+        await removeTree(dir).catch(() => {}); // the error that matters is err; the sweep removes the rest
         throw err;
       }
     });
@@ -152,15 +191,32 @@ export class EnvStore {
     });
   }
 
-  /** Removes an env whatever the modes of its files. */
-  async remove(name: string): Promise<void> {
-    await withLock(this.lockPath(name), { what: `environment ${name}` }, async () => {
-      if (!this.exists(name)) this.get(name); // throws the not-found error
+  /**
+   * Removes an env whatever the modes and the depth of its files: the env disappears at once (a
+   * rename), its files are then deleted; files that cannot be deleted now stay in a trash dir that
+   * the next command sweeps (a warning through `onLeftover`), so removal itself always succeeds.
+   * An env in use (a running enter/exec holds a lease) is refused unless `force`. A directory
+   * without env.json (a skeleton left by a killed command) is removed too.
+   */
+  async remove(name: string, opts: { force?: boolean; signal?: AbortSignal; onLeftover?: (msg: string) => void } = {}): Promise<void> {
+    const lockOpts = { what: `environment ${name}`, ...(opts.signal ? { signal: opts.signal } : {}) };
+    await withLock(this.lockPath(name), lockOpts, async () => {
+      if (!existsSync(this.dir(name))) this.get(name); // throws the not-found error
+      const users = liveLeases(this.useDir, name);
+      if (users.length > 0 && !opts.force) {
+        throw new CakeError('locked', `environment ${name} is in use by ${users.length === 1 ? 'a cake enter/exec' : `${users.length} cake enter/exec commands`} (pid ${users.map((u) => u.pid).join(', ')})`, {
+          hint: `leave the shell or end the command first, or \`cake rm --force ${name}\``,
+        });
+      }
       const suffix = `${process.pid}.${Math.random().toString(16).slice(2, 10)}`;
       const trash = join(this.paths.envs, `.trash-${name}.${suffix}`);
       // Rename first so the env disappears atomically, then delete at leisure.
       renameSync(this.dir(name), trash);
-      await removeTree(trash);
+      try {
+        await removeTree(trash);
+      } catch (err) {
+        opts.onLeftover?.(`some files of ${name} could not be deleted yet (${(err as Error).message}); \`cake gc\` retries`);
+      }
     });
   }
 
@@ -177,36 +233,81 @@ export class EnvStore {
     );
   }
 
-  /** Removes staging and trash dirs left by processes that no longer run. Returns how many. */
-  async sweep(): Promise<number> {
-    if (!existsSync(this.paths.envs)) return 0;
+  /**
+   * Removes staging and trash dirs left by processes that no longer run, and (with `skeletons`)
+   * env dirs without env.json that nobody holds. Never throws: what cannot be removed is
+   * listed in `failed` (a bad env never blocks the commands of the others).
+   */
+  async sweep(opts: { skeletons?: boolean } = {}): Promise<number> {
+    return (await this.sweepReport(opts)).removed;
+  }
+
+  async sweepReport(opts: { skeletons?: boolean } = {}): Promise<{ removed: number; failed: string[] }> {
+    const failed: string[] = [];
     let removed = 0;
-    for (const entry of readdirSync(this.paths.envs)) {
-      const m = STAGING.exec(entry) ?? TRASH.exec(entry);
-      if (!m) continue;
-      if (pidAlive(Number(m[2])) && Number(m[2]) !== process.pid) continue;
-      if (Number(m[2]) === process.pid && STAGING.test(entry)) continue;
-      await removeTree(join(this.paths.envs, entry));
-      removed++;
+    let names: string[];
+    try {
+      names = readdirSync(this.paths.envs);
+    } catch {
+      return { removed, failed };
     }
-    return removed;
+    for (const entry of names) {
+      const m = STAGING.exec(entry) ?? TRASH.exec(entry);
+      let doomed = false;
+      if (m) {
+        const pid = Number(m[2]);
+        doomed = pid === process.pid ? TRASH.test(entry) : !pidAlive(pid);
+      } else if (opts.skeletons && !entry.startsWith('.') && !existsSync(join(this.paths.envs, entry, 'env.json'))) {
+        doomed = this.skeletonFree(entry);
+      }
+      if (!doomed) continue;
+      try {
+        await removeTree(join(this.paths.envs, entry));
+        removed++;
+      } catch (err) {
+        failed.push(`${entry}: ${(err as Error).message}`);
+      }
+    }
+    return { removed, failed };
+  }
+
+  /** A dir without env.json is garbage when no live cake holds its lock or a use lease. */
+  private skeletonFree(entry: string): boolean {
+    try {
+      validateEnvName(entry);
+    } catch {
+      return false; // not cake's
+    }
+    const st = lstatSync(join(this.paths.envs, entry), { throwIfNoEntry: false });
+    if (!st?.isDirectory()) return false;
+    return lockIsStale(this.lockPath(entry)) && liveLeases(this.useDir, entry).length === 0;
   }
 
   /** Bytes used on disk by an env (apparent sizes). */
   static diskUsage(dir: string): number {
     let total = 0;
-    const walk = (d: string): void => {
-      for (const e of readdirSync(d, { withFileTypes: true })) {
-        const p = join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else if (e.isFile()) total += statSync(p).size;
+    const todo: Buffer[] = [Buffer.alloc(0)];
+    while (todo.length > 0) {
+      const rel = todo.pop()!;
+      let names: Buffer[];
+      try {
+        names = readdirSync(fsJoin(dir, rel), { encoding: 'buffer' });
+      } catch {
+        continue; // unreadable parts (mode 000 dirs) are not counted
       }
-    };
-    try {
-      walk(dir);
-    } catch {
-      // Unreadable parts (mode 000 dirs) are not counted.
+      for (const n of names) {
+        const r = relJoin(rel, n);
+        const st = lstatSync(fsJoin(dir, r), { throwIfNoEntry: false });
+        if (st?.isDirectory()) todo.push(r);
+        else if (st?.isFile()) total += st.size;
+      }
     }
     return total;
   }
+}
+
+function corrupt(name: string, problem: string): CakeError {
+  return new CakeError('io', `environment ${name} has a corrupt env.json: ${problem}`, {
+    hint: `remove it with \`cake rm ${name}\` and pull it again`,
+  });
 }

@@ -1,4 +1,5 @@
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { noteOutside, tmpSibling } from '../../store/atomic-write.js';
 import { resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,7 +19,8 @@ function compressionFor(file: string): 'gzip' | 'zstd' | 'none' {
 
 /**
  * `cake export NAME FILE`: the env as a tarball with its real ownership (from the ownership
- * table), written to FILE.tmp then renamed, so an interrupted export leaves no partial file.
+ * table), written to a temporary beside FILE then renamed, so an interrupted export leaves no
+ * partial file (and `cake gc` removes the temporary of a killed one).
  * SOURCE_DATE_EPOCH, when set, fixes every mtime.
  */
 export async function exportCommand(ctx: CliContext, args: string[]): Promise<number> {
@@ -28,8 +30,10 @@ export async function exportCommand(ctx: CliContext, args: string[]): Promise<nu
   const kind = compressionFor(file);
   const record = ctx.envs.get(name);
   const sde = ctx.env.SOURCE_DATE_EPOCH;
-  const tmp = `${file}.cake-tmp-${process.pid}`;
-  await withLock(ctx.envs.lockPath(name), { what: `environment ${name}`, signal: ctx.signal }, async () => {
+  // one temp-name scheme (src/store/atomic-write.ts), noted in the store so gc removes it after a kill
+  const tmp = tmpSibling(file);
+  mkdirSync(ctx.paths.tmp, { recursive: true });
+  await withLock(ctx.envs.lockPath(name), { what: `environment ${name}`, signal: ctx.signal }, () => noteOutside(ctx.paths.tmp, tmp, async () => {
     try {
       const tar = new PassThrough();
       const out = createWriteStream(tmp, { mode: 0o644 });
@@ -47,6 +51,6 @@ export async function exportCommand(ctx: CliContext, args: string[]): Promise<nu
     } finally {
       rmSync(tmp, { force: true });
     }
-  });
+  }));
   return 0;
 }

@@ -5,7 +5,9 @@ import { formatBytes } from '../logger.js';
 
 /** `cake list [--json]`: one line per env on stdout (name, source, arch, created, size). */
 export async function listCommand(ctx: CliContext, _args: string[], opts: Record<string, unknown>): Promise<number> {
-  const records = ctx.envs.list();
+  const { records, bad } = ctx.envs.survey();
+  // one bad record is reported and skipped; the others are listed
+  for (const b of bad) ctx.logger.warn(`${b.problem} (skipped; \`cake rm ${b.name}\` removes it)`);
   if (opts.json) {
     const rows = records.map((r) => ({
       name: r.name,

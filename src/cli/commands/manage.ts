@@ -1,16 +1,20 @@
 import { UsageError } from '../../model/errors.js';
 import type { CliContext } from '../context.js';
 
-/** `cake rm NAME...`: removes each env; fails (exit 1) if any is missing, after removing the others. */
-export async function rmCommand(ctx: CliContext, args: string[]): Promise<number> {
+/**
+ * `cake rm [--force] NAME...`: removes each env; fails (exit 1) if any is missing or in use (an
+ * enter/exec runs in it; `--force` removes it anyway), after removing the others.
+ */
+export async function rmCommand(ctx: CliContext, args: string[], opts: Record<string, unknown> = {}): Promise<number> {
   const list = args;
   if (list.length === 0) throw new UsageError('rm needs at least one environment name', 'cake rm NAME...');
   let failed: unknown;
   for (const name of list) {
     try {
-      await ctx.envs.remove(name);
+      await ctx.envs.remove(name, { force: Boolean(opts.force), signal: ctx.signal, onLeftover: (m) => ctx.logger.warn(m) });
       ctx.logger.info(`removed ${name}`);
     } catch (err) {
+      if (list.length > 1) ctx.logger.warn(`${name}: ${(err as Error).message}`);
       failed ??= err;
     }
   }

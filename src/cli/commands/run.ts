@@ -91,6 +91,16 @@ async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<O
 }
 
 async function run(ctx: CliContext, name: string, argv: string[], opts: Record<string, unknown>, tty: boolean): Promise<number> {
+  // in use while it runs: `cake rm` refuses meanwhile (src/store/envs.ts)
+  const lease = await ctx.envs.holdUse(name, ctx.signal);
+  try {
+    return await runHeld(ctx, name, argv, opts, tty);
+  } finally {
+    lease.release();
+  }
+}
+
+async function runHeld(ctx: CliContext, name: string, argv: string[], opts: Record<string, unknown>, tty: boolean): Promise<number> {
   const record = ctx.envs.get(name);
   const runOpts = toRunOptions(opts, record, tty);
   const guest = guestOf(ctx, record);
