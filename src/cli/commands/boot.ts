@@ -1,8 +1,8 @@
 import { join, resolve } from 'node:path';
-import { runQemu } from '../../bake/boot-run.js';
-import { extractBootFiles, inspectImage } from '../../bake/image-inspect.js';
-import { chooseAccel, type AccelChoice } from '../../bake/kvm-probe.js';
-import { findOvmf, freePort, qemuArgs, userChoosesFirmware, type Firmware } from '../../bake/qemu.js';
+import { runQemu } from '../../boot/boot-run.js';
+import { extractBootFiles, inspectImage } from '../../boot/image-inspect.js';
+import { chooseAccel, type AccelChoice } from '../../boot/kvm-probe.js';
+import { findOvmf, freePort, qemuArgs, userChoosesFirmware, type Firmware } from '../../boot/qemu.js';
 import { createToolRunner } from '../../bake/tools.js';
 import { makeWorkDir } from '../../bake/work-dir.js';
 import { removeTree } from '../../archive/remove-tree.js';

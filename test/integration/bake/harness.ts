@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAKE, TEST_CACHE } from '../../helpers/cli.js';
-import { stripAnsi } from '../../../src/bake/boot-run.js';
+import { stripAnsi } from '../../../src/boot/boot-run.js';
 import { readGpt } from '../../../src/bake/partition.js';
 
 /** Kernels, .debs and the KVM probe result survive between runs here. */

@@ -7,8 +7,8 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CakeError } from '../model/errors.js';
-import { GPT_TYPE, LEGACY_BIOS_BOOTABLE, readGpt, SECTOR } from './partition.js';
-import type { ToolRunner } from './tools.js';
+import { GPT_TYPE, LEGACY_BIOS_BOOTABLE, readGpt, SECTOR } from '../bake/partition.js';
+import type { ToolRunner } from '../bake/tools.js';
 
 export interface ImageInfo {
   format: 'raw' | 'qcow2';
