@@ -21,7 +21,7 @@ _cake() {
     cook) opts="--name --no-cache --locked --engine"; kind="file" ;;
     add) opts="--from --nix --host"; kind="env" ;;
     bake) opts="--output --format --boot --size --kernel --modules --cmdline --ssh-key --hostname --password"; kind="env" ;;
-    boot) opts="--expect --timeout --memory"; kind="file" ;;
+    boot) opts="--expect --timeout --watchdog --memory"; kind="file" ;;
     distros) opts="--json"; kind="none" ;;
     doctor) opts="--json"; kind="none" ;;
     gc) opts=""; kind="none" ;;

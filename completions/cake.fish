@@ -65,7 +65,8 @@ complete -c cake -n "__fish_seen_subcommand_from bake" -l password -x -d 'set a 
 complete -c cake -f -n "__fish_seen_subcommand_from bake" -a '(__cake_envs)'
 complete -c cake -f -n "not __fish_seen_subcommand_from pull enter exec list rm rename export import push cook add bake boot distros doctor gc help" -a boot -d 'boot a baked image in QEMU (KVM when usable, TCG otherwise)'
 complete -c cake -n "__fish_seen_subcommand_from boot" -l expect -x -d 'exit 0 when TEXT appears on the console (1 on timeout)'
-complete -c cake -n "__fish_seen_subcommand_from boot" -l timeout -x -d 'give up after this long (with --expect)'
+complete -c cake -n "__fish_seen_subcommand_from boot" -l timeout -x -d 'stop the guest after this long (default 300 with --expect)'
+complete -c cake -n "__fish_seen_subcommand_from boot" -l watchdog -x -d 'stop a guest that prints nothing this long before its login prompt (default 300; 0: off)'
 complete -c cake -n "__fish_seen_subcommand_from boot" -l memory -x -d 'guest memory (default 1024)'
 complete -c cake -F -n "__fish_seen_subcommand_from boot"
 complete -c cake -f -n "not __fish_seen_subcommand_from pull enter exec list rm rename export import push cook add bake boot distros doctor gc help" -a distros -d 'list the known distributions and their releases'

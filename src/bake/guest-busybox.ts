@@ -2,7 +2,8 @@
  * The system of a baked env that has no systemd (busybox, Alpine, a Debian without init): cake
  * installs its own static busybox under /usr/lib/cake and makes it the init. Its inittab runs
  * rc.boot (mounts, host name, loopback and DHCP on every NIC, SSH when the env has a server, host
- * keys generated at first boot) and a getty on the serial console and on tty1. Pure text.
+ * keys generated at first boot) and a getty on the serial console and on tty1. Pure text. DHCP is
+ * rc.net (netFiles), which guest-boot.ts also gives envs that have an init but no DHCP client.
  */
 
 export const CAKE_LIB = 'usr/lib/cake';
@@ -30,7 +31,6 @@ export function busyboxSystem(o: BusyboxSystemOptions): GuestFile[] {
     { path: `${CAKE_LIB}/init`, target: 'busybox' },
     { path: `${CAKE_LIB}/rc.boot`, content: rcBoot(bb, o.sshd), mode: 0o755 },
     { path: `${CAKE_LIB}/rc.shutdown`, content: rcShutdown(bb), mode: 0o755 },
-    { path: `${CAKE_LIB}/udhcpc.script`, content: udhcpcScript(bb), mode: 0o755 },
     {
       path: 'etc/inittab',
       content: [
@@ -76,6 +76,27 @@ mounted /dev/pts || $bb mount -t devpts devpts /dev/pts -o gid=5,mode=620,ptmxmo
 [ -d /run ] && ! mounted /run && $bb mount -t tmpfs tmpfs /run -o mode=0755,nosuid,nodev
 $bb mount -o remount,rw / 2>/dev/null
 [ -s /etc/hostname ] && $bb hostname -F /etc/hostname
+/${CAKE_LIB}/rc.net
+${ssh}say "$($bb hostname) is up"
+`;
+}
+
+/**
+ * cake's DHCP client for any init: rc.net brings lo up and runs busybox udhcpc on every other NIC
+ * (in the background once it has a lease); udhcpc.script applies the lease and the DNS servers.
+ * The caller installs the busybox at `bb`.
+ */
+export function netFiles(bb: string): GuestFile[] {
+  return [
+    { path: `${CAKE_LIB}/rc.net`, content: rcNet(bb), mode: 0o755 },
+    { path: `${CAKE_LIB}/udhcpc.script`, content: udhcpcScript(bb), mode: 0o755 },
+  ];
+}
+
+function rcNet(bb: string): string {
+  return `#!${bb} sh
+# Written by cake bake: DHCP on every network interface with busybox udhcpc.
+bb=${bb}
 $bb ip link set lo up
 for dev in /sys/class/net/*; do
 	n=\${dev##*/}
@@ -83,7 +104,7 @@ for dev in /sys/class/net/*; do
 	$bb ip link set "$n" up
 	$bb udhcpc -i "$n" -s /${CAKE_LIB}/udhcpc.script -b -t 10 -T 1 -S >/dev/null 2>&1
 done
-${ssh}say "$($bb hostname) is up"
+exit 0
 `;
 }
 

@@ -2,9 +2,11 @@
  * A Debian kernel package made ready for baking, once per package, in the cache:
  * `bake/kernels/<sha256 of the .deb>/` holds vmlinuz, the kernel release, a module database in
  * depmod's formats (generated from every module's .modinfo: the package ships no modules.dep)
- * and the modules a bake needed so far, decompressed. Reading the package means decompressing
- * ~400 MB, so only what is needed is kept; a later bake that needs another module reads the
- * package again for it. Concurrent bakes are serialised by a lock per package.
+ * and every module of the package, decompressed, in its /lib/modules/RELEASE layout: the image
+ * gets the whole directory (hard links from here), so the booted system can load any module.
+ * Reading the package means decompressing ~400 MB: it is done once per package (a cache entry
+ * from before, which kept only the initramfs' modules, is redone). Concurrent bakes are
+ * serialised by a lock per package.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +31,8 @@ export interface PreparedKernel {
 
 const MODULE_PATH = /^(?:\.\/)?(?:usr\/)?lib\/modules\/([^/]+)\/(.+)$/;
 const VMLINUZ = /^(?:\.\/)?boot\/vmlinuz-(.+)$/;
+/** Marks a cache entry that holds every module of the package. */
+const COMPLETE = 'all-modules';
 
 /**
  * The prepared kernel of the .deb at `debPath` (sha256 `sha256`), with at least the modules
@@ -43,13 +47,15 @@ export async function prepareDebianKernel(
   mkdirSync(deps.paths.locks, { recursive: true });
   const lock = join(deps.paths.locks, `bake-kernel-${deb.sha256}.lock`);
   return withLock(lock, { what: `the kernel cache of ${deb.label}`, ...(deps.signal ? { signal: deps.signal } : {}) }, async () => {
-    if (!existsSync(join(dir, 'release'))) {
+    if (!existsSync(join(dir, 'release')) || !existsSync(join(dir, COMPLETE))) {
       deps.logger.info(`unpacking ${deb.label} (once: it is kept in the cache)`);
+      rmSync(dir, { recursive: true, force: true });
       const tmp = `${dir}.tmp-${process.pid}`;
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(tmp, { recursive: true });
       try {
-        await unpack(deb.path, tmp, null, need);
+        await unpack(deb.path, tmp, null);
+        writeFileSync(join(tmp, COMPLETE), '');
         renameSync(tmp, dir);
       } finally {
         rmSync(tmp, { recursive: true, force: true });
@@ -59,7 +65,7 @@ export async function prepareDebianKernel(
     const missing = need(k.db).filter((rel) => !existsSync(join(k.modulesDir, rel)));
     if (missing.length > 0) {
       deps.logger.info(`unpacking ${missing.length} more module(s) from ${deb.label}`);
-      await unpack(deb.path, dir, new Set(missing), need);
+      await unpack(deb.path, dir, new Set(missing));
       k = load(dir);
     }
     return k;
@@ -82,14 +88,13 @@ function load(dir: string): PreparedKernel {
 
 /**
  * Reads the package's data.tar once. With `only` null (first time): writes vmlinuz, the release,
- * modules.builtin and the module database, and keeps the modules `need` asks for; otherwise keeps
+ * modules.builtin, the module database and every module; otherwise keeps
  * just the module paths in `only`.
  */
-async function unpack(debPath: string, dir: string, only: Set<string> | null, need: (db: ModulesDb) => string[]): Promise<void> {
+async function unpack(debPath: string, dir: string, only: Set<string> | null): Promise<void> {
   const deb = await openDeb(debPath);
   const stream = await deb.dataStream();
   const infos: Array<{ path: string; info: ModInfo }> = [];
-  const staged = join(dir, 'all');
   let release: string | undefined;
   let builtin = '';
   const collect = (done: (data: Buffer) => void): EntrySink => {
@@ -120,7 +125,7 @@ async function unpack(debPath: string, dir: string, only: Set<string> | null, ne
     return collect((data) => {
       const ko = decompressModule(data, rel);
       if (only === null) infos.push({ path: plainRel, info: readModinfo(ko, rel) });
-      const target = only === null ? join(staged, m[1] as string, plainRel) : join(dir, 'modules', m[1] as string, plainRel);
+      const target = join(dir, 'modules', m[1] as string, plainRel);
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, ko);
     });
@@ -137,14 +142,6 @@ async function unpack(debPath: string, dir: string, only: Set<string> | null, ne
   writeFileSync(join(modulesDir, 'modules.softdep'), texts.softdep);
   writeFileSync(join(modulesDir, 'modules.alias'), texts.alias);
   writeFileSync(join(modulesDir, 'modules.builtin'), builtin);
-  const db = parseModulesDb({ ...texts, builtin });
-  for (const rel of need(db)) {
-    const from = join(staged, release, rel);
-    if (!existsSync(from)) continue;
-    mkdirSync(dirname(join(modulesDir, rel)), { recursive: true });
-    renameSync(from, join(modulesDir, rel));
-  }
-  rmSync(staged, { recursive: true, force: true });
   writeFileSync(join(dir, 'release'), `${release}\n`);
 }
 

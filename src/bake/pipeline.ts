@@ -28,6 +28,7 @@ import { buildEsp, espBytes, type EspFile } from './esp.js';
 import { buildExt4, estimateExt4, type Owner } from './ext4.js';
 import { imageIds, type ImageIds } from './identity.js';
 import { createRaw, planLayout, sweepStaleOutputs, tempOutput, writeOutput, writeTables, type Layout } from './image-output.js';
+import { addKernelModules } from './image-modules.js';
 import { buildInitramfs, modulePlan } from './initramfs.js';
 import { envKernel, pathKernel, type KernelFiles } from './kernel.js';
 import { prepareDebianKernel } from './kernel-cache.js';
@@ -38,6 +39,7 @@ import { buildFarm, restoreDirTimes, walkTree, type WalkResult } from './rootfs-
 import { saltFromSeed, sha512Crypt } from './sha512-crypt.js';
 import { createToolRunner, type ToolRunner } from './tools.js';
 import { makeWorkDir } from './work-dir.js';
+import { IMAGE_FACTS, imageFactsText } from './image-facts.js';
 
 export interface BakeDeps {
   paths: CakePaths;
@@ -219,6 +221,11 @@ async function stageTree(ctx: BakeContext): Promise<void> {
     sourceDateEpoch: ctx.sde,
   });
   for (const n of ctx.prepared.notes) deps.logger.info(n);
+  const kernel = ctx.kernel as KernelFiles;
+  if (opts.kernel.kind !== 'env' && kernel.modulesDir !== undefined) {
+    const note = await addKernelModules(farm, kernel.release, kernel.modulesDir, ctx.tools, ctx.sde);
+    if (note !== undefined) deps.logger.info(note);
+  }
   ctx.final = restoreDirTimes(farm, ctx.walk, ctx.sde);
 }
 
@@ -279,6 +286,7 @@ async function stageBoot(ctx: BakeContext): Promise<void> {
   const files: EspFile[] = [
     { path: 'vmlinuz', content: readFileSync((ctx.kernel as KernelFiles).vmlinuz) },
     { path: 'initrd.img', content: ctx.initrd as Buffer },
+    { path: IMAGE_FACTS, content: Buffer.from(imageFactsText({ init: (ctx.prepared as PrepareResult).kind, ssh: (ctx.prepared as PrepareResult).sshd })) },
   ];
   if (opts.bios) {
     files.push({ path: 'syslinux.cfg', content: syslinuxConfig(line) });

@@ -6,13 +6,13 @@
  * and the two device nodes needed before devtmpfs. Files are always replaced (unlinked, then
  * written), never written through a link.
  */
-import { chmodSync, lstatSync, lutimesSync, mkdirSync, readdirSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { getOwner, type OwnershipTable } from '../archive/ownership.js';
 import type { DeviceNode, Owner } from './ext4.js';
-import { BUSYBOX_INIT, busyboxSystem, CAKE_LIB, type GuestFile } from './guest-busybox.js';
+import { planBoot, type InitKind } from './guest-boot.js';
+import { CAKE_LIB, type GuestFile } from './guest-busybox.js';
 import { existsInRoot, readInRoot, resolveInRoot } from './guest-path.js';
-import { systemdSystem } from './guest-systemd.js';
 
 export interface PrepareInput {
   farm: string;
@@ -23,19 +23,21 @@ export interface PrepareInput {
   sshKeys?: string;
   /** A crypt(3) hash for root, when --password was given. */
   passwordHash?: string;
-  /** cake's static busybox, installed for envs without systemd. */
+  /** cake's static busybox, installed under /usr/lib/cake when the image uses it (guest-boot.ts). */
   busybox: Buffer;
   sourceDateEpoch: number;
 }
 
 export interface PrepareResult {
-  kind: 'systemd' | 'busybox';
+  kind: InitKind;
   /** The init the initramfs starts. */
   init: string;
   /** Owners of the entries cake wrote, by relative path. */
   owners: Map<string, Owner>;
   devices: DeviceNode[];
   notes: string[];
+  /** The image has an SSH server (OpenSSH or dropbear). */
+  sshd: boolean;
 }
 
 class Overlay {
@@ -61,6 +63,12 @@ class Overlay {
 
   read(guest: string): string | undefined {
     return readInRoot(this.farm, guest);
+  }
+
+  linkTarget(guest: string): string | undefined {
+    const rel = this.real(guest);
+    const st = lstatSync(this.host(rel), { throwIfNoEntry: false });
+    return st?.isSymbolicLink() ? readlinkSync(this.host(rel), 'utf8') : undefined;
   }
 
   /** The relative path a guest path really names (its directories' symlinks followed). */
@@ -156,24 +164,11 @@ export function prepareRootfs(input: PrepareInput): PrepareResult {
 
   accounts(o, input, notes);
 
-  const systemd = ['/lib/systemd/systemd', '/usr/lib/systemd/systemd'].find((p) => o.exists(p));
-  let kind: PrepareResult['kind'];
-  let init: string;
-  if (systemd !== undefined) {
-    kind = 'systemd';
-    init = o.exists('/sbin/init') ? '/sbin/init' : systemd;
-    const unitDir = ['/lib/systemd/system', '/usr/lib/systemd/system'].find((d) => o.exists(`${d}/systemd-journald.service`)) ?? '/lib/systemd/system';
-    const r = systemdSystem({ unitDir, has: (u) => o.exists(`${unitDir}/${u}`), exists: (p) => o.exists(p) });
-    o.apply(r.files);
-    notes.push(...r.notes);
-  } else {
-    kind = 'busybox';
-    init = BUSYBOX_INIT;
-    o.write(`/${CAKE_LIB}/busybox`, input.busybox, 0o755, { uid: 0, gid: 0, mode: 0o755 });
-    const login = o.exists('/bin/login') ? '/bin/login' : undefined;
-    const sshd = o.exists('/usr/sbin/sshd') ? 'openssh' : o.exists('/usr/sbin/dropbear') ? 'dropbear' : undefined;
-    o.apply(busyboxSystem({ ...(login ? { login } : {}), ...(sshd ? { sshd } : {}) }));
-  }
+  const plan = planBoot(o);
+  if (plan.needsBusybox) o.write(`/${CAKE_LIB}/busybox`, input.busybox, 0o755, { uid: 0, gid: 0, mode: 0o755 });
+  o.apply(plan.files);
+  notes.push(...plan.notes);
+  const { kind, init } = plan;
   const hasSshd = ['/usr/sbin/sshd', '/usr/sbin/dropbear'].some((p) => o.exists(p));
   if (input.sshKeys !== undefined && !hasSshd) notes.push('--ssh-key: the env has no SSH server (openssh-server or dropbear): the key is installed, but nothing listens on port 22');
 
@@ -186,7 +181,7 @@ export function prepareRootfs(input: PrepareInput): PrepareResult {
     d.path = `${devDir}/${d.path.slice(4)}`;
     o.remove(d.path);
   }
-  return { kind, init, owners: o.owners, devices, notes };
+  return { kind, init, owners: o.owners, devices, notes, sshd: hasSshd };
 }
 
 /** Root's password and SSH keys. */

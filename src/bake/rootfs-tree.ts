@@ -1,14 +1,15 @@
 /**
  * The env's tree as a bake sees it: one walk that lists every entry (raw byte names, sorted),
  * computes the tree hash (paths, kinds, real ownership and modes from the ownership table, sizes,
- * mtimes, symlink targets and file contents) and, when asked, mirrors the tree as a "farm" of
- * hard links in a staging directory — real directories, hard links to the env's files — so the
- * image's own files can be added or replaced without ever writing to the env.
+ * mtimes, symlink targets and file contents) and, when asked, mirrors the tree as a "farm" in a
+ * staging directory — a copy (reflinks where the filesystem has them) — so the image's own files
+ * can be added or replaced without ever writing to the env. Not hard links: a link changes the
+ * ctime of the env's files, and `cake cook` would then see every file as changed.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, utimesSync, constants as C, type Stats } from 'node:fs';
-import { CakeError, isErrno } from '../model/errors.js';
+import { chmodSync, closeSync, constants, copyFileSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, utimesSync, type Stats } from 'node:fs';
+import { CakeError } from '../model/errors.js';
 import { fsJoin } from '../archive/tree-walk.js';
 import { getOwner, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
 
@@ -86,7 +87,7 @@ export function walkTree(root: string, ownership: OwnershipTable, opts: { hashCo
 
 function hashFile(path: string | Buffer, hash: ReturnType<typeof createHash>, buf: Buffer): void {
   // O_NONBLOCK + O_NOFOLLOW and a type check: a file swapped for a fifo or a symlink must not block or lead out
-  const fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   if (!fstatSync(fd).isFile()) {
     closeSync(fd);
     throw new CakeError('io', `${path.toString()} changed while the tree was being read`, { hint: 'run the bake again when nothing runs in the environment' });
@@ -104,12 +105,13 @@ function hashFile(path: string | Buffer, hash: ReturnType<typeof createHash>, bu
 
 /**
  * Mirrors the walked tree under `farm` (which must not exist): directories are created (mode
- * u+rwx so the overlay can write in them, times copied), files and fifos hard-linked (copied when
- * the filesystem refuses the link), symlinks recreated. The env is never written to.
+ * u+rwx so the overlay can write in them, times copied), files and fifos copied with their times
+ * (reflinked where the filesystem can), symlinks recreated. The env is not written to, and not
+ * even its inodes' ctimes change.
  */
 export function buildFarm(root: string, walk: WalkResult, farm: string): void {
-  // GNU cp does the same several times faster; cake's own loop is the fallback (other cp, EXDEV).
-  if (spawnSync('cp', ['-al', '--', root, farm], { stdio: 'ignore' }).status === 0) {
+  // GNU cp does the same several times faster; cake's own loop is the fallback (another cp).
+  if (spawnSync('cp', ['-a', '--reflink=auto', '--no-preserve=ownership,xattr', '--', root, farm], { stdio: 'ignore' }).status === 0) {
     for (const e of walk.entries) {
       if (e.kind === 'dir' && (e.st.mode & 0o700) !== 0o700) chmodSync(joinRaw(farm, e.rel), (e.st.mode & 0o7777) | 0o700);
     }
@@ -128,14 +130,13 @@ export function buildFarm(root: string, walk: WalkResult, farm: string): void {
     } else if (e.kind === 'symlink') {
       symlinkSync(readlinkSync(src, { encoding: 'buffer' }), dst);
       lutimesSync(dst, e.st.atime, e.st.mtime);
+    } else if (e.kind === 'fifo') {
+      spawnSync('mkfifo', ['-m', '600', '--', String(dst)]);
+      utimesSync(dst, e.st.atime, e.st.mtime);
     } else {
-      try {
-        linkSync(src, dst);
-      } catch (err) {
-        if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EPERM') && !isErrno(err, 'EMLINK')) throw err;
-        copyFileSync(src, dst);
-        utimesSync(dst, e.st.atime, e.st.mtime);
-      }
+      copyFileSync(src, dst, constants.COPYFILE_FICLONE);
+      chmodSync(dst, (e.st.mode & 0o7777) | 0o600);
+      utimesSync(dst, e.st.atime, e.st.mtime);
     }
   }
   // Deepest first, after every child exists, so creating children does not change them again.

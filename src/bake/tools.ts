@@ -26,6 +26,7 @@ const PACKAGES: Record<string, string> = {
   'mdir': 'mtools',
   'mkfs.ext4': 'e2fsprogs',
   'qemu-system-x86_64': 'qemu-system-x86',
+  depmod: 'kmod',
 };
 
 export function createToolRunner(hostEnv: Record<string, string | undefined>, signal?: AbortSignal): ToolRunner {

@@ -177,7 +177,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     completeArgs: 'file',
     options: [
       { flags: '--expect <TEXT>', description: 'exit 0 when TEXT appears on the console (1 on timeout)', complete: 'none' },
-      { flags: '--timeout <SECONDS>', description: 'give up after this long (with --expect)', complete: 'none' },
+      { flags: '--timeout <SECONDS>', description: 'stop the guest after this long (default 300 with --expect)', complete: 'none' },
+      { flags: '--watchdog <SECONDS>', description: 'stop a guest that prints nothing this long before its login prompt (default 300; 0: off)', complete: 'none' },
       { flags: '--memory <MiB>', description: 'guest memory (default 1024)', complete: 'none' },
     ],
     examples: ['cake boot web.img', 'cake boot web.img --expect "login:" --timeout 300'],

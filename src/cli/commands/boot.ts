@@ -1,8 +1,8 @@
 import { join, resolve } from 'node:path';
-import { runQemu } from '../../bake/boot-run.js';
-import { extractBootFiles, inspectImage } from '../../bake/image-inspect.js';
-import { chooseAccel, type AccelChoice } from '../../bake/kvm-probe.js';
-import { findOvmf, freePort, qemuArgs, userChoosesFirmware, type Firmware } from '../../bake/qemu.js';
+import { runQemu } from '../../boot/boot-run.js';
+import { extractBootFiles, inspectImage, readImageFacts } from '../../boot/image-inspect.js';
+import { chooseAccel, type AccelChoice } from '../../boot/kvm-probe.js';
+import { findOvmf, freePort, qemuArgs, userChoosesFirmware, type Firmware } from '../../boot/qemu.js';
 import { createToolRunner } from '../../bake/tools.js';
 import { makeWorkDir } from '../../bake/work-dir.js';
 import { removeTree } from '../../archive/remove-tree.js';
@@ -10,7 +10,12 @@ import { CakeError, UsageError } from '../../model/errors.js';
 import { findHostProgram } from '../../run/host-tools.js';
 import type { CliContext } from '../context.js';
 
-/** `cake boot IMAGE [--expect TEXT] [--timeout SECONDS] [--memory MiB] [-- QEMU ARGS]`. */
+/**
+ * `cake boot IMAGE [--expect TEXT] [--timeout SECONDS] [--watchdog SECONDS] [--memory MiB] [-- QEMU ARGS]`:
+ * the serial console on this terminal (raw, Ctrl-A X quits, as with `qemu -nographic`) whenever
+ * stdin is a terminal, or copied to stdout for scripts; the SSH forward is printed only when the
+ * image has an SSH server (or cannot say: not a cake image).
+ */
 export async function bootCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
   const [imageArg, ...extra] = args;
   if (!imageArg) throw new UsageError('boot needs an IMAGE', 'cake boot IMAGE; see `cake help boot`');
@@ -18,6 +23,8 @@ export async function bootCommand(ctx: CliContext, args: string[], opts: Record<
   if (expect === '') throw new UsageError('--expect needs a non-empty TEXT');
   const timeout = opts.timeout === undefined ? (expect !== undefined ? 300 : undefined) : Number(opts.timeout);
   if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) throw new UsageError(`invalid --timeout '${String(opts.timeout)}'`, 'give a number of seconds');
+  const watchdog = opts.watchdog === undefined ? 300 : Number(opts.watchdog);
+  if (!Number.isFinite(watchdog) || watchdog < 0) throw new UsageError(`invalid --watchdog '${String(opts.watchdog)}'`, 'give a number of seconds (0 turns the watchdog off)');
   const memory = opts.memory === undefined ? 1024 : Number(opts.memory);
   if (!Number.isInteger(memory) || memory < 64) throw new UsageError(`invalid --memory '${String(opts.memory)}'`, 'give MiB, at least 64 (default 1024)');
   const image = resolve(imageArg);
@@ -29,10 +36,11 @@ export async function bootCommand(ctx: CliContext, args: string[], opts: Record<
     const firmware = pickFirmware(ctx, info, extra, work);
     const accel = await pickAccel(ctx, qemu, work, () => extractBootFiles(image, info, tools, join(work, 'boot-files')));
     const sshPort = await freePort();
-    const interactive = expect === undefined && Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY);
+    const facts = await readImageFacts(image, info, tools, join(work, 'facts'));
+    const interactive = Boolean(process.stdin.isTTY);
     const fwText = firmware.kind === 'bios' ? 'BIOS (SeaBIOS)' : firmware.kind === 'user' ? 'firmware from your QEMU arguments' : 'EFI (OVMF)';
     ctx.logger.info(`cake boot: ${imageArg} (${info.format}) with ${fwText}, ${accel.accel === 'kvm' ? 'KVM' : 'TCG'}: ${accel.reason}`);
-    ctx.logger.info(`cake boot: ssh -p ${sshPort} root@127.0.0.1  (port ${sshPort} is the guest's port 22)`);
+    if (facts?.ssh !== false) ctx.logger.info(`cake boot: ssh -p ${sshPort} root@127.0.0.1  (port ${sshPort} is the guest's port 22${facts === undefined ? ', if it runs an SSH server' : ''})`);
     if (interactive) ctx.logger.info('cake boot: the serial console is this terminal; Ctrl-A X stops the guest');
     const argv = qemuArgs({ image, format: info.format, firmware, accel: accel.accel, memory, sshPort, interactive, extra });
     ctx.logger.debug(`${qemu} ${argv.join(' ')}`);
@@ -44,6 +52,7 @@ export async function bootCommand(ctx: CliContext, args: string[], opts: Record<
       interactive,
       ...(expect !== undefined ? { expect } : {}),
       ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
+      ...(watchdog > 0 ? { watchdogSeconds: watchdog } : {}),
       stdin: process.stdin,
       stdout: process.stdout,
       stderr: process.stderr,

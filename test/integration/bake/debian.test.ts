@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, TEST_CACHE } from '../../helpers/cli.js';
 import { bzImageRelease } from '../../../src/bake/kernel.js';
-import { BAKE_HOME, BAKE_TOOLS, catInImage, haveTools, partitionOffset, startBoot, statInImage, type Boot } from './harness.js';
+import { BAKE_HOME, BAKE_TOOLS, catInImage, haveTools, partitionOffset, SSH_OPTS, sshUntilUp, startBoot, statInImage, type Boot } from './harness.js';
 
 const ENV = 'bake-debian';
 const PACKAGES = 'systemd-sysv,udev,openssh-server,linux-image-amd64';
@@ -26,21 +26,6 @@ async function ensureDebianEnv(): Promise<void> {
   }
   const imp = await cake(BAKE_HOME, ['import', tarball, '--name', ENV, '--force']);
   if (imp.code !== 0) throw new Error(imp.stderr);
-}
-
-const SSH_OPTS = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR'];
-
-/** Runs `command` as root over SSH, retrying while sshd is still starting (host keys are made at first boot). */
-async function sshUntilUp(key: string, port: number, command: string, seconds: number): Promise<string> {
-  const until = Date.now() + seconds * 1000;
-  let last = '';
-  while (Date.now() < until) {
-    const r = spawnSync('ssh', [...SSH_OPTS, '-i', key, '-p', String(port), 'root@127.0.0.1', command], { encoding: 'utf8', timeout: 60_000 });
-    if (r.status === 0) return r.stdout;
-    last = `${r.status} ${r.stderr}`;
-    await new Promise((res) => setTimeout(res, 3000));
-  }
-  throw new Error(`ssh never succeeded: ${last}`);
 }
 
 /** Boot to the login prompt, log in over SSH, run a command, make the guest print the marker cake boot waits for. */

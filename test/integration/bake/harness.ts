@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAKE, TEST_CACHE } from '../../helpers/cli.js';
-import { stripAnsi } from '../../../src/bake/boot-run.js';
+import { stripAnsi } from '../../../src/boot/boot-run.js';
 import { readGpt } from '../../../src/bake/partition.js';
 
 /** Kernels, .debs and the KVM probe result survive between runs here. */
@@ -125,4 +125,24 @@ export function statInImage(image: string, path: string): { uid: number; gid: nu
 /** The text of a file in the root filesystem of a raw cake image. */
 export function catInImage(image: string, path: string): string {
   return spawnSync('debugfs', ['-R', `cat "${path}"`, `${image}?offset=${partitionOffset(image, 2)}`], { encoding: 'utf8' }).stdout;
+}
+
+export const SSH_OPTS = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR'];
+
+/** Runs `command` as root over SSH, retrying while sshd is still starting (host keys are made at first boot). */
+export async function sshUntilUp(key: string, port: number, command: string, seconds: number): Promise<string> {
+  const until = Date.now() + seconds * 1000;
+  let last = '';
+  while (Date.now() < until) {
+    const r = spawnSync('ssh', [...SSH_OPTS, '-i', key, '-p', String(port), 'root@127.0.0.1', command], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0) return r.stdout;
+    last = `${r.status} ${r.stderr}`;
+    await new Promise((res) => setTimeout(res, 3000));
+  }
+  throw new Error(`ssh never succeeded: ${last}`);
+}
+
+/** Makes the guest print `marker` on its serial console (what `cake boot --expect` waits for), over SSH. */
+export function sshMarker(key: string, port: number, marker: string): void {
+  spawnSync('ssh', [...SSH_OPTS, '-i', key, '-p', String(port), 'root@127.0.0.1', `echo ${marker} > /dev/ttyS0`], { timeout: 30_000 });
 }

@@ -3,14 +3,14 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { consoleMatcher, stripAnsi } from '../../../src/bake/boot-run.js';
+import { consoleMatcher, stripAnsi } from '../../../src/boot/boot-run.js';
 import { createRaw, planLayout, sweepStaleOutputs, writeTables } from '../../../src/bake/image-output.js';
-import { inspectImage } from '../../../src/bake/image-inspect.js';
+import { inspectImage } from '../../../src/boot/image-inspect.js';
 import { createToolRunner } from '../../../src/bake/tools.js';
 import { makeWorkDir } from '../../../src/bake/work-dir.js';
-import { probeSector } from '../../../src/bake/kvm-probe.js';
+import { probeSector } from '../../../src/boot/kvm-probe.js';
 import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize } from '../../../src/bake/options.js';
-import { findOvmf, qemuArgs, userChoosesFirmware, type QemuPlan } from '../../../src/bake/qemu.js';
+import { findOvmf, qemuArgs, userChoosesFirmware, type QemuPlan } from '../../../src/boot/qemu.js';
 
 const MIB = 1024 * 1024;
 

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OwnershipTable } from '../../../src/archive/ownership.js';
 import { estimateExt4, fixupScript } from '../../../src/bake/ext4.js';
-import { busyboxSystem } from '../../../src/bake/guest-busybox.js';
+import { busyboxSystem, netFiles } from '../../../src/bake/guest-busybox.js';
 import { resolveInRoot } from '../../../src/bake/guest-path.js';
 import { systemdSystem } from '../../../src/bake/guest-systemd.js';
+import { sysvSystem } from '../../../src/bake/guest-sysv.js';
 import { INITRAMFS_INIT, initramfsConf } from '../../../src/bake/init-script.js';
 import { prepareRootfs } from '../../../src/bake/rootfs-prepare.js';
 import { buildFarm, walkTree } from '../../../src/bake/rootfs-tree.js';
@@ -55,13 +56,19 @@ describe('tree walk and hash', () => {
     expect(ha.newestMtime).toBe(T);
   });
 
-  it('mirrors the tree as hard links that the overlay replaces without touching the env', () => {
+  it('mirrors the tree as copies that the overlay replaces without touching the env, not even its ctimes', () => {
     const env = tree({ 'etc/hostname': 'old\n', 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n', 'bin/busybox': 'ELF', 'tmp/': '' }, { 'bin/sh': 'busybox' });
     chmodSync(join(env, 'tmp'), 0o1777);
     const farm = join(mkdtempSync(join(tmpdir(), 'cake-farm-')), 'tree');
     dirs.push(join(farm, '..'));
+    const before = lstatSync(join(env, 'bin/busybox'));
     buildFarm(env, walkTree(env, {}, { hashContents: false }), farm);
-    expect(lstatSync(join(farm, 'bin/busybox')).ino).toBe(lstatSync(join(env, 'bin/busybox')).ino);
+    const after = lstatSync(join(env, 'bin/busybox'));
+    expect(after.ctimeMs).toBe(before.ctimeMs);
+    expect(after.nlink).toBe(1);
+    expect(lstatSync(join(farm, 'bin/busybox')).ino).not.toBe(after.ino);
+    expect(readFileSync(join(farm, 'bin/busybox'), 'utf8')).toBe('ELF');
+    expect(lstatSync(join(farm, 'bin/busybox')).mtimeMs).toBe(before.mtimeMs);
     expect(readlinkSync(join(farm, 'bin/sh'))).toBe('busybox');
     expect(lstatSync(join(farm, 'tmp')).mode & 0o7777).toBe(0o1777);
     writeFileSync(join(farm, 'x'), '');
@@ -93,6 +100,7 @@ describe('the system files of a baked env', () => {
       {
         'lib/systemd/systemd': 'ELF',
         'lib/systemd/system/systemd-journald.service': '',
+        'lib/systemd/systemd-udevd': 'ELF',
         'lib/systemd/system/serial-getty@.service': '',
         'lib/systemd/system/systemd-networkd.service': '',
         'lib/systemd/system/ssh.service': '',
@@ -149,14 +157,16 @@ describe('the system files of a baked env', () => {
     const files = busyboxSystem({ login: '/bin/login', sshd: 'openssh' });
     const rc = files.find((f) => f.path === 'usr/lib/cake/rc.boot')?.content ?? '';
     expect(rc).toContain('/usr/bin/ssh-keygen -A');
-    expect(rc).toContain('udhcpc -i "$n"');
+    expect(rc).toContain('/usr/lib/cake/rc.net');
+    expect(netFiles('/usr/lib/cake/busybox').find((f) => f.path === 'usr/lib/cake/rc.net')?.content).toContain('udhcpc -i "$n"');
     expect(files.find((f) => f.path === 'etc/inittab')?.content).toContain('getty -l /bin/login -L 115200 ttyS0');
     expect(files.some((f) => f.path === 'usr/lib/cake/login')).toBe(false);
-    expect(systemdSystem({ unitDir: '/lib/systemd/system', has: () => false, exists: () => false }).notes).toHaveLength(2);
+    expect(systemdSystem({ unitDir: '/lib/systemd/system', has: () => false, exists: () => false, read: () => undefined, udev: true, net: 'cake' }).notes).toHaveLength(1);
   });
 
   it.skipIf(spawnSync('sh', ['-c', 'true']).error !== undefined)('shell scripts parse', () => {
-    const scripts = [INITRAMFS_INIT, ...busyboxSystem({}).flatMap((f) => (f.content?.startsWith('#!') ? [f.content] : []))];
+    const sysv = sysvSystem({ inittab: '', busyboxSyntax: false, net: 'cake', sshd: 'openssh', startsSshd: false }).files;
+    const scripts = [INITRAMFS_INIT, ...[...busyboxSystem({}), ...netFiles('/bb'), ...sysv].flatMap((f) => (f.content?.startsWith('#!') ? [f.content] : []))];
     for (const s of scripts) expect(spawnSync('sh', ['-n'], { input: s }).status).toBe(0);
     expect(initramfsConf({ root: "UUID=a'b", init: '/sbin/init', release: '6.1', rootWait: 30 })).toBe("ROOT='UUID=a'\\''b'\nINIT='/sbin/init'\nRELEASE='6.1'\nROOTWAIT=30\n");
   });

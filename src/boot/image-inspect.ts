@@ -2,13 +2,14 @@
  * What `cake boot` needs to know about an image before starting QEMU: its format (raw or qcow2),
  * whether it boots with BIOS (MBR boot code and a legacy-BIOS-bootable partition) and/or EFI (an
  * EFI system partition), and — for cake's own images — the kernel and initramfs in the boot
- * partition, which the KVM probe boots. Read-only.
+ * partition, which the KVM probe boots, and what the image says about itself. Read-only.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CakeError } from '../model/errors.js';
-import { GPT_TYPE, LEGACY_BIOS_BOOTABLE, readGpt, SECTOR } from './partition.js';
-import type { ToolRunner } from './tools.js';
+import { GPT_TYPE, LEGACY_BIOS_BOOTABLE, readGpt, SECTOR } from '../bake/partition.js';
+import type { ToolRunner } from '../bake/tools.js';
+import { IMAGE_FACTS, parseImageFacts, type ImageFacts } from '../bake/image-facts.js';
 
 export interface ImageInfo {
   format: 'raw' | 'qcow2';
@@ -78,29 +79,43 @@ async function qemuImgDd(tools: ToolRunner, path: string, out: string, bytes: nu
   await tools.run('qemu-img', ['dd', '-f', 'qcow2', '-O', 'raw', `bs=${bs}`, `count=${Math.ceil(bytes / bs)}`, `if=${path}`, `of=${out}`], { what: 'reading the qcow2 image' });
 }
 
-/**
- * Copies /vmlinuz and /initrd.img out of the boot partition of a cake image into `dir`;
- * undefined when the image has no such files (it was not made by cake bake).
- */
-export async function extractBootFiles(path: string, info: ImageInfo, tools: ToolRunner, dir: string): Promise<{ vmlinuz: string; initrd: string } | undefined> {
+/** Runs `fn` with mtools' image spec of the boot partition (a raw copy of its head for qcow2). */
+async function withEsp<T>(path: string, info: ImageInfo, tools: ToolRunner, dir: string, fn: (spec: string, env: Record<string, string>) => Promise<T>): Promise<T | undefined> {
   if (info.esp === undefined) return undefined;
   mkdirSync(dir, { recursive: true });
   let source = path;
-  const offset = info.esp.offset;
   if (info.format === 'qcow2') {
     source = join(dir, 'esp-head.raw');
     await qemuImgDd(tools, path, source, info.esp.offset + info.esp.size);
   }
-  const env = { MTOOLS_SKIP_CHECK: '1', HOME: dir, MTOOLSRC: '/dev/null' };
-  const vmlinuz = join(dir, 'vmlinuz');
-  const initrd = join(dir, 'initrd.img');
   try {
-    await tools.run('mcopy', ['-n', '-i', `${source}@@${offset}`, '::/vmlinuz', vmlinuz], { what: 'reading the kernel of the image', env });
-    await tools.run('mcopy', ['-n', '-i', `${source}@@${offset}`, '::/initrd.img', initrd], { what: 'reading the initramfs of the image', env });
+    return await fn(`${source}@@${info.esp.offset}`, { MTOOLS_SKIP_CHECK: '1', HOME: dir, MTOOLSRC: '/dev/null' });
   } catch {
     return undefined;
   } finally {
     if (source !== path) rmSync(source, { force: true });
   }
-  return { vmlinuz, initrd };
+}
+
+/**
+ * Copies /vmlinuz and /initrd.img out of the boot partition of a cake image into `dir`;
+ * undefined when the image has no such files (it was not made by cake bake).
+ */
+export async function extractBootFiles(path: string, info: ImageInfo, tools: ToolRunner, dir: string): Promise<{ vmlinuz: string; initrd: string } | undefined> {
+  const vmlinuz = join(dir, 'vmlinuz');
+  const initrd = join(dir, 'initrd.img');
+  return withEsp(path, info, tools, dir, async (spec, env) => {
+    await tools.run('mcopy', ['-n', '-i', spec, '::/vmlinuz', vmlinuz], { what: 'reading the kernel of the image', env });
+    await tools.run('mcopy', ['-n', '-i', spec, '::/initrd.img', initrd], { what: 'reading the initramfs of the image', env });
+    return { vmlinuz, initrd };
+  });
+}
+
+/** What a cake image says about itself (image-facts.ts); undefined for other images. */
+export async function readImageFacts(path: string, info: ImageInfo, tools: ToolRunner, dir: string): Promise<ImageFacts | undefined> {
+  const out = join(dir, IMAGE_FACTS);
+  return withEsp(path, info, tools, dir, async (spec, env) => {
+    await tools.run('mcopy', ['-n', '-i', spec, `::/${IMAGE_FACTS}`, out], { what: 'reading what the image says about itself', env });
+    return parseImageFacts(readFileSync(out, 'utf8'));
+  });
 }
