@@ -6,13 +6,15 @@ _cake() {
   prev="${COMP_WORDS[COMP_CWORD-1]}"
   cmd="${COMP_WORDS[1]}"
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W "pull enter exec list rm rename export import push cook add bake boot distros doctor gc help --version --verbose --insecure" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "pull enter exec list inspect clone rm rename export import push cook add bake boot distros doctor gc config help --version --verbose --insecure" -- "$cur") ); return
   fi
   case "$cmd" in
     pull) opts="--name --platform --sha256 --force --packages --variant --recommends"; kind="source" ;;
-    enter) opts="--bind --cwd --env --user --isolated --engine"; kind="env" ;;
-    exec) opts="--bind --cwd --env --user --isolated --engine"; kind="env" ;;
-    list) opts="--json"; kind="none" ;;
+    enter) opts="--bind --cwd --env --env-file --user --hostname --isolated --engine"; kind="env-or-distro" ;;
+    exec) opts="--bind --cwd --env --env-file --user --hostname --isolated --engine --rm"; kind="env" ;;
+    list) opts="--json --quiet"; kind="none" ;;
+    inspect) opts="--json"; kind="env" ;;
+    clone) opts=""; kind="env" ;;
     rm) opts=""; kind="env" ;;
     rename) opts=""; kind="env" ;;
     export) opts=""; kind="env" ;;
@@ -22,9 +24,10 @@ _cake() {
     add) opts="--from --nix --host"; kind="env" ;;
     bake) opts="--output --format --boot --size --kernel --modules --cmdline --ssh-key --hostname --password"; kind="env" ;;
     boot) opts="--expect --timeout --memory"; kind="file" ;;
-    distros) opts="--json"; kind="none" ;;
+    distros) opts="--json --quiet"; kind="none" ;;
     doctor) opts="--json"; kind="none" ;;
     gc) opts=""; kind="none" ;;
+    config) opts="--json"; kind="none" ;;
     help) opts=""; kind="command" ;;
     *) opts=""; kind="none" ;;
   esac
@@ -33,7 +36,7 @@ _cake() {
   if [[ "$cur" == -* ]]; then COMPREPLY=( $(compgen -W "$opts" -- "$cur") ); return; fi
   case "$kind" in
     env) COMPREPLY=( $(compgen -W "$(_cake_envs)" -- "$cur") ) ;;
-    command) COMPREPLY=( $(compgen -W "pull enter exec list rm rename export import push cook add bake boot distros doctor gc help" -- "$cur") ) ;;
+    command) COMPREPLY=( $(compgen -W "pull enter exec list inspect clone rm rename export import push cook add bake boot distros doctor gc config help" -- "$cur") ) ;;
     file|source) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
   esac
 }

@@ -5,6 +5,8 @@ import { pull, type PullOutcome, type PullRequest } from '../../source/pull.js';
 import type { SourceDeps } from '../../source/deps.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
+import { loadDistros } from '../../model/distro.js';
+import { requireEnv } from '../env-names.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
   return {
@@ -100,9 +102,12 @@ export async function pullDistroIfKnown(ctx: CliContext, name: string): Promise<
   } catch {
     source = undefined;
   }
-  if (source?.kind !== 'distro') {
-    ctx.envs.get(name); // throws the not-found error with its hint
-    return;
+  const defs = await loadDistros(join(ctx.packageRoot, 'distros'));
+  const distroNames = defs.flatMap((d) => [d.name, ...d.aliases]);
+  if (source?.kind !== 'distro' || !distroNames.includes(source.distro)) {
+    requireEnv(ctx, name, distroNames); // throws the not-found error with its hint
+    if (source?.kind !== 'distro') return;
+    throw new CakeError('not-found', `no environment named ${name}, and ${name} is not a known distro`, { hint: 'see `cake list` and `cake distros`' });
   }
   ctx.logger.info(`${name} is not pulled yet; pulling it`);
   try {
