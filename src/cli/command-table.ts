@@ -106,7 +106,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'clone',
     args: 'OLD NEW',
-    summary: 'copy an environment (a hard-link copy: instant, shares unchanged files)',
+    summary: 'copy an environment (a private copy; reflinks where the filesystem has them)',
     completeArgs: 'env',
     options: [],
     examples: ['cake clone web web-test'],
