@@ -19,7 +19,7 @@ export interface ConfigKey {
 }
 
 export const CONFIG_KEYS: readonly ConfigKey[] = [
-  { key: 'engine', envVar: 'CAKE_ENGINE', description: 'default engine of enter/exec/cook: auto, userns or proot', choices: ['auto', 'userns', 'proot'] },
+  { key: 'engine', envVar: 'CAKE_ENGINE', description: 'default engine of enter/exec: auto, userns or proot', choices: ['auto', 'userns', 'proot'] },
   { key: 'default-env', envVar: 'CAKE_DEFAULT_ENV', description: 'the environment `cake enter` opens without NAME (default: default-distro)' },
   { key: 'default-distro', envVar: 'CAKE_DEFAULT_DISTRO', description: 'the distro pulled by `cake enter` without NAME (default: debian)' },
   { key: 'binds', envVar: 'CAKE_BINDS', description: 'binds added to every enter/exec, comma-separated SRC[:DST[:ro]]', list: true },

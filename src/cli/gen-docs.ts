@@ -1,4 +1,5 @@
 import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './command-table.js';
+import { CONFIG_KEYS } from './config.js';
 
 /**
  * Generates the man page and the bash, zsh and fish completions from the command table.
@@ -13,40 +14,82 @@ function takesValue(o: OptionSpec): boolean {
   return /[<[]/.test(o.flags);
 }
 
-function roff(text: string): string {
-  return text.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^\./gm, '\\&.').replace(/^'/gm, "\\&'");
+/** Non-ASCII characters the table's text uses, spelled in ASCII (man under the POSIX locale warns otherwise). */
+function ascii(text: string): string {
+  return text.replace(/…/g, '...').replace(/[—–]/g, '-').replace(/→/g, '->').replace(/[‘’]/g, "'").replace(/[“”]/g, '"');
 }
+
+function roff(text: string): string {
+  return ascii(text).replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^\./gm, '\\&.').replace(/^'/gm, "\\&'");
+}
+
+/** The man page's date: bump it when the command table changes (the page must be reproducible). */
+export const MAN_DATE = '2026-12-02';
+
+/** Every environment variable cake reads, for ENVIRONMENT (grep the source for `env.` when adding one). */
+export const ENVIRONMENT: readonly (readonly [string, string])[] = [
+  ['CAKE_HOME', 'where all state lives (default: the XDG data, cache and config directories)'],
+  ['XDG_DATA_HOME, XDG_CACHE_HOME, XDG_CONFIG_HOME', 'the XDG base directories cake uses when CAKE_HOME is unset'],
+  ...CONFIG_KEYS.map((k) => [k.envVar, `overrides the \`${k.key}\` setting: ${k.description}`] as const),
+  ['CAKE_DEBUG', 'set to 1 to print stack traces with errors'],
+  ['CAKE_VERBOSE', 'set to 1 for --verbose'],
+  ['CAKE_NO_FAKEROOT', 'set to 1 so that exec and enter do not record the ownership changes programs make (through the env\'s fakeroot kit)'],
+  ['CAKE_PROOT', 'a proot binary to use for the proot engine (it must pass the self-check)'],
+  ['CAKE_BOOT_ACCEL', 'kvm, tcg or auto (default): the QEMU accelerator of cake boot'],
+  ['CAKE_BOOT_FIRMWARE', 'bios or efi: how cake boot boots an image that has both'],
+  ['CAKE_BAKE_SEED', 'a seed for the identifiers cake bake generates (UUIDs, machine-id), for reproducible images'],
+  ['REGISTRY_AUTH_FILE', 'a containers auth.json with registry credentials (read first)'],
+  ['XDG_RUNTIME_DIR', 'containers/auth.json under it holds podman login credentials'],
+  ['DOCKER_CONFIG', 'the directory of docker\'s config.json (default ~/.docker)'],
+  ['HOME', 'bound into enter/exec (unless --isolated); ~/.docker and ~/.config are read for credentials'],
+  ['TERM', 'passed to the guest, so that the terminal works'],
+  ['NO_COLOR, FORCE_COLOR', 'colour control (they win over the colour setting)'],
+  ['HTTPS_PROXY, HTTP_PROXY, NO_PROXY (and lowercase)', 'proxies for downloads'],
+  ['SOURCE_DATE_EPOCH', 'fixed timestamps for export and bake'],
+];
 
 export function manPage(version: string): string {
   const out: string[] = [];
-  out.push(`.TH CAKE 1 "" "cake ${version}" "User Commands"`);
+  out.push(`.TH CAKE 1 "${MAN_DATE}" "cake ${version}" "User Commands"`);
   out.push('.SH NAME', 'cake \\- rootless environment manager: pull, enter, cook and bake Linux root filesystems');
   out.push('.SH SYNOPSIS', '.B cake', '[\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]');
   out.push('.SH DESCRIPTION');
   out.push(roff('cake pulls or builds Linux root filesystems and runs programs in them without root, under user namespaces or proot.'));
+  out.push('.PP', roff('For exec, the first word after NAME that is not one of cake\'s options starts the command, and everything after it belongs to the command (as with docker exec); `--` also ends cake\'s options. For enter, `-- CMD` runs CMD in a login shell.'));
   out.push('.SH GLOBAL OPTIONS');
   for (const o of GLOBAL_OPTIONS) out.push('.TP', `.B ${roff(o.flags)}`, roff(o.description));
   out.push('.SH COMMANDS');
   for (const c of COMMANDS) {
-    out.push('.SS', `.B cake ${c.name} ${roff(c.args)}`.trimEnd(), roff(c.summary) + '.');
-    for (const o of c.options) out.push('.TP', `.B ${roff(o.flags)}`, roff(o.description) + (o.choices ? ` (one of: ${o.choices.join(', ')})` : ''));
+    const aliases = c.aliases?.length ? ` Also: ${c.aliases.join(', ')}.` : '';
+    out.push('.SS', `.B cake ${c.name} ${roff(c.args)}`.trimEnd(), roff(c.summary) + '.' + roff(aliases));
+    for (const o of c.options) {
+      const also = o.aliases?.length ? ` (also ${o.aliases.join(', ')})` : '';
+      out.push('.TP', `.B ${roff(o.flags)}`, roff(o.description + also) + (o.choices ? ` (one of: ${o.choices.join(', ')})` : ''));
+    }
     if (c.examples.length) {
       out.push('.PP', 'Examples:', '.RS', '.nf');
       for (const e of c.examples) out.push(roff(e));
       out.push('.fi', '.RE');
     }
   }
+  out.push('.SH CONFIGURATION');
+  out.push(roff('cake config set KEY VALUE writes the user configuration file (see FILES); each key is overridden by its CAKE_* variable (see ENVIRONMENT). The keys:'));
+  for (const k of CONFIG_KEYS) out.push('.TP', `.B ${roff(k.key)}`, roff(k.description + (k.choices ? ` (one of: ${k.choices.join(', ')})` : '')));
   out.push('.SH EXIT STATUS', roff('0 success; for exec, the exit code of the command; 1 operation failed; 2 usage error; 130 interrupted.'));
   out.push('.SH ENVIRONMENT');
+  for (const [k, v] of ENVIRONMENT) out.push('.TP', `.B ${roff(k)}`, roff(v));
+  out.push('.SH FILES');
   for (const [k, v] of [
-    ['CAKE_HOME', 'where all state lives (default: XDG data, cache and config dirs)'],
-    ['CAKE_DEBUG', 'set to 1 to print stack traces with errors'],
-    ['CAKE_VERBOSE', 'set to 1 for --verbose'],
-    ['CAKE_NO_FAKEROOT', 'set to 1 so that exec and enter do not record the ownership changes programs make (through the env\'s fakeroot kit)'],
-    ['NO_COLOR, FORCE_COLOR', 'colour control'],
-    ['HTTPS_PROXY, HTTP_PROXY, NO_PROXY', 'proxies for downloads'],
-    ['SOURCE_DATE_EPOCH', 'fixed timestamps for export'],
+    ['~/.local/share/cake/v1/envs/NAME/', 'an environment: rootfs/ and env.json (its source, pins and ownership table)'],
+    ['~/.local/share/cake/v1/store/blobs/', 'the content-addressed store of downloaded blobs'],
+    ['~/.cache/cake/v1/', 'refetchable data: archive indices, partial downloads, engine self-checks, the provisioned proot'],
+    ['~/.config/cake/config.json', 'the user configuration (cake config)'],
+    ['$CAKE_HOME/{v1,cache/v1,config}/', 'all of the above when CAKE_HOME is set'],
+    ['~/.docker/config.json, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json', 'registry credentials'],
+    ['/usr/local/share/{bash-completion/completions/cake,zsh/site-functions/_cake,fish/vendor_completions.d/cake.fish}', 'shell completions as scripts/setup.sh installs them for root; for a user, ~/.local/share/{bash-completion/completions,zsh/site-functions}/ and ~/.config/fish/completions/'],
   ] as const) out.push('.TP', `.B ${roff(k)}`, roff(v));
+  out.push('.SH SEE ALSO');
+  out.push(roff('cake-recipe(5), proot(1), unshare(1), qemu-system-x86_64(1), mmdebstrap(1), skopeo(1), podman(1), docker(1)'));
   return out.join('\n') + '\n';
 }
 
