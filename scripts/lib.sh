@@ -28,9 +28,19 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# ensure_node_modules: installs the locked npm packages when node_modules is missing or stale.
+# ensure_node_modules [runtime|all]: installs the locked npm packages when node_modules is
+# missing or stale. `runtime` (setup.sh) runs no install scripts, so nothing compiles native code
+# (node-pty, used only by the tests, would need a compiler and node headers); `all` (test.sh,
+# the default) also builds those, and rebuilds an install that setup.sh made without them.
 ensure_node_modules() {
+  local mode="${1:-all}"
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund >&2
+    if [ "$mode" = runtime ]; then
+      npm ci --ignore-scripts --no-audit --no-fund >&2
+    else
+      npm ci --no-audit --no-fund >&2
+    fi
+  elif [ "$mode" = all ] && ! node -e "require('node-pty')" >/dev/null 2>&1; then
+    npm rebuild node-pty >&2
   fi
 }

@@ -12,7 +12,9 @@ export interface OptionSpec {
   repeatable?: boolean;
   choices?: readonly string[];
   /** For completions: what the value is. */
-  complete?: 'file' | 'dir' | 'env' | 'source' | 'none';
+  complete?: 'file' | 'dir' | 'env' | 'source' | 'distro' | 'none';
+  /** Other spellings accepted for this option (peers' flags: `-v`, `--volume`, `--workdir`). */
+  aliases?: readonly string[];
 }
 
 export interface CommandSpec {
@@ -20,17 +22,21 @@ export interface CommandSpec {
   /** Positional arguments as shown in usage, e.g. `SOURCE` or `NAME [-- CMD [ARG...]]`. */
   args: string;
   summary: string;
-  /** For completions: what positionals are. */
-  completeArgs?: 'env' | 'source' | 'file' | 'command' | 'none';
+  /** For completions: what positionals are (`env-or-distro`: an env name or a distro to pull). */
+  completeArgs?: 'env' | 'env-or-distro' | 'source' | 'file' | 'command' | 'none';
+  /** Other names of the command (peers' verbs that mean exactly this). */
+  aliases?: readonly string[];
   options: readonly OptionSpec[];
   examples: readonly string[];
 }
 
 export const RUN_OPTIONS: readonly OptionSpec[] = [
-  { flags: '--bind <SRC[:DST]>', description: 'bind a host path into the env (repeatable)', repeatable: true, complete: 'file' },
-  { flags: '--cwd <DIR>', description: 'working directory inside the env', complete: 'none' },
-  { flags: '--env <K=V>', description: 'set a variable inside the env (repeatable)', repeatable: true, complete: 'none' },
-  { flags: '--user <USER>', description: 'run as this guest user (name or uid[:gid]); default root', complete: 'none' },
+  { flags: '-b, --bind <SRC[:DST[:ro]]>', description: 'bind a host path into the env; :ro makes it read-only (repeatable)', repeatable: true, complete: 'file', aliases: ['-v', '--volume'] },
+  { flags: '-w, --cwd <DIR>', description: 'working directory inside the env (absolute)', complete: 'none', aliases: ['--workdir', '--work-dir'] },
+  { flags: '-e, --env <K=V>', description: 'set a variable inside the env (repeatable)', repeatable: true, complete: 'none' },
+  { flags: '--env-file <FILE>', description: 'read K=V lines from a host file (repeatable; # comments)', repeatable: true, complete: 'file' },
+  { flags: '-u, --user <USER>', description: 'run as this guest user (name or uid[:gid]); default root', complete: 'none' },
+  { flags: '--hostname <NAME>', description: 'hostname inside the env (default: the env name; userns engine)', complete: 'none' },
   { flags: '--isolated', description: 'do not bind $HOME and the host /tmp' },
   { flags: '--engine <ENGINE>', description: 'how to run: auto (default), userns or proot', choices: ['auto', 'userns', 'proot'] },
 ];
@@ -55,38 +61,62 @@ export const COMMANDS: readonly CommandSpec[] = [
     examples: [
       'cake pull alpine',
       'cake pull debian:bookworm --name web',
+      'cake pull docker://docker.io/library/nginx:1.27 --name web',
+      'cake pull oci:./layout:latest --name app',
       'cake pull https://example.org/rootfs.tar.xz --sha256 0123…',
       'cake pull ./rootfs.tar.gz --name mine',
     ],
   },
   {
     name: 'enter',
-    args: 'NAME',
+    args: '[NAME] [-- CMD [ARG...]]',
     summary: 'open an interactive login shell in an environment (pulls a known distro first)',
-    completeArgs: 'env',
+    completeArgs: 'env-or-distro',
+    aliases: ['login', 'shell'],
     options: RUN_OPTIONS,
-    examples: ['cake enter alpine', 'cake enter web --bind ~/src:/src --cwd /src'],
+    examples: ['cake enter alpine', 'cake enter web -v ~/src:/src -w /src', 'cake enter debian -- echo hi'],
   },
   {
     name: 'exec',
-    args: 'NAME -- CMD [ARG...]',
+    args: 'NAME [CMD [ARG...]]',
     summary: 'run a command in an environment; its exit code is cake\'s',
     completeArgs: 'env',
-    options: RUN_OPTIONS,
-    examples: ['cake exec alpine -- cat /etc/os-release', 'cake exec web --env DEBUG=1 -- sh -c \'echo $DEBUG\''],
+    options: [...RUN_OPTIONS, { flags: '--rm', description: 'run in a throw-away copy of the env, removed afterwards' }],
+    examples: ['cake exec alpine cat /etc/os-release', 'cake exec web -e DEBUG=1 sh -c \'echo $DEBUG\'', 'cake exec web --rm -- apt-get install -y curl'],
   },
   {
     name: 'list',
     args: '',
     summary: 'list environments',
+    aliases: ['ls', 'images', 'ps'],
+    options: [
+      { flags: '--json', description: 'machine-readable output' },
+      { flags: '-q, --quiet', description: 'print only the names' },
+    ],
+    examples: ['cake list', 'cake list --json', 'cake list -q'],
+  },
+  {
+    name: 'inspect',
+    args: 'NAME',
+    summary: 'show one environment: source, release, size, last use, whether it is in use',
+    completeArgs: 'env',
     options: [{ flags: '--json', description: 'machine-readable output' }],
-    examples: ['cake list', 'cake list --json'],
+    examples: ['cake inspect web', 'cake inspect web --json'],
+  },
+  {
+    name: 'clone',
+    args: 'OLD NEW',
+    summary: 'copy an environment (a private copy; reflinks where the filesystem has them)',
+    completeArgs: 'env',
+    options: [],
+    examples: ['cake clone web web-test'],
   },
   {
     name: 'rm',
     args: 'NAME...',
     summary: 'remove environments, whatever the modes of their files',
     completeArgs: 'env',
+    aliases: ['remove'],
     options: [{ flags: '--force', description: 'remove an environment even while an enter/exec runs in it' }],
     examples: ['cake rm web old', 'cake rm --force web'],
   },
@@ -187,7 +217,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'distros',
     args: '',
     summary: 'list the known distributions and their releases',
-    options: [{ flags: '--json', description: 'machine-readable output' }],
+    options: [
+      { flags: '--json', description: 'machine-readable output' },
+      { flags: '-q, --quiet', description: 'print only what `cake pull` takes: NAME and NAME:RELEASE' },
+    ],
     examples: ['cake distros', 'cake distros --json'],
   },
   {
@@ -201,8 +234,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'gc',
     args: '',
     summary: 'remove unreferenced blobs, leftovers of interrupted commands and stale caches',
+    aliases: ['prune'],
     options: [],
     examples: ['cake gc'],
+  },
+  {
+    name: 'config',
+    args: 'list | get KEY | set KEY VALUE | unset KEY',
+    summary: 'show or change the user configuration (CAKE_* variables override it)',
+    completeArgs: 'none',
+    options: [{ flags: '--json', description: 'machine-readable output (list)' }],
+    examples: ['cake config list', 'cake config set engine proot', 'cake config set default-env alpine', 'cake config get debian-mirror'],
   },
   {
     name: 'help',
@@ -223,3 +265,34 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
 export function findCommand(name: string): CommandSpec | undefined {
   return COMMANDS.find((c) => c.name === name);
 }
+
+/**
+ * Peers' verbs cake does not take as aliases (their meaning differs) → the hint naming cake's
+ * verb. An unknown command gets this pointer instead of a "did you mean" to an unrelated verb.
+ */
+export const COMMAND_POINTERS: Readonly<Record<string, string>> = {
+  install: 'to create an environment, use `cake pull SOURCE` (see `cake distros`); to add packages, `cake exec NAME apt-get install PKG`',
+  run: 'use `cake exec NAME CMD [ARG...]` to run a command, or `cake enter NAME` for a shell',
+  sh: 'use `cake enter NAME` for a shell, or `cake exec NAME CMD`',
+  bash: 'use `cake enter NAME` for a shell, or `cake exec NAME CMD`',
+  attach: 'use `cake enter NAME` for a shell in an environment',
+  create: 'use `cake pull SOURCE --name NAME` (or `cake cook RECIPE.yaml`)',
+  backup: 'use `cake export NAME FILE.tar.zst` (and `cake import FILE --name NAME` to restore)',
+  restore: 'use `cake import FILE --name NAME` (from a `cake export` tarball)',
+  save: 'use `cake export NAME FILE.tar.zst`, or `cake push NAME docker://REGISTRY/REPO:TAG`',
+  load: 'use `cake import FILE --name NAME`',
+  reset: 'use `cake pull SOURCE --name NAME --force` to replace an environment with a fresh copy',
+  'clear-cache': 'use `cake gc`',
+  clean: 'use `cake gc`',
+  delete: 'use `cake rm NAME...`',
+  rmi: 'use `cake rm NAME...`',
+  mv: 'use `cake rename OLD NEW`',
+  copy: 'use `cake clone OLD NEW` to copy an environment',
+  cp: 'use `cake clone OLD NEW` to copy an environment; to copy files, `cake exec NAME cat /PATH > FILE`',
+  logout: 'leave a shell started by `cake enter` with `exit` (or Ctrl-D)',
+  exit: 'leave a shell started by `cake enter` with `exit` (or Ctrl-D)',
+  stop: 'cake runs no daemons: a command stops when it exits; Ctrl-C stops it',
+  build: 'use `cake cook RECIPE.yaml` to build an environment (`cake bake NAME` makes a disk image)',
+  search: 'use `cake distros` for the known distributions',
+  version: 'use `cake --version`',
+};

@@ -4,7 +4,9 @@ import { BlobStore } from '../store/blobs.js';
 import { EnvStore } from '../store/envs.js';
 import { resolvePaths, type CakePaths } from '../store/paths.js';
 import type { HttpClient } from '../net/http-client.js';
-import { CliLogger } from './logger.js';
+import { Chalk, type ChalkInstance } from 'chalk';
+import { CliLogger, colourLevel } from './logger.js';
+import { configString, readConfigFile, type ConfigValues } from './config.js';
 
 /** Everything a command handler needs, built once by main() from argv and the environment. */
 export interface CliContext {
@@ -13,7 +15,10 @@ export interface CliContext {
   blobs: BlobStore;
   envs: EnvStore;
   logger: CliLogger;
-  stdout: { write(s: string): boolean };
+  /** Results go here. Once the reader closed it (`cake list | head -1`), writes are dropped. */
+  stdout: { write(s: string): boolean; isTTY?: boolean };
+  /** Colour for what goes to stdout, decided by stdout's own TTY-ness (the logger's is stderr's). */
+  stdoutChalk: ChalkInstance;
   /** Aborted on SIGINT/SIGTERM (not for enter/exec, whose engine forwards signals instead). */
   signal: AbortSignal;
   verbose: boolean;
@@ -21,6 +26,8 @@ export interface CliContext {
   /** The package root (for distros/ and the version). */
   packageRoot: string;
   version: string;
+  /** The user configuration file's values (see config.ts; CAKE_* variables override them). */
+  config: ConfigValues;
   /** Lazily created HTTP client (closed by main at exit). */
   http(): Promise<HttpClient>;
 }
@@ -35,6 +42,44 @@ export function readVersion(): string {
   }
 }
 
+/**
+ * A closed pipe on stdout or stderr (`cake list | head -1`) is not an error: the reader has what it
+ * wanted. From then on the stream's writes are dropped, and the command ends with its own exit code
+ * instead of an EPIPE stack trace. Installed once per process.
+ */
+export function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue;
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') {
+        closedStreams.add(stream);
+        return;
+      }
+      throw err;
+    });
+  }
+}
+
+const closedStreams = new Set<unknown>();
+
+function quietOnClose(stream: NodeJS.WriteStream): { write(s: string): boolean; isTTY?: boolean } {
+  return {
+    isTTY: Boolean(stream.isTTY),
+    write(s: string) {
+      if (closedStreams.has(stream) || stream.destroyed) return false;
+      return stream.write(s);
+    },
+  };
+}
+
+/** The `colour` setting as NO_COLOR/FORCE_COLOR, unless the user set one of those (they win). */
+function withColourSetting(env: Record<string, string | undefined>, colour: string | undefined): Record<string, string | undefined> {
+  if (env.NO_COLOR !== undefined || env.FORCE_COLOR !== undefined) return env;
+  if (colour === 'never') return { ...env, NO_COLOR: '1' };
+  if (colour === 'always') return { ...env, FORCE_COLOR: '1' };
+  return env;
+}
+
 export function createContext(opts: {
   env: Record<string, string | undefined>;
   verbose: boolean;
@@ -42,7 +87,9 @@ export function createContext(opts: {
   signal: AbortSignal;
 }): CliContext & { closeHttp(): Promise<void> } {
   const paths = resolvePaths(opts.env);
-  const logger = new CliLogger({ stderr: process.stderr, env: opts.env, verbose: opts.verbose });
+  const config = readConfigFile(paths.config);
+  const colourEnv = withColourSetting(opts.env, configString('colour', opts.env, config));
+  const logger = new CliLogger({ stderr: process.stderr, env: colourEnv, verbose: opts.verbose });
   const version = readVersion();
   let client: HttpClient | undefined;
   return {
@@ -51,7 +98,9 @@ export function createContext(opts: {
     blobs: new BlobStore(paths),
     envs: new EnvStore(paths),
     logger,
-    stdout: process.stdout,
+    stdout: quietOnClose(process.stdout),
+    stdoutChalk: new Chalk({ level: colourLevel(colourEnv, Boolean(process.stdout.isTTY)) }),
+    config,
     signal: opts.signal,
     verbose: opts.verbose,
     insecure: opts.insecure,

@@ -1,7 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CakeError, UsageError, toCakeError } from '../model/errors.js';
+import { splitArgv } from './argv.js';
 import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './command-table.js';
-import { createContext, readVersion, type CliContext } from './context.js';
+import { createContext, ignoreClosedPipes, readVersion, type CliContext } from './context.js';
 import { CliLogger } from './logger.js';
 
 /** A command handler: parsed positionals and options in, exit code out. */
@@ -21,6 +22,9 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
   gc: async () => (await import('./commands/gc.js')).gcCommand,
   push: async () => (await import('./commands/push.js')).pushCommand,
+  inspect: async () => (await import('./commands/list.js')).inspectCommand,
+  clone: async () => (await import('./commands/manage.js')).cloneCommand,
+  config: async () => (await import('./commands/config.js')).configCommand,
   cook: async () => (await import('./commands/cook.js')).cookCommand,
   add: async () => (await import('./commands/add.js')).addCommand,
   bake: async () => (await import('./commands/bake.js')).bakeCommand,
@@ -35,7 +39,8 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 function addOption(cmd: Command, spec: OptionSpec): void {
-  const opt = new Option(spec.flags, spec.description);
+  const also = spec.aliases?.length ? ` (also ${spec.aliases.join(', ')})` : '';
+  const opt = new Option(spec.flags, spec.description + also);
   if (spec.choices) opt.choices(spec.choices as string[]);
   if (spec.repeatable) opt.argParser(collect);
   cmd.addOption(opt);
@@ -45,6 +50,10 @@ function usageArgs(spec: CommandSpec): string {
   return spec.args.replace(/\bNAME\.\.\./, '<NAME...>');
 }
 
+/**
+ * Commander configured from the command table. `argv` must have gone through splitArgv (the guest
+ * command of exec/enter is cut off before commander sees it).
+ */
 export function buildProgram(run: (spec: CommandSpec, args: string[], opts: Record<string, unknown>) => Promise<void>): Command {
   const program = new Command('cake');
   program
@@ -59,9 +68,12 @@ export function buildProgram(run: (spec: CommandSpec, args: string[], opts: Reco
   for (const spec of COMMANDS) {
     if (spec.name === 'help') continue;
     const cmd = program.command(spec.name).summary(spec.summary).description(spec.summary);
+    if (spec.aliases?.length) cmd.aliases(spec.aliases as string[]);
     cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: (s) => process.stdout.write(s) });
     if (spec.name === 'exec') {
-      cmd.argument('<NAME>').argument('[CMD...]');
+      cmd.argument('<NAME>');
+    } else if (spec.name === 'enter') {
+      cmd.argument('[NAME]');
     } else if (spec.name === 'boot') {
       cmd.argument('<IMAGE>').argument('[QEMU_ARGS...]');
     } else if (spec.args) {
@@ -98,10 +110,12 @@ export function buildProgram(run: (spec: CommandSpec, args: string[], opts: Reco
 
 /** Entry point: parses argv, runs one command, exits with its code. Never throws. */
 export async function main(argv: string[]): Promise<void> {
+  ignoreClosedPipes();
   const env = { ...process.env };
   const controller = new AbortController();
   let exitCode = 0;
   let ctx: (CliContext & { closeHttp(): Promise<void> }) | undefined;
+  let guestCmd: string[] | undefined;
   const fallbackLogger = new CliLogger({ stderr: process.stderr, env, verbose: false });
   const onSignal = (sig: NodeJS.Signals): void => {
     if (controller.signal.aborted) process.exit(130);
@@ -117,14 +131,16 @@ export async function main(argv: string[]): Promise<void> {
     const loader = HANDLERS[spec.name];
     if (!loader) throw new CakeError('internal', `no handler for ${spec.name}`);
     const handler = await loader();
-    exitCode = await handler(ctx, args, opts);
+    exitCode = await handler(ctx, args, guestCmd === undefined ? opts : { ...opts, guestCmd });
   });
   try {
     if (argv.length <= 2) {
       program.outputHelp();
       exitCode = 2;
     } else {
-      await program.parseAsync(argv);
+      const split = splitArgv(argv);
+      guestCmd = split.guestCmd;
+      await program.parseAsync(split.argv);
     }
   } catch (err) {
     exitCode = reportError(err, ctx?.logger ?? fallbackLogger, env);

@@ -3,7 +3,7 @@
  * private fakeroot prefix, and guest scripts run through the engine with their output captured in a
  * log file (whose tail becomes the error message when a run fails).
  */
-import { closeSync, copyFileSync, constants as C, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, copyFileSync, constants as C, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractTar } from '../archive/extract.js';
 import { CakeError, isErrno } from '../model/errors.js';
@@ -111,10 +111,11 @@ export interface GuestRunContext {
  * wrapper when asked (installFakeroot first), output appended to the log.
  * A non-zero exit is CakeError('engine') quoting the log's last lines.
  */
-export async function runGuestScript(ctx: GuestRunContext, label: string, script: string, underFakeroot: boolean): Promise<void> {
+export async function runGuestScript(ctx: GuestRunContext, label: string, script: string, underFakeroot: boolean, packages?: { label: string; count: number }): Promise<void> {
   const name = `${label.replace(/[^a-z0-9-]+/gi, '-')}.sh`;
   writeFileSync(join(ctx.env.rootfs, BUILD_DIR, name), `set -e\n${script}`, { mode: 0o755 });
   const fd = openSync(ctx.logFile, 'a');
+  const stopCounter = packages ? countSetUp(ctx, packages.label, packages.count) : () => {};
   let code: number;
   try {
     writeSync(fd, `\n### cake: ${label}\n`);
@@ -122,6 +123,7 @@ export async function runGuestScript(ctx: GuestRunContext, label: string, script
     const argv = ['/bin/sh', `${GUEST_BUILD}/${name}`];
     code = await runInEnv(ctx.env, underFakeroot ? ['/bin/sh', FAKEROOT_WRAPPER, ...argv] : argv, opts, { ...ctx.engineDeps, stdio: ['ignore', fd, fd] });
   } finally {
+    stopCounter();
     closeSync(fd);
     await stopFaked(join(ctx.env.rootfs, `${FAKED_SAVE}.pid`));
   }
@@ -132,6 +134,27 @@ export async function runGuestScript(ctx: GuestRunContext, label: string, script
       hint: `the guest's output is in ${ctx.logFile}; its last lines:\n  ${tail.slice(-8).join('\n  ')}`,
     });
   }
+}
+
+/**
+ * A progress counter of dpkg's "Setting up" lines appearing in the log (a package is configured),
+ * polled four times a second while a dpkg run goes on. Returns the function that stops it.
+ */
+function countSetUp(ctx: GuestRunContext, label: string, total: number): () => void {
+  const bar = ctx.engineDeps.logger.progress(label, total, 'items');
+  const start = statSync(ctx.logFile).size;
+  const timer = setInterval(() => {
+    try {
+      const text = readFileSync(ctx.logFile, 'latin1').slice(start);
+      bar.update(Math.min(total, text.match(/^Setting up /gm)?.length ?? 0));
+    } catch {
+      // the log is being rotated or gone: keep the last count
+    }
+  }, 250);
+  return () => {
+    clearInterval(timer);
+    bar.stop();
+  };
 }
 
 /**

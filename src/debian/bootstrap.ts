@@ -153,13 +153,13 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, 
   const files = (ps: readonly PackageRecord[]): string => ps.map((p) => shWord(staged.get(recordKey(p))!)).join(' ');
   const ordered = essentialInstallOrder(plan.essential, plan.resolution.order);
   deps.logger.info(`installing the essential set (${ordered.length} packages)`);
-  await runGuestScript(ctx, 'dpkg --install of the essential set', `dpkg --install --force-depends --force-unsafe-io ${files(ordered)}\n`, true);
+  await runGuestScript(ctx, 'dpkg --install of the essential set', `dpkg --install --force-depends --force-unsafe-io ${files(ordered)}\n`, true, { label: 'configuring', count: ordered.length });
   const runs = restRuns(plan, o.arch);
   if (runs.length > 0) {
     const n = runs.reduce((k, r) => k + r.length, 0);
     deps.logger.info(`installing ${n} more packages (${runs.length} dpkg run${runs.length === 1 ? '' : 's'})`);
     const script = runs.map((r) => `dpkg --install --force-unsafe-io ${files(r)}\n`).join('');
-    await runGuestScript(ctx, 'dpkg --install of the other packages', script, true);
+    await runGuestScript(ctx, 'dpkg --install of the other packages', script, true, { label: 'configuring', count: n });
   }
 
   // 4. ownership, clean-up
@@ -230,7 +230,8 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
   const wanted = [...resolution.packages, ...fakeroot, ...(libc === undefined ? [] : [libc])];
   const missing = [...new Map(wanted.map((p) => [p.sha256, p])).values()].filter((p) => !deps.blobs.has(p.sha256));
   const missingBytes = missing.reduce((n, p) => n + p.size, 0);
-  deps.logger.info(`resolved ${resolution.packages.length} packages (${(missingBytes / MiB).toFixed(1)} MiB to download)`);
+  const kitOnly = new Set(wanted.map((p) => p.sha256)).size - new Set(resolution.packages.map((p) => p.sha256)).size;
+  deps.logger.info(`resolved ${resolution.packages.length} packages${kitOnly > 0 ? ` (+${kitOnly} for cake's fakeroot kit)` : ''} (${(missingBytes / MiB).toFixed(1)} MiB to download)`);
   const started = Date.now();
   const blobPaths = await clients[0]!.fetchDebs(wanted, { concurrency: 8 });
   if (missing.length > 0) deps.logger.info(`downloaded ${missing.length} packages (${(missingBytes / MiB).toFixed(1)} MiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -33,8 +33,10 @@ export async function requireHostProgram(name: string, hostEnv: Record<string, s
 }
 
 /** Host programs of the userns engine; missing ones are CakeError('missing-tool'). */
-export async function findUsernsTools(hostEnv: Record<string, string | undefined>, unshare?: string): Promise<{ unshare: string; sh: string; mount: string; env: string }> {
+export async function findUsernsTools(hostEnv: Record<string, string | undefined>, unshare?: string): Promise<{ unshare: string; sh: string; mount: string; env: string; hostname?: string }> {
+  const hostname = await findHostProgram('hostname', hostEnv);
   return {
+    ...(hostname !== undefined ? { hostname } : {}),
     unshare: unshare ?? (await requireHostProgram('unshare', hostEnv, 'util-linux')),
     sh: await requireHostProgram('sh', hostEnv, 'dash'),
     mount: await requireHostProgram('mount', hostEnv, 'mount'),

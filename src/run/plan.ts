@@ -23,6 +23,8 @@ export interface RunPlan {
   qemu?: string;
   /** Guest path of an `env` program, used to set LD_* variables only once inside the guest. */
   guestEnvProgram?: string;
+  /** The guest's hostname (userns: set in a private UTS namespace). */
+  hostname?: string;
 }
 
 export interface PlannedMount {
@@ -30,6 +32,8 @@ export interface PlannedMount {
   dst: string;
   kind: 'dir' | 'file';
   why: 'system' | 'home' | 'tmp' | 'dns' | 'fake-proc' | 'user';
+  /** The guest cannot write through it (userns: a read-only remount; proot cannot: refused). */
+  readonly?: boolean;
 }
 
 /** The PATH every guest starts with (the union of Debian's root and user defaults). */

@@ -1,4 +1,5 @@
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { machine, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CakeError, UsageError } from '../model/errors.js';
@@ -58,14 +59,41 @@ async function nonEmptyFile(path: string): Promise<boolean> {
  * under the userns engine). Binding rather than writing keeps a moving host (laptop networks,
  * systemd-resolved) right in every run, and leaves the env as it was pulled.
  */
-async function dnsBinds(root: string): Promise<{ src: string; dst: string }[]> {
+async function dnsBinds(root: string, hostname: string | undefined, cacheDir: string): Promise<{ src: string; dst: string }[]> {
   const out: { src: string; dst: string }[] = [];
   for (const file of DNS_FILES) {
     const guest = await resolveGuestPath(root, [], file);
+    if (file === '/etc/hosts' && hostname !== undefined) {
+      const own = guest.kind === 'file' && (await nonEmptyFile(guest.hostPath));
+      const hosts = await hostsNaming(own ? await readFile(guest.hostPath, 'utf8') : await readFile(file, 'utf8').catch(() => ''), hostname, cacheDir);
+      if (hosts !== undefined) out.push({ src: hosts, dst: file });
+      else if (!own && (await nonEmptyFile(file))) out.push({ src: await realpath(file), dst: file });
+      continue;
+    }
     if (guest.kind === 'file' && (await nonEmptyFile(guest.hostPath))) continue;
     if (await nonEmptyFile(file)) out.push({ src: await realpath(file), dst: file });
   }
   return out;
+}
+
+/**
+ * `--hostname NAME`: a hosts file (the guest's, else the host's) that also resolves NAME, so that
+ * `sudo` and friends can look the host up; written once per content into cacheDir/hosts/.
+ * Undefined when the text already names it.
+ */
+async function hostsNaming(text: string, hostname: string, cacheDir: string): Promise<string | undefined> {
+  const named = text.split('\n').some((l) => l.replace(/#.*/, '').trim().split(/\s+/).slice(1).includes(hostname));
+  if (named) return undefined;
+  const content = `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}127.0.1.1\t${hostname}\n`;
+  const dir = join(cacheDir, 'hosts');
+  const file = join(dir, `${createHash('sha256').update(content).digest('hex').slice(0, 32)}.hosts`);
+  if (!(await nonEmptyFile(file))) {
+    await mkdir(dir, { recursive: true });
+    const tmp = `${file}.${process.pid}`;
+    await writeFile(tmp, content, { mode: 0o644 });
+    await rename(tmp, file);
+  }
+  return file;
 }
 
 async function userBinds(opts: RunOptions): Promise<PlannedMount[]> {
@@ -76,11 +104,11 @@ async function userBinds(opts: RunOptions): Promise<PlannedMount[]> {
     try {
       st = await stat(src);
     } catch {
-      throw new UsageError(`--bind ${b.src}: no such file or directory on the host`);
+      throw new UsageError(`--bind ${b.src}: no such file or directory on the host`, `create it first, or fix the path (relative paths are from ${process.cwd()})`);
     }
     const dst = b.dst === b.src ? src : normalizeGuestPath(b.dst);
     if (!dst.startsWith('/')) throw new UsageError(`--bind ${b.src}:${b.dst}: the destination must be absolute`);
-    out.push({ src, dst, kind: st.isDirectory() ? 'dir' : 'file', why: 'user' });
+    out.push({ src, dst, kind: st.isDirectory() ? 'dir' : 'file', why: 'user', ...(b.readonly ? { readonly: true } : {}) });
   }
   return out;
 }
@@ -107,7 +135,7 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
   const mounts = planMounts({
     isolated: opts.isolated,
     hostHome: homeOk ? hostHome : undefined,
-    dns: await dnsBinds(root),
+    dns: await dnsBinds(root, opts.hostname, deps.cacheDir),
     fakeProc: await fakeProcBinds(join(deps.cacheDir, 'fake-proc')),
     user: await userBinds(opts),
   });
@@ -119,7 +147,7 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
       cwd = c;
       break;
     }
-    if (opts.cwd !== undefined) throw new UsageError(`--cwd ${opts.cwd}: no such directory in env ${env.name}`);
+    if (opts.cwd !== undefined) throw new UsageError(`--cwd ${opts.cwd}: no such directory in env ${env.name}`, `create it (cake exec ${env.name} mkdir -p ${c}) or pick an existing directory`);
     deps.logger.debug(`working directory ${c} does not exist in env ${env.name}; trying the next`);
   }
 
@@ -165,6 +193,7 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
     ...(kernelRelease !== undefined ? { kernelRelease } : {}),
     ...(qemu !== undefined ? { qemu } : {}),
     ...(guestEnvProgram !== undefined ? { guestEnvProgram } : {}),
+    ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
   };
 }
 

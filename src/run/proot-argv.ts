@@ -1,3 +1,4 @@
+import { UsageError } from '../model/errors.js';
 import { splitLoaderVars, type HostCommand } from './command.js';
 import type { RunPlan } from './plan.js';
 
@@ -29,7 +30,11 @@ export function buildProotCommand(plan: RunPlan, tool: ProotTool, seccomp: boole
   if (tool.fork === 'termux') args.push('-L');
   if (plan.qemu !== undefined) args.push('-q', plan.qemu);
   // Always SRC:DST: proot splits at the last colon, so a host path with a colon stays whole.
-  for (const m of plan.mounts) args.push('-b', `${m.src}:${m.dst}`);
+  for (const m of plan.mounts) {
+    // proot has no read-only binds: refuse rather than let the guest write.
+    if (m.readonly) throw new UsageError(`--bind ${m.src}:${m.dst}:ro: the proot engine cannot make a bind read-only`, 'use --engine userns, or bind without :ro');
+    args.push('-b', `${m.src}:${m.dst}`);
+  }
   const { outer, inner } = splitLoaderVars(plan.env, plan.guestEnvProgram);
   args.push(...inner, ...plan.argv);
   const env: Record<string, string> = { ...outer, ...tool.env };

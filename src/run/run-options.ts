@@ -7,6 +7,8 @@ export type EngineName = 'auto' | 'userns' | 'proot';
 export interface Bind {
   src: string;
   dst: string;
+  /** `SRC:DST:ro`: the guest cannot write through this bind. */
+  readonly?: boolean;
 }
 
 /** The RUN OPTIONS of `cake enter` and `cake exec` (see DESIGN "Command contract"). */
@@ -21,6 +23,8 @@ export interface RunOptions {
   user?: string;
   /** No $HOME and no host /tmp in the guest. */
   isolated: boolean;
+  /** The guest's hostname (userns: a private UTS namespace; /etc/hosts resolves it). */
+  hostname?: string;
   engine: EngineName;
   /** True for `enter`: the child gets the terminal. False for `exec`: it inherits cake's fds. */
   tty: boolean;
@@ -42,6 +46,9 @@ export function parseEngineName(text: string): EngineName {
  */
 export function parseBind(text: string): Bind {
   if (text === '' || text.includes('\0')) throw bindError(text, 'empty');
+  // `SRC:DST:ro` / `SRC:DST:rw` (docker's spelling): the mode is a third field after a guest path.
+  const mode = /^(.*:\/.*):(ro|rw)$/.exec(text);
+  if (mode) return { ...parseBind(mode[1]!), ...(mode[2] === 'ro' ? { readonly: true } : {}) };
   const colon = text.lastIndexOf(':');
   if (colon < 0) return { src: text, dst: text };
   const src = text.slice(0, colon);
@@ -52,7 +59,7 @@ export function parseBind(text: string): Bind {
 }
 
 function bindError(text: string, why: string): CakeError {
-  return new UsageError(`invalid --bind ${JSON.stringify(text)}: ${why}`, 'use --bind SRC or --bind SRC:/GUEST/PATH');
+  return new UsageError(`invalid --bind ${JSON.stringify(text)}: ${why}`, 'use --bind SRC, --bind SRC:/GUEST/PATH or --bind SRC:/GUEST/PATH:ro');
 }
 
 const ENV_KEY = /^[^=\0\s]+$/;

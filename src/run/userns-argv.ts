@@ -7,6 +7,8 @@ export interface UsernsTools {
   sh: string;
   mount: string;
   env: string;
+  /** For RunPlan.hostname; without it the hostname stays the host's. */
+  hostname?: string;
 }
 
 /** The environment of the host helpers before they hand over to the guest: nothing of the guest's. */
@@ -51,8 +53,12 @@ export function buildUsernsCommand(plan: RunPlan, tools: UsernsTools, resolvedDs
   const lines = ['set -e'];
   plan.mounts.forEach((m, i) => {
     const dst = resolvedDsts?.[i] ?? m.dst;
-    lines.push(`${shQuote(tools.mount)} --rbind ${shQuote(m.src)} ${shQuote(plan.root + (dst === '/' ? '' : dst))}`);
+    const target = shQuote(plan.root + (dst === '/' ? '' : dst));
+    lines.push(`${shQuote(tools.mount)} --rbind ${shQuote(m.src)} ${target}`);
+    if (m.readonly) lines.push(`${shQuote(tools.mount)} -o remount,bind,ro ${target}`);
   });
+  const uts = plan.hostname !== undefined && tools.hostname !== undefined;
+  if (uts) lines.push(`${shQuote(tools.hostname!)} ${shQuote(plan.hostname!)}`);
   const { outer, inner } = splitLoaderVars(plan.env, plan.guestEnvProgram);
   const envWords = Object.entries(outer).map(([k, v]) => shQuote(`${k}=${v}`));
   const enter = [shQuote(tools.unshare)];
@@ -63,7 +69,7 @@ export function buildUsernsCommand(plan: RunPlan, tools: UsernsTools, resolvedDs
   lines.push(`exec ${shQuote(tools.env)} -i -- ${envWords.join(' ')} ${enter.join(' ')} "$@"`);
   return {
     file: tools.unshare,
-    args: ['--user', '--map-root-user', '--mount', '--', tools.sh, '-c', lines.join('\n'), 'cake', ...plan.argv],
+    args: ['--user', '--map-root-user', '--mount', ...(uts ? ['--uts'] : []), '--', tools.sh, '-c', lines.join('\n'), 'cake', ...plan.argv],
     env: { ...HOST_HELPER_ENV },
   };
 }

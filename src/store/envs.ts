@@ -115,8 +115,31 @@ export class EnvStore {
   async holdUse(name: string, signal?: AbortSignal): Promise<Lease> {
     return withLock(this.lockPath(name), { what: `environment ${name}`, ...(signal ? { signal } : {}) }, async () => {
       if (!this.exists(name)) this.get(name); // throws the not-found error
-      return holdLease(this.useDir, name);
+      const lease = holdLease(this.useDir, name);
+      try {
+        // the mtime of `<name>.last` is the env's last use (`cake list`, `cake inspect`)
+        writeFileAtomic(join(this.useDir, `${name}.last`), '');
+      } catch {
+        // informational only
+      }
+      return lease;
     });
+  }
+
+  /**
+   * How env `name` (created at `created`) is used: the pids of the enter/exec commands running in it
+   * and the time of its last use since it was created (an older mark belongs to a removed env of
+   * that name). Never throws.
+   */
+  usage(name: string, created: string): { lastUsed?: string; usedBy: number[] } {
+    const usedBy = liveLeases(this.useDir, name).map((o) => o.pid);
+    try {
+      const mtime = lstatSync(join(this.useDir, `${name}.last`)).mtime;
+      if (mtime.getTime() >= Date.parse(created)) return { lastUsed: mtime.toISOString(), usedBy };
+    } catch {
+      // never used
+    }
+    return { usedBy };
   }
 
   update(name: string, change: (r: EnvRecord) => EnvRecord): Promise<EnvRecord> {

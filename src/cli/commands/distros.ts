@@ -19,6 +19,10 @@ export async function distrosCommand(ctx: CliContext, _args: string[], opts: Rec
       return { name: r.name, aliases: r.aliases, arches: [...arches].sort(), sources: [...new Set(r.sources.map((s) => s.kind))] };
     }),
   }));
+  if (opts.quiet) {
+    for (const d of rows) ctx.stdout.write([d.name, ...d.aliases, ...d.releases.flatMap((r) => [r.name, ...r.aliases].map((n) => `${d.name}:${n}`))].join('\n') + '\n');
+    return 0;
+  }
   if (opts.json) {
     ctx.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;

@@ -126,7 +126,7 @@ export async function doctorCommand(ctx: CliContext, _args: string[], opts: Reco
   if (opts.json) {
     ctx.stdout.write(JSON.stringify(rows, null, 2) + '\n');
   } else {
-    const c = ctx.logger.chalk;
+    const c = ctx.stdoutChalk;
     const width = Math.max(...rows.map((r) => r.name.length));
     for (const r of rows) {
       ctx.stdout.write(`${r.ok ? c.green('ok  ') : c.yellow('--  ')}${r.name.padEnd(width)}  ${r.detail}\n`);

@@ -6,6 +6,8 @@ import type { SourceDeps } from '../../source/deps.js';
 import { archiveKits } from '../../kit/provider.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
+import { loadDistros } from '../../model/distro.js';
+import { requireEnv } from '../env-names.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
   return {
@@ -23,7 +25,8 @@ export function sourceDeps(ctx: CliContext): SourceDeps {
   };
 }
 
-function report(ctx: CliContext, out: PullOutcome): void {
+/** What a pull says: on stderr; on stdout the `NAME\tsha256:…` line for scripts, unless `enter` pulled. */
+function report(ctx: CliContext, out: PullOutcome, scriptLine = true): void {
   const { record } = out;
   if (out.upToDate) {
     ctx.logger.info(`${record.name} is up to date (${record.source.ref})`);
@@ -39,8 +42,8 @@ function report(ctx: CliContext, out: PullOutcome): void {
   if (out.unpinned && out.sha256) {
     ctx.logger.warn(`${record.source.ref} is not pinned; pin it with --sha256 ${out.sha256}`);
   }
-  // stdout: the env name and what it was made from, for scripts.
-  ctx.stdout.write(`${record.name}\t${out.sha256 ? `sha256:${out.sha256}` : '-'}\n`);
+  // stdout: the env name and what it was made from, for scripts (not before `enter`'s prompt).
+  if (scriptLine) ctx.stdout.write(`${record.name}\t${out.sha256 ? `sha256:${out.sha256}` : '-'}\n`);
 }
 
 /** `--packages a,b --packages c`, `--variant`, `--recommends` → PullRequest fields. */
@@ -102,14 +105,17 @@ export async function pullDistroIfKnown(ctx: CliContext, name: string): Promise<
   } catch {
     source = undefined;
   }
-  if (source?.kind !== 'distro') {
-    ctx.envs.get(name); // throws the not-found error with its hint
-    return;
+  const defs = await loadDistros(join(ctx.packageRoot, 'distros'));
+  const distroNames = defs.flatMap((d) => [d.name, ...d.aliases]);
+  if (source?.kind !== 'distro' || !distroNames.includes(source.distro)) {
+    requireEnv(ctx, name, distroNames); // throws the not-found error with its hint
+    if (source?.kind !== 'distro') return;
+    throw new CakeError('not-found', `no environment named ${name}, and ${name} is not a known distro`, { hint: 'see `cake list` and `cake distros`' });
   }
   ctx.logger.info(`${name} is not pulled yet; pulling it`);
   try {
     const out = await pull(sourceDeps(ctx), { source, ref: name, name: name.replace(':', '-'), registry: { env: ctx.env, insecure: ctx.insecure } });
-    report(ctx, out);
+    report(ctx, out, false);
   } catch (err) {
     if (err instanceof CakeError && err.code === 'not-found' && !ctx.envs.exists(name)) {
       throw new CakeError('not-found', `no environment named ${name}, and ${name} is not a known distro`, {

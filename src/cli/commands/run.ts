@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import { UsageError } from '../../model/errors.js';
-import { parseBind, parseEnvAssignment, type EngineName, type RunOptions } from '../../run/run-options.js';
+import { readFileSync } from 'node:fs';
+import { parseBind, parseEngineName, parseEnvAssignment, type EngineName, type RunOptions } from '../../run/run-options.js';
+import { configList, configString } from '../config.js';
+import { requireEnv } from '../env-names.js';
 import { applyOwnershipDiff } from '../../archive/ownership-diff.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';
 import { archiveKits } from '../../kit/provider.js';
@@ -23,21 +26,70 @@ export function defaultCommand(record: Pick<EnvRecord, 'config'>): string[] {
   return [...(record.config?.entrypoint ?? []), ...(record.config?.cmd ?? [])];
 }
 
-function toRunOptions(opts: Record<string, unknown>, record: EnvRecord, tty: boolean): RunOptions {
+/**
+ * `--env-file FILE`: `K=V` lines like docker's; blank lines and `#` comments are skipped, a line
+ * `K` alone takes K from cake's own environment (skipped when unset). Values are taken literally
+ * (no quotes removed, no expansion).
+ */
+export function parseEnvFile(text: string, file: string, hostEnv: Record<string, string | undefined>): [string, string][] {
+  const out: [string, string][] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/\r$/, '').replace(/^\s+/, '');
+    if (line === '' || line.startsWith('#')) return;
+    if (!line.includes('=')) {
+      const v = hostEnv[line.trim()];
+      if (v !== undefined) out.push([line.trim(), v]);
+      return;
+    }
+    try {
+      out.push(parseEnvAssignment(line));
+    } catch {
+      throw new UsageError(`--env-file ${file}: line ${i + 1} is not NAME=VALUE: ${JSON.stringify(raw)}`, 'write one NAME=VALUE per line (# starts a comment)');
+    }
+  });
+  return out;
+}
+
+function readEnvFile(file: string, hostEnv: Record<string, string | undefined>): [string, string][] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--env-file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'give a readable file of NAME=VALUE lines');
+  }
+  return parseEnvFile(text, file, hostEnv);
+}
+
+/**
+ * The RUN OPTIONS as the engine takes them. Layers, later wins: the env's recorded run defaults,
+ * the configured default binds (`binds`), then the command line (`--env-file` files in order,
+ * then `--env`). `--cwd` must be an absolute guest path; the hostname defaults to the env name.
+ */
+export function toRunOptions(ctx: Pick<CliContext, 'env' | 'config'>, opts: Record<string, unknown>, record: EnvRecord, tty: boolean): RunOptions {
   const user = typeof opts.user === 'string' ? opts.user : defaultUser(record);
   const env: Record<string, string> = { ...(record.run?.env ?? {}) };
+  for (const f of (opts.envFile as string[] | undefined) ?? []) for (const [k, v] of readEnvFile(f, ctx.env)) env[k] = v;
   for (const a of (opts.env as string[] | undefined) ?? []) {
     const [k, v] = parseEnvAssignment(a);
     env[k] = v;
   }
+  if (typeof opts.cwd === 'string' && !opts.cwd.startsWith('/')) {
+    throw new UsageError(`--cwd ${opts.cwd}: the working directory must be absolute (a guest path)`, `use --cwd /${opts.cwd.replace(/^\.?\/*/, '')} or another absolute path`);
+  }
+  const hostname = typeof opts.hostname === 'string' ? opts.hostname : record.name;
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) {
+    throw new UsageError(`invalid --hostname ${JSON.stringify(hostname)}`, 'use letters, digits, "-" and ".", at most 63 characters');
+  }
+  const engine = (opts.engine as string | undefined) ?? configString('engine', ctx.env, ctx.config) ?? 'auto';
   return {
-    binds: [...(record.run?.binds ?? []), ...((opts.bind as string[] | undefined) ?? []).map(parseBind)],
+    binds: [...(record.run?.binds ?? []), ...configList('binds', ctx.env, ctx.config).map(parseBind), ...((opts.bind as string[] | undefined) ?? []).map(parseBind)],
     ...(typeof opts.cwd === 'string' ? { cwd: opts.cwd } : {}),
     env,
     ...(user !== undefined ? { user } : {}),
     isolated: Boolean(opts.isolated),
-    engine: ((opts.engine as string | undefined) ?? 'auto') as EngineName,
+    engine: parseEngineName(engine) as EngineName,
     tty,
+    hostname,
   };
 }
 
@@ -91,54 +143,95 @@ async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<O
 }
 
 async function run(ctx: CliContext, name: string, argv: string[], opts: Record<string, unknown>, tty: boolean): Promise<number> {
+  const record = requireEnv(ctx, name);
   // in use while it runs: `cake rm` refuses meanwhile (src/store/envs.ts)
   const lease = await ctx.envs.holdUse(name, ctx.signal);
   try {
-    return await runHeld(ctx, name, argv, opts, tty);
+    const runOpts = toRunOptions(ctx, opts, record, tty);
+    if (opts.rm) return await runThrowAway(ctx, record, argv, runOpts);
+    return await runRecorded(ctx, record, guestOf(ctx, record), argv, runOpts);
   } finally {
     lease.release();
   }
 }
 
-async function runHeld(ctx: CliContext, name: string, argv: string[], opts: Record<string, unknown>, tty: boolean): Promise<number> {
-  const record = ctx.envs.get(name);
-  const runOpts = toRunOptions(opts, record, tty);
-  const guest = guestOf(ctx, record);
-  // the kit is unpacked on first use: not for a run that could not use it
-  const unrecorded = whyNotRecorded(guest, runOpts);
-  if (unrecorded !== undefined) ctx.logger.debug(`ownership changes are not recorded: ${unrecorded}`);
-  const recordOwnership = unrecorded === undefined ? await ownershipRecording(ctx, record) : undefined;
-  return runInEnv(guest, argv, runOpts, {
+/**
+ * `exec --rm`: the command runs in a private copy of the env, built in the store's staging area
+ * and never committed: it is removed when the command ends, and a killed run's copy is swept by
+ * the next command that creates an env. Ownership changes are not recorded (nothing is kept).
+ */
+async function runThrowAway(ctx: CliContext, record: EnvRecord, argv: string[], runOpts: RunOptions): Promise<number> {
+  const { copyEnvTree } = await import('../env-copy.js');
+  const discard = new Error('throw-away run finished');
+  let code = 0;
+  try {
+    await ctx.envs.create(`${record.name.slice(0, 40)}.rm-${process.pid}`, async (staging) => {
+      await copyEnvTree(ctx.envs.rootfs(record.name), staging.rootfs);
+      code = await runInEnv({ ...guestOf(ctx, record), rootfs: staging.rootfs }, argv, runOpts, engineDeps(ctx));
+      throw discard;
+    });
+  } catch (err) {
+    if (err !== discard) throw err;
+  }
+  return code;
+}
+
+function engineDeps(ctx: CliContext): Parameters<typeof runInEnv>[3] {
+  return {
     logger: ctx.logger,
     hostEnv: ctx.env,
     cacheDir: join(ctx.paths.cache, 'engine'),
     // Lets the proot engine provision a working proot from the Debian archive when it needs one.
     kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths }),
-    ...(recordOwnership ? { recordOwnership } : {}),
-  });
+  };
 }
 
-/** `cake enter NAME`: a login shell; a known distro that is not pulled yet is pulled first. */
+async function runRecorded(ctx: CliContext, record: EnvRecord, guest: GuestEnv, argv: string[], runOpts: RunOptions): Promise<number> {
+  // the kit is unpacked on first use: not for a run that could not use it
+  const unrecorded = whyNotRecorded(guest, runOpts);
+  if (unrecorded !== undefined) ctx.logger.debug(`ownership changes are not recorded: ${unrecorded}`);
+  const recordOwnership = unrecorded === undefined ? await ownershipRecording(ctx, record) : undefined;
+  return runInEnv(guest, argv, runOpts, { ...engineDeps(ctx), ...(recordOwnership ? { recordOwnership } : {}) });
+}
+
+/**
+ * The guest argv of `cake enter NAME -- CMD [ARG...]` (proot-distro's `login NAME -- CMD`): CMD
+ * runs in a login shell (`sh -l`, so /etc/profile and ~/.profile are read). One word is a shell
+ * command line (`cake enter web -- 'make && make test'`); several are run as given, each word
+ * one argument.
+ */
+export function loginShellArgv(cmd: readonly string[]): string[] {
+  if (cmd.length === 1) return ['/bin/sh', '-l', '-c', cmd[0]!];
+  return ['/bin/sh', '-l', '-c', 'exec "$@"', 'sh', ...cmd];
+}
+
+/**
+ * `cake enter [NAME] [-- CMD]`: a login shell; a known distro that is not pulled yet is pulled
+ * first. Without NAME: CAKE_DEFAULT_ENV / `default-env`, else CAKE_DEFAULT_DISTRO /
+ * `default-distro`, else debian.
+ */
 export async function enterCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
-  const [name] = args;
-  if (!name) throw new UsageError('enter needs an environment name', 'cake enter NAME');
+  const name = args[0] ?? configString('default-env', ctx.env, ctx.config) ?? configString('default-distro', ctx.env, ctx.config) ?? 'debian';
   // `cake enter debian:trixie` enters (pulling first if needed) the env `debian-trixie`.
   const envName = name.includes(':') ? name.replace(':', '-') : name;
   if (!/^[a-z0-9][a-z0-9._-]*$/.test(envName) || !ctx.envs.exists(envName)) {
     const { pullDistroIfKnown } = await import('./pull.js');
     await pullDistroIfKnown(ctx, name);
   }
-  return run(ctx, envName, [], opts, true);
+  const cmd = (opts.guestCmd as string[] | undefined) ?? [];
+  return run(ctx, envName, cmd.length > 0 ? loginShellArgv(cmd) : [], opts, true);
 }
 
 /**
- * `cake exec NAME [RUN OPTIONS] -- CMD [ARG...]`: CMD's exit code is cake's. Without CMD, an env
- * pulled from an image runs the image's Entrypoint + Cmd, as `docker run IMAGE` would.
+ * `cake exec NAME [RUN OPTIONS] CMD [ARG...]` (or `... -- CMD`): CMD's exit code is cake's.
+ * Without CMD, an env pulled from an image runs the image's Entrypoint + Cmd, as `docker run
+ * IMAGE` would.
  */
 export async function execCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
   const [name, ...given] = args;
-  if (!name) throw new UsageError('exec needs an environment name', 'cake exec NAME -- CMD [ARG...]');
-  const cmd = given.length > 0 ? given : defaultCommand(ctx.envs.get(name));
-  if (cmd.length === 0) throw new UsageError('exec needs a command after --', `cake exec ${name} -- CMD [ARG...]`);
+  if (!name) throw new UsageError('exec needs an environment name', 'cake exec NAME CMD [ARG...]');
+  const asked = (opts.guestCmd as string[] | undefined) ?? given;
+  const cmd = asked.length > 0 ? asked : defaultCommand(requireEnv(ctx, name));
+  if (cmd.length === 0) throw new UsageError(`exec needs a command (env ${name} has no default command)`, `cake exec ${name} CMD [ARG...]`);
   return run(ctx, name, cmd, opts, false);
 }
