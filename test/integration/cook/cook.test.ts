@@ -101,7 +101,7 @@ steps:
     expect(lock.result).toMatch(/^sha256:[0-9a-f]{64}$/);
     const locked = await cook('web.yaml', '--locked');
     expect(locked.code).toBe(0);
-    recipe('web-more.yaml', WEB.replace('name: web', 'name: web-more') + '  - add: { host: /usr/bin/env }\n');
+    recipe('web-more.yaml', WEB.replace('name: web', 'name: web-more\nhost_paths: [/usr/bin/env]') + '  - add: { host: /usr/bin/env }\n');
     copyFileSync(lockFile, join(dir, 'web-more.lock'));
     const refused = await cook('web-more.yaml', '--locked');
     expect(refused.code).toBe(1);
@@ -159,8 +159,8 @@ steps:
       'broken.yaml:2 from: no env named nope',
       'broken.yaml:4 steps[0].run: expected a string (quote it: "5")',
       'broken.yaml:5 steps[1].copy: no such file or directory on the host: ' + join(dir, 'missing-dir'),
+      "broken.yaml:7 steps[2].add.host: /no/such/tool is outside the recipe's directory " + dir + ': a recipe reads only its own directory, unless the path is listed under host_paths:',
       'broken.yaml:7 steps[2].add.from[0]: no env named ghost',
-      'broken.yaml:7 steps[2].add.host: no such file on the host: /no/such/tool',
       'broken.yaml:9 steps[4]: a step has one kind, found run and user; write them as separate steps',
       'broken.yaml:11 steps[5].content: missing',
       'broken.yaml:12 steps[5].mode: expected an octal mode such as "0644"',
