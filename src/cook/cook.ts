@@ -215,7 +215,7 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
       p.steps.forEach((s, i) => ctx.logger.info(`  [${i + 1}/${p.steps.length}] ${where(s.step)}: cached`));
       ctx.logger.info(`  env ${name} is up to date`);
       const tree = String(same.resolved.treeSha256);
-      checkExpect(entry, tree);
+      checkPinned(entry, ctx, tree);
       const lockWritten = finish(p, ctx, { treeSha256: tree });
       return { record: same, treeSha256: tree, ran: counters.ran, cached: counters.cached + p.steps.length, lockWritten };
     }

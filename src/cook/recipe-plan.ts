@@ -5,7 +5,8 @@
  * store paths, or the step's settings. The base key comes from what the SOURCE resolved to (its
  * pinned digests), the tree hash of an env, or the final key of another recipe. Remote things are
  * resolved through the lock file (lockfile.ts); the base entry is produced here when the cache
- * does not have it (a pull, or a copy of an env).
+ * does not have it (a pull, or a copy of an env), staged with the steps: it is committed when they
+ * are (see cook.ts: not when the result fails its pin).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, readlinkSync, renameSync, statSync } from 'node:fs';
@@ -109,7 +110,7 @@ async function baseFromEnv(name: string, ref: string, ctx: CookContext, lock: Lo
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
     if (have) return have;
     ctx.logger.info(`  copying env ${name} into the cache`);
-    return ctx.cache.build('base', ctx.noCache, (stage) => {
+    return ctx.cache.stage('base', ctx.noCache, (stage) => {
       materialize(rootfs, join(stage, 'rootfs'));
       return newBaseMeta(key, `env ${name}`, rec);
     });
@@ -149,7 +150,7 @@ async function baseFromSource(r: Recipe, ctx: CookContext, lock: LockState): Pro
     const key = cacheKey('base-source', resolved, out.record.arch);
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
     if (have) return have;
-    return ctx.cache.build('base', ctx.noCache, (stage) => {
+    return ctx.cache.stage('base', ctx.noCache, (stage) => {
       renameSync(pullEnvs.rootfs(name), join(stage, 'rootfs'));
       return newBaseMeta(key, `from ${text}`, out.record);
     });

@@ -69,6 +69,8 @@ export class StepCache {
 
   /** The entry for `key`, when it is complete (its tree present). */
   get(key: string): EntryMeta | undefined {
+    const staged = this.pending.get(key);
+    if (staged) return staged.meta;
     let meta: EntryMeta;
     try {
       meta = JSON.parse(readFileSync(join(this.entryDir(key), 'meta.json'), 'utf8')) as EntryMeta;
@@ -140,8 +142,11 @@ export class StepCache {
       removeTreeSync(stage);
       throw err;
     }
-    const old = this.pending.get(meta.key);
-    if (old) removeTreeSync(old.stage);
+    if (this.pending.has(meta.key)) {
+      // built twice in one cook (the same base for two recipes): the first stays
+      removeTreeSync(stage);
+      return this.pending.get(meta.key)!.meta;
+    }
     this.pending.set(meta.key, { stage, meta, replace });
     return meta;
   }

@@ -81,10 +81,12 @@ export function runFailureHint(code: number, tail: string, engine: string): stri
   if (busy) {
     return `${busy[1]} is a mount point while a step runs (the engine mounts it into the env), so it cannot be replaced or removed there; change it with a file: step, or after the step; ${RETRY}`;
   }
-  const chown = last(/\b(?:chown|chgrp|fchown|lchown|changing ownership)\b.*(?:Invalid argument|Operation not permitted)/i);
-  if (chown) {
+  // the first failed chown is the cause; later ones (apt's log files) are its echoes
+  const chownRe = /\b(?:chown|chgrp|fchown|lchown|changing ownership)\b.*(?:Invalid argument|Operation not permitted)/i;
+  const chown = lines.find((l) => chownRe.test(l));
+  if (chown !== undefined) {
     const also = engine === 'proot' ? '' : ', or try --engine proot';
-    return `a change of ownership failed (${chown[0].slice(0, 120)}): this engine could not record it${also}; ${RETRY}`;
+    return `a change of ownership failed (${chown.slice(0, 120)}): this engine could not record it${also}; ${RETRY}`;
   }
   return RETRY;
 }

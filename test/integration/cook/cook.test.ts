@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -172,6 +172,43 @@ steps:
     const distro = await cook(recipe('nodistro.yaml', 'from: nodistro:1\n'));
     expect(distro.stderr).toMatch(/^cake: nodistro\.yaml:1 from: no distro or env named nodistro:1/);
     expect((await cook('no-such.yaml')).stderr).toMatch(/^cake: cannot read recipe no-such\.yaml: no such file/);
+  });
+
+  it('confines copy: and add host: to the recipe directory; host_paths: opts in', async () => {
+    const secrets = [
+      ['abs.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - copy: /etc/shadow\n    to: /x\n', '/etc/shadow is outside'],
+      ['rel.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - copy: ../../../../etc/shadow\n    to: /x\n', '/etc/shadow is outside'],
+      ['link.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - copy: ./innocent\n    to: /x\n', `${join(dir, 'innocent')} (a symlink to /etc/shadow) is outside`],
+      ['host.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - add: { host: /usr/bin/env }\n', '/usr/bin/env is outside'],
+    ];
+    symlinkSync('/etc/shadow', join(dir, 'innocent'));
+    for (const [file, text, what] of secrets) {
+      const r = await cook(recipe(file!, text!));
+      expect(r.code).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toContain(`cake: ${file}:3 steps[0].`);
+      expect(lines[0]).toContain(`${what} the recipe's directory ${dir}: a recipe reads only its own directory, unless the path is listed under host_paths:`);
+      expect(lines[1]).toMatch(/^hint: /);
+      expect(existsSync(join(home, 'v1/envs', file!.replace('.yaml', '')))).toBe(false);
+    }
+    const ok = await cook(recipe('allowed.yaml', 'host_paths: [/etc/hostname]\nfrom: ./busybox-rootfs.tar.gz\nsteps:\n  - copy: /etc/hostname\n    to: /etc/host-name\n'));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((await cake(home, ['exec', 'allowed', '--', 'cat', '/etc/host-name'])).stdout).toBe(readFileSync('/etc/hostname', 'utf8').trim());
+  });
+
+  it('hints at what a failing run step did: a command not found is not a chown problem', async () => {
+    const r = await cook(recipe('notfound.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - run: no-such-tool --version\n'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no-such-tool: not found\n/); // the step's own output is shown
+    expect(r.stderr).toMatch(/cake: notfound\.yaml:3 steps\[0\]\.run: the script failed with exit code 127\nhint: no-such-tool was not found in the env \(exit 127\): install it in an earlier step/);
+    expect(r.stderr).not.toMatch(/chown|--engine proot/);
+  });
+
+  it('refuses pull options in from: for a base that is not built from a Debian archive', async () => {
+    const r = await cook(recipe('alpine-pkgs.yaml', 'from:\n  source: alpine:3.22\n  packages: [curl]\n'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^cake: alpine-pkgs\.yaml:2 from: alpine:3\.22 is not built from a Debian or Ubuntu archive here, so packages, variant and recommends do not apply\nhint: /);
   });
 
   it('stops at a failing step, naming it; the steps before it stay cached', async () => {
