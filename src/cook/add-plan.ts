@@ -13,7 +13,9 @@
  * loader are never replaced or shadowed. Static programs, scripts and other files are copied to
  * the requested path as they are; a directory is copied as a tree; a shared library goes into
  * /opt/cake/SOURCE/lib with its closure. Nix store paths are copied with their closure into
- * /nix/store, and their bin/ directories go on PATH.
+ * /nix/store, and their bin/ directories go on PATH; a store path that is a single executable file
+ * (`nix-store --add script`, `writeScript`) is linked by its name (the part after the hash) from
+ * /opt/cake/nix/bin, which goes on PATH.
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
@@ -52,6 +54,9 @@ export interface AddPlan {
 }
 
 export const OPT_CAKE = '/opt/cake';
+
+/** Where executable single-file Nix store paths are linked by name (and which goes on PATH). */
+export const NIX_BIN = '/opt/cake/nix/bin';
 
 const ARCH_OF_MACHINE: Record<number, string> = { 62: 'x86_64', 183: 'aarch64', 40: 'armv7', 3: 'i686', 243: 'riscv64', 21: 'ppc64le', 22: 's390x' };
 
@@ -241,9 +246,20 @@ export async function planNix(paths: readonly string[], deps: NixDeps): Promise<
   }
   for (const p of paths) {
     const root = storePathRoot(p, deps.storeDir)!;
-    const bin = posix.join(root, 'bin');
-    if (lstatSync(bin, { throwIfNoEntry: false })?.isDirectory() && !plan.pathDirs.includes(bin)) plan.pathDirs.push(bin);
-    plan.summary.push(`${root}: with ${closure.length - 1} store paths of its closure (${method})${plan.pathDirs.includes(bin) ? `, ${bin} on PATH` : ''}`);
+    const st = lstatSync(root);
+    let onPath: string | undefined;
+    if (st.isDirectory()) {
+      const bin = posix.join(root, 'bin');
+      if (lstatSync(bin, { throwIfNoEntry: false })?.isDirectory()) onPath = bin;
+    } else if (st.isFile() && (st.mode & 0o111) !== 0) {
+      // a single-file store path (nix-store --add, writeScript): linked by its name into a PATH dir
+      const name = posix.basename(root).replace(/^[^-]+-/, '');
+      plan.items.push({ kind: 'symlink', dest: posix.join(NIX_BIN, name), target: root });
+      onPath = NIX_BIN;
+    }
+    if (onPath && !plan.pathDirs.includes(onPath)) plan.pathDirs.push(onPath);
+    const shown = onPath === NIX_BIN ? `${NIX_BIN}/${posix.basename(root).replace(/^[^-]+-/, '')} on PATH` : onPath ? `${onPath} on PATH` : '';
+    plan.summary.push(`${root}: ${st.isDirectory() ? '' : 'a single file, '}with ${closure.length - 1} store paths of its closure (${method})${shown ? `, ${shown}` : ''}`);
   }
   return { plan, closure, method };
 }

@@ -14,6 +14,8 @@ import type { GuestConfig } from '../store/env-record.js';
 import { applyPlan, makeGuestDir, writeGuestFile, writeGuestSymlink } from './add-apply.js';
 import type { AddPlan } from './add-plan.js';
 import { prependPath, setVar } from './guest-config.js';
+import { writeLoginEnv } from './login-env.js';
+import { captureStepOutput, runFailureHint } from './step-output.js';
 import type { Step } from './recipe-types.js';
 import { addUser } from './user-step.js';
 
@@ -43,9 +45,12 @@ export function where(step: Step): string {
   return `${step.at.file}:${step.at.line} ${step.at.path}`;
 }
 
-/** Whether a step can change the tree (the others change only settings). */
+/**
+ * Whether a step can change the tree (`bind` changes only settings; `env` and `path` also write
+ * the variables for login shells, see login-env.ts).
+ */
 export function changesTree(step: Step): boolean {
-  return step.kind !== 'env' && step.kind !== 'path' && step.kind !== 'bind';
+  return step.kind !== 'bind';
 }
 
 function exists(p: string): boolean {
@@ -63,26 +68,37 @@ async function runStep(step: Extract<Step, { kind: 'run' }>, state: WorkState, d
   const etcAbsent = !exists(state.root + '/etc');
   const guest = { name: deps.envName, rootfs: state.root, arch: state.arch, config: { ...(state.config.env ? { env: state.config.env } : {}), ...(state.config.workingDir ? { workingDir: state.config.workingDir } : {}) } };
   const opts = defaultRunOptions({ engine: deps.engine, isolated: true, ...(step.cwd ? { cwd: step.cwd } : {}) });
-  const code = await runInEnv(guest, ['/bin/sh', '-ec', step.script], opts, deps.engineDeps);
+  const out = captureStepOutput();
+  let code: number;
+  let tail = '';
+  try {
+    code = await runInEnv(guest, ['/bin/sh', '-ec', step.script], opts, { ...deps.engineDeps, stdio: ['ignore', out.fd, out.fd] });
+  } finally {
+    tail = out.finish();
+  }
   for (const p of absent) removeIfEmpty(state.root + p);
   if (etcAbsent) removeIfEmpty(state.root + '/etc');
-  if (code !== 0) {
-    const hint = deps.engine === 'proot'
-      ? 'the steps before it are cached: fix this one and cook again'
-      : 'the steps before it are cached: fix this one and cook again (a chown to another user fails with "Invalid argument" under the userns engine: try --engine proot)';
-    throw new CakeError('recipe', `${where(step)}: the script failed with exit code ${code}`, { hint });
-  }
+  if (code !== 0) throw new CakeError('recipe', `${where(step)}: the script failed with exit code ${code}`, { hint: runFailureHint(code, tail, deps.engine) });
+}
+
+/**
+ * The mode a `copy:` gives a host file or directory without `mode:`: 0755 for directories and for
+ * files with any execute bit, else 0644. As git does, only the execute bit is taken from the host,
+ * so the result does not depend on the umask of whoever checked the recipe's files out.
+ */
+export function copyMode(st: { mode: number; isDirectory(): boolean }): number {
+  return st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
 }
 
 async function copyTreeIn(state: WorkState, hostDir: string, dest: string, mode: number | undefined): Promise<void> {
-  await makeGuestDir(state.root, state.ownership, dest, statSync(hostDir).mode & 0o7777);
+  await makeGuestDir(state.root, state.ownership, dest, 0o755);
   for (const name of readdirSync(hostDir).sort()) {
     const h = posix.join(hostDir, name);
     const d = posix.join(dest, name);
     const st = lstatSync(h);
     if (st.isDirectory()) await copyTreeIn(state, h, d, mode);
     else if (st.isSymbolicLink()) await writeGuestSymlink(state.root, state.ownership, d, readlinkSync(h));
-    else if (st.isFile()) await writeGuestFile(state.root, state.ownership, d, { copyOf: h }, mode ?? st.mode & 0o7777);
+    else if (st.isFile()) await writeGuestFile(state.root, state.ownership, d, { copyOf: h }, mode ?? copyMode(st));
   }
 }
 
@@ -93,7 +109,7 @@ async function copyStep(step: Extract<Step, { kind: 'copy' }>, state: WorkState)
     if (st.isDirectory()) await copyTreeIn(state, src, step.to.replace(/\/$/, '') || '/', step.mode);
     else {
       const dest = intoDir ? posix.join(step.to, posix.basename(src)) : step.to;
-      await writeGuestFile(state.root, state.ownership, dest, { copyOf: src }, step.mode ?? st.mode & 0o7777);
+      await writeGuestFile(state.root, state.ownership, dest, { copyOf: src }, step.mode ?? copyMode(st));
     }
   }
 }
@@ -111,10 +127,10 @@ export async function applyStep(step: Step, state: WorkState, deps: StepDeps): P
       return addUser(state.root, state.ownership, step, where(step));
     case 'env':
       for (const [k, v] of step.vars) state.config.env = setVar(state.config.env, k, v);
-      return;
+      return writeLoginEnv(state.root, state.ownership, state.config.env);
     case 'path':
       state.config.env = prependPath(state.config.env, step.dirs);
-      return;
+      return writeLoginEnv(state.root, state.ownership, state.config.env);
     case 'bind':
       state.run.binds = [...(state.run.binds ?? []).filter((b) => !step.binds.some((n) => n.dst === b.dst)), ...step.binds];
       return;
@@ -122,7 +138,10 @@ export async function applyStep(step: Step, state: WorkState, deps: StepDeps): P
       const plan = deps.addPlans.get(step);
       if (!plan) throw new CakeError('internal', `${where(step)}: the add step was not planned`);
       await applyPlan(state.root, state.ownership, plan, deps.envName);
-      if (plan.pathDirs.length > 0) state.config.env = prependPath(state.config.env, plan.pathDirs);
+      if (plan.pathDirs.length > 0) {
+        state.config.env = prependPath(state.config.env, plan.pathDirs);
+        await writeLoginEnv(state.root, state.ownership, state.config.env);
+      }
       for (const line of plan.summary) deps.logger.info(`  added ${line}`);
       return;
     }

@@ -6,7 +6,7 @@
  * recipe runs nothing: an env still exactly as cooked is left alone, any other gets a copy of the
  * last snapshot.
  */
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { defaultEnvName, validateEnvName } from '../model/names.js';
 import type { EngineDeps } from '../run/engine.js';
@@ -22,7 +22,7 @@ import { loadRecipes, type LoadIo } from './recipe-load.js';
 import type { Recipe } from './recipe-types.js';
 import { changedSince, fingerprint, materialize, scanTree, snapshotTree } from './snapshot.js';
 import type { EntryMeta } from './step-cache.js';
-import { treeHash } from './tree-hash.js';
+import { envHash, settingsOf, treeHash } from './tree-hash.js';
 
 export interface CookOptions {
   file: string;
@@ -48,6 +48,20 @@ interface Counters {
 
 function clone<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
+}
+
+/**
+ * Checks the result of `r` against its pin, then commits the entries its cook staged, or, when the
+ * pin fails, drops them: a result that fails its pin caches nothing new.
+ */
+function checkPinned(r: Recipe, ctx: CookContext, tree: string): void {
+  try {
+    checkExpect(r, tree);
+  } catch (err) {
+    ctx.cache.dropPending();
+    throw err;
+  }
+  ctx.cache.commitPending();
 }
 
 function checkExpect(r: Recipe, tree: string): void {
@@ -85,8 +99,14 @@ async function execute(p: PlannedRecipe, ctx: CookContext, opts: CookOptions, co
       for (let j = hit; j < n; j++) {
         const { step, key } = p.steps[j]!;
         logger.info(`  [${j + 1}/${n}] ${where(step)}: running`);
-        await applyStep(step, state, deps);
-        meta = cache.build(`step-${key.slice(0, 12)}`, ctx.noCache, (stage) => {
+        try {
+          await applyStep(step, state, deps);
+        } catch (err) {
+          // the steps that succeeded stay cached (no pin was checked: none failed)
+          cache.commitPending();
+          throw err;
+        }
+        meta = cache.stage(`step-${key.slice(0, 12)}`, ctx.noCache, (stage) => {
           let tree = meta.tree;
           let stats;
           if (changesTree(step)) {
@@ -118,7 +138,7 @@ async function execute(p: PlannedRecipe, ctx: CookContext, opts: CookOptions, co
       if (tmp) removeTreeSync(tmp);
     }
   }
-  if (meta.treeSha256 === undefined) meta = cache.setTreeHash(meta, treeHash(cache.treeDir(meta), meta.ownership, ctx.signal));
+  if (meta.treeSha256 === undefined) meta = cache.setTreeHash(meta, envHash(treeHash(cache.treeDir(meta), meta.ownership, ctx.signal), settingsOf(meta, dirname(p.recipe.file))));
   return meta;
 }
 
@@ -171,7 +191,7 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
           base.logger.info(`cook ${r.display} (for ${entry.display})`);
           const p = await planRecipe(r, ctx);
           const final = await execute(p, ctx, opts, counters);
-          checkExpect(r, final.treeSha256!);
+          checkPinned(r, ctx, final.treeSha256!);
           finish(p, ctx, final);
           return final;
         })();
@@ -181,6 +201,13 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
     },
   };
   return ctx.cache.active(ctx.signal, async () => {
+    try {
+      return await cookEntry();
+    } finally {
+      ctx.cache.dropPending(); // whatever a failure left staged
+    }
+  });
+  async function cookEntry(): Promise<CookResult> {
     base.logger.info(`cook ${entry.display} into env ${name}`);
     const p = await planRecipe(entry, ctx);
     const same = await upToDate(ctx, name, p);
@@ -188,7 +215,7 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
       p.steps.forEach((s, i) => ctx.logger.info(`  [${i + 1}/${p.steps.length}] ${where(s.step)}: cached`));
       ctx.logger.info(`  env ${name} is up to date`);
       const tree = String(same.resolved.treeSha256);
-      checkExpect(entry, tree);
+      checkPinned(entry, ctx, tree);
       const lockWritten = finish(p, ctx, { treeSha256: tree });
       return { record: same, treeSha256: tree, ran: counters.ran, cached: counters.cached + p.steps.length, lockWritten };
     }
@@ -197,7 +224,7 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
       name,
       async ({ rootfs }) => {
         final = await execute(p, ctx, opts, counters, rootfs);
-        checkExpect(entry, final.treeSha256!);
+        checkPinned(entry, ctx, final.treeSha256!);
         return {
           version: 1,
           name,
@@ -215,5 +242,5 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
     );
     const lockWritten = finish(p, ctx, final!);
     return { record, treeSha256: final!.treeSha256!, ...counters, lockWritten };
-  });
+  }
 }

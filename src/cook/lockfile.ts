@@ -8,11 +8,12 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { CakeError, isErrno } from '../model/errors.js';
+import type { PullOptions } from './recipe-types.js';
 
 export interface LockFile {
   version: 1;
   /** The base: a SOURCE with what it resolved to, or the tree hash of an env or recipe. */
-  from?: { ref: string; kind: 'source' | 'env' | 'recipe'; resolved?: Record<string, unknown>; tree?: string };
+  from?: { ref: string; kind: 'source' | 'env' | 'recipe'; options?: PullOptions; resolved?: Record<string, unknown>; tree?: string };
   /** `add` sources (`OTHER:/PATH`, `host:/PATH`): destination → digest of everything copied. */
   add?: Record<string, Record<string, string>>;
   /** Nix installables → their store paths; store paths → their closure. */
@@ -79,11 +80,12 @@ export class LockState {
     if (locked && !old) throw lockedError(file, `there is no lock file ${file}`);
   }
 
-  /** The pinned resolution of the base SOURCE `ref`, if the lock has it. */
-  pinnedSource(ref: string): Record<string, unknown> | undefined {
+  /** The pinned resolution of the base SOURCE `ref` pulled with `options`, if the lock has it. */
+  pinnedSource(ref: string, options?: PullOptions): Record<string, unknown> | undefined {
     const f = this.old?.from;
-    const pin = f?.kind === 'source' && f.ref === ref ? f.resolved : undefined;
-    if (this.locked && !pin) throw lockedError(this.file, `${ref} is not pinned in ${this.file}`);
+    const same = f?.kind === 'source' && f.ref === ref && JSON.stringify(f.options ?? {}) === JSON.stringify(options ?? {});
+    const pin = same ? f.resolved : undefined;
+    if (this.locked && !pin) throw lockedError(this.file, `${ref}${options ? ` with ${JSON.stringify(options)}` : ''} is not pinned in ${this.file}`);
     return pin;
   }
 

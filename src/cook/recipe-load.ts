@@ -3,10 +3,11 @@
  * can be checked before any work: that referenced files, envs, distros and store paths exist and
  * that recipes do not refer to themselves in a cycle. All problems of all files come back together.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { isStorePath } from './nix.js';
-import { parseRecipe } from './recipe-schema.js';
+import { hostReads, isWithin, outsideMessage, parseRecipe } from './recipe-schema.js';
 import type { At, Problem, Recipe } from './recipe-types.js';
 import { RecipeError } from './recipe-types.js';
 
@@ -16,6 +17,8 @@ export interface LoadIo {
   envExists(name: string): boolean;
   /** Whether a distro definition (and release) of that name exists. */
   distroExists(distro: string, release?: string): Promise<boolean>;
+  /** Whether that release is built from a Debian/Ubuntu archive on this host (so pull options apply). */
+  distroFromArchive?(distro: string, release?: string): Promise<boolean>;
 }
 
 /** The recipes of one cook: the entry recipe and every recipe it refers to, by absolute path. */
@@ -97,16 +100,44 @@ async function checkRefs(r: Recipe, io: LoadIo, problems: Problem[]): Promise<vo
     const s = f.source;
     if (s.kind === 'distro' && !(await io.distroExists(s.distro, s.release))) {
       // A bare name that is not a distro may name an env.
-      if (s.release === undefined && io.envExists(s.distro)) r.from = { kind: 'env', name: s.distro };
+      if (s.release === undefined && !f.pull && io.envExists(s.distro)) r.from = { kind: 'env', name: s.distro };
       else fail(r.fromAt, `no distro or env named ${f.text} (see \`cake distros\` and \`cake list\`)`);
+    } else if (s.kind === 'distro' && f.pull && io.distroFromArchive && !(await io.distroFromArchive(s.distro, s.release))) {
+      fail(r.fromAt, `${f.text} is not built from a Debian or Ubuntu archive here, so packages, variant and recommends do not apply`);
     }
     if (s.kind === 'file' && !existsSync(s.path)) fail(r.fromAt, `no such file: ${s.path}`);
   }
+  checkRealPaths(r, problems);
   for (const s of r.steps) {
-    if (s.kind === 'copy') for (const src of s.sources) if (!existsSync(src.value)) fail(src.at, `no such file or directory on the host: ${src.value}`);
+    if (s.kind === 'copy') for (const src of s.sources) if (readable(r, src.value) && !existsSync(src.value)) fail(src.at, `no such file or directory on the host: ${src.value}`);
     if (s.kind !== 'add') continue;
     for (const a of s.from) if (a.other.kind === 'env' && !io.envExists(a.other.name)) fail(a.at, `no env named ${a.other.name}`);
-    for (const h of s.host) if (!existsSync(h.value)) fail(h.at, `no such file on the host: ${h.value}`);
+    for (const h of s.host) if (readable(r, h.value) && !existsSync(h.value)) fail(h.at, `no such file on the host: ${h.value}`);
     for (const n of s.nix) if (isStorePath(n.value) && !existsSync(n.value)) fail(n.at, `${n.value} is not in the Nix store`);
+  }
+}
+
+function real(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the recipe may read host path `p` by its name (its directory, or host_paths). */
+function readable(r: Recipe, p: string): boolean {
+  return [dirname(r.file), ...(r.hostPaths ?? []).map((h) => h.value)].some((a) => isWithin(p, a));
+}
+
+/** A host path inside the recipe's directory by name may still lead out of it through a symlink. */
+function checkRealPaths(r: Recipe, problems: Problem[]): void {
+  const dir = dirname(r.file);
+  const allowed = [dir, ...(r.hostPaths ?? []).map((h) => h.value)].flatMap((a) => [a, real(a)]).filter((a): a is string => a !== undefined);
+  for (const h of hostReads(r.steps)) {
+    if (!readable(r, h.value)) continue; // reported by the parser
+    const target = real(h.value);
+    if (target === undefined || allowed.some((a) => isWithin(target, a))) continue;
+    problems.push({ at: h.at, message: outsideMessage(h.value, dir, ` (a symlink to ${target})`) });
   }
 }

@@ -5,10 +5,11 @@
  * store paths, or the step's settings. The base key comes from what the SOURCE resolved to (its
  * pinned digests), the tree hash of an env, or the final key of another recipe. Remote things are
  * resolved through the lock file (lockfile.ts); the base entry is produced here when the cache
- * does not have it (a pull, or a copy of an env).
+ * does not have it (a pull, or a copy of an env), staged with the steps: it is committed when they
+ * are (see cook.ts: not when the result fails its pin).
  */
-import { randomBytes } from 'node:crypto';
-import { renameSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, readdirSync, readlinkSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
@@ -18,6 +19,7 @@ import { pull } from '../source/pull.js';
 import type { RegistryOptions } from '../source/registry.js';
 import { EnvStore } from '../store/envs.js';
 import { withLock } from '../store/lock.js';
+import { copyMode } from './cook-steps.js';
 import { mergePlans, planDigests, planFromTree, planNix, type AddPlan, type AddSource } from './add-plan.js';
 import { LockState, lockPathOf, readLock } from './lockfile.js';
 import { isStorePath, nixClosure, resolveInstallable } from './nix.js';
@@ -61,10 +63,17 @@ function recipeLabel(r: Recipe): string {
   return r.name ?? basename(r.file).replace(/\.ya?ml$/, '');
 }
 
-/** What of a pull's `resolved` identifies the content (local file paths do not). */
+/**
+ * What of a pull's `resolved` identifies the content: not local file paths, and for an archive
+ * build (it has `request`) not how the tree was produced (`tree`: its cache entry, whether it was
+ * reused; `blobs`, `fakeroot`: what the store keeps for it). The request, the InRelease digests and
+ * every package with its digest stay.
+ */
 function pinOf(resolved: Record<string, unknown>): Record<string, unknown> {
   const { file: _file, ...rest } = resolved;
-  return rest;
+  if (typeof rest.request !== 'string') return rest;
+  const { tree: _tree, blobs: _blobs, fakeroot: _fakeroot, ...pin } = rest;
+  return pin;
 }
 
 /** Whether a fresh resolution is the pinned one: by sha256 or manifest digest when there is one, else field by field. */
@@ -101,7 +110,7 @@ async function baseFromEnv(name: string, ref: string, ctx: CookContext, lock: Lo
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
     if (have) return have;
     ctx.logger.info(`  copying env ${name} into the cache`);
-    return ctx.cache.build('base', ctx.noCache, (stage) => {
+    return ctx.cache.stage('base', ctx.noCache, (stage) => {
       materialize(rootfs, join(stage, 'rootfs'));
       return newBaseMeta(key, `env ${name}`, rec);
     });
@@ -110,13 +119,14 @@ async function baseFromEnv(name: string, ref: string, ctx: CookContext, lock: Lo
 
 async function baseFromSource(r: Recipe, ctx: CookContext, lock: LockState): Promise<EntryMeta> {
   if (r.from.kind !== 'source') throw new CakeError('internal', 'not a source base');
-  const { text, source } = r.from;
+  const { text, source, pull: options } = r.from;
   const hostArch = toDistroArch(hostPlatform(process.arch)) ?? process.arch;
-  const pinned = lock.pinnedSource(text);
+  const pinned = lock.pinnedSource(text, options);
+  const fromLock = (resolved: Record<string, unknown>) => ({ ref: text, kind: 'source' as const, ...(options ? { options } : {}), resolved });
   if (pinned && !ctx.noCache) {
     const have = ctx.cache.get(cacheKey('base-source', pinned, hostArch));
     if (have) {
-      lock.setFrom({ ref: text, kind: 'source', resolved: pinned });
+      lock.setFrom(fromLock(pinned));
       return have;
     }
   }
@@ -127,8 +137,8 @@ async function baseFromSource(r: Recipe, ctx: CookContext, lock: LockState): Pro
   const sha = typeof pinned?.sha256 === 'string' && (source.kind === 'url' || source.kind === 'file') ? { sha256: pinned.sha256 } : {};
   const digest = typeof pinned?.manifestDigest === 'string' && source.kind === 'registry' && !source.ref.includes('@') ? pinned.manifestDigest : undefined;
   const req = digest && source.kind === 'registry' ? { source: { ...source, ref: `${source.ref}@${digest}` }, ref: `${text}@${digest}` } : { source, ref: text };
-  ctx.logger.info(`  pulling ${req.ref}`);
-  const out = await pull({ ...ctx.source, envs: pullEnvs }, { ...req, name, ...sha, ...(ctx.registry ? { registry: ctx.registry } : {}) });
+  ctx.logger.info(`  pulling ${req.ref}${options?.packages?.length ? ` with ${options.packages.join(' ')}` : ''}`);
+  const out = await pull({ ...ctx.source, envs: pullEnvs }, { ...req, name, ...sha, ...(ctx.registry ? { registry: ctx.registry } : {}), ...(options ?? {}) });
   try {
     const resolved = pinOf(out.record.resolved);
     if (pinned && !samePin(pinned, resolved)) {
@@ -136,11 +146,11 @@ async function baseFromSource(r: Recipe, ctx: CookContext, lock: LockState): Pro
       if (ctx.locked) throw new CakeError('recipe', `--locked: ${msg}`, { hint: `cook once without --locked to update ${lock.file}` });
       ctx.logger.warn(`${msg}: updating the lock`);
     }
-    lock.setFrom({ ref: text, kind: 'source', resolved });
+    lock.setFrom(fromLock(resolved));
     const key = cacheKey('base-source', resolved, out.record.arch);
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
     if (have) return have;
-    return ctx.cache.build('base', ctx.noCache, (stage) => {
+    return ctx.cache.stage('base', ctx.noCache, (stage) => {
       renameSync(pullEnvs.rootfs(name), join(stage, 'rootfs'));
       return newBaseMeta(key, `from ${text}`, out.record);
     });
@@ -197,9 +207,28 @@ async function addInputs(r: Recipe, step: Extract<Step, { kind: 'add' }>, arch: 
   return mergePlans(plans);
 }
 
+/**
+ * What a `copy:` takes from the host, as the step writes it: names, contents, symlink targets and
+ * the modes copyMode gives (not the host's owners, times or umask-dependent modes).
+ */
 function hostDigest(path: string): string {
   const st = statSync(path);
-  return st.isDirectory() ? `tree ${treeHash(path, {})}` : `file ${hashFileSync(path)} ${(st.mode & 0o7777).toString(8)}`;
+  if (!st.isDirectory()) return `file ${hashFileSync(path)} ${copyMode(st).toString(8)}`;
+  const h = createHash('sha256');
+  const walk = (dir: string, rel: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const e = lstatSync(p);
+      if (e.isDirectory()) {
+        h.update(`d ${r}\0`);
+        walk(p, r);
+      } else if (e.isSymbolicLink()) h.update(`l ${r}\0${readlinkSync(p)}\0`);
+      else if (e.isFile()) h.update(`f ${r}\0${copyMode(e).toString(8)} ${hashFileSync(p)}\0`);
+    }
+  };
+  walk(path, '');
+  return `tree ${h.digest('hex')}`;
 }
 
 /** The inputs of a step that its key is made of (besides its parent's key). */

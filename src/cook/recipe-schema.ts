@@ -9,7 +9,7 @@ import { CakeError } from '../model/errors.js';
 import { parseSource } from '../model/source.js';
 import { parseBind, normalizeGuestPath } from '../run/run-options.js';
 import { Checker, sub, type Node } from './recipe-checker.js';
-import type { AddFrom, FromRef, Located, Problem, Recipe, Step, StepKind } from './recipe-types.js';
+import type { AddFrom, FromRef, Located, Problem, PullOptions, Recipe, Step, StepKind } from './recipe-types.js';
 import { STEP_KINDS } from './recipe-types.js';
 
 const ENV_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -31,12 +31,50 @@ const STEP_KEYS: Record<StepKind, readonly string[]> = {
   bind: [],
 };
 
+/** A package request as `cake pull --packages` takes it (name, optional :arch and =version). */
+const PACKAGE = /^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
+const VARIANTS = ['essential', 'minbase', 'standard', 'buildd'] as const;
+
+/**
+ * `from: SOURCE`, or the mapping `from: { source: SOURCE, packages: [...], variant: V,
+ * recommends: BOOL }` for a Debian/Ubuntu release built from the archive with the options of
+ * `cake pull`.
+ */
 function parseFrom(c: Checker, node: Node): FromRef | undefined {
-  const text = c.str(node, 'from', { nonEmpty: true });
+  if (!isMap(node)) return parseFromText(c, node, 'from');
+  const f = c.map(node, 'from', ['source', 'packages', 'variant', 'recommends'], ['source']);
+  if (!f) return undefined;
+  const pull: PullOptions = {};
+  if (f.has('packages')) {
+    const list = c.strs(f.get('packages'), 'from.packages') ?? [];
+    for (const p of list) if (!PACKAGE.test(p.value)) c.fail(f.get('packages'), p.at.path, `expected a Debian package name (optionally :ARCH and =VERSION), found ${JSON.stringify(p.value)}`);
+    pull.packages = [...new Set(list.map((p) => p.value))];
+  }
+  if (f.has('variant')) {
+    const v = c.str(f.get('variant'), 'from.variant', { nonEmpty: true });
+    if (v !== undefined && !(VARIANTS as readonly string[]).includes(v)) c.fail(f.get('variant'), 'from.variant', `expected one of: ${VARIANTS.join(', ')}`);
+    else if (v !== undefined) pull.variant = v as PullOptions['variant'];
+  }
+  if (f.has('recommends')) {
+    const r = f.get('recommends');
+    if (isScalar(r) && typeof r.value === 'boolean') pull.recommends = r.value;
+    else c.fail(r, 'from.recommends', 'expected true or false');
+  }
+  if (!f.has('source')) return undefined;
+  const ref = parseFromText(c, f.get('source'), 'from.source');
+  if (!ref) return undefined;
+  if (ref.kind !== 'source' || ref.source.kind !== 'distro') {
+    return c.fail(f.get('source'), 'from.source', 'packages, variant and recommends apply to a Debian or Ubuntu release (such as debian:bookworm); write other bases as from: SOURCE');
+  }
+  return Object.keys(pull).length > 0 ? { ...ref, pull } : ref;
+}
+
+function parseFromText(c: Checker, node: Node, key: string): FromRef | undefined {
+  const text = c.str(node, key, { nonEmpty: true });
   if (text === undefined) return undefined;
   if (text.startsWith('env:')) {
     const name = text.slice(4);
-    return ENV_NAME.test(name) ? { kind: 'env', name } : c.fail(node, 'from', `invalid env name ${JSON.stringify(name)}`);
+    return ENV_NAME.test(name) ? { kind: 'env', name } : c.fail(node, key, `invalid env name ${JSON.stringify(name)}`);
   }
   if (RECIPE_FILE.test(text) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return { kind: 'recipe', file: c.hostPath(text) };
   try {
@@ -45,7 +83,7 @@ function parseFrom(c: Checker, node: Node): FromRef | undefined {
     if (source.kind === 'file' && !source.path.startsWith('~')) return { kind: 'source', text, source: { ...source, path: c.hostPath(source.path) } };
     return { kind: 'source', text, source };
   } catch (err) {
-    return c.fail(node, 'from', err instanceof CakeError ? err.message : String(err));
+    return c.fail(node, key, err instanceof CakeError ? err.message : String(err));
   }
 }
 
@@ -189,6 +227,37 @@ function parseStep(c: Checker, node: Node, path: string): Step | undefined {
   return c.problems.length === before ? step : undefined;
 }
 
+/** Whether `path` is `dir` or inside it (both absolute and normalized). Pure. */
+export function isWithin(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith('/') ? dir : dir + '/');
+}
+
+/**
+ * The host paths a recipe's steps read (`copy:` sources, `add: { host: ... }`), with where they
+ * are written.
+ */
+export function hostReads(steps: readonly Step[]): Located<string>[] {
+  const out: Located<string>[] = [];
+  for (const s of steps) {
+    if (s.kind === 'copy') out.push(...s.sources);
+    if (s.kind === 'add') out.push(...s.host);
+  }
+  return out;
+}
+
+/** The problem for a host path a recipe may not read. */
+export function outsideMessage(path: string, dir: string, why = ''): string {
+  return `${path}${why} is outside the recipe's directory ${dir}: a recipe reads only its own directory, unless the path is listed under host_paths:`;
+}
+
+/** `copy:` and `add: { host: }` read only the recipe's directory and the `host_paths:` (by their names; symlinks are checked when loading). */
+function confine(c: Checker, dir: string, allowed: readonly string[], steps: readonly Step[]): void {
+  for (const r of hostReads(steps)) {
+    if (isWithin(r.value, dir) || allowed.some((a) => isWithin(r.value, a))) continue;
+    c.problems.push({ at: r.at, message: outsideMessage(r.value, dir) });
+  }
+}
+
 /**
  * Parses recipe text. `file` is the recipe's absolute path (relative paths in it are relative to
  * its directory), `display` how messages name it. Returns the recipe when there is no problem;
@@ -202,7 +271,7 @@ export function parseRecipe(text: string, file: string, display: string): { reci
     c.problems.push({ at: { file: display, line: lc.linePos(e.pos[0]).line, path: '(yaml)' }, message: e.message.split('\n')[0]! });
   }
   if (c.problems.length > 0) return { problems: c.problems };
-  const f = c.map(doc.contents, '', ['name', 'from', 'steps', 'expect_sha256'], ['from']);
+  const f = c.map(doc.contents, '', ['name', 'from', 'steps', 'expect_sha256', 'host_paths'], ['from']);
   if (!f) return { problems: c.problems };
   const name = f.has('name') ? c.str(f.get('name'), 'name', { nonEmpty: true }) : undefined;
   if (name !== undefined && (!ENV_NAME.test(name) || name.includes('..'))) c.fail(f.get('name'), 'name', 'expected an env name: 1-63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit');
@@ -222,9 +291,12 @@ export function parseRecipe(text: string, file: string, display: string): { reci
     if (e !== undefined && !HEX64.test(e)) c.fail(f.get('expect_sha256'), 'expect_sha256', 'expected 64 lowercase hex digits (optionally "sha256:" first)');
     else if (e !== undefined) expectSha256 = e.replace(/^sha256:/, '');
   }
+  const hostPaths = f.has('host_paths') ? (c.strs(f.get('host_paths'), 'host_paths') ?? []).map((h) => ({ ...h, value: c.hostPath(h.value) })) : [];
+  confine(c, dirname(file), hostPaths.map((h) => h.value), steps);
   const problems = c.problems.sort((a, b) => a.at.line - b.at.line);
   if (!from) return { problems };
   const recipe: Recipe = { file, display, from, fromAt: c.at(f.get('from'), 'from'), steps };
+  if (hostPaths.length > 0) recipe.hostPaths = hostPaths;
   if (name !== undefined) recipe.name = name;
   if (expectSha256 !== undefined) {
     recipe.expectSha256 = expectSha256;

@@ -18,8 +18,18 @@ export interface At {
 /** Another env or recipe that files are taken from. */
 export type OtherRef = { kind: 'env'; name: string } | { kind: 'recipe'; file: string };
 
-/** What a recipe starts from. A `source` that is a bare name may also name an env (decided when planning). */
-export type FromRef = { kind: 'source'; text: string; source: Source } | OtherRef;
+/** The options of `cake pull` for a Debian/Ubuntu archive source (`--packages`, `--variant`, `--recommends`). */
+export interface PullOptions {
+  packages?: string[];
+  variant?: 'essential' | 'minbase' | 'standard' | 'buildd';
+  recommends?: boolean;
+}
+
+/**
+ * What a recipe starts from. A `source` that is a bare name may also name an env (decided when
+ * planning); `pull` holds the archive options of the mapping form of `from:`.
+ */
+export type FromRef = { kind: 'source'; text: string; source: Source; pull?: PullOptions } | OtherRef;
 
 /** `OTHER:/PATH` of an `add` step. */
 export interface AddFrom {
@@ -59,6 +69,12 @@ export interface Recipe {
   steps: Step[];
   expectSha256?: string;
   expectAt?: At;
+  /**
+   * Host paths besides the recipe's directory that `copy:` and `add: { host: ... }` may read
+   * (`host_paths:`, absolute). Without them a recipe reads only its own directory, as docker
+   * build reads only its context.
+   */
+  hostPaths?: Located<string>[];
 }
 
 /** One problem in a recipe. */

@@ -58,13 +58,19 @@ export class StepCache {
     return join(this.root, 'steps', key);
   }
 
-  /** The rootfs that holds an entry's tree. */
+  /** Entries built by {@link stage} and not yet committed: key → staging dir (in cook/tmp). */
+  private readonly pending = new Map<string, { stage: string; meta: EntryMeta; replace: boolean }>();
+
+  /** The rootfs that holds an entry's tree (a staged one's while it is pending). */
   treeDir(meta: EntryMeta): string {
-    return join(this.entryDir(meta.tree), 'rootfs');
+    const p = this.pending.get(meta.tree);
+    return p ? join(p.stage, 'rootfs') : join(this.entryDir(meta.tree), 'rootfs');
   }
 
   /** The entry for `key`, when it is complete (its tree present). */
   get(key: string): EntryMeta | undefined {
+    const staged = this.pending.get(key);
+    if (staged) return staged.meta;
     let meta: EntryMeta;
     try {
       meta = JSON.parse(readFileSync(join(this.entryDir(key), 'meta.json'), 'utf8')) as EntryMeta;
@@ -122,9 +128,53 @@ export class StepCache {
     return this.commit(stage, meta, replace);
   }
 
+  /**
+   * Like {@link build}, but the entry stays in its staging dir (usable through treeDir) until
+   * {@link commitPending}; {@link dropPending} removes it. A cook stages its steps so that a result
+   * that fails its pin (`expect_sha256`) caches nothing new.
+   */
+  stage(label: string, replace: boolean, fill: (stage: string) => EntryMeta): EntryMeta {
+    const stage = this.tmp(label);
+    let meta: EntryMeta;
+    try {
+      meta = fill(stage);
+    } catch (err) {
+      removeTreeSync(stage);
+      throw err;
+    }
+    if (this.pending.has(meta.key)) {
+      // built twice in one cook (the same base for two recipes): the first stays
+      removeTreeSync(stage);
+      return this.pending.get(meta.key)!.meta;
+    }
+    this.pending.set(meta.key, { stage, meta, replace });
+    return meta;
+  }
+
+  /** Commits every staged entry, in the order staged. */
+  commitPending(): void {
+    for (const [key, p] of [...this.pending]) {
+      this.pending.delete(key);
+      this.commit(p.stage, p.meta, p.replace);
+    }
+  }
+
+  /** Removes every staged entry. */
+  dropPending(): void {
+    for (const [key, p] of [...this.pending]) {
+      this.pending.delete(key);
+      removeTreeSync(p.stage);
+    }
+  }
+
   /** Records the tree hash of an entry (rewrites its meta atomically). */
   setTreeHash(meta: EntryMeta, hex: string): EntryMeta {
     const next = { ...meta, treeSha256: hex };
+    const staged = this.pending.get(meta.key);
+    if (staged) {
+      staged.meta = next;
+      return next;
+    }
     const file = join(this.entryDir(meta.key), 'meta.json');
     const tmp = `${file}.${process.pid}`;
     writeFileSync(tmp, JSON.stringify(next) + '\n');

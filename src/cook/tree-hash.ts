@@ -8,12 +8,19 @@
  * target bytes, or `MAJOR,MINOR` of a device. Mtimes, inode numbers, hard-link structure and
  * sockets are not part of it. Device nodes (and fifos) that exist only in the ownership table
  * count as if they were on disk. The whole stream starts with `cake-tree-v1\0`.
+ *
+ * The hash of a cooked env (what `cake cook` prints and `expect_sha256` pins) covers what changes
+ * the env's behaviour besides its files: {@link envHash} of the tree hash and the env's settings
+ * (variables, working dir, user, entrypoint and cmd, default binds and run variables). An env
+ * without settings has its plain tree hash.
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, readlinkSync, constants as C } from 'node:fs';
 import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { fsJoin, listTree, type FsPath } from '../archive/tree-walk.js';
+import type { EnvRecord, GuestConfig } from '../store/env-record.js';
+import { relative } from 'node:path';
 
 const CHUNK = 1 << 20;
 
@@ -112,4 +119,43 @@ export function treeHash(root: string, ownership: OwnershipTable, signal?: Abort
   } finally {
     restore();
   }
+}
+
+/** What of an env besides its files changes how it behaves. */
+export interface EnvSettings {
+  config?: GuestConfig;
+  run?: EnvRecord['run'];
+}
+
+/** JSON with object keys sorted (arrays keep their order). Pure. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * The settings of an entry as they are hashed: empty parts left out, bind sources inside
+ * `recipeDir` relative to it (so the same recipe checked out elsewhere gives the same hash).
+ */
+export function settingsOf(e: EnvSettings, recipeDir: string): EnvSettings {
+  const out: EnvSettings = {};
+  const config = Object.fromEntries(Object.entries(e.config ?? {}).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)));
+  if (Object.keys(config).length > 0) out.config = config as GuestConfig;
+  const binds = (e.run?.binds ?? []).map((b) => {
+    const rel = relative(recipeDir, b.src);
+    return { src: rel === '' ? '.' : rel.startsWith('../') || rel === '..' ? b.src : `./${rel}`, dst: b.dst };
+  });
+  const env = e.run?.env && Object.keys(e.run.env).length > 0 ? e.run.env : undefined;
+  if (binds.length > 0 || env) out.run = { ...(binds.length > 0 ? { binds } : {}), ...(env ? { env } : {}) };
+  return out;
+}
+
+/** The hash of an env: its tree hash alone without settings, else sha256 of both. Pure. */
+export function envHash(treeHex: string, settings: EnvSettings): string {
+  if (settings.config === undefined && settings.run === undefined) return treeHex;
+  return createHash('sha256').update(`cake-env-v1\0${treeHex}\0${canonical(settings)}\0`).digest('hex');
 }

@@ -4,6 +4,7 @@ import { withLock } from '../../store/lock.js';
 import { applyPlan } from '../../cook/add-apply.js';
 import { mergePlans, planFromTree, planNix, type AddPlan } from '../../cook/add-plan.js';
 import { prependPath } from '../../cook/guest-config.js';
+import { writeLoginEnv } from '../../cook/login-env.js';
 import type { CliContext } from '../context.js';
 
 function list(v: unknown): string[] {
@@ -13,7 +14,8 @@ function list(v: unknown): string[] {
 /**
  * `cake add NAME --from OTHER:/PATH... --nix STOREPATH... --host /PATH...`: copies programs with
  * their runtime closure into env NAME (see src/cook/add-plan.ts for where things go). Everything
- * is planned (and every source checked) before the env is touched.
+ * is planned (and every source checked) before the env is touched. Directories put on PATH reach
+ * login shells too (src/cook/login-env.ts).
  */
 export async function addCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
   const [name] = args;
@@ -39,7 +41,10 @@ export async function addCommand(ctx: CliContext, args: string[], opts: Record<s
   await withLock(ctx.envs.lockPath(name), { what: `environment ${name}`, signal: ctx.signal }, async () => {
     const record = ctx.envs.get(name);
     await applyPlan(ctx.envs.rootfs(name), record.ownership, plan, name);
-    if (plan.pathDirs.length > 0) record.config = { ...record.config, env: prependPath(record.config?.env, plan.pathDirs) };
+    if (plan.pathDirs.length > 0) {
+      record.config = { ...record.config, env: prependPath(record.config?.env, plan.pathDirs) };
+      await writeLoginEnv(ctx.envs.rootfs(name), record.ownership, record.config.env);
+    }
     ctx.envs.writeRecord(ctx.envs.dir(name), record);
   });
   for (const line of plan.summary) ctx.logger.info(`added ${line}`);

@@ -1,6 +1,7 @@
 import { join, relative, resolve } from 'node:path';
 import { UsageError } from '../../model/errors.js';
-import { findRelease, loadDistros, type DistroDef } from '../../model/distro.js';
+import { findRelease, loadDistros, selectSource, type DistroDef } from '../../model/distro.js';
+import { hostPlatform, toDistroArch } from '../../model/platform.js';
 import { cook } from '../../cook/cook.js';
 import { archiveKits } from '../../kit/provider.js';
 import { StepCache } from '../../cook/step-cache.js';
@@ -13,6 +14,9 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
   const [file] = args;
   if (!file) throw new UsageError('cook needs a recipe', 'cake cook RECIPE.yaml');
   const started = Date.now();
+  // The result must not depend on the caller's umask (run steps inherit it; cake's own writers set
+  // modes explicitly): cook works with 022, as image builders do.
+  process.umask(0o022);
   let distros: Promise<DistroDef[]> | undefined;
   const cwd = process.cwd();
   const result = await cook(
@@ -45,6 +49,15 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
           return rel.startsWith('../../') || rel === '' ? f : rel;
         },
         envExists: (name) => ctx.envs.exists(name),
+        async distroFromArchive(distro, release) {
+          distros ??= loadDistros(join(ctx.packageRoot, 'distros'));
+          try {
+            const arch = toDistroArch(hostPlatform(process.arch));
+            return arch !== undefined && selectSource(findRelease(await distros, distro, release).release, arch, ['archive', 'tarball', 'registry']).kind === 'archive';
+          } catch {
+            return false;
+          }
+        },
         async distroExists(distro, release) {
           distros ??= loadDistros(join(ctx.packageRoot, 'distros'));
           try {

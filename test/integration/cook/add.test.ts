@@ -166,5 +166,24 @@ describe.skipIf(!haveBusybox())('cake add (built CLI)', () => {
       const ex = await cake(home, ['exec', 'deb12', '--', 'cake-scan']);
       expect(ex.stdout).toBe('found by scanning');
     });
+
+    it('adds a store path that is a single file (nix-store --add of a script): linked from /opt/cake/nix/bin, on PATH also for login shells', async () => {
+      const src = join(work, 'cake-single-hello');
+      writeFileSync(src, '#!/bin/sh\necho "single file from nix"\n');
+      chmodSync(src, 0o755);
+      const single = execFileSync('nix-store', ['--add', src], { encoding: 'utf8' }).trim();
+      made.push(single);
+      const r = await cake(home, ['add', 'bb', '--nix', single]);
+      expect(r.stderr).not.toContain('ENOTDIR');
+      expect(r.stderr).toContain(`added ${single}: a single file, with 0 store paths of its closure (nix-store), /opt/cake/nix/bin/cake-single-hello on PATH`);
+      expect(r.code).toBe(0);
+      expect(readlinkSync(join(rootfs('bb'), 'opt/cake/nix/bin/cake-single-hello'))).toBe(single);
+      const ex = await cake(home, ['exec', 'bb', '--', 'sh', '-c', 'cake-single-hello; echo $PATH']);
+      expect(ex.stdout).toBe(`single file from nix\n/opt/cake/nix/bin:${registered}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`);
+      // login shells read it from /etc/profile.d (their /etc/profile resets PATH)
+      expect(readFileSync(join(rootfs('bb'), 'etc/profile.d/cake-env.sh'), 'utf8')).toContain(`export PATH='/opt/cake/nix/bin:${registered}/bin:/usr/local/sbin:`);
+      const login = await cake(home, ['exec', '--isolated', 'bb', '--', 'sh', '-c', 'PATH=/bin; . /etc/profile.d/cake-env.sh; cake-single-hello']);
+      expect(login.stdout).toBe('single file from nix');
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -101,7 +101,7 @@ steps:
     expect(lock.result).toMatch(/^sha256:[0-9a-f]{64}$/);
     const locked = await cook('web.yaml', '--locked');
     expect(locked.code).toBe(0);
-    recipe('web-more.yaml', WEB.replace('name: web', 'name: web-more') + '  - add: { host: /usr/bin/env }\n');
+    recipe('web-more.yaml', WEB.replace('name: web', 'name: web-more\nhost_paths: [/usr/bin/env]') + '  - add: { host: /usr/bin/env }\n');
     copyFileSync(lockFile, join(dir, 'web-more.lock'));
     const refused = await cook('web-more.yaml', '--locked');
     expect(refused.code).toBe(1);
@@ -159,8 +159,8 @@ steps:
       'broken.yaml:2 from: no env named nope',
       'broken.yaml:4 steps[0].run: expected a string (quote it: "5")',
       'broken.yaml:5 steps[1].copy: no such file or directory on the host: ' + join(dir, 'missing-dir'),
+      "broken.yaml:7 steps[2].add.host: /no/such/tool is outside the recipe's directory " + dir + ': a recipe reads only its own directory, unless the path is listed under host_paths:',
       'broken.yaml:7 steps[2].add.from[0]: no env named ghost',
-      'broken.yaml:7 steps[2].add.host: no such file on the host: /no/such/tool',
       'broken.yaml:9 steps[4]: a step has one kind, found run and user; write them as separate steps',
       'broken.yaml:11 steps[5].content: missing',
       'broken.yaml:12 steps[5].mode: expected an octal mode such as "0644"',
@@ -172,6 +172,43 @@ steps:
     const distro = await cook(recipe('nodistro.yaml', 'from: nodistro:1\n'));
     expect(distro.stderr).toMatch(/^cake: nodistro\.yaml:1 from: no distro or env named nodistro:1/);
     expect((await cook('no-such.yaml')).stderr).toMatch(/^cake: cannot read recipe no-such\.yaml: no such file/);
+  });
+
+  it('confines copy: and add host: to the recipe directory; host_paths: opts in', async () => {
+    const secrets = [
+      ['abs.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - copy: /etc/shadow\n    to: /x\n', '/etc/shadow is outside'],
+      ['rel.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - copy: ../../../../etc/shadow\n    to: /x\n', '/etc/shadow is outside'],
+      ['link.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - copy: ./innocent\n    to: /x\n', `${join(dir, 'innocent')} (a symlink to /etc/shadow) is outside`],
+      ['host.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - add: { host: /usr/bin/env }\n', '/usr/bin/env is outside'],
+    ];
+    symlinkSync('/etc/shadow', join(dir, 'innocent'));
+    for (const [file, text, what] of secrets) {
+      const r = await cook(recipe(file!, text!));
+      expect(r.code).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toContain(`cake: ${file}:3 steps[0].`);
+      expect(lines[0]).toContain(`${what} the recipe's directory ${dir}: a recipe reads only its own directory, unless the path is listed under host_paths:`);
+      expect(lines[1]).toMatch(/^hint: /);
+      expect(existsSync(join(home, 'v1/envs', file!.replace('.yaml', '')))).toBe(false);
+    }
+    const ok = await cook(recipe('allowed.yaml', 'host_paths: [/etc/hostname]\nfrom: ./busybox-rootfs.tar.gz\nsteps:\n  - copy: /etc/hostname\n    to: /etc/host-name\n'));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((await cake(home, ['exec', 'allowed', '--', 'cat', '/etc/host-name'])).stdout).toBe(readFileSync('/etc/hostname', 'utf8').trim());
+  });
+
+  it('hints at what a failing run step did: a command not found is not a chown problem', async () => {
+    const r = await cook(recipe('notfound.yaml', 'from: ./busybox-rootfs.tar.gz\nsteps:\n  - run: no-such-tool --version\n'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no-such-tool: not found\n/); // the step's own output is shown
+    expect(r.stderr).toMatch(/cake: notfound\.yaml:3 steps\[0\]\.run: the script failed with exit code 127\nhint: no-such-tool was not found in the env \(exit 127\): install it in an earlier step/);
+    expect(r.stderr).not.toMatch(/chown|--engine proot/);
+  });
+
+  it('refuses pull options in from: for a base that is not built from a Debian archive', async () => {
+    const r = await cook(recipe('alpine-pkgs.yaml', 'from:\n  source: alpine:3.22\n  packages: [curl]\n'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^cake: alpine-pkgs\.yaml:2 from: alpine:3\.22 is not built from a Debian or Ubuntu archive here, so packages, variant and recommends do not apply\nhint: /);
   });
 
   it('stops at a failing step, naming it; the steps before it stay cached', async () => {

@@ -34,12 +34,14 @@ steps:
   - user: { name: bob, uid: 1001, gid: 1001, home: /srv/bob, shell: /bin/bash, groups: [users] }
   - bind: [./data:/data, /tmp]
 expect_sha256: sha256:${'ab'.repeat(32)}
+host_paths: [../shared, /usr/bin/bash]
 `);
     expect(p).toEqual([]);
     expect(recipe).toMatchObject({
       name: 'web',
       from: { kind: 'source', text: 'debian:bookworm', source: { kind: 'distro', distro: 'debian', release: 'bookworm' } },
       expectSha256: 'ab'.repeat(32),
+      hostPaths: [{ value: '/work/shared' }, { value: '/usr/bin/bash' }],
     });
     const s = recipe!.steps;
     expect(s.map((x) => x.kind)).toEqual(['run', 'copy', 'add', 'add', 'add', 'env', 'path', 'file', 'user', 'user', 'bind']);
@@ -89,7 +91,7 @@ expect_sha256: sha256:${'ab'.repeat(32)}
     expect(problems(text)).toEqual([
       'web.yaml:1 from: missing',
       'web.yaml:1 name: expected an env name: 1-63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit',
-      'web.yaml:2 form: unknown key (expected one of: name, from, steps, expect_sha256)',
+      'web.yaml:2 form: unknown key (expected one of: name, from, steps, expect_sha256, host_paths)',
       'web.yaml:5 steps[0].rn: unknown key (expected one of: run, cwd)',
       'web.yaml:6 steps[1].run: expected a string (quote it: "5")',
       'web.yaml:7 steps[2].run: expected a string',
@@ -122,6 +124,38 @@ expect_sha256: sha256:${'ab'.repeat(32)}
     const err = new RecipeError(parse('steps: 3\n').problems);
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe('2 problems in the recipe:\nweb.yaml:1 from: missing\nweb.yaml:1 steps: expected a list of steps');
+  });
+
+  it('takes from: as a Debian/Ubuntu release with the options of cake pull', () => {
+    expect(parse('from:\n  source: debian:bookworm\n  packages: [openssh-server, nginx-light, cron=3.0pl1-162]\n  variant: minbase\n  recommends: false\n').recipe?.from).toEqual({
+      kind: 'source',
+      text: 'debian:bookworm',
+      source: { kind: 'distro', distro: 'debian', release: 'bookworm' },
+      pull: { packages: ['openssh-server', 'nginx-light', 'cron=3.0pl1-162'], variant: 'minbase', recommends: false },
+    });
+    expect(parse('from: { source: ubuntu:noble }\n').recipe?.from).toEqual({ kind: 'source', text: 'ubuntu:noble', source: { kind: 'distro', distro: 'ubuntu', release: 'noble' } });
+    expect(problems('from:\n  source: ./rootfs.tar.gz\n  packages: [a]\n')).toEqual([
+      'web.yaml:2 from.source: packages, variant and recommends apply to a Debian or Ubuntu release (such as debian:bookworm); write other bases as from: SOURCE',
+    ]);
+    expect(problems('from:\n  source: debian:bookworm\n  packages: ["Bad Name"]\n  variant: huge\n  recommends: maybe\n  mirror: x\n')).toEqual([
+      'web.yaml:3 from.packages[0]: expected a Debian package name (optionally :ARCH and =VERSION), found "Bad Name"',
+      'web.yaml:4 from.variant: expected one of: essential, minbase, standard, buildd',
+      'web.yaml:5 from.recommends: expected true or false',
+      'web.yaml:6 from.mirror: unknown key (expected one of: source, packages, variant, recommends)',
+    ]);
+    expect(problems('from: { packages: [a] }\n')).toEqual(['web.yaml:1 from.source: missing']);
+  });
+
+  it('confines copy: and add: { host: } to the recipe directory unless host_paths: lists the path', () => {
+    expect(problems('from: alpine\nsteps:\n  - copy: /etc/shadow\n    to: /x\n  - copy: ../../../../etc/shadow\n    to: /y\n  - add: { host: /usr/bin/env }\n  - copy: ./site/../site\n    to: /z/\n')).toEqual([
+      "web.yaml:3 steps[0].copy: /etc/shadow is outside the recipe's directory /work/r: a recipe reads only its own directory, unless the path is listed under host_paths:",
+      "web.yaml:5 steps[1].copy: /etc/shadow is outside the recipe's directory /work/r: a recipe reads only its own directory, unless the path is listed under host_paths:",
+      "web.yaml:7 steps[2].add.host: /usr/bin/env is outside the recipe's directory /work/r: a recipe reads only its own directory, unless the path is listed under host_paths:",
+    ]);
+    // a sibling directory whose name starts like the recipe's is outside too
+    expect(problems('from: alpine\nsteps:\n  - copy: ../r-secrets/key\n    to: /k\n')).toHaveLength(1);
+    expect(problems('from: alpine\nhost_paths: [/etc/ssl/certs, ../shared, /usr/bin/env]\nsteps:\n  - copy: /etc/ssl/certs/ca.pem\n    to: /x\n  - copy: ../shared/a/b\n    to: /y\n  - add: { host: /usr/bin/env }\n')).toEqual([]);
+    expect(problems('from: alpine\nhost_paths: [/etc/ssl/certs]\nsteps:\n  - copy: /etc/ssl/certsX\n    to: /x\n')).toHaveLength(1);
   });
 
   it('accepts every recipe in examples/', () => {

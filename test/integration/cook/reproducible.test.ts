@@ -1,0 +1,145 @@
+/**
+ * Issue 14 (cook): the same recipe gives the same hash on two "machines" — two checkouts of the
+ * recipe in different directories, two CAKE_HOMEs, root with umask 022 and TZ=UTC against nobody
+ * with umask 077 and another time zone, cooked one after the other (every mtime differs) — and the
+ * hash covers what changes the env's behaviour (env:, path:, bind:), and a run that fails its pin
+ * caches nothing new, also with --no-cache. A mismatch names the first differing path and field.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CAKE } from '../../helpers/cli.js';
+import { haveBusybox } from '../../helpers/busybox-rootfs.js';
+import { firstDifference } from './env-diff.js';
+import { busyboxTarball } from './fixtures.js';
+
+const HASH = /^([a-z0-9.-]+)\tsha256:([0-9a-f]{64})$/;
+const NOBODY = 65534;
+
+const RECIPE = (extra = '') => `name: repro
+from: ./busybox-rootfs.tar.gz
+steps:
+  - run: |
+      mkdir -p /srv/data/sub
+      echo hi > /srv/data/a
+      date > /srv/data/when-not-hashed-but-here
+      rm /srv/data/when-not-hashed-but-here
+      touch /srv/stamp
+  - copy: ./site
+    to: /srv/www/
+  - env: { GREETING: hello${extra} }
+  - path: /opt/tools/bin
+  - bind: ./data:/data
+  - user: alice
+  - file: /etc/motd
+    content: "hi\\n"
+`;
+
+describe.skipIf(!haveBusybox())('cook is reproducible (built CLI)', () => {
+  const top = mkdtempSync(join(tmpdir(), 'cake-repro-'));
+  const a = { dir: join(top, 'checkout-a'), home: join(top, 'home-a') };
+  const b = { dir: join(top, 'elsewhere/checkout-b'), home: join(top, 'home-b') };
+
+  /** Runs the CLI as root (umask 022, TZ UTC) or as nobody (umask 077, TZ Pacific/Chatham). */
+  const run = (who: 'root' | 'nobody', home: string, cwd: string, ...args: string[]) => {
+    const env = ['env', '-i', `PATH=${process.env.PATH}`, `HOME=${home}`, `CAKE_HOME=${home}`, 'NO_COLOR=1', who === 'root' ? 'TZ=UTC' : 'TZ=Pacific/Chatham'];
+    const sh = `umask ${who === 'root' ? '022' : '077'} && cd "$0" && exec "$@"`;
+    const argv = who === 'root' ? ['sh', '-c', sh, cwd, ...env, CAKE, ...args] : ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', 'sh', '-c', sh, cwd, ...env, CAKE, ...args];
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 300_000 });
+    return { code: r.status ?? 1, stdout: r.stdout.trim(), stderr: r.stderr };
+  };
+
+  beforeAll(() => {
+    chmodSync(top, 0o755);
+    mkdirSync(a.dir, { recursive: true });
+    busyboxTarball(a.dir);
+    mkdirSync(join(a.dir, 'site/img'), { recursive: true });
+    mkdirSync(join(a.dir, 'data'));
+    writeFileSync(join(a.dir, 'site/index.html'), '<h1>hi</h1>\n', { mode: 0o644 });
+    writeFileSync(join(a.dir, 'site/run.sh'), '#!/bin/sh\necho run\n', { mode: 0o755 });
+    writeFileSync(join(a.dir, 'site/img/x.svg'), '<svg/>\n', { mode: 0o664 });
+    writeFileSync(join(a.dir, 'repro.yaml'), RECIPE());
+    mkdirSync(a.home);
+    // checkout B: the same files, checked out by nobody under umask 077 (0600 files, 0700 dirs, x kept)
+    mkdirSync(join(top, 'elsewhere'), { mode: 0o755 });
+    cpSync(a.dir, b.dir, { recursive: true });
+    const walk = (p: string): void => {
+      const st = statSync(p);
+      if (st.isDirectory()) {
+        chmodSync(p, 0o700);
+        for (const n of readdirSync(p)) walk(join(p, n));
+      } else chmodSync(p, st.mode & 0o100 ? 0o700 : 0o600);
+    };
+    walk(b.dir);
+    mkdirSync(b.home, { mode: 0o700 });
+    spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, b.dir, b.home]);
+  });
+
+  afterAll(() => {
+    spawnSync('chmod', ['-R', 'u+rwX', top]);
+    rmSync(top, { recursive: true, force: true });
+  });
+
+  it('gives the same hash in two homes, as root and as nobody, with different umask and TZ', () => {
+    const ra = run('root', a.home, a.dir, 'cook', 'repro.yaml');
+    expect(ra.code, ra.stderr).toBe(0);
+    const rb = run('nobody', b.home, b.dir, 'cook', 'repro.yaml');
+    expect(rb.code, rb.stderr).toBe(0);
+    const envA = join(a.home, 'v1/envs/repro');
+    const envB = join(b.home, 'v1/envs/repro');
+    // first the difference, if any, by path and field; then the hashes
+    expect(firstDifference(envA, envB, [a.dir, b.dir])).toBe('');
+    expect(HASH.exec(rb.stdout)?.[2]).toBe(HASH.exec(ra.stdout)?.[2]);
+    // the files on disk differ in time (cooked at different moments): the hash does not see that
+    expect(statSync(join(envA, 'rootfs/srv/stamp')).mtimeMs).not.toBe(statSync(join(envB, 'rootfs/srv/stamp')).mtimeMs);
+    // the modes are a root install's: 0755 directories, 0644 files, 0755 executables
+    const rec = JSON.parse(readFileSync(join(envB, 'env.json'), 'utf8'));
+    const mode = (p: string) => (rec.ownership[p]?.mode ?? statSync(join(envB, 'rootfs', p)).mode & 0o7777).toString(8);
+    expect(['srv/data', 'srv/data/a', 'srv/www', 'srv/www/index.html', 'srv/www/run.sh', 'srv/www/img/x.svg'].map(mode)).toEqual(['755', '644', '755', '644', '755', '644']);
+  });
+
+  it('covers env:, path: and bind: besides files, and they reach login shells', () => {
+    const base = HASH.exec(run('root', a.home, a.dir, 'cook', 'repro.yaml').stdout)![2];
+    writeFileSync(join(a.dir, 'repro.yaml'), RECIPE('-there'));
+    const env = run('root', a.home, a.dir, 'cook', 'repro.yaml');
+    expect(env.code, env.stderr).toBe(0);
+    expect(HASH.exec(env.stdout)![2]).not.toBe(base);
+    writeFileSync(join(a.dir, 'repro.yaml'), RECIPE().replace('./data:/data', './data:/srv/data2'));
+    const bind = run('root', a.home, a.dir, 'cook', 'repro.yaml');
+    expect(bind.code, bind.stderr).toBe(0);
+    expect(new Set([base, HASH.exec(env.stdout)![2], HASH.exec(bind.stdout)![2]]).size).toBe(3);
+    writeFileSync(join(a.dir, 'repro.yaml'), RECIPE().replace('path: /opt/tools/bin', 'path: /opt/other/bin'));
+    const path = run('root', a.home, a.dir, 'cook', 'repro.yaml');
+    expect(new Set([base, HASH.exec(env.stdout)![2], HASH.exec(bind.stdout)![2], HASH.exec(path.stdout)![2]]).size).toBe(4);
+    const profile = readFileSync(join(a.home, 'v1/envs/repro/rootfs/etc/profile.d/cake-env.sh'), 'utf8');
+    expect(profile).toContain("export PATH='/opt/other/bin:/usr/local/sbin:");
+    expect(profile).toContain("export GREETING='hello'");
+    expect(readFileSync(join(a.home, 'v1/envs/repro/rootfs/etc/environment'), 'utf8')).toMatch(/^GREETING="hello"$/m);
+    writeFileSync(join(a.dir, 'repro.yaml'), RECIPE());
+  });
+
+  it('caches nothing new when the result fails its pin, also with --no-cache', () => {
+    const ok = run('root', a.home, a.dir, 'cook', 'repro.yaml');
+    const tree = HASH.exec(ok.stdout)![2]!;
+    const steps = join(a.home, 'v1/cook/steps');
+    const state = () => readdirSync(steps).sort().map((k) => `${k} ${readFileSync(join(steps, k, 'meta.json'), 'utf8')}`);
+    const before = state();
+    // a change of the last step with the old pin: fails, with and without --no-cache
+    writeFileSync(join(a.dir, 'repro.yaml'), `${RECIPE().replace('content: "hi\\n"', 'content: "hi there\\n"')}expect_sha256: sha256:${tree}\n`);
+    for (const args of [['cook', 'repro.yaml'], ['cook', 'repro.yaml', '--no-cache']]) {
+      const bad = run('root', a.home, a.dir, ...args);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/cake: repro\.yaml:\d+ expect_sha256: the result's tree hash is sha256:[0-9a-f]{64}, the recipe expects sha256:/);
+      expect(state()).toEqual(before);
+      expect(readdirSync(join(a.home, 'v1/cook/tmp')).filter((f) => f.startsWith('step-'))).toEqual([]);
+    }
+    // back to the pinned recipe: the cache still gives exactly the pinned result, running nothing
+    writeFileSync(join(a.dir, 'repro.yaml'), `${RECIPE()}expect_sha256: sha256:${tree}\n`);
+    const again = run('root', a.home, a.dir, 'cook', 'repro.yaml');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain(': running');
+    expect(HASH.exec(again.stdout)![2]).toBe(tree);
+  });
+});
