@@ -1,6 +1,6 @@
 import { join, relative, resolve } from 'node:path';
 import { UsageError } from '../../model/errors.js';
-import { findRelease, loadDistros, type DistroDef } from '../../model/distro.js';
+import { loadDistros, releaseKnown, type DistroDef } from '../../model/distro.js';
 import { cook } from '../../cook/cook.js';
 import { StepCache } from '../../cook/step-cache.js';
 import type { EngineName } from '../../run/run-options.js';
@@ -46,12 +46,7 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
         envExists: (name) => ctx.envs.exists(name),
         async distroExists(distro, release) {
           distros ??= loadDistros(join(ctx.packageRoot, 'distros'));
-          try {
-            findRelease(await distros, distro, release);
-            return true;
-          } catch {
-            return false;
-          }
+          return releaseKnown(await distros, distro, release);
         },
       },
     },
