@@ -12,6 +12,7 @@ complete -c cake -n "__fish_seen_subcommand_from pull" -l force -d 'replace an e
 complete -c cake -n "__fish_seen_subcommand_from pull" -l packages -x -d 'Debian/Ubuntu archive sources: extra packages to install (repeatable, comma-separated)'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l variant -x -a 'essential minbase standard' -d 'Debian/Ubuntu archive sources: package set'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l recommends -d 'Debian/Ubuntu archive sources: install Recommends too'
+complete -c cake -n "__fish_seen_subcommand_from pull" -l allow-expired -d 'Debian/Ubuntu archive sources: accept a Release past its Valid-Until (signatures still verified)'
 complete -c cake -F -n "__fish_seen_subcommand_from pull" -a '(__cake_distros)'
 complete -c cake -f -n "not __fish_seen_subcommand_from pull enter login shell exec list ls images ps inspect clone rm remove rename export import push cook add bake boot distros doctor gc prune config help" -a enter -d 'open an interactive login shell in an environment (pulls a known distro first)'
 complete -c cake -n "__fish_seen_subcommand_from enter login shell; and not __cake_in_guest_cmd" -s b -l bind -s v -l volume -r -F -d 'bind a host path into the env; :ro makes it read-only (repeatable)'

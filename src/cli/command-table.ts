@@ -49,6 +49,7 @@ const PULL_OPTIONS: readonly OptionSpec[] = [
   { flags: '--packages <PKG,...>', description: 'Debian/Ubuntu archive sources: extra packages to install (repeatable, comma-separated)', repeatable: true, complete: 'none' },
   { flags: '--variant <VARIANT>', description: 'Debian/Ubuntu archive sources: package set', choices: ['essential', 'minbase', 'standard'] },
   { flags: '--recommends', description: 'Debian/Ubuntu archive sources: install Recommends too' },
+  { flags: '--allow-expired', description: 'Debian/Ubuntu archive sources: accept a Release past its Valid-Until (signatures still verified)' },
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [

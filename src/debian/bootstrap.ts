@@ -66,6 +66,8 @@ export interface BootstrapOptions {
   recommends: boolean;
   /** suite → InRelease sha256 from an earlier build: a rebuild against the same archive state. */
   pinnedInRelease?: Record<string, string>;
+  /** Accept Releases past their Valid-Until, with a warning (apt's Acquire::Check-Valid-Until=false). */
+  allowExpired?: boolean;
   /** Host file collecting the guest programs' output; default `<dirname(rootfs)>/bootstrap.log`. */
   logFile?: string;
   /** For messages. */
@@ -287,7 +289,7 @@ function clientsFor(deps: BootstrapDeps, o: BootstrapOptions, sources: ReadonlyA
     ...(deps.signal ? { signal: deps.signal } : {}),
     ...(deps.keyringDir ? { keyringDir: deps.keyringDir } : {}),
   };
-  return [...byMirror].map(([mirror, suites]) => new ArchiveClient(archiveDeps, { mirror, suites, components: o.components, arch: o.arch, keyring: o.keyring }));
+  return [...byMirror].map(([mirror, suites]) => new ArchiveClient(archiveDeps, { mirror, suites, components: o.components, arch: o.arch, keyring: o.keyring, ...(o.allowExpired ? { checkValidUntil: false } : {}) }));
 }
 
 /** The userns engine leaves an empty file where it bound the host's resolv.conf: not part of the env. */

@@ -25,6 +25,8 @@ export interface LoadedRelease {
   /** The Release's Date, ISO 8601 (undefined when absent). */
   date: string | undefined;
   codename: string | undefined;
+  /** The Release's Version (13.2, 24.04; undefined for testing and unstable). */
+  version?: string | undefined;
   /** Key ids of the signatures that verified. */
   signers: string[];
 }
@@ -42,6 +44,8 @@ export interface InReleaseLoadContext {
   snapshot: boolean;
   /** false: accept a Release past its Valid-Until (apt's check-valid-until=no). */
   checkValidUntil: boolean;
+  /** With checkValidUntil false: warn when the Release is past its Valid-Until; default true. */
+  warnExpired?: boolean;
   stats: { inReleaseFetched: number; bytes: number };
 }
 
@@ -91,10 +95,13 @@ export async function loadInRelease(ctx: InReleaseLoadContext, req: InReleaseReq
   const release = parseRelease(verified.text, what);
   checkSuite(release, suite, what);
   checkFreshness(release, ctx.now, what, { snapshot: timeless, validUntil: ctx.checkValidUntil });
+  if (!timeless && !ctx.checkValidUntil && ctx.warnExpired !== false && release.validUntil !== undefined && ctx.now.getTime() > release.validUntil.getTime()) {
+    ctx.logger.warn(`${what} expired on ${release.validUntil.toISOString()} (Valid-Until); using it anyway (--allow-expired: signatures are still verified)`);
+  }
   remember(ctx, bytes, sha256, cacheFile, cached, release, what);
   return {
     release,
-    loaded: { suite, mirror, inReleaseSha256: sha256, date: release.date?.toISOString(), codename: release.codename, signers: verified.signers },
+    loaded: { suite, mirror, inReleaseSha256: sha256, date: release.date?.toISOString(), codename: release.codename, version: release.version, signers: verified.signers },
   };
 }
 

@@ -130,7 +130,7 @@ export function checkFreshness(release: Release, now: Date, what: string, opts: 
   if (opts.snapshot) return;
   if (opts.validUntil !== false && release.validUntil !== undefined && now.getTime() > release.validUntil.getTime()) {
     throw new CakeError('signature', `${what}: expired on ${release.validUntil.toISOString()} (Valid-Until)`, {
-      hint: 'the mirror is out of date or replays an old Release file: use another mirror, check the clock, or build from a snapshot',
+      hint: 'the mirror is out of date or replays an old Release file: use another mirror, check the clock, build from a snapshot, or accept it with --allow-expired (signatures are still verified)',
     });
   }
   const skew = opts.skewMs ?? 10 * 60 * 1000;

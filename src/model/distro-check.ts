@@ -5,7 +5,7 @@
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type YAMLMap } from 'yaml';
 import { isSha256Hex } from './digest.js';
 import { DISTRO_ARCHES, isDistroArch, type DistroArch } from './platform.js';
-import type { ArchiveSourceDef, DistroDef, ReleaseDef, SourceDef } from './distro.js';
+import type { ArchiveAliasesDef, ArchiveSourceDef, DistroDef, ReleaseDef, SourceDef } from './distro.js';
 
 export interface Problem {
   file: string;
@@ -125,7 +125,7 @@ export function checkDoc(doc: Document, file: string, lc: LineCounter): { def?: 
     c.problems.push({ file, line: lc.linePos(e.pos[0]).line, path: '(yaml)', message: e.message.split('\n')[0]! });
   }
   if (c.problems.length > 0) return { problems: c.problems };
-  const f = c.map(doc.contents, '', ['name', 'description', 'aliases', 'default', 'releases'], ['name', 'description', 'default', 'releases']);
+  const f = c.map(doc.contents, '', ['name', 'description', 'aliases', 'default', 'archive-aliases', 'releases'], ['name', 'description', 'default', 'releases']);
   if (f === undefined) return { problems: c.problems };
   const name = c.str(f.get('name'), 'name', DISTRO_NAME, 'distro name');
   const base = file.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '');
@@ -138,8 +138,29 @@ export function checkDoc(doc: Document, file: string, lc: LineCounter): { def?: 
   if (dflt !== undefined && names.length > 0 && !names.includes(dflt)) {
     c.fail(f.get('default'), 'default', `must name a release (${names.join(', ')})`);
   }
+  const archiveAliases = f.has('archive-aliases') ? checkArchiveAliases(c, f.get('archive-aliases'), releases ?? []) : undefined;
   if (c.problems.length > 0) return { problems: c.problems };
-  return { def: { name: name!, description: description!, aliases: aliases!, default: dflt!, releases: releases!, file }, problems: [] };
+  const def: DistroDef = { name: name!, description: description!, aliases: aliases!, default: dflt!, releases: releases!, file };
+  if (archiveAliases !== undefined) def.archiveAliases = archiveAliases;
+  return { def, problems: [] };
+}
+
+/** `archive-aliases: { suites: [stable, …], lts: NAME }`: names no release or release alias uses. */
+function checkArchiveAliases(c: Checker, node: Node, releases: readonly ReleaseDef[]): ArchiveAliasesDef | undefined {
+  const f = c.map(node, 'archive-aliases', ['suites', 'lts'], []);
+  if (f === undefined) return undefined;
+  const out: ArchiveAliasesDef = { suites: [] };
+  if (f.has('suites')) out.suites = c.strList(f.get('suites'), 'archive-aliases.suites', SUITE, 'suite') ?? [];
+  if (f.has('lts')) {
+    const lts = c.str(f.get('lts'), 'archive-aliases.lts', RELEASE_NAME, 'alias');
+    if (lts !== undefined) out.lts = lts;
+  }
+  const taken = new Set(releases.flatMap((r) => [r.name, ...r.aliases]));
+  for (const n of [...out.suites, ...(out.lts === undefined ? [] : [out.lts])]) {
+    if (taken.has(n)) c.fail(node, 'archive-aliases', `${JSON.stringify(n)} already names a release or a release alias`);
+  }
+  if (out.suites.length === 0 && out.lts === undefined) c.fail(node, 'archive-aliases', 'must list suites or lts');
+  return out;
 }
 
 function checkReleases(c: Checker, node: Node): ReleaseDef[] | undefined {

@@ -5,6 +5,9 @@
  *   description: Alpine Linux     # required
  *   aliases: [alp]                # optional other names for the distro (unique across all files)
  *   default: "3.22"               # required; a release name (not an alias)
+ *   archive-aliases:              # optional (Debian/Ubuntu): release aliases read from the archive
+ *     suites: [stable, testing]   # dists/NAME/InRelease of the default release's mirror: its Codename
+ *     lts: lts                    # the newest release whose InRelease says Version: YY.04, YY even
  *   releases:                     # required; release name -> release, in preference order
  *     "3.22":                     # quote numeric names: YAML reads 3.10 as the number 3.1
  *       description: 3.22.6       # optional
@@ -71,11 +74,19 @@ export interface ReleaseDef {
   aliases: string[];
   sources: SourceDef[];
 }
+/** Release aliases that follow the archive (resolved by src/source/release-alias.ts). */
+export interface ArchiveAliasesDef {
+  /** Suite names whose InRelease Codename names the release (Debian's stable, testing, …). */
+  suites: string[];
+  /** The alias of the newest LTS release (Ubuntu: Version YY.04 with YY even). */
+  lts?: string;
+}
 export interface DistroDef {
   name: string;
   description: string;
   aliases: string[];
   default: string;
+  archiveAliases?: ArchiveAliasesDef;
   releases: ReleaseDef[];
   /** The file it was read from, for messages. */
   file: string;
@@ -147,7 +158,10 @@ export async function loadDistros(dir: string, io: DistroIo = nodeIo): Promise<D
 }
 
 function describeReleases(d: DistroDef): string {
-  return d.releases.map((r) => (r.aliases.length ? `${r.name} (${r.aliases.join(', ')})` : r.name)).join(', ');
+  const listed = d.releases.map((r) => (r.aliases.length ? `${r.name} (${r.aliases.join(', ')})` : r.name)).join(', ');
+  const a = d.archiveAliases;
+  const dynamic = a === undefined ? [] : [...a.suites, ...(a.lts === undefined ? [] : [a.lts])];
+  return dynamic.length ? `${listed}; from the archive: ${dynamic.join(', ')}` : listed;
 }
 
 /**
@@ -169,6 +183,28 @@ export function findRelease(defs: readonly DistroDef[], name: string, release?: 
     });
   }
   return { distro, release: found };
+}
+
+/** Whether `release` is an alias that the archive resolves (see ArchiveAliasesDef). */
+export function isArchiveAlias(distro: DistroDef, release: string): boolean {
+  const a = distro.archiveAliases;
+  return a !== undefined && (a.suites.includes(release) || a.lts === release);
+}
+
+/**
+ * Whether `name[:release]` names a known distro release, an archive alias included (which only
+ * a pull resolves). Never throws.
+ */
+export function releaseKnown(defs: readonly DistroDef[], name: string, release?: string): boolean {
+  const distro = defs.find((d) => d.name === name) ?? defs.find((d) => d.aliases.includes(name));
+  if (distro === undefined) return false;
+  if (release !== undefined && isArchiveAlias(distro, release)) return true;
+  try {
+    findRelease(defs, name, release);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A source chosen for one arch, with the per-arch details resolved. */

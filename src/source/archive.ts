@@ -39,6 +39,8 @@ export interface ArchivePullRequest {
   variant?: BootstrapVariant;
   /** Install Recommends (`--recommends`); default false. */
   recommends?: boolean;
+  /** Accept Releases past their Valid-Until, with one warning each (`--allow-expired`). */
+  allowExpired?: boolean;
   force?: boolean;
 }
 
@@ -101,6 +103,7 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
         variant,
         packages,
         recommends,
+        ...(req.allowExpired ? { allowExpired: true } : {}),
         logFile: join(deps.paths.cache, 'logs', `bootstrap-${req.name}.log`),
         label: req.name,
       };

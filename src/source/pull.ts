@@ -5,6 +5,7 @@ import { defaultEnvName, validateEnvName } from '../model/names.js';
 import { parseSha256 } from '../model/digest.js';
 import type { Source } from '../model/source.js';
 import { findRelease, loadDistros, selectSource, type SourceDef } from '../model/distro.js';
+import { resolveArchiveAlias } from './release-alias.js';
 import type { DistroArch } from '../model/platform.js';
 import { hostPlatform, toDistroArch, formatPlatform, type Platform } from '../model/platform.js';
 import type { EnvRecord } from '../store/env-record.js';
@@ -40,6 +41,8 @@ export interface PullRequest {
   packages?: string[];
   variant?: BootstrapVariant;
   recommends?: boolean;
+  /** Archive sources: accept a Release past its Valid-Until, with a warning (`--allow-expired`). */
+  allowExpired?: boolean;
 }
 
 export interface PullOutcome {
@@ -132,7 +135,10 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
   } else if (src.kind === 'distro') {
     if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
     const defs = await loadDistros(deps.distrosDir);
-    const { distro, release } = findRelease(defs, src.distro, src.release);
+    // `debian:stable`, `ubuntu:lts`: the release the archive names today (archive-aliases)
+    const named = findRelease(defs, src.distro).distro;
+    const releaseName = src.release === undefined ? undefined : ((await resolveArchiveAlias(deps, named, src.release, arch)) ?? src.release);
+    const { distro, release } = findRelease(defs, src.distro, releaseName);
     const chosen = selectSource(release, arch, ['archive', 'tarball', 'registry']);
     if (chosen.kind === 'archive') {
       const out = await pullFromArchive(deps, {
@@ -143,6 +149,7 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
         ...(req.packages ? { packages: req.packages } : {}),
         ...(req.variant ? { variant: req.variant } : {}),
         ...(req.recommends !== undefined ? { recommends: req.recommends } : {}),
+        ...(req.allowExpired ? { allowExpired: true } : {}),
         ...(req.force ? { force: true } : {}),
       });
       return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };

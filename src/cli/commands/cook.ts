@@ -1,6 +1,6 @@
 import { join, relative, resolve } from 'node:path';
 import { UsageError } from '../../model/errors.js';
-import { findRelease, loadDistros, selectSource, type DistroDef } from '../../model/distro.js';
+import { findRelease, isArchiveAlias, loadDistros, releaseKnown, selectSource, type DistroDef } from '../../model/distro.js';
 import { hostPlatform, toDistroArch } from '../../model/platform.js';
 import { cook } from '../../cook/cook.js';
 import { archiveKits } from '../../kit/provider.js';
@@ -52,20 +52,18 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
         async distroFromArchive(distro, release) {
           distros ??= loadDistros(join(ctx.packageRoot, 'distros'));
           try {
+            const defs = await distros;
+            const def = defs.find((d) => d.name === distro) ?? defs.find((d) => d.aliases.includes(distro));
+            if (def !== undefined && release !== undefined && isArchiveAlias(def, release)) return true;
             const arch = toDistroArch(hostPlatform(process.arch));
-            return arch !== undefined && selectSource(findRelease(await distros, distro, release).release, arch, ['archive', 'tarball', 'registry']).kind === 'archive';
+            return arch !== undefined && selectSource(findRelease(defs, distro, release).release, arch, ['archive', 'tarball', 'registry']).kind === 'archive';
           } catch {
             return false;
           }
         },
         async distroExists(distro, release) {
           distros ??= loadDistros(join(ctx.packageRoot, 'distros'));
-          try {
-            findRelease(await distros, distro, release);
-            return true;
-          } catch {
-            return false;
-          }
+          return releaseKnown(await distros, distro, release);
         },
       },
     },

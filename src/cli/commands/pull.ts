@@ -47,7 +47,7 @@ function report(ctx: CliContext, out: PullOutcome, scriptLine = true): void {
 }
 
 /** `--packages a,b --packages c`, `--variant`, `--recommends` → PullRequest fields. */
-function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packages' | 'variant' | 'recommends'> {
+function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packages' | 'variant' | 'recommends' | 'allowExpired'> {
   const packages = ((opts.packages as string[] | undefined) ?? []).flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
   for (const p of packages) {
     if (!/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/.test(p)) {
@@ -58,6 +58,7 @@ function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packa
     ...(packages.length ? { packages } : {}),
     ...(typeof opts.variant === 'string' ? { variant: opts.variant as PullRequest['variant'] } : {}),
     ...(opts.recommends ? { recommends: true } : {}),
+    ...(opts.allowExpired ? { allowExpired: true } : {}),
   };
 }
 

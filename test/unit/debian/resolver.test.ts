@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { bookwormMainAmd64, INDEX_TIMEOUT_MS } from '../../helpers/bookworm-index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseStanzas } from '../../../src/debian/deb822.js';
 import { PACKAGE_FIELDS, PackageIndex, type PackageRecord } from '../../../src/debian/package-index.js';
 import { type ResolveRequest, type Resolution, parseRequest, resolve } from '../../../src/debian/resolver.js';
@@ -382,8 +382,6 @@ describe('variants', () => {
   });
 });
 
-const CACHED = 'test/.cache/debian/bookworm-main-amd64-Packages';
-
 /** Every Depends/Pre-Depends group of every selected package has a satisfier in the selection. */
 function unsatisfied(idx: PackageIndex, selected: readonly PackageRecord[]): string[] {
   const chosen = new Set(selected);
@@ -431,9 +429,12 @@ function orderViolations(idx: PackageIndex, r: Resolution): string[] {
   return out;
 }
 
-describe.skipIf(!existsSync(CACHED))('the real bookworm main amd64 index', () => {
-  const text = existsSync(CACHED) ? readFileSync(CACHED, 'utf8') : '';
+describe('the real bookworm main amd64 index', () => {
+  let text = '';
   let idx: PackageIndex;
+  beforeAll(async () => {
+    text = await bookwormMainAmd64();
+  }, INDEX_TIMEOUT_MS);
 
   it('parses and indexes', () => {
     const start = performance.now();

@@ -4,6 +4,8 @@ import { CakeError } from '../../../src/model/errors.js';
 import {
   DistroDefinitionError,
   findRelease,
+  isArchiveAlias,
+  releaseKnown,
   loadDistros,
   parseDistro,
   selectSource,
@@ -76,7 +78,7 @@ describe('the shipped distros/*.yaml', () => {
     }
   });
 
-  it.each(['alpine', 'debian', 'ubuntu', 'archlinux', 'fedora', 'void', 'opensuse'])(
+  it.each(['alpine', 'debian', 'archlinux', 'fedora', 'void', 'opensuse'])(
     '%s has a tarball for x86_64 and aarch64 in its default release',
     async (name) => {
       const defs = await loadDistros(DISTROS_DIR);
@@ -89,12 +91,47 @@ describe('the shipped distros/*.yaml', () => {
     },
   );
 
+  it('defaults to the current Debian stable and Ubuntu LTS, whose aliases follow the archive', async () => {
+    const defs = await loadDistros(DISTROS_DIR);
+    expect(findRelease(defs, 'debian').release.name).toBe('trixie');
+    expect(findRelease(defs, 'ubuntu').release.name).toBe('resolute');
+    const debian = defs.find((d) => d.name === 'debian')!;
+    const ubuntu = defs.find((d) => d.name === 'ubuntu')!;
+    expect(debian.archiveAliases?.suites).toEqual(['stable', 'oldstable', 'oldoldstable', 'testing', 'unstable']);
+    expect(ubuntu.archiveAliases).toEqual({ suites: [], lts: 'lts' });
+    expect(isArchiveAlias(debian, 'stable') && isArchiveAlias(ubuntu, 'lts') && !isArchiveAlias(debian, 'trixie')).toBe(true);
+    // no release hard-codes what the archive decides
+    const err = (() => {
+      try {
+        findRelease(defs, 'debian', 'stable');
+      } catch (e) {
+        return e as CakeError;
+      }
+      throw new Error('expected a CakeError');
+    })();
+    expect(err.hint).toContain('from the archive: stable, oldstable');
+    expect(releaseKnown(defs, 'debian', 'stable') && releaseKnown(defs, 'ubuntu', 'lts') && releaseKnown(defs, 'debian', '12')).toBe(true);
+    expect(releaseKnown(defs, 'debian', 'bogus') || releaseKnown(defs, 'nodistro')).toBe(false);
+    for (const arch of ['x86_64', 'aarch64']) {
+      const s = selectSource(findRelease(defs, 'ubuntu').release, arch, ['archive', 'tarball']);
+      expect(s.kind === 'archive' && s.suites.map((x) => x.suite)).toEqual(['resolute', 'resolute-updates', 'resolute-security']);
+    }
+  });
+
+  it('checks archive-aliases: known keys, names not taken by a release', () => {
+    const withAliases = (block: string): string[] => problemsOf(SAMPLE.replace('releases:', `${block}\nreleases:`));
+    expect(parseDistro(SAMPLE.replace('releases:', 'archive-aliases:\n  suites: [testing]\n  lts: lts\nreleases:'), 'distros/demo.yaml').archiveAliases).toEqual({ suites: ['testing'], lts: 'lts' });
+    expect(withAliases('archive-aliases:\n  suites: [latest]').join('\n')).toContain('"latest" already names a release or a release alias');
+    expect(withAliases('archive-aliases:\n  codenames: [x]').join('\n')).toContain('archive-aliases.codenames: unknown key (expected suites, lts)');
+    expect(withAliases('archive-aliases: {}').join('\n')).toContain('must list suites or lts');
+  });
+
   it('prefers the upstream Alpine minirootfs and the Debian archive', async () => {
     const defs = await loadDistros(DISTROS_DIR);
     const alpine = selectSource(findRelease(defs, 'alpine').release, 'x86_64', ['tarball']);
     expect(alpine).toMatchObject({ kind: 'tarball', strip: 0 });
     expect(alpine.kind === 'tarball' && alpine.url).toContain('dl-cdn.alpinelinux.org');
-    const debian = selectSource(findRelease(defs, 'debian', 'stable').release, 'arm64', ['archive', 'tarball']);
+    const debian = selectSource(findRelease(defs, 'debian', 'trixie').release, 'arm64', ['archive', 'tarball']);
     expect(debian).toMatchObject({ kind: 'archive', debianArch: 'arm64', keyring: 'debian', variant: 'minbase' });
     expect(debian.kind === 'archive' && debian.suites[0]).toEqual({ mirror: 'http://deb.debian.org/debian', suite: 'trixie' });
     const ubuntu = selectSource(findRelease(defs, 'ubuntu').release, 'aarch64', ['archive']);
@@ -127,7 +164,7 @@ describe('parseDistro', () => {
       .replace(`sha256: ${SHA_B} }`, 'sha256: abc }')
       .replace('    description: old', '    description: old\n    eol: 2020');
     expect(problemsOf(text)).toEqual([
-      'distros/demo.yaml:3 colour: unknown key (expected name, description, aliases, default, releases)',
+      'distros/demo.yaml:3 colour: unknown key (expected name, description, aliases, default, archive-aliases, releases)',
       'distros/demo.yaml:21 releases["1.0"].sources[1].strip: must be an integer from 0 to 16',
       'distros/demo.yaml:24 releases["1.0"].sources[1].arch.riscv64.sha256: must be 64 lowercase hex digits',
       'distros/demo.yaml:29 releases["0.9"].eol: unknown key (expected description, aliases, sources)',
