@@ -109,7 +109,7 @@ export function createContext(opts: {
     async http() {
       if (!client) {
         const { HttpClient } = await import('../net/http-client.js');
-        client = new HttpClient({ userAgent: `cake/${version}`, env: opts.env, logger });
+        client = new HttpClient({ userAgent: `cake/${version}`, env: opts.env, logger, insecure: opts.insecure });
       }
       return client;
     },

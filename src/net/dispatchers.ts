@@ -2,6 +2,7 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
+import { eofSafeFactory } from './eof-safe-connect.js';
 import { proxyFor, type ProxySettings } from './proxy.js';
 
 export interface DispatcherOptions {
@@ -34,7 +35,8 @@ function makeLookup(resolve: Record<string, string>) {
 
 /**
  * The undici dispatchers of one HttpClient: one direct Agent and one ProxyAgent per proxy URL,
- * created on first use so connections are pooled and reused across requests.
+ * created on first use so connections are pooled and reused across requests. Their sockets survive a
+ * server closing the connection while a body is read slowly (see eof-safe-connect.ts).
  */
 export class Dispatchers {
   private direct: Agent | undefined;
@@ -57,7 +59,7 @@ export class Dispatchers {
     const { connectTimeoutMs, headersTimeoutMs, bodyTimeoutMs } = this.opts;
     const connect = { timeout: connectTimeoutMs, ...this.tls, ...(this.lookup ? { lookup: this.lookup } : {}) };
     if (proxy === undefined) {
-      this.direct ??= new Agent({ connect, headersTimeout: headersTimeoutMs, bodyTimeout: bodyTimeoutMs });
+      this.direct ??= new Agent({ connect, factory: eofSafeFactory, headersTimeout: headersTimeoutMs, bodyTimeout: bodyTimeoutMs });
       return this.direct;
     }
     let agent = this.viaProxy.get(proxy);
@@ -66,6 +68,10 @@ export class Dispatchers {
         uri: proxy,
         // http targets go as absolute-form requests (what every HTTP proxy speaks); https ones through CONNECT.
         proxyTunnel: false,
+        // Every connection (to the proxy, or tunnelled through it) is made safe against a server's
+        // close while a body is paused (see eof-safe-connect.ts).
+        factory: eofSafeFactory,
+        clientFactory: eofSafeFactory,
         proxyTls: connect,
         requestTls: { timeout: connectTimeoutMs, ...this.tls },
         headersTimeout: headersTimeoutMs,

@@ -35,6 +35,24 @@ export interface DownloadContext {
   open(url: string, init: OpenInit, accept: (status: number) => boolean, attempt: number): Promise<OpenResponse>;
   failure(err: unknown, method: string, url: string, signal: AbortSignal | undefined, progressed?: boolean): Error;
   headers(extra: Record<string, string> | undefined): Record<string, string>;
+  /** Total time a download may wait on a silent server, summed over its attempts, before it fails. */
+  maxStallMs: number;
+  /** The idle timeouts, per kind of stall: what one stalled attempt costs the user. */
+  stallTimeoutMs: { headers: number; body: number };
+}
+
+/** An attempt only counts as progress (and resets the retry count) when it moved at least this far. */
+export const MIN_PROGRESS_BYTES = 64 * 1024;
+
+/** Which idle timeout ended the attempt (looking through CakeErrors and RetryableFailures), if one did. */
+function stallKind(err: unknown): 'headers' | 'body' | undefined {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'UND_ERR_BODY_TIMEOUT') return 'body';
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'headers';
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 async function sizeOf(path: string): Promise<number> {
@@ -97,6 +115,10 @@ class Transfer {
   private preexisting = -1;
   private validator: string | undefined;
   private progress: Progress | undefined;
+  /** Time spent waiting on a silent server (idle timeouts that fired), over all attempts; bounded by ctx.maxStallMs. */
+  private stalledMs = 0;
+  private stalls = 0;
+  private total: number | undefined;
 
   constructor(
     private readonly ctx: DownloadContext,
@@ -134,7 +156,31 @@ class Transfer {
     this.hashed = 0;
   }
 
+  /** One attempt; a server gone silent counts against the stall budget, which ends the download. */
   private async attempt(n: number): Promise<void> {
+    try {
+      await this.tryOnce(n);
+    } catch (err) {
+      const kind = stallKind(err);
+      if (kind === undefined || this.opts.signal?.aborted) throw err;
+      this.stalledMs += this.ctx.stallTimeoutMs[kind];
+      this.stalls += 1;
+      const of = this.total !== undefined ? ` of ${this.total}` : '';
+      if (this.stalledMs < this.ctx.maxStallMs) {
+        // Said on every stall, TTY or not: the user has just waited a whole idle timeout for nothing.
+        const left = Math.ceil((this.ctx.maxStallMs - this.stalledMs) / 1000);
+        this.ctx.logger.warn(`GET ${displayUrl(this.url)}: no data for ${Math.round(this.ctx.stallTimeoutMs[kind] / 1000)} s (received ${this.hashed}${of} bytes); asking again (gives up after ${left} s more without data)`);
+        throw err;
+      }
+      throw new CakeError(
+        'network',
+        `GET ${displayUrl(this.url)}: the server stopped sending: no data for ${Math.round(this.stalledMs / 1000)} s in total over ${this.stalls} attempt${this.stalls === 1 ? '' : 's'} (received ${this.hashed}${of} bytes)`,
+        { hint: 'the server or the network is stuck or far too slow; try again later or use another mirror (what arrived is kept and resumed next time); CAKE_NET_TIMEOUT=SECONDS sets how long a silent server is waited for', cause: err },
+      );
+    }
+  }
+
+  private async tryOnce(n: number): Promise<void> {
     const { expectedSize, signal } = this.opts;
     let offset = await sizeOf(this.path);
     if (expectedSize !== undefined && offset > expectedSize) {
@@ -189,11 +235,11 @@ class Transfer {
   }
 
   private startProgress(res: OpenResponse, start: number): void {
+    const length = Number(res.headers['content-length']);
+    this.total ??= this.opts.expectedSize ?? (res.headers['content-length'] !== undefined && Number.isFinite(length) ? start + length : undefined);
     if (this.opts.progressLabel === undefined) return;
     if (this.progress === undefined) {
-      const length = Number(res.headers['content-length']);
-      const total = this.opts.expectedSize ?? (res.headers['content-length'] !== undefined && Number.isFinite(length) ? start + length : undefined);
-      this.progress = this.ctx.logger.progress(this.opts.progressLabel, total, 'bytes');
+      this.progress = this.ctx.logger.progress(this.opts.progressLabel, this.total, 'bytes');
     }
     this.progress.update(start);
   }
@@ -231,7 +277,8 @@ class Transfer {
     } catch (err) {
       discard(res.body);
       if (err instanceof CakeError) throw err;
-      throw this.ctx.failure(err, 'GET', res.url, this.opts.signal, received > 0);
+      const done = limit !== undefined && this.hashed >= limit;
+      throw this.ctx.failure(err, 'GET', res.url, this.opts.signal, received >= MIN_PROGRESS_BYTES || (done && received > 0));
     } finally {
       await fh.close();
     }

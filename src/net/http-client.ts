@@ -22,13 +22,24 @@ export interface HttpClientOptions {
   timeoutMs?: number;
   /** Body idle timeout (no byte received for this long); default 60 s. */
   bodyTimeoutMs?: number;
-  /** Proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, any case); process.env is never read here. */
+  /**
+   * A download fails once it has waited this long in total on a silent server (summed over its
+   * attempts: a server that sends a little and stalls, again and again); default 3 × bodyTimeoutMs.
+   */
+  maxStallMs?: number;
+  /**
+   * Proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, any case) and CAKE_NET_TIMEOUT (seconds a
+   * silent server is waited for per attempt: bodyTimeoutMs when that is not given); process.env is
+   * never read here.
+   */
   env?: Record<string, string | undefined>;
   logger?: Logger;
   /** Extra trusted CA certificates (PEM), in addition to Node's bundled roots: private registries, tests. */
   ca?: string | string[];
   /** Host name → IP address overrides, like curl --resolve (direct connections and proxy host names). */
   resolve?: Record<string, string>;
+  /** `--insecure`: follow redirects from https or a loopback server to plain HTTP on another host. */
+  insecure?: boolean;
 }
 
 export interface RequestOptions {
@@ -90,18 +101,21 @@ export class HttpClient {
   private readonly baseDelayMs: number;
   private readonly logger: Logger;
   private readonly ctx: DownloadContext;
+  private readonly insecure: boolean;
 
   constructor(opts: HttpClientOptions = {}) {
     this.userAgent = opts.userAgent ?? defaultUserAgent();
     this.retries = Math.max(0, opts.retries ?? 4);
     this.baseDelayMs = opts.baseDelayMs ?? 500;
     this.logger = opts.logger ?? silentLogger;
+    this.insecure = opts.insecure ?? false;
     const timeoutMs = opts.timeoutMs ?? 30_000;
+    const bodyTimeoutMs = opts.bodyTimeoutMs ?? netTimeoutFromEnv(opts.env?.CAKE_NET_TIMEOUT) ?? 60_000;
     this.dispatchers = new Dispatchers({
       proxies: proxySettingsFromEnv(opts.env ?? {}),
       connectTimeoutMs: timeoutMs,
       headersTimeoutMs: timeoutMs,
-      bodyTimeoutMs: opts.bodyTimeoutMs ?? 60_000,
+      bodyTimeoutMs,
       ca: opts.ca === undefined ? undefined : Array.isArray(opts.ca) ? opts.ca : [opts.ca],
       resolve: opts.resolve,
     });
@@ -111,6 +125,8 @@ export class HttpClient {
       open: (url, init, accept, attempt) => this.open(url, init, accept, attempt),
       failure: (err, method, url, signal, progressed) => this.failure(err, method, url, signal, progressed),
       headers: (headers) => this.headers(headers),
+      maxStallMs: opts.maxStallMs ?? 3 * bodyTimeoutMs,
+      stallTimeoutMs: { headers: timeoutMs, body: bodyTimeoutMs },
     };
   }
 
@@ -180,7 +196,7 @@ export class HttpClient {
   private async open(url: string, init: OpenInit, accept: (status: number) => boolean, attempt: number): Promise<OpenResponse> {
     let res: OpenResponse;
     try {
-      res = await openFollowingRedirects(this.dispatchers, url, init);
+      res = await openFollowingRedirects(this.dispatchers, url, { ...init, insecure: this.insecure });
     } catch (err) {
       throw this.failure(err, init.method, url, init.signal);
     }
@@ -233,6 +249,19 @@ export class HttpClient {
     res.body.pipe(out);
     return out;
   }
+}
+
+/** CAKE_NET_TIMEOUT=SECONDS → milliseconds; a value that is not a positive number is a usage error. */
+function netTimeoutFromEnv(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new CakeError('usage', `CAKE_NET_TIMEOUT=${JSON.stringify(value).slice(1, -1)} is not a number of seconds`, {
+      exitCode: 2,
+      hint: 'set it to how many seconds a silent server is waited for, e.g. CAKE_NET_TIMEOUT=120, or unset it',
+    });
+  }
+  return Math.round(seconds * 1000);
 }
 
 async function readAll(res: OpenResponse, maxBytes: number, method: string, url: string): Promise<Buffer> {

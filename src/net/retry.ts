@@ -109,6 +109,9 @@ export interface RetryPolicy {
   signal?: AbortSignal | undefined;
 }
 
+/** Backoffs at least this long are reported as warnings rather than debug lines. */
+const LOUD_MS = 5000;
+
 /** A safety bound on attempts when every attempt makes progress. */
 const MAX_ATTEMPTS_WITH_PROGRESS = 100;
 
@@ -127,8 +130,8 @@ export async function withRetries<T>(policy: RetryPolicy, attempt: (n: number) =
       failures = err.progressed ? 0 : failures + 1;
       if (policy.retries === 0 || failures > policy.retries || n >= MAX_ATTEMPTS_WITH_PROGRESS) throw err.error;
       const delay = err.retryAfterMs ?? backoffDelay(Math.max(0, failures - 1), policy.baseDelayMs);
-      const say = delay >= 5000 ? policy.logger.warn : policy.logger.debug;
-      say.call(policy.logger, `${err.error.message}; retrying in ${(delay / 1000).toFixed(1)} s`);
+      const say = delay >= LOUD_MS ? policy.logger.warn : policy.logger.debug;
+      say.call(policy.logger, `${err.error.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${n + 1})`);
       await sleep(delay, policy.signal);
     }
   }

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { CakeError } from '../model/errors.js';
 import type { Dispatchers } from './dispatchers.js';
 import { displayUrl } from './http-errors.js';
+import { isLoopbackHost } from './proxy.js';
 
 export const MAX_REDIRECTS = 10;
 
@@ -14,6 +15,8 @@ export interface OpenInit {
   headers: Record<string, string>;
   body?: Buffer | string | undefined;
   signal?: AbortSignal | undefined;
+  /** Follow redirects that downgrade to plain HTTP on another host (`--insecure`). */
+  insecure?: boolean | undefined;
 }
 
 export interface OpenResponse {
@@ -63,10 +66,21 @@ export function discard(body: Readable): void {
 }
 
 /**
+ * A redirect from `from` to `to` that lowers the protection the caller chose: from https, or from a
+ * loopback server (reached over plain HTTP only because it is local), to plain HTTP on a host that is
+ * not loopback. apt refuses https→http redirects the same way.
+ */
+export function isInsecureRedirect(from: URL, to: URL): boolean {
+  if (to.protocol !== 'http:' || isLoopbackHost(to.hostname)) return false;
+  return from.protocol === 'https:' || isLoopbackHost(from.hostname);
+}
+
+/**
  * One attempt: sends the request and follows up to 10 redirects itself. A redirect to another origin
  * drops Authorization, Cookie and Proxy-Authorization for the rest of the chain; 303 (and 301/302
- * after a non-GET, as browsers do) turns the request into a bodiless GET. Transport failures come
- * back as TransportError naming the URL that failed.
+ * after a non-GET, as browsers do) turns the request into a bodiless GET. A redirect to plain HTTP
+ * that {@link isInsecureRedirect} calls a downgrade is refused unless `init.insecure`. Transport
+ * failures come back as TransportError naming the URL that failed.
  */
 export async function openFollowingRedirects(dispatchers: Dispatchers, startUrl: string, init: OpenInit): Promise<OpenResponse> {
   const origin = new URL(startUrl).origin;
@@ -107,6 +121,12 @@ export async function openFollowingRedirects(dispatchers: Dispatchers, startUrl:
       delete headers['content-type'];
       delete headers['content-length'];
     }
-    url = new URL(location, url);
+    const next = new URL(location, url);
+    if (!init.insecure && isInsecureRedirect(url, next)) {
+      throw new CakeError('http', `${init.method} ${displayUrl(startUrl)}: refusing the redirect from ${url.host} to plain HTTP at ${displayUrl(next)}`, {
+        hint: `the server moved the request to an unencrypted address on another host; use that URL yourself if you trust it, or pass --insecure to follow such redirects`,
+      });
+    }
+    url = next;
   }
 }

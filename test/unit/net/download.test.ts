@@ -230,6 +230,28 @@ describe('HttpClient.download', () => {
     expect(server.requestsTo('/blob')[1]?.headers.range).toBe('bytes=65536-');
   });
 
+  it('gives up once a server that sends a little and stalls has used up the stall budget', async () => {
+    // Each attempt moves a few KiB and then goes silent: without a budget this went on for 25 attempts.
+    for (let i = 0; i < 20; i++) server.fail('/blob', { type: 'stall', afterBytes: 4096 * (i + 1) });
+    const { logger, lines } = recordingLogger();
+    const err = await rejection(client({ bodyTimeoutMs: 300, maxStallMs: 1000, logger }).download(server.url('/blob'), part, { expectedSha256: sha }));
+    expect(err.code).toBe('network');
+    expect(err.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/blob: the server stopped sending: no data for \d+ s in total over [3-5] attempts \(received \d+ of 1048699 bytes\)$/);
+    expect(err.hint).toMatch(/try again later/);
+    expect(server.requestsTo('/blob').length).toBeLessThanOrEqual(5);
+    // Every stall is said as it happens (on a TTY or not), then the final error.
+    const warned = lines.filter((l) => l.startsWith('warn'));
+    expect(warned.length).toBe(server.requestsTo('/blob').length - 1);
+    expect(warned[0]).toMatch(/^warn GET http:\/\/\S+\/blob: no data for 0 s \(received 4096 of 1048699 bytes\); asking again \(gives up after 1 s more without data\)$/);
+  });
+
+  it('a dribble of tiny attempts does not count as progress', async () => {
+    for (let i = 0; i < 20; i++) server.fail('/blob', { type: 'drop', afterBytes: 1000 * (i + 1) });
+    const err = await rejection(client({ retries: 2 }).download(server.url('/blob'), part, { expectedSha256: sha }));
+    expect(err.code).toBe('network');
+    expect(server.requestsTo('/blob')).toHaveLength(3);
+  });
+
   it('retries when the headers do not arrive in time', async () => {
     // undici checks the headers timeout on a coarse (~0.5-1 s) timer wheel
     server.fail('/blob', { type: 'delay', ms: 3000 });
@@ -324,6 +346,21 @@ describe('redirects', () => {
     expect(err.code).toBe('http');
     expect(err.message).toMatch(/more than 10 redirects/);
     expect(server.requestsTo('/loop')).toHaveLength(11);
+  });
+
+  it('refuses a redirect from a loopback server to plain HTTP on another host, unless insecure', async () => {
+    // cake.example resolves to 127.0.0.1 here, but by name it is a host on the network.
+    const target = `http://cake.example:${new URL(other.origin).port}/blob`;
+    server.redirect('/downgrade', target);
+    const strict = client({ resolve: { 'cake.example': '127.0.0.1' } });
+    const err = await rejection(strict.download(server.url('/downgrade'), part, { expectedSha256: sha }));
+    expect(err.code).toBe('http');
+    expect(err.message).toBe(`GET ${server.url('/downgrade')}: refusing the redirect from ${new URL(server.origin).host} to plain HTTP at ${target}`);
+    expect(err.hint).toMatch(/--insecure/);
+    expect(other.requestsTo('/blob')).toHaveLength(0);
+    const res = await client({ resolve: { 'cake.example': '127.0.0.1' }, insecure: true }).download(server.url('/downgrade'), part, { expectedSha256: sha });
+    expect(res.sha256).toBe(sha);
+    expect(other.requestsTo('/blob')).toHaveLength(1);
   });
 
   it('names the redirect target in status errors', async () => {
