@@ -18,7 +18,7 @@ _cake() {
     export) opts=""; kind="env" ;;
     import) opts="--name --sha256 --force"; kind="file" ;;
     push) opts=""; kind="env" ;;
-    cook) opts="--name --no-cache --locked --engine"; kind="file" ;;
+    cook) opts="--name --no-cache --locked --engine --bake"; kind="file" ;;
     add) opts="--from --nix --host"; kind="env" ;;
     bake) opts="--output --format --boot --size --kernel --modules --cmdline --ssh-key --hostname --password"; kind="env" ;;
     boot) opts="--expect --timeout --memory"; kind="file" ;;

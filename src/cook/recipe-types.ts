@@ -5,6 +5,7 @@
 import { CakeError } from '../model/errors.js';
 import type { Source } from '../model/source.js';
 import type { Bind } from '../run/run-options.js';
+import type { ImageSpec } from './recipe-image.js';
 
 /** Where something is written: for messages `web.yaml:12 steps[2].run: ...`. */
 export interface At {
@@ -75,6 +76,8 @@ export interface Recipe {
    * build reads only its context.
    */
   hostPaths?: Located<string>[];
+  /** The `image:` section: how `cake cook --bake` bakes the result (recipe-image.ts). */
+  image?: ImageSpec;
 }
 
 /** One problem in a recipe. */

@@ -70,7 +70,7 @@ steps:
     expect(login.stderr).toBe('');
     expect(login.stdout).toBe(['/opt/cake/nix/bin/hello-seed', `${tools}/bin/seed-tool`, '/opt/site/bin/site-tool', 'hello from the nix store', 'seed-tool from the nix store', 'site-tool', 'seed'].join('\n'));
     // cake enter runs bash -l too
-    const enter = await cake(home, ['enter', env], { input: 'command -v hello-seed && hello-seed; exit\n' });
+    const enter = await cake(home, ['enter', env], { stdin: 'pipe', input: 'command -v hello-seed && hello-seed; exit\n' });
     expect(enter.stdout).toContain(`/opt/cake/nix/bin/hello-seed\nhello from the nix store`);
     expect(readFileSync(join(home, 'v1/envs', env, 'rootfs/etc/environment'), 'utf8')).toMatch(/^PATH="\/opt\/site\/bin:\/opt\/cake\/nix\/bin:/m);
     // the password chpasswd set
