@@ -38,6 +38,8 @@ from: ./busybox-rootfs.tar.gz
 steps:
   - file: /etc/motd
     content: "cooked and baked\\n"
+  - path: /opt/vm/bin
+  - env: { VM_ROLE: test }
 image:
   hostname: cooked-vm
   size: 200M
@@ -56,6 +58,10 @@ image:
     expect(catInImage(out, '/etc/hostname')).toBe('cooked-vm\n');
     expect(catInImage(out, '/etc/motd')).toBe('cooked and baked\n');
     expect(catInImage(out, '/root/.ssh/authorized_keys')).toBe(`${KEY}\n`);
+    // the recipe's variables reach the image's login shells and PAM logins
+    expect(catInImage(out, '/etc/profile.d/cake-env.sh')).toContain("export PATH='/opt/vm/bin:/usr/local/sbin:");
+    expect(catInImage(out, '/etc/profile.d/cake-env.sh')).toContain("export VM_ROLE='test'");
+    expect(catInImage(out, '/etc/environment')).toMatch(/^VM_ROLE="test"$/m);
     const boot = startBoot(home, [out, '--expect', 'cooked-vm login:', '--timeout', '240', '--', '-snapshot']);
     expect(await boot.done, boot.console().slice(-1500)).toBe(0);
     expect(boot.console()).toContain('cake.cooked=yes');
