@@ -27,6 +27,9 @@ export function hostReads(steps: readonly Step[], image?: ImageSpec): Located<st
   return out;
 }
 
+/** The advice for a host path a recipe may not read. */
+export const OUTSIDE_HINT = "copy the file into the recipe's directory, or, if it is meant to go into the env, list it under host_paths:";
+
 /** The problem for a host path a recipe may not read. */
 export function outsideMessage(path: string, dir: string, why = ''): string {
   return `${path}${why} is outside the recipe's directory ${dir}: a recipe reads only its own directory, unless the path is listed under host_paths:`;
@@ -36,7 +39,7 @@ export function outsideMessage(path: string, dir: string, why = ''): string {
 export function confine(c: Checker, dir: string, allowed: readonly string[], steps: readonly Step[], image?: ImageSpec): void {
   for (const r of hostReads(steps, image)) {
     if (isWithin(r.value, dir) || allowed.some((a) => isWithin(r.value, a))) continue;
-    c.problems.push({ at: r.at, message: outsideMessage(r.value, dir) });
+    c.problems.push({ at: r.at, message: outsideMessage(r.value, dir), hint: OUTSIDE_HINT });
   }
 }
 

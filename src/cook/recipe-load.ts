@@ -7,7 +7,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { isStorePath } from './nix.js';
-import { hostReads, isWithin, outsideMessage } from './host-reads.js';
+import { hostReads, isWithin, OUTSIDE_HINT, outsideMessage } from './host-reads.js';
 import { parseRecipe } from './recipe-schema.js';
 import type { At, Problem, Recipe } from './recipe-types.js';
 import { RecipeError } from './recipe-types.js';
@@ -139,6 +139,6 @@ function checkRealPaths(r: Recipe, problems: Problem[]): void {
     if (!readable(r, h.value)) continue; // reported by the parser
     const target = real(h.value);
     if (target === undefined || allowed.some((a) => isWithin(target, a))) continue;
-    problems.push({ at: h.at, message: outsideMessage(h.value, dir, ` (a symlink to ${target})`) });
+    problems.push({ at: h.at, message: outsideMessage(h.value, dir, ` (a symlink to ${target})`), hint: OUTSIDE_HINT });
   }
 }

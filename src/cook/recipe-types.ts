@@ -84,6 +84,8 @@ export interface Recipe {
 export interface Problem {
   at: At;
   message: string;
+  /** What to do, when the problem has its own advice (shown when it is the only problem). */
+  hint?: string;
 }
 
 export function formatProblem(p: Problem): string {
@@ -96,7 +98,8 @@ export class RecipeError extends CakeError {
   constructor(problems: Problem[]) {
     const lines = problems.map(formatProblem);
     const message = problems.length === 1 ? lines[0]! : `${problems.length} problems in the recipe:\n${lines.join('\n')}`;
-    super('recipe', message, { exitCode: 2, hint: 'fix the recipe; its format is in the README ("Recipes") and `man 5 cake-recipe`' });
+    const own = problems.length === 1 ? problems[0]!.hint : undefined;
+    super('recipe', message, { exitCode: 2, hint: own ?? 'fix the recipe; its format is in the README ("Recipes") and `man 5 cake-recipe`' });
     this.name = 'RecipeError';
     this.problems = problems;
   }
