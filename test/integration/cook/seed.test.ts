@@ -6,6 +6,11 @@
  * Cooked on the default engine and on proot, fresh CAKE_HOME, real packages from deb.debian.org.
  * Login shells (`cake enter`, `bash -l`, whose /etc/profile resets PATH) find the programs; the
  * user's home is theirs; the packages' owners are a real install's.
+ *
+ * Depends on ownership recording in cook run steps and exec (engineer own's branch, issue 16.1/16.4):
+ * on the default engine the apt-get step itself (nginx-common, cron chown to system users), and on
+ * both engines the owner assertions and `nginx -t`. Everything before them (base with pull options,
+ * login shells finding the Nix programs, cake enter, chpasswd) passes on proot without it.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
