@@ -12,7 +12,7 @@
  * both engines the owner assertions and `nginx -t`. Everything before them (base with pull options,
  * login shells finding the Nix programs, cake enter, chpasswd) passes on proot without it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +65,7 @@ steps:
   });
 
   afterAll(() => {
+    for (const p of [script, tools]) if (p) spawnSync('nix-store', ['--delete', p], { stdio: 'ignore' });
     removeHome(home);
     rmSync(dir, { recursive: true, force: true });
   });
