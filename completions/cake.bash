@@ -41,8 +41,8 @@ _cake() {
       case "$prev" in --name|--sha256) COMPREPLY=(); return ;; esac ;;
     push) opts=""; vopts="  "; kind="env"; guest=0
       case "$prev" in  esac ;;
-    cook) opts="--name --no-cache --locked --engine"; vopts=" --name --engine "; kind="file"; guest=0
-      case "$prev" in --name) COMPREPLY=(); return ;; --engine) COMPREPLY=( $(compgen -W "auto userns proot" -- "$cur") ); return ;; esac ;;
+    cook) opts="--name --no-cache --locked --engine --bake"; vopts=" --name --engine --bake "; kind="file"; guest=0
+      case "$prev" in --name) COMPREPLY=(); return ;; --engine) COMPREPLY=( $(compgen -W "auto userns proot" -- "$cur") ); return ;; --bake) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac ;;
     add) opts="--from --nix --host"; vopts=" --from --nix --host "; kind="env"; guest=0
       case "$prev" in --from) COMPREPLY=(); return ;; --nix|--host) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac ;;
     bake) opts="--output --format --boot --size --kernel --modules --cmdline --ssh-key --hostname --password"; vopts=" -o --output --format --boot --size --kernel --modules --cmdline --ssh-key --hostname --password "; kind="env"; guest=0

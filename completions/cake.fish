@@ -64,6 +64,7 @@ complete -c cake -n "__fish_seen_subcommand_from cook" -l name -x -d 'name of th
 complete -c cake -n "__fish_seen_subcommand_from cook" -l no-cache -d 'rebuild every step'
 complete -c cake -n "__fish_seen_subcommand_from cook" -l locked -d 'use only what RECIPE.lock pins; resolve nothing new'
 complete -c cake -n "__fish_seen_subcommand_from cook" -l engine -x -a 'auto userns proot' -d 'how to run steps: auto (default), userns or proot'
+complete -c cake -n "__fish_seen_subcommand_from cook" -l bake -r -F -d 'then bake the env into IMAGE as the recipe\'s image: section says'
 complete -c cake -F -n "__fish_seen_subcommand_from cook"
 complete -c cake -f -n "not __fish_seen_subcommand_from pull enter login shell exec list ls images ps inspect clone rm remove rename export import push cook add bake boot distros doctor gc prune config help" -a add -d 'copy binaries into an environment with everything they need to run'
 complete -c cake -n "__fish_seen_subcommand_from add" -l from -x -d 'from another environment (repeatable)'

@@ -167,8 +167,9 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--no-cache', description: 'rebuild every step' },
       { flags: '--locked', description: 'use only what RECIPE.lock pins; resolve nothing new' },
       { flags: '--engine <ENGINE>', description: 'how to run steps: auto (default), userns or proot', choices: ['auto', 'userns', 'proot'] },
+      { flags: '--bake <IMAGE>', description: "then bake the env into IMAGE as the recipe's image: section says", complete: 'file' },
     ],
-    examples: ['cake cook examples/web.yaml', 'cake cook web.yaml --name web --locked'],
+    examples: ['cake cook examples/web.yaml', 'cake cook web.yaml --name web --locked', 'cake cook vm.yaml --bake vm.img'],
   },
   {
     name: 'add',

@@ -20,6 +20,7 @@ import { syncOwnership } from './ownership-sync.js';
 import { planRecipe, type CookContext, type PlannedRecipe } from './recipe-plan.js';
 import { loadRecipes, type LoadIo } from './recipe-load.js';
 import type { Recipe } from './recipe-types.js';
+import type { ImageSpec } from './recipe-image.js';
 import { changedSince, fingerprint, materialize, scanTree, snapshotTree } from './snapshot.js';
 import type { EntryMeta } from './step-cache.js';
 import { envHash, settingsOf, treeHash } from './tree-hash.js';
@@ -39,6 +40,8 @@ export interface CookResult {
   ran: number;
   cached: number;
   lockWritten: boolean;
+  /** The entry recipe's `image:` section, for --bake. */
+  image?: ImageSpec;
 }
 
 interface Counters {
@@ -217,7 +220,7 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
       const tree = String(same.resolved.treeSha256);
       checkPinned(entry, ctx, tree);
       const lockWritten = finish(p, ctx, { treeSha256: tree });
-      return { record: same, treeSha256: tree, ran: counters.ran, cached: counters.cached + p.steps.length, lockWritten };
+      return { record: same, treeSha256: tree, ran: counters.ran, cached: counters.cached + p.steps.length, lockWritten, ...(entry.image ? { image: entry.image } : {}) };
     }
     let final: EntryMeta | undefined;
     const record = await ctx.envs.create(
@@ -241,6 +244,6 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
       { force: true, signal: ctx.signal, onWait: () => ctx.logger.info(`waiting for another cake process working on ${name}`) },
     );
     const lockWritten = finish(p, ctx, final!);
-    return { record, treeSha256: final!.treeSha256!, ...counters, lockWritten };
+    return { record, treeSha256: final!.treeSha256!, ...counters, lockWritten, ...(entry.image ? { image: entry.image } : {}) };
   }
 }

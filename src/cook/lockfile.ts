@@ -54,7 +54,7 @@ export function readLock(file: string): LockFile | undefined {
 
 /** Writes the lock file atomically when its content changed. Returns true when it was written. */
 export function writeLock(file: string, lock: LockFile): boolean {
-  const text = HEADER + stringify(lock, { sortMapEntries: false, lineWidth: 0 });
+  const text = HEADER + stringify(lock, { sortMapEntries: false, lineWidth: 0, aliasDuplicateObjects: false });
   try {
     if (readFileSync(file, 'utf8') === text) return false;
   } catch {

@@ -7,7 +7,8 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { isStorePath } from './nix.js';
-import { hostReads, isWithin, outsideMessage, parseRecipe } from './recipe-schema.js';
+import { hostReads, isWithin, OUTSIDE_HINT, outsideMessage } from './host-reads.js';
+import { parseRecipe } from './recipe-schema.js';
 import type { At, Problem, Recipe } from './recipe-types.js';
 import { RecipeError } from './recipe-types.js';
 
@@ -134,10 +135,10 @@ function readable(r: Recipe, p: string): boolean {
 function checkRealPaths(r: Recipe, problems: Problem[]): void {
   const dir = dirname(r.file);
   const allowed = [dir, ...(r.hostPaths ?? []).map((h) => h.value)].flatMap((a) => [a, real(a)]).filter((a): a is string => a !== undefined);
-  for (const h of hostReads(r.steps)) {
+  for (const h of hostReads(r.steps, r.image)) {
     if (!readable(r, h.value)) continue; // reported by the parser
     const target = real(h.value);
     if (target === undefined || allowed.some((a) => isWithin(target, a))) continue;
-    problems.push({ at: h.at, message: outsideMessage(h.value, dir, ` (a symlink to ${target})`) });
+    problems.push({ at: h.at, message: outsideMessage(h.value, dir, ` (a symlink to ${target})`), hint: OUTSIDE_HINT });
   }
 }

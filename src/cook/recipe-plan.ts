@@ -55,6 +55,13 @@ export interface PlannedRecipe {
   lock: LockState;
 }
 
+/**
+ * Part of every base key, so of every key: bumped when what a step produces or how a result is
+ * hashed changes, so that entries made by an older cake are not reused (2: env/path steps write the
+ * login-shell variables, copy modes, the hash covers settings).
+ */
+const COOK_FORMAT = 'cook-format-2';
+
 function clone<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
 }
@@ -106,7 +113,7 @@ async function baseFromEnv(name: string, ref: string, ctx: CookContext, lock: Lo
     const rootfs = ctx.envs.rootfs(name);
     const tree = treeHash(rootfs, rec.ownership, ctx.signal);
     lock.setFrom({ ref, kind: 'env', tree: `sha256:${tree}` });
-    const key = cacheKey('base-env', tree, rec.config ?? null, rec.run ?? null, rec.arch);
+    const key = cacheKey('base-env', COOK_FORMAT, tree, rec.config ?? null, rec.run ?? null, rec.arch);
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
     if (have) return have;
     ctx.logger.info(`  copying env ${name} into the cache`);
@@ -124,7 +131,7 @@ async function baseFromSource(r: Recipe, ctx: CookContext, lock: LockState): Pro
   const pinned = lock.pinnedSource(text, options);
   const fromLock = (resolved: Record<string, unknown>) => ({ ref: text, kind: 'source' as const, ...(options ? { options } : {}), resolved });
   if (pinned && !ctx.noCache) {
-    const have = ctx.cache.get(cacheKey('base-source', pinned, hostArch));
+    const have = ctx.cache.get(cacheKey('base-source', COOK_FORMAT, pinned, hostArch));
     if (have) {
       lock.setFrom(fromLock(pinned));
       return have;
@@ -147,7 +154,7 @@ async function baseFromSource(r: Recipe, ctx: CookContext, lock: LockState): Pro
       ctx.logger.warn(`${msg}: updating the lock`);
     }
     lock.setFrom(fromLock(resolved));
-    const key = cacheKey('base-source', resolved, out.record.arch);
+    const key = cacheKey('base-source', COOK_FORMAT, resolved, out.record.arch);
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
     if (have) return have;
     return ctx.cache.stage('base', ctx.noCache, (stage) => {

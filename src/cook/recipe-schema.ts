@@ -9,6 +9,8 @@ import { CakeError } from '../model/errors.js';
 import { parseSource } from '../model/source.js';
 import { parseBind, normalizeGuestPath } from '../run/run-options.js';
 import { Checker, sub, type Node } from './recipe-checker.js';
+import { confine } from './host-reads.js';
+import { parseImage } from './recipe-image.js';
 import type { AddFrom, FromRef, Located, Problem, PullOptions, Recipe, Step, StepKind } from './recipe-types.js';
 import { STEP_KINDS } from './recipe-types.js';
 
@@ -227,37 +229,6 @@ function parseStep(c: Checker, node: Node, path: string): Step | undefined {
   return c.problems.length === before ? step : undefined;
 }
 
-/** Whether `path` is `dir` or inside it (both absolute and normalized). Pure. */
-export function isWithin(path: string, dir: string): boolean {
-  return path === dir || path.startsWith(dir.endsWith('/') ? dir : dir + '/');
-}
-
-/**
- * The host paths a recipe's steps read (`copy:` sources, `add: { host: ... }`), with where they
- * are written.
- */
-export function hostReads(steps: readonly Step[]): Located<string>[] {
-  const out: Located<string>[] = [];
-  for (const s of steps) {
-    if (s.kind === 'copy') out.push(...s.sources);
-    if (s.kind === 'add') out.push(...s.host);
-  }
-  return out;
-}
-
-/** The problem for a host path a recipe may not read. */
-export function outsideMessage(path: string, dir: string, why = ''): string {
-  return `${path}${why} is outside the recipe's directory ${dir}: a recipe reads only its own directory, unless the path is listed under host_paths:`;
-}
-
-/** `copy:` and `add: { host: }` read only the recipe's directory and the `host_paths:` (by their names; symlinks are checked when loading). */
-function confine(c: Checker, dir: string, allowed: readonly string[], steps: readonly Step[]): void {
-  for (const r of hostReads(steps)) {
-    if (isWithin(r.value, dir) || allowed.some((a) => isWithin(r.value, a))) continue;
-    c.problems.push({ at: r.at, message: outsideMessage(r.value, dir) });
-  }
-}
-
 /**
  * Parses recipe text. `file` is the recipe's absolute path (relative paths in it are relative to
  * its directory), `display` how messages name it. Returns the recipe when there is no problem;
@@ -271,7 +242,7 @@ export function parseRecipe(text: string, file: string, display: string): { reci
     c.problems.push({ at: { file: display, line: lc.linePos(e.pos[0]).line, path: '(yaml)' }, message: e.message.split('\n')[0]! });
   }
   if (c.problems.length > 0) return { problems: c.problems };
-  const f = c.map(doc.contents, '', ['name', 'from', 'steps', 'expect_sha256', 'host_paths'], ['from']);
+  const f = c.map(doc.contents, '', ['name', 'from', 'steps', 'expect_sha256', 'host_paths', 'image'], ['from']);
   if (!f) return { problems: c.problems };
   const name = f.has('name') ? c.str(f.get('name'), 'name', { nonEmpty: true }) : undefined;
   if (name !== undefined && (!ENV_NAME.test(name) || name.includes('..'))) c.fail(f.get('name'), 'name', 'expected an env name: 1-63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit');
@@ -292,11 +263,13 @@ export function parseRecipe(text: string, file: string, display: string): { reci
     else if (e !== undefined) expectSha256 = e.replace(/^sha256:/, '');
   }
   const hostPaths = f.has('host_paths') ? (c.strs(f.get('host_paths'), 'host_paths') ?? []).map((h) => ({ ...h, value: c.hostPath(h.value) })) : [];
-  confine(c, dirname(file), hostPaths.map((h) => h.value), steps);
+  const image = f.has('image') ? parseImage(c, f.get('image')) : undefined;
+  confine(c, dirname(file), hostPaths.map((h) => h.value), steps, image);
   const problems = c.problems.sort((a, b) => a.at.line - b.at.line);
   if (!from) return { problems };
   const recipe: Recipe = { file, display, from, fromAt: c.at(f.get('from'), 'from'), steps };
   if (hostPaths.length > 0) recipe.hostPaths = hostPaths;
+  if (image) recipe.image = image;
   if (name !== undefined) recipe.name = name;
   if (expectSha256 !== undefined) {
     recipe.expectSha256 = expectSha256;

@@ -5,6 +5,7 @@
 import { CakeError } from '../model/errors.js';
 import type { Source } from '../model/source.js';
 import type { Bind } from '../run/run-options.js';
+import type { ImageSpec } from './recipe-image.js';
 
 /** Where something is written: for messages `web.yaml:12 steps[2].run: ...`. */
 export interface At {
@@ -75,12 +76,16 @@ export interface Recipe {
    * build reads only its context.
    */
   hostPaths?: Located<string>[];
+  /** The `image:` section: how `cake cook --bake` bakes the result (recipe-image.ts). */
+  image?: ImageSpec;
 }
 
 /** One problem in a recipe. */
 export interface Problem {
   at: At;
   message: string;
+  /** What to do, when the problem has its own advice (shown when it is the only problem). */
+  hint?: string;
 }
 
 export function formatProblem(p: Problem): string {
@@ -93,7 +98,8 @@ export class RecipeError extends CakeError {
   constructor(problems: Problem[]) {
     const lines = problems.map(formatProblem);
     const message = problems.length === 1 ? lines[0]! : `${problems.length} problems in the recipe:\n${lines.join('\n')}`;
-    super('recipe', message, { exitCode: 2, hint: 'fix the recipe; its format is in the README ("Recipes") and `man 5 cake-recipe`' });
+    const own = problems.length === 1 ? problems[0]!.hint : undefined;
+    super('recipe', message, { exitCode: 2, hint: own ?? 'fix the recipe; its format is in the README ("Recipes") and `man 5 cake-recipe`' });
     this.name = 'RecipeError';
     this.problems = problems;
   }

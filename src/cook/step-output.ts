@@ -77,7 +77,11 @@ export function runFailureHint(code: number, tail: string, engine: string): stri
   }
   if (code === 126) return `a command could not be executed (exit 126: not executable, or its interpreter is missing); ${RETRY}`;
   if (code > 128 && code < 160) return `the script was killed by signal ${code - 128}; ${RETRY}`;
-  const busy = last(/(\/etc\/(?:resolv\.conf|hosts)|\/dev|\/proc|\/sys)\b.*(?:Device or resource busy|EBUSY)/) ?? last(/(?:Device or resource busy|EBUSY).*?(\/\S+)/);
+  // EBUSY under userns (a bind mount), EACCES under proot (a bound host file) for the same cause
+  const busy =
+    last(/(\/etc\/(?:resolv\.conf|hosts))\b.*(?:Device or resource busy|EBUSY|Permission denied|EACCES)/) ??
+    last(/(\/dev|\/proc|\/sys)\b.*(?:Device or resource busy|EBUSY)/) ??
+    last(/(?:Device or resource busy|EBUSY).*?(\/\S+)/);
   if (busy) {
     return `${busy[1]} is a mount point while a step runs (the engine mounts it into the env), so it cannot be replaced or removed there; change it with a file: step, or after the step; ${RETRY}`;
   }

@@ -6,8 +6,13 @@
  * Cooked on the default engine and on proot, fresh CAKE_HOME, real packages from deb.debian.org.
  * Login shells (`cake enter`, `bash -l`, whose /etc/profile resets PATH) find the programs; the
  * user's home is theirs; the packages' owners are a real install's.
+ *
+ * Depends on ownership recording in cook run steps and exec (engineer own's branch, issue 16.1/16.4):
+ * on the default engine the apt-get step itself (nginx-common, cron chown to system users), and on
+ * both engines the owner assertions and `nginx -t`. Everything before them (base with pull options,
+ * login shells finding the Nix programs, cake enter, chpasswd) passes on proot without it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +65,7 @@ steps:
   });
 
   afterAll(() => {
+    for (const p of [script, tools]) if (p) spawnSync('nix-store', ['--delete', p], { stdio: 'ignore' });
     removeHome(home);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -70,7 +76,7 @@ steps:
     expect(login.stderr).toBe('');
     expect(login.stdout).toBe(['/opt/cake/nix/bin/hello-seed', `${tools}/bin/seed-tool`, '/opt/site/bin/site-tool', 'hello from the nix store', 'seed-tool from the nix store', 'site-tool', 'seed'].join('\n'));
     // cake enter runs bash -l too
-    const enter = await cake(home, ['enter', env], { input: 'command -v hello-seed && hello-seed; exit\n' });
+    const enter = await cake(home, ['enter', env], { stdin: 'pipe', input: 'command -v hello-seed && hello-seed; exit\n' });
     expect(enter.stdout).toContain(`/opt/cake/nix/bin/hello-seed\nhello from the nix store`);
     expect(readFileSync(join(home, 'v1/envs', env, 'rootfs/etc/environment'), 'utf8')).toMatch(/^PATH="\/opt\/site\/bin:\/opt\/cake\/nix\/bin:/m);
     // the password chpasswd set

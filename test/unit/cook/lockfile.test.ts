@@ -34,6 +34,15 @@ describe('lock files', () => {
     expect(() => new LockState('x.lock', undefined, false)).not.toThrow();
   });
 
+  it('pins a Debian base with the pull options it was built with: other options are not pinned', () => {
+    const options = { packages: ['nginx-light'], variant: 'minbase' as const };
+    const old = { version: 1 as const, from: { ref: 'debian:bookworm', kind: 'source' as const, options, resolved: { request: 'r1' } } };
+    expect(new LockState('x.lock', old, false).pinnedSource('debian:bookworm', options)).toEqual({ request: 'r1' });
+    expect(new LockState('x.lock', old, false).pinnedSource('debian:bookworm', { packages: ['nginx-light', 'cron'], variant: 'minbase' })).toBeUndefined();
+    expect(new LockState('x.lock', old, false).pinnedSource('debian:bookworm')).toBeUndefined();
+    expect(() => new LockState('x.lock', old, true).pinnedSource('debian:bookworm', { packages: ['cron'] })).toThrow(/--locked: debian:bookworm with \{"packages":\["cron"\]\} is not pinned in x\.lock/);
+  });
+
   it('with --locked refuses a missing lock, missing pins and changed digests', () => {
     expect(() => new LockState('x.lock', undefined, true)).toThrow(/--locked: there is no lock file x\.lock/);
     const old = {

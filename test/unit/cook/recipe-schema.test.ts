@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseRecipe } from '../../../src/cook/recipe-schema.js';
 import { formatProblem, RecipeError } from '../../../src/cook/recipe-types.js';
+import { bakeOptionsOf } from '../../../src/cook/recipe-image.js';
 
 const FILE = '/work/r/web.yaml';
 const parse = (text: string) => parseRecipe(text, FILE, 'web.yaml');
@@ -91,7 +92,7 @@ host_paths: [../shared, /usr/bin/bash]
     expect(problems(text)).toEqual([
       'web.yaml:1 from: missing',
       'web.yaml:1 name: expected an env name: 1-63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit',
-      'web.yaml:2 form: unknown key (expected one of: name, from, steps, expect_sha256, host_paths)',
+      'web.yaml:2 form: unknown key (expected one of: name, from, steps, expect_sha256, host_paths, image)',
       'web.yaml:5 steps[0].rn: unknown key (expected one of: run, cwd)',
       'web.yaml:6 steps[1].run: expected a string (quote it: "5")',
       'web.yaml:7 steps[2].run: expected a string',
@@ -156,6 +157,25 @@ host_paths: [../shared, /usr/bin/bash]
     expect(problems('from: alpine\nsteps:\n  - copy: ../r-secrets/key\n    to: /k\n')).toHaveLength(1);
     expect(problems('from: alpine\nhost_paths: [/etc/ssl/certs, ../shared, /usr/bin/env]\nsteps:\n  - copy: /etc/ssl/certs/ca.pem\n    to: /x\n  - copy: ../shared/a/b\n    to: /y\n  - add: { host: /usr/bin/env }\n')).toEqual([]);
     expect(problems('from: alpine\nhost_paths: [/etc/ssl/certs]\nsteps:\n  - copy: /etc/ssl/certsX\n    to: /x\n')).toHaveLength(1);
+  });
+
+  it('parses the image: section with the meanings of the cake bake options, strictly', () => {
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBq0cake me@laptop';
+    const r = parse(`from: alpine\nimage:\n  hostname: web-1\n  size: 2G\n  boot: efi\n  format: qcow2\n  kernel: debian:trixie/linux-image-cloud-amd64\n  keys: ["${key}"]\n  cmdline: quiet loglevel=3\n`);
+    expect(r.problems.map(formatProblem)).toEqual([]);
+    expect(r.recipe?.image).toEqual({ hostname: 'web-1', size: 2 * 1024 ** 3, boot: 'efi', format: 'qcow2', kernel: { kind: 'debian', release: 'trixie', package: 'linux-image-cloud-amd64' }, keys: [key], cmdline: ['quiet', 'loglevel=3'] });
+    expect(bakeOptionsOf(r.recipe!.image, 'web', '/out/web.qcow2', true, {})).toMatchObject({ env: 'web', output: '/out/web.qcow2', format: 'qcow2', bios: false, efi: true, size: 2 * 1024 ** 3, hostname: 'web-1', sshKeys: `${key}\n`, cmdline: ['quiet', 'loglevel=3'] });
+    expect(bakeOptionsOf(undefined, 'my_env', 'x.img', true, { SOURCE_DATE_EPOCH: '1700000000' })).toMatchObject({ format: 'raw', bios: true, efi: true, size: 'auto', hostname: 'my-env', kernel: { kind: 'debian' }, sourceDateEpoch: 1700000000 });
+    expect(parse('from: alpine\nimage: { kernel: ./bzImage }\n').recipe?.image?.kernel).toEqual({ kind: 'path', path: '/work/r/bzImage' });
+    expect(problems('from: alpine\nimage:\n  hostname: "bad host"\n  size: lots\n  boot: floppy\n  format: vdi\n  keys: [/home/me/.ssh/id_ed25519]\n  kernel: /boot/vmlinuz\n  ram: 4G\n')).toEqual([
+      "web.yaml:3 image.hostname: invalid value 'bad host'",
+      "web.yaml:4 image.size: invalid value 'lots'",
+      'web.yaml:5 image.boot: expected one of: bios, efi, both',
+      'web.yaml:6 image.format: expected one of: raw, qcow2',
+      'web.yaml:7 image.keys[0]: expected an SSH public key line (ssh-ed25519 AAAA… comment); give the key itself, not a file or a private key',
+      "web.yaml:8 image.kernel: /boot/vmlinuz is outside the recipe's directory /work/r: a recipe reads only its own directory, unless the path is listed under host_paths:",
+      'web.yaml:9 image.ram: unknown key (expected one of: hostname, size, boot, format, kernel, keys, cmdline)',
+    ]);
   });
 
   it('accepts every recipe in examples/', () => {

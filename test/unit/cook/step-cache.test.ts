@@ -46,6 +46,33 @@ describe('step cache', () => {
     expect(cache.get(a.key)?.step).toBe('rebuilt');
   });
 
+  it('stages entries: usable (get, treeDir, tree hash) before they are committed, gone when dropped', () => {
+    const fill = (key: string, tree = key) => (stage: string) => {
+      if (tree === key) {
+        mkdirSync(join(stage, 'rootfs'));
+        writeFileSync(join(stage, 'rootfs/f'), key);
+      }
+      return meta(key, tree);
+    };
+    const d = cache.stage('s', false, fill('d'.repeat(64)));
+    const e = cache.stage('s', false, fill('e'.repeat(64), d.key));
+    expect(cache.get(d.key)).toEqual(d);
+    expect(existsSync(join(cache.treeDir(e), 'f'))).toBe(true);
+    expect(cache.treeDir(e)).not.toBe(join(cache.entryDir(d.key), 'rootfs'));
+    expect(cache.setTreeHash(e, 'ab'.repeat(32)).treeSha256).toBe('ab'.repeat(32));
+    expect(existsSync(cache.entryDir(d.key))).toBe(false);
+    cache.dropPending();
+    expect(cache.get(d.key)).toBeUndefined();
+    expect(cache.get(e.key)).toBeUndefined();
+    const f = cache.stage('s', false, fill('f'.repeat(64)));
+    const g = cache.stage('s', false, fill('9'.repeat(64), f.key));
+    cache.setTreeHash(g, 'cd'.repeat(32));
+    cache.commitPending();
+    expect(cache.get(g.key)?.treeSha256).toBe('cd'.repeat(32));
+    expect(cache.treeDir(cache.get(g.key)!)).toBe(join(cache.entryDir(f.key), 'rootfs'));
+    expect(existsSync(join(cache.entryDir(f.key), 'rootfs/f'))).toBe(true);
+  });
+
   it('gc keeps the chains of recipes that exist (and the trees they use), removes the rest, and waits for no one', async () => {
     const recipe = join(home, 'r.yaml');
     writeFileSync(recipe, 'from: x\n');

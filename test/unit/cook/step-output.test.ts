@@ -17,6 +17,7 @@ describe('run step failure hints', () => {
     const h = runFailureHint(1, "ln: cannot remove '/etc/resolv.conf': Device or resource busy\n", 'auto');
     expect(h).toMatch(/^\/etc\/resolv\.conf is a mount point while a step runs/);
     expect(h).not.toMatch(/chown/);
+    expect(runFailureHint(1, "ln: failed to create symbolic link '/etc/resolv.conf': Permission denied\n", 'proot')).toMatch(/^\/etc\/resolv\.conf is a mount point while a step runs/);
   });
 
   it('mentions ownership only for a failed chown, and proot only when it is not the engine', () => {
