@@ -5,7 +5,8 @@ import { CakeError, UsageError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch, qemuProgramNames } from './arch.js';
 import { fakeProcBinds } from './fake-proc.js';
-import { ensureMountPoint, resolveGuestPath, type GuestMount } from './guest-path.js';
+import { ensureWithin } from './env-fs.js';
+import { resolveCommand, resolveGuestPath, type GuestMount } from './guest-path.js';
 import { parseGroup, parsePasswd, resolveGuestUser } from './guest-user.js';
 import { findHostProgram } from './host-tools.js';
 import {
@@ -13,10 +14,12 @@ import {
   cwdCandidates,
   guestArgv,
   kernelReleaseFor,
+  loaderVarNames,
   planMounts,
   type PlannedMount,
   type RunPlan,
 } from './plan.js';
+import type { CreatedEntry } from './run-dir.js';
 import { normalizeGuestPath, type RunOptions } from './run-options.js';
 
 /** What prepare needs to know about the env (a subset of engine.ts's GuestEnv). */
@@ -53,17 +56,20 @@ async function nonEmptyFile(path: string): Promise<boolean> {
 
 /**
  * DNS: the guest keeps its own /etc/resolv.conf and /etc/hosts when they are non-empty regular
- * files (after following guest symlinks); otherwise the host's file is bound over the guest path
- * (read-write, like any bind; the env itself is not written, except for an empty mount point
- * under the userns engine). Binding rather than writing keeps a moving host (laptop networks,
- * systemd-resolved) right in every run, and leaves the env as it was pulled.
+ * files (after following guest symlinks). Otherwise, for this run only, the host's file is written
+ * where the guest path leads (a dangling symlink such as Ubuntu's to systemd-resolved's stub
+ * included), as a real file: a run step may replace it (`ln -snf … /etc/resolv.conf`) and its
+ * version stays. After the run cake removes the copy again if it is still the one it wrote (see
+ * run-dir.ts). Never inside a bind: only in the env's own tree. Nothing is written when the file
+ * is there but empty (it is the env's: left alone; cake does not bind over it either).
  */
-async function dnsBinds(root: string): Promise<{ src: string; dst: string }[]> {
-  const out: { src: string; dst: string }[] = [];
+async function dnsFiles(root: string): Promise<{ dst: string; content: string }[]> {
+  const out: { dst: string; content: string }[] = [];
   for (const file of DNS_FILES) {
     const guest = await resolveGuestPath(root, [], file);
-    if (guest.kind === 'file' && (await nonEmptyFile(guest.hostPath))) continue;
-    if (await nonEmptyFile(file)) out.push({ src: await realpath(file), dst: file });
+    if (guest.kind !== 'missing') continue;
+    if (!(await nonEmptyFile(file))) continue;
+    out.push({ dst: guest.guestPath, content: await readFile(file, 'utf8') });
   }
   return out;
 }
@@ -107,7 +113,6 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
   const mounts = planMounts({
     isolated: opts.isolated,
     hostHome: homeOk ? hostHome : undefined,
-    dns: await dnsBinds(root),
     fakeProc: await fakeProcBinds(join(deps.cacheDir, 'fake-proc')),
     user: await userBinds(opts),
   });
@@ -129,17 +134,20 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
     args = ['/bin/sh', '-l'];
   }
 
-  const environment = buildGuestEnvironment({ hostTerm: deps.hostEnv.TERM, user, imageEnv: env.config?.env, extra: opts.env });
-  let guestEnvProgram: string | undefined;
-  if (Object.keys(environment).some((k) => k.startsWith('LD_'))) {
-    for (const p of ['/usr/bin/env', '/bin/env']) {
-      if ((await resolveGuestPath(root, [], p)).kind === 'file') {
-        guestEnvProgram = p;
-        break;
-      }
-    }
-    if (guestEnvProgram === undefined) deps.logger.warn(`env ${env.name} has no env program: LD_* variables also reach the engine's host helpers`);
+  const stripped = loaderVarNames(env.config?.env);
+  if (stripped.length > 0) {
+    deps.logger.warn(`env ${env.name}: ignoring ${stripped.join(', ')} from its image config or recipe (loader variables are not taken from images; set one with --env)`);
   }
+  const environment = buildGuestEnvironment({ hostTerm: deps.hostEnv.TERM, user, imageEnv: env.config?.env, extra: opts.env });
+  const command = await resolveCommand(root, asGuestMounts, args[0]!, environment.PATH ?? '', cwd ?? '/');
+  if (command === undefined) {
+    throw new CakeError('not-found', `${args[0]}: command not found in env ${env.name}`, {
+      hint: `check the name, or give its full path (the env's PATH is ${environment.PATH ?? 'empty'})`,
+      exitCode: 127,
+    });
+  }
+  if (command.includes('=')) throw new UsageError(`${command}: cake cannot run a program whose path contains '='`);
+  args = [command, ...args.slice(1)];
 
   let qemu: string | undefined;
   if (isForeignArch(env.arch, machine())) {
@@ -154,6 +162,7 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
     }
   }
 
+  const files = await dnsFiles(root);
   const kernelRelease = kernelReleaseFor(release());
   return {
     root,
@@ -164,26 +173,45 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
     mounts,
     ...(kernelRelease !== undefined ? { kernelRelease } : {}),
     ...(qemu !== undefined ? { qemu } : {}),
-    ...(guestEnvProgram !== undefined ? { guestEnvProgram } : {}),
+    ...(files.length > 0 ? { files } : {}),
   };
 }
 
-/**
- * userns only: resolves each mount's destination through the guest's symlinks and the mounts
- * before it, and creates missing mount points (an empty dir or file, in the env or in a host
- * directory bound earlier). Returns the symlink-free guest destinations, in plan order.
- */
-export async function prepareMountPoints(plan: RunPlan, logger: Logger): Promise<string[]> {
-  const done: GuestMount[] = [];
-  const dsts: string[] = [];
-  for (const m of plan.mounts) {
-    const r = await resolveGuestPath(plan.root, done, m.dst);
-    if (r.kind !== 'missing' && r.kind !== m.kind) {
-      throw new UsageError(`cannot bind ${m.src} over ${m.dst}: one is a directory, the other is not`);
-    }
-    if (await ensureMountPoint(r, m.kind)) logger.debug(`created mount point ${r.guestPath} (${r.hostPath})`);
-    done.push({ src: m.src, dst: r.guestPath });
-    dsts.push(r.guestPath);
+/** Where a symlink-free guest path lives: inside the deepest earlier mount, else in the env. */
+function baseOf(root: string, done: readonly GuestMount[], guestPath: string): { base: string; rel: string } {
+  let best: GuestMount | undefined;
+  for (const m of done) {
+    if ((guestPath === m.dst || guestPath.startsWith(m.dst + '/') || m.dst === '/') && (!best || m.dst.length >= best.dst.length)) best = m;
   }
-  return dsts;
+  if (best === undefined) return { base: root, rel: guestPath };
+  return { base: best.src, rel: best.dst === '/' ? guestPath : guestPath.slice(best.dst.length) || '/' };
+}
+
+/**
+ * userns only: resolves each mount point through the guest's symlinks and the mounts before it
+ * (first the engine's own /dev, /proc and /sys, then plan.mounts), and creates missing ones (an
+ * empty directory or file, in the env or in a host directory bound earlier) with the symlink-refusing
+ * walk of env-fs.ts. Returns the symlink-free guest destinations and what was created, for
+ * run-dir.ts to remove after the run.
+ */
+export async function prepareMountPoints(
+  plan: RunPlan,
+  stages: { dev: string; proc: string; sys: string },
+): Promise<{ system: { dev: string; proc: string; sys: string }; dsts: string[]; created: CreatedEntry[] }> {
+  const done: GuestMount[] = [];
+  const created: CreatedEntry[] = [];
+  const ensure = async (dst: string, kind: 'dir' | 'file', src: string): Promise<string> => {
+    const r = await resolveGuestPath(plan.root, done, dst);
+    if (r.kind !== 'missing' && r.kind !== kind) {
+      throw new UsageError(`cannot bind ${src} over ${dst}: one is a directory, the other is not`);
+    }
+    const { base, rel } = baseOf(plan.root, done, r.guestPath);
+    if (r.kind === 'missing') for (const path of ensureWithin(base, rel, kind)) created.push({ root: base, path, ...(kind === 'file' ? { size: 0 } : {}) });
+    done.push({ src, dst: r.guestPath });
+    return r.guestPath;
+  };
+  const system = { proc: await ensure('/proc', 'dir', stages.proc), dev: await ensure('/dev', 'dir', stages.dev), sys: await ensure('/sys', 'dir', stages.sys) };
+  const dsts: string[] = [];
+  for (const m of plan.mounts) dsts.push(m.why === 'fake-proc' ? m.dst : await ensure(m.dst, m.kind, m.src));
+  return { system, dsts, created };
 }
