@@ -17,7 +17,7 @@ export interface ProotTool {
 export interface ProotLayout {
   /** The run directory's /dev skeleton (run-dir.ts), shown as the guest's /dev. */
   dev: string;
-  /** An empty directory shown as /proc/1/root, so chroot detection (ischroot) sees a chroot. */
+  /** A directory shown as /proc/1 (its `root` is an empty directory), so chroot detection (ischroot) sees a chroot. */
   initRoot: string;
   /** The static busybox shown as GUEST_ENV_HELPER. */
   busybox: string;
@@ -31,7 +31,7 @@ export interface ProotLayout {
  * private /dev (the run directory's skeleton with the host's null zero full random urandom tty
  * and pts bound in, a private shm directory), the host's /proc and /sys (proot can give neither a
  * PID namespace nor read-only binds: see README "What an env shares with the host"), and
- * /proc/1/root as a directory that is not its `/`. proot itself runs with cake's environment
+ * /proc/1 as a directory whose `root` is not its `/` (the host's init is not the guest's business). proot itself runs with cake's environment
  * (plus its own PROOT_* and PROOT_NO_SECCOMP=1 when seccomp acceleration is off); the guest's is
  * applied by the static helper inside the guest. `-v -1` keeps proot quiet except on fatal errors
  * (it otherwise reports every guest death by signal). Pure.
@@ -54,7 +54,7 @@ export function buildProotCommand(plan: RunPlan, tool: ProotTool, seccomp: boole
   if (layout.console !== undefined) bind(layout.console, '/dev/console');
   bind(layout.busybox, GUEST_ENV_HELPER);
   bind('/proc', '/proc');
-  bind(layout.initRoot, '/proc/1/root');
+  bind(layout.initRoot, '/proc/1');
   bind('/sys', '/sys');
   for (const m of plan.mounts) bind(m.src, m.dst);
   args.push(...guestCommandWords(plan.env, plan.argv));

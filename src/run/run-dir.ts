@@ -42,7 +42,7 @@ export interface RunDir {
   dir: string;
   /** The /dev skeleton: `dir/dev`. */
   dev: string;
-  /** An empty directory the proot engine shows as /proc/1/root (so chroot detection works). */
+  /** A directory the proot engine shows as /proc/1, whose `root` is not the guest's `/` (so chroot detection works). */
   initRoot: string;
   record(uses: string[], created: CreatedEntry[]): void;
   /** Removes what the run created (where no live run uses it) and the run directory. */
@@ -115,7 +115,7 @@ export function createRunDir(cacheDir: string, rootfs: string): RunDir {
   const dir = join(runsDir(cacheDir), `${process.pid}-${randomBytes(6).toString('hex')}`);
   mkdirSync(dir, { mode: 0o700 });
   const dev = join(dir, 'dev');
-  for (const d of ['dev', 'dev/pts', 'dev/shm', 'dev/.cake', 'proc', 'sys', 'init-root']) mkdirSync(join(dir, d), { mode: 0o755 });
+  for (const d of ['dev', 'dev/pts', 'dev/shm', 'dev/.cake', 'proc', 'sys', 'proc-1', 'proc-1/root']) mkdirSync(join(dir, d), { mode: 0o755 });
   for (const n of [...DEV_NODES, 'console', '.cake/busybox']) writeFileSync(join(dev, n), '', { mode: 0o644 });
   for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx']] as const) {
     symlinkSync(target, join(dev, name));
@@ -130,7 +130,7 @@ export function createRunDir(cacheDir: string, rootfs: string): RunDir {
   return {
     dir,
     dev,
-    initRoot: join(dir, 'init-root'),
+    initRoot: join(dir, 'proc-1'),
     record(uses, created) {
       rec = { ...rec, uses: [...rec.uses, ...uses], created: [...rec.created, ...created] };
       write();

@@ -45,7 +45,8 @@ function rewrites(terminal: boolean): string[] {
  *
  *     setpriv --pdeathsig KILL -- unshare --user --map-root-user --mount --pid --
  *       dumb-init -c -- setpriv --pdeathsig KILL -- dumb-init -c --      # outside, then PID 1
- *         busybox sh -c SETUP cake ENV -i ... unshare --user --map-… --root=ROOT --wd=CWD --
+ *         busybox sh -c SETUP cake ENV -i ... [setpriv --bounding-set=-sys_admin | unshare --user
+ *           --map-user=U --map-group=G] unshare --root=ROOT --wd=CWD --
  *           /dev/.cake/busybox env -i K=V... CMD ARGS...
  *
  * - The outer dumb-init is cake's child: cake relays SIGTERM/SIGHUP/... to it, it forwards them to
@@ -62,9 +63,12 @@ function rewrites(terminal: boolean): string[] {
  *   /sys read-only with every submount; then moves each finished tree onto the env's mount point
  *   in one mount call (a tree is never changed after it is in the env, so no guest process can
  *   catch it half-made), then binds /tmp, $HOME and the user's binds.
- * - The final `unshare --user` puts the guest in a nested user namespace (root, or --user's
- *   uid/gid, mapped to the setup's root): it has no capability over the mount namespace, so it can
- *   neither unmount the read-only binds nor remount them writable.
+ * - The guest cannot undo the setup: as root it runs without CAP_SYS_ADMIN (setpriv drops it from
+ *   the bounding set), so it can neither unmount the read-only binds nor remount them writable
+ *   (in a user namespace of its own it only gets locked copies); as --user's uid/gid it runs in a
+ *   nested user namespace mapping that uid to the setup's root, with no capability at all here.
+ *   A root guest stays in the setup's user namespace so that it may read /proc/1/root (chroot
+ *   detection: ischroot).
  * - The guest environment is set by the static helper inside the guest (command.ts): no host
  *   program runs with any of it.
  *
@@ -72,7 +76,8 @@ function rewrites(terminal: boolean): string[] {
  */
 export function buildUsernsCommand(plan: RunPlan, tools: UsernsTools, layout: UsernsLayout): HostCommand {
   const q = shQuote;
-  const M = q(tools.mount);
+  // -n: no /run/mount/utab update (another user's utab is not writable, and it is the host's)
+  const M = `${q(tools.mount)} -n`;
   const R = q(layout.runDir);
   const at = (guest: string): string => q(plan.root + (guest === '/' ? '' : guest));
   const lines = ['set -e', `R=${R}`];
@@ -103,9 +108,9 @@ export function buildUsernsCommand(plan: RunPlan, tools: UsernsTools, layout: Us
   });
   lines.push('exec "$@"');
 
-  const inner = [tools.env, '-i', ...Object.entries(HOST_HELPER_ENV).map(([k, v]) => `${k}=${v}`), tools.unshare, '--user'];
-  if (plan.user.uid === 0 && plan.user.gid === 0) inner.push('--map-root-user');
-  else inner.push(`--map-user=${plan.user.uid}`, `--map-group=${plan.user.gid}`);
+  const inner = [tools.env, '-i', ...Object.entries(HOST_HELPER_ENV).map(([k, v]) => `${k}=${v}`)];
+  if (plan.user.uid === 0 && plan.user.gid === 0) inner.push(tools.setpriv, '--bounding-set=-sys_admin', '--', tools.unshare);
+  else inner.push(tools.unshare, '--user', `--map-user=${plan.user.uid}`, `--map-group=${plan.user.gid}`);
   inner.push(`--root=${plan.root}`, `--wd=${plan.cwd}`, '--', ...guestCommandWords(plan.env, plan.argv));
 
   const init = (): string[] => [tools.setpriv, '--pdeathsig', 'KILL', '--', tools.dumbInit, '-c', ...rewrites(layout.terminal), '--'];

@@ -20,7 +20,7 @@ function plan(over: Partial<RunPlan> = {}): RunPlan {
   };
 }
 const tool: ProotTool = { binary: '/usr/bin/proot', fork: 'proot-me', killOnExit: true, env: {} };
-const prootLayout: ProotLayout = { dev: '/c/runs/1/dev', initRoot: '/c/runs/1/init-root', busybox: '/usr/bin/busybox' };
+const prootLayout: ProotLayout = { dev: '/c/runs/1/dev', initRoot: '/c/runs/1/proc-1', busybox: '/usr/bin/busybox' };
 const guestTail = ['/dev/.cake/busybox', 'env', '-i', 'PATH=/usr/bin:/bin', 'HOME=/root', 'TERM=xterm', 'LD_PRELOAD=/x.so', '/bin/sh', '-c', 'echo "$HOME"'];
 
 describe('guestCommandWords', () => {
@@ -38,7 +38,7 @@ describe('buildProotCommand', () => {
       '-b', '/c/runs/1/dev:/dev',
       ...['null', 'zero', 'full', 'random', 'urandom', 'tty'].flatMap((n) => ['-b', `/dev/${n}:/dev/${n}`]),
       '-b', '/dev/pts:/dev/pts', '-b', '/usr/bin/busybox:/dev/.cake/busybox',
-      '-b', '/proc:/proc', '-b', '/c/runs/1/init-root:/proc/1/root', '-b', '/sys:/sys',
+      '-b', '/proc:/proc', '-b', '/c/runs/1/proc-1:/proc/1', '-b', '/sys:/sys',
       '-b', '/tmp:/tmp', '-b', '/data:/mnt/data',
       ...guestTail,
     ]);
@@ -81,19 +81,19 @@ describe('buildUsernsCommand', () => {
     ]);
     expect(c.args.slice(sh + 3)).toEqual([
       'cake', '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C',
-      '/usr/bin/unshare', '--user', '--map-root-user', '--root=/envs/deb/rootfs', '--wd=/root', '--', ...guestTail,
+      '/usr/bin/setpriv', '--bounding-set=-sys_admin', '--', '/usr/bin/unshare', '--root=/envs/deb/rootfs', '--wd=/root', '--', ...guestTail,
     ]);
     const script = c.args[sh + 2]!.split('\n');
     expect(script[0]).toBe('set -e');
-    expect(script).toContain(`'/bin/mount' -t proc -o nosuid,nodev,noexec proc "$R/proc"`);
-    expect(script).toContain(`'/bin/mount' -o remount,bind,ro "$R"'/sys/fs/cgroup' 2>/dev/null || :`);
+    expect(script).toContain(`'/bin/mount' -n -t proc -o nosuid,nodev,noexec proc "$R/proc"`);
+    expect(script).toContain(`'/bin/mount' -n -o remount,bind,ro "$R"'/sys/fs/cgroup' 2>/dev/null || :`);
     // the finished trees go in with one call each, then the binds, at the resolved destinations
     expect(script.slice(-6)).toEqual([
-      `'/bin/mount' --move "$R/proc" '/envs/deb/rootfs/proc'`,
-      `'/bin/mount' --rbind "$R/dev" '/envs/deb/rootfs/dev'`,
-      `'/bin/mount' --move "$R/sys" '/envs/deb/rootfs/sys'`,
-      `'/bin/mount' --rbind '/tmp' '/envs/deb/rootfs/tmp'`,
-      `'/bin/mount' --rbind '/data' '/envs/deb/rootfs/run/data'`,
+      `'/bin/mount' -n --move "$R/proc" '/envs/deb/rootfs/proc'`,
+      `'/bin/mount' -n --rbind "$R/dev" '/envs/deb/rootfs/dev'`,
+      `'/bin/mount' -n --move "$R/sys" '/envs/deb/rootfs/sys'`,
+      `'/bin/mount' -n --rbind '/tmp' '/envs/deb/rootfs/tmp'`,
+      `'/bin/mount' -n --rbind '/data' '/envs/deb/rootfs/run/data'`,
       'exec "$@"',
     ]);
     // no guest variable is in the script (it runs on the host)
@@ -110,7 +110,7 @@ describe('buildUsernsCommand', () => {
     const c = buildUsernsCommand(plan({ mounts: [{ src: `/we'ird dir "$(touch /tmp/pwned)"`, dst: '/m', kind: 'dir', why: 'user' }] }), { ...tools, mount: '/bin/echo' }, { ...layout, runDir: '/nonexistent', dsts: undefined });
     const script = c.args[c.args.indexOf('sh') + 2]!.replace('set -e', '').replace(/^for p .*$/m, '').replace('exec "$@"', '');
     const out = execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
-    expect(out.trim().split('\n').pop()).toBe(`--rbind /we'ird dir "$(touch /tmp/pwned)" /envs/deb/rootfs/m`);
+    expect(out.endsWith(`--rbind /we'ird dir "$(touch /tmp/pwned)" /envs/deb/rootfs/m`)).toBe(true);
   });
   it('shQuote round-trips through sh', () => {
     for (const w of ["it's", '', '$(x)', "'"]) expect(execFileSync('/bin/sh', ['-c', `printf %s ${shQuote(w)}`], { encoding: 'utf8' })).toBe(w);
