@@ -1,4 +1,4 @@
-import { readFileSync, readlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
 import type { StdioOptions } from 'node:child_process';
@@ -88,7 +88,11 @@ export async function prepareLaunch(
         terminal: deps.terminal,
       });
     } else {
-      const busybox = await findStaticBusybox(deps.hostEnv);
+      // A copy for this run: proot cannot bind read-only, and what a guest does to a bound file
+      // (rm, a write by a root caller) it does to the host's.
+      const busybox = join(run.dev, '.cake/busybox');
+      copyFileSync(await findStaticBusybox(deps.hostEnv), busybox);
+      chmodSync(busybox, 0o555);
       cmd = buildProotCommand(plan, engine.proot!, engine.seccomp ?? false, {
         dev: run.dev,
         initRoot: run.initRoot,

@@ -79,6 +79,16 @@ afterAll(() => {
   rmSync(proofDir, { recursive: true, force: true });
 });
 
+/**
+ * A guard for the tests that replace /etc/resolv.conf: when the guest's file is the host's own
+ * (bound, as cake once did), the step stops (exit 99) instead of replacing the host's file.
+ */
+function notTheHostsResolvConf(): string {
+  const st = lstatSync('/etc/resolv.conf');
+  const real = st.isSymbolicLink() ? execFileSync('stat', ['-L', '-c', '%d:%i', '/etc/resolv.conf'], { encoding: 'utf8' }).trim() : `${st.dev}:${st.ino}`;
+  return `[ "$(stat -L -c %d:%i /etc/resolv.conf)" != "${real}" ] || exit 99`;
+}
+
 function markers(): string[] {
   return readdirSync(shared).filter((n) => n.startsWith('marker'));
 }
@@ -165,7 +175,7 @@ describe.each([
   });
 
   it('lets a run replace /etc/resolv.conf (DNS works meanwhile) and keeps its version', async () => {
-    const r = await exec('bb', ['--isolated', '--', 'sh', '-c', 'grep -q . /etc/resolv.conf && ln -snf /lib/resolv.conf /etc/resolv.conf && echo replaced']);
+    const r = await exec('bb', ['--isolated', '--', 'sh', '-c', `${notTheHostsResolvConf()}; grep -q . /etc/resolv.conf && ln -snf /lib/resolv.conf /etc/resolv.conf && echo replaced`]);
     expect(r.stdout, r.stderr).toBe('replaced');
     const root = rootfsOf(user, 'bb');
     expect(readlinkSync(join(root, 'etc/resolv.conf'))).toBe('/lib/resolv.conf');
@@ -190,23 +200,33 @@ describe.each(['userns', 'proot'] as const)('on %s, as root', (engine) => {
     expect(Number(r.stdout)).toBeLessThan(10);
   });
 
+  it('a recipe step replaces /etc/resolv.conf (DNS works meanwhile) and its version stays in the cooked env', async () => {
+    const dir = mkdtempSync(join(shared, 'recipe-'));
+    const recipe = join(dir, 'dns.yaml');
+    writeFileSync(recipe, `name: dns-${engine}\nfrom: bb\nsteps:\n  - run: ${JSON.stringify(`${notTheHostsResolvConf()}; grep -q . /etc/resolv.conf && ln -snf /lib/resolv.conf /etc/resolv.conf`)}\n`);
+    const r = await as('root', ['cook', recipe, '--engine', engine]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readlinkSync(join(rootfsOf('root', `dns-${engine}`), 'etc/resolv.conf'))).toBe('/lib/resolv.conf');
+  });
+
   it('a guest swapping /etc for a symlink to a host directory never makes cake write there', async () => {
     rmSync(join(proofDir, 'resolv.conf'), { force: true });
     const attacker = execa(CAKE, ['exec', 'race', '--engine', engine, '--isolated', '--', 'sh', '-c',
-      `end=$(($(date +%s) + 25)); while [ $(date +%s) -lt $end ]; do mv /etc /etc.real && ln -s ${proofDir} /etc; rm /etc; mv /etc.real /etc; done`], {
+      // /etc is a real directory half the time and a symlink to a host directory the other half
+      `ln -s ${proofDir} /etc.link; end=$(($(date +%s) + 40)); while [ $(date +%s) -lt $end ]; do for i in 1 2 3 4 5 6 7 8; do mv /etc /etc.real; mv /etc.link /etc; mv /etc /etc.link; mv /etc.real /etc; done; done`], {
       reject: false, stdin: 'ignore', env: { CAKE_HOME: homes.root.home, NO_COLOR: '1' },
     });
     await new Promise((res) => setTimeout(res, 1500));
-    for (let i = 0; i < 12; i++) await as('root', ['exec', 'race', '--engine', engine, '--isolated', '--', 'true']);
+    for (let i = 0; i < 40; i++) await as('root', ['exec', 'race', '--engine', engine, '--isolated', '--', 'true']);
     attacker.kill('SIGTERM');
     await attacker;
     expect(readdirSync(proofDir).filter((n) => !n.startsWith('planted'))).toEqual([]);
     const root = rootfsOf('root', 'race');
-    // the attacker was stopped somewhere in its loop: put its /etc back
-    if (existsSync(join(root, 'etc.real'))) {
-      rmSync(join(root, 'etc'), { force: true });
-      execFileSync('mv', [join(root, 'etc.real'), join(root, 'etc')]);
-    }
+    // the attacker was stopped somewhere in its loop: put the real /etc back
+    const names = ['etc', 'etc.real', 'etc.link'];
+    const real = names.find((n) => lstatSync(join(root, n), { throwIfNoEntry: false })?.isDirectory());
+    for (const n of names) if (lstatSync(join(root, n), { throwIfNoEntry: false })?.isSymbolicLink()) rmSync(join(root, n));
+    if (real !== undefined && real !== 'etc') execFileSync('mv', [join(root, real), join(root, 'etc')]);
     expect(lstatSync(join(root, 'etc')).isDirectory()).toBe(true);
   }, 240_000);
 });
