@@ -209,6 +209,25 @@ describe.each(['userns', 'proot'] as const)('on %s, as root', (engine) => {
     expect(readlinkSync(join(rootfsOf('root', `dns-${engine}`), 'etc/resolv.conf'))).toBe('/lib/resolv.conf');
   });
 
+  it('a cake killed by SIGKILL takes its guest with it, and the next run removes the mount point it left', async (ctx) => {
+    // proot: its tracees outlive a proot killed with SIGKILL (README), and it makes no mount points
+    if (engine === 'proot') ctx.skip();
+    const src = mkdtempSync(join(shared, 'crash-'));
+    chmodSync(src, 0o755);
+    const n = engine === 'userns' ? '3161' : '3162';
+    const victim = execa(CAKE, ['exec', 'bb', '--engine', engine, '--isolated', '--bind', `${src}:/mnt/cake-crash`, '--', 'sh', '-c', `echo ready; exec sleep ${n}`], {
+      reject: false, stdin: 'ignore', env: { CAKE_HOME: homes.root.home, NO_COLOR: '1' },
+    });
+    await new Promise<void>((res) => victim.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && res()));
+    victim.kill('SIGKILL');
+    await victim;
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(spawnSync('pgrep', ['-f', `^sleep ${n}$`]).status).toBe(1);
+    const r = await as('root', ['exec', 'bb', '--engine', engine, '--isolated', '--', 'true']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(rootfsOf('root', 'bb'), 'mnt/cake-crash'))).toBe(false);
+  });
+
   it('a guest swapping /etc for a symlink to a host directory never makes cake write there', async () => {
     rmSync(join(proofDir, 'resolv.conf'), { force: true });
     const attacker = execa(CAKE, ['exec', 'race', '--engine', engine, '--isolated', '--', 'sh', '-c',
