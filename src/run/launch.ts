@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, readFileSync, readlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
 import type { StdioOptions } from 'node:child_process';
@@ -9,7 +9,7 @@ import type { RunPlan } from './plan.js';
 import { prepareMountPoints } from './prepare.js';
 import { buildProotCommand, type ProotTool } from './proot-argv.js';
 import { createRunDir, sweepRuns, type CreatedEntry } from './run-dir.js';
-import { buildUsernsCommand } from './userns-argv.js';
+import { buildUsernsCommand, usernsSetupScript, type UsernsLayout } from './userns-argv.js';
 
 /** A guest ready to start: the host command, and what to undo once it has ended. */
 export interface Launch {
@@ -79,14 +79,17 @@ export async function prepareLaunch(
       const mp = await prepareMountPoints(plan, stages);
       uses.push(mp.system.dev, mp.system.proc, mp.system.sys, ...mp.dsts);
       run.record(uses, mp.created);
-      cmd = buildUsernsCommand(plan, tools, {
+      const layout: UsernsLayout = {
         runDir: run.dir,
         ...mp.system,
         dsts: mp.dsts,
         sysSubmounts: sysSubmounts(readFileSync('/proc/self/mountinfo', 'utf8')),
         ...(console !== undefined ? { console } : {}),
         terminal: deps.terminal,
-      });
+      };
+      const scriptFile = join(run.dir, 'setup.sh');
+      writeFileSync(scriptFile, usernsSetupScript(plan, tools, layout), { mode: 0o600 });
+      cmd = buildUsernsCommand(plan, tools, { ...layout, scriptFile });
     } else {
       // A copy for this run: proot cannot bind read-only, and what a guest does to a bound file
       // (rm, a write by a root caller) it does to the host's.

@@ -32,6 +32,11 @@ export interface UsernsLayout {
   console?: string;
   /** A terminal is involved: dumb-init forwards no SIGINT/SIGQUIT/SIGWINCH (the terminal sends them to the guest itself). */
   terminal: boolean;
+  /**
+   * Where engine.ts wrote usernsSetupScript(): the setup shell runs this file (so the guest's
+   * `ps` shows a short PID 1). Without it the script goes inline (`sh -c`).
+   */
+  scriptFile?: string;
 }
 
 function rewrites(terminal: boolean): string[] {
@@ -75,6 +80,25 @@ function rewrites(terminal: boolean): string[] {
  * Pure.
  */
 export function buildUsernsCommand(plan: RunPlan, tools: UsernsTools, layout: UsernsLayout): HostCommand {
+  const inner = [tools.env, '-i', ...Object.entries(HOST_HELPER_ENV).map(([k, v]) => `${k}=${v}`)];
+  if (plan.user.uid === 0 && plan.user.gid === 0) inner.push(tools.setpriv, '--bounding-set=-sys_admin', '--', tools.unshare);
+  else inner.push(tools.unshare, '--user', `--map-user=${plan.user.uid}`, `--map-group=${plan.user.gid}`);
+  inner.push(`--root=${plan.root}`, `--wd=${plan.cwd}`, '--', ...guestCommandWords(plan.env, plan.argv));
+
+  const init = (): string[] => [tools.setpriv, '--pdeathsig', 'KILL', '--', tools.dumbInit, '-c', ...rewrites(layout.terminal), '--'];
+  const setup = layout.scriptFile !== undefined ? [layout.scriptFile] : ['-c', usernsSetupScript(plan, tools, layout)];
+  return {
+    file: tools.setpriv,
+    args: [
+      '--pdeathsig', 'KILL', '--', tools.unshare, '--user', '--map-root-user', '--mount', '--pid', '--',
+      ...init().slice(4), ...init(), tools.busybox, 'sh', ...setup, ...(layout.scriptFile !== undefined ? [] : ['cake']), ...inner,
+    ],
+    env: { ...HOST_HELPER_ENV },
+  };
+}
+
+/** The setup script of buildUsernsCommand (run by the host's busybox sh; ends in `exec "$@"`). Pure. */
+export function usernsSetupScript(plan: RunPlan, tools: UsernsTools, layout: UsernsLayout): string {
   const q = shQuote;
   // -n: no /run/mount/utab update (another user's utab is not writable, and it is the host's)
   const M = `${q(tools.mount)} -n`;
@@ -107,19 +131,5 @@ export function buildUsernsCommand(plan: RunPlan, tools: UsernsTools, layout: Us
     lines.push(`${M} --rbind ${q(m.src)} ${at(layout.dsts?.[i] ?? m.dst)}`);
   });
   lines.push('exec "$@"');
-
-  const inner = [tools.env, '-i', ...Object.entries(HOST_HELPER_ENV).map(([k, v]) => `${k}=${v}`)];
-  if (plan.user.uid === 0 && plan.user.gid === 0) inner.push(tools.setpriv, '--bounding-set=-sys_admin', '--', tools.unshare);
-  else inner.push(tools.unshare, '--user', `--map-user=${plan.user.uid}`, `--map-group=${plan.user.gid}`);
-  inner.push(`--root=${plan.root}`, `--wd=${plan.cwd}`, '--', ...guestCommandWords(plan.env, plan.argv));
-
-  const init = (): string[] => [tools.setpriv, '--pdeathsig', 'KILL', '--', tools.dumbInit, '-c', ...rewrites(layout.terminal), '--'];
-  return {
-    file: tools.setpriv,
-    args: [
-      '--pdeathsig', 'KILL', '--', tools.unshare, '--user', '--map-root-user', '--mount', '--pid', '--',
-      ...init().slice(4), ...init(), tools.busybox, 'sh', '-c', lines.join('\n'), 'cake', ...inner,
-    ],
-    env: { ...HOST_HELPER_ENV },
-  };
+  return lines.join('\n');
 }

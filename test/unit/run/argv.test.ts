@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { guestCommandWords, shQuote } from '../../../src/run/command.js';
 import type { RunPlan } from '../../../src/run/plan.js';
 import { buildProotCommand, type ProotLayout, type ProotTool } from '../../../src/run/proot-argv.js';
-import { buildUsernsCommand, HOST_HELPER_ENV, type UsernsLayout } from '../../../src/run/userns-argv.js';
+import { buildUsernsCommand, HOST_HELPER_ENV, usernsSetupScript, type UsernsLayout } from '../../../src/run/userns-argv.js';
 import { execFileSync } from 'node:child_process';
 
 function plan(over: Partial<RunPlan> = {}): RunPlan {
@@ -98,6 +98,12 @@ describe('buildUsernsCommand', () => {
     ]);
     // no guest variable is in the script (it runs on the host)
     expect(c.args[sh + 2]).not.toContain('LD_PRELOAD');
+  });
+  it('runs the setup from a file when given one', () => {
+    const c = buildUsernsCommand(plan(), tools, { ...layout, scriptFile: '/c/runs/1/setup.sh' });
+    const sh = c.args.indexOf('sh');
+    expect(c.args.slice(sh, sh + 3)).toEqual(['sh', '/c/runs/1/setup.sh', '/usr/bin/env']);
+    expect(usernsSetupScript(plan(), tools, layout).split('\n').pop()).toBe('exec "$@"');
   });
   it('maps --user through the nested user namespace, and skips terminal signals with a terminal', () => {
     const c = buildUsernsCommand(plan({ user: { name: 'alice', uid: 1000, gid: 100, home: '/home/alice', shell: '/bin/sh' }, mounts: [] }), tools, { ...layout, terminal: true });
