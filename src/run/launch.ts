@@ -111,7 +111,11 @@ export async function prepareLaunch(
       }
     } };
   } catch (err) {
-    run.finish();
+    try {
+      run.finish();
+    } catch {
+      // the next run sweeps it
+    }
     throw err;
   }
 }

@@ -76,6 +76,12 @@ function rewrites(terminal: boolean): string[] {
  *   detection: ischroot).
  * - The guest environment is set by the static helper inside the guest (command.ts): no host
  *   program runs with any of it.
+ * - Known limit: mount targets in the env are paths resolved by mount(2) in the host view (an fd
+ *   opened by cake belongs to the host's mount namespace and cannot be a target in the new one).
+ *   engine.ts resolves them symlink-free and creates them with env-fs.ts just before, and no file
+ *   is created through them; still, a guest of another run of the same env that swaps a directory
+ *   for a symlink at that instant could make a bind land elsewhere inside this run's private mount
+ *   namespace (never on the host's own view).
  *
  * Pure.
  */
