@@ -14,7 +14,9 @@ export interface HostTool {
 export const HOST_TOOLS: readonly HostTool[] = [
   { bin: 'proot', pkg: 'proot', purpose: 'proot engine (where user namespaces are unavailable)', core: false },
   { bin: 'bwrap', pkg: 'bubblewrap', purpose: 'user-namespace engine', core: false },
-  { bin: 'unshare', pkg: 'util-linux', purpose: 'user-namespace probe', core: false },
+  { bin: 'unshare', pkg: 'util-linux', purpose: 'user-namespace engine', core: false },
+  { bin: 'dumb-init', pkg: 'dumb-init', purpose: 'user-namespace engine (PID 1 of an env: signals, kill on exit)', core: false },
+  { bin: 'busybox', pkg: 'busybox-static', purpose: 'both engines (sets the guest environment inside the guest)', core: true },
   { bin: 'xz', pkg: 'xz-utils', purpose: 'xz-compressed tarballs and .debs', core: true },
   { bin: 'zstd', pkg: 'zstd', purpose: 'zstd-compressed tarballs, layers and .debs', core: true },
   { bin: 'bzip2', pkg: 'bzip2', purpose: 'bzip2-compressed tarballs', core: false },

@@ -1,3 +1,5 @@
+import { GUEST_ENV_HELPER } from './run-dir.js';
+
 /** A host process to start: program, arguments and its complete environment. */
 export interface HostCommand {
   file: string;
@@ -6,24 +8,21 @@ export interface HostCommand {
 }
 
 /**
- * Splits the dynamic-loader variables (LD_PRELOAD, LD_LIBRARY_PATH, ...) out of a guest
- * environment. Host helpers (proot, unshare, mount) run with the guest environment on their way
- * into the guest, and a guest LD_PRELOAD would be loaded into them from the HOST's filesystem; so
- * when the guest has an `env` program these are set by it, inside the guest, last. Pure.
+ * The environment of every host helper (unshare, mount, dumb-init, proot, ...): cake's, never the
+ * guest's. Guest variables reach no host process: they are applied by GUEST_ENV_HELPER inside the
+ * guest, after the root switch (guestCommandWords).
  */
-export function splitLoaderVars(env: Record<string, string>, guestEnvProgram: string | undefined): {
-  outer: Record<string, string>;
-  inner: string[];
-} {
-  const loader = Object.keys(env).filter((k) => k.startsWith('LD_'));
-  if (loader.length === 0 || guestEnvProgram === undefined) return { outer: { ...env }, inner: [] };
-  const outer: Record<string, string> = {};
-  const assignments: string[] = [];
-  for (const [k, v] of Object.entries(env)) {
-    if (k.startsWith('LD_')) assignments.push(`${k}=${v}`);
-    else outer[k] = v;
-  }
-  return { outer, inner: [guestEnvProgram, ...assignments] };
+export const HOST_HELPER_ENV: Readonly<Record<string, string>> = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+
+/**
+ * The last hop into the guest: `GUEST_ENV_HELPER env -i K=V... ARGV...`. The helper is the host's
+ * static busybox, made visible inside the guest (userns-argv.ts, proot-argv.ts); being static it
+ * loads no library, so no variable of the guest (LD_PRELOAD, LD_LIBRARY_PATH, GLIBC_TUNABLES...)
+ * acts on anything but the guest program it then executes. `argv[0]` must be a path (see
+ * resolveCommand in guest-path.ts): busybox would run its own applet for a bare name. Pure.
+ */
+export function guestCommandWords(env: Record<string, string>, argv: readonly string[]): string[] {
+  return [GUEST_ENV_HELPER, 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
 }
 
 /** Quotes a word for POSIX sh: always single quotes, `'` as `'\''`. Pure. */

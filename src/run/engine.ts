@@ -4,15 +4,15 @@ import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
 import { findUsernsTools } from './host-tools.js';
-import { preparePlan, prepareMountPoints } from './prepare.js';
-import { buildProotCommand, type ProotTool } from './proot-argv.js';
+import { involvesTerminal, prepareLaunch } from './launch.js';
+import { preparePlan } from './prepare.js';
+import type { ProotTool } from './proot-argv.js';
 import { selectProot } from './proot-select.js';
 import type { KitProvider } from './kit-provider.js';
 import { runRecordingOwnership, type OwnershipRecording } from './ownership-recorder.js';
 import type { EngineName, RunOptions } from './run-options.js';
 import { firstFailure, selfCheck, type SelfCheckResult } from './self-check.js';
 import { spawnGuest } from './spawn-guest.js';
-import { buildUsernsCommand } from './userns-argv.js';
 
 /** What the store knows about an env. */
 export interface GuestEnv {
@@ -128,16 +128,25 @@ async function select(requested: EngineName, deps: EngineDeps, env?: GuestEnv): 
 
 /**
  * Runs argv (empty => the user's login shell with `-l`) inside env, as root unless opts.user, in
- * a clean environment, with /dev, /proc, /sys, /tmp and $HOME (unless isolated) and the user's
- * binds. Resolves with the command's exit code (128+N when it died of signal N); SIGTERM, SIGHUP,
- * SIGUSR1/2 to cake reach the guest, and with a terminal Ctrl-C reaches it directly while cake
- * ignores it (see spawnGuest). Bad options are UsageErrors (exit 2); engine or spawn failures
+ * a clean environment, and resolves with the command's exit code (128+N when it died of signal
+ * N); SIGTERM, SIGHUP, SIGUSR1/2 to cake reach the guest, and with a terminal Ctrl-C reaches it
+ * directly while cake ignores it (see spawnGuest). Bad options are UsageErrors (exit 2); a
+ * command not found is CakeError('not-found', exit 127); engine or spawn failures
  * CakeError('engine' | 'missing-tool').
  *
- * Engine differences callers may notice: userns creates missing mount points in the env (empty
- * dirs, or empty /etc/resolv.conf and /etc/hosts when the guest has none), like bwrap; proot
- * writes nothing. proot kills what the command leaves running when it exits (--kill-on-exit);
- * userns has no pid namespace, so background processes outlive the command (see userns-argv.ts).
+ * What the guest shares with the host (README "What an env shares with the host"): by default
+ * the host's $HOME and /tmp (bound read-write) and the network; `opts.isolated` drops $HOME and
+ * /tmp (the env's own /tmp is used). Always private: /dev (null zero full random urandom tty, a
+ * new pts instance, its own /dev/shm), and on userns a /proc of the env's own PID namespace
+ * (host processes are invisible; /proc/sys read-only) and a read-only /sys. When the command
+ * ends, everything it started ends too (userns: its PID namespace; proot: --kill-on-exit).
+ * Guest variables reach no host program (command.ts); loader variables (LD_*, PROOT_*) of the
+ * image config or recipe are dropped with a warning, `--env` ones apply inside the guest.
+ *
+ * Files cake needs in the env for the run (missing mount points under userns, the host's DNS
+ * files where the guest has none) are created through a walk that refuses symlinks and removed
+ * after the run (run-dir.ts): nothing of the run stays in the env.
+ *
  * proot reports a guest's death by a signal it gave itself as 255 (proot's own limitation); one
  * that came through cake is reported as 128+N.
  *
@@ -152,14 +161,13 @@ export async function runInEnv(env: GuestEnv, argv: string[], opts: RunOptions, 
   const sel = await select(opts.engine, deps, env);
   deps.logger.debug(`engine ${sel.engine} (${sel.binary}): ${sel.reason}`);
   const plan = await preparePlan(env, argv, opts, deps);
+  const terminal = involvesTerminal(opts.tty, deps.stdio);
+  const launch = await prepareLaunch(plan, sel, { cacheDir: deps.cacheDir, hostEnv: deps.hostEnv, terminal });
   const common = { tty: opts.tty, logger: deps.logger, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.stdio ? { stdio: deps.stdio } : {}) };
-  if (sel.engine === 'userns') {
-    const tools = await findUsernsTools(deps.hostEnv, sel.binary);
-    const cmd = buildUsernsCommand(plan, tools, await prepareMountPoints(plan, deps.logger));
-    deps.logger.debug(`run: ${[cmd.file, ...cmd.args].join(' ')}`);
-    return spawnGuest(cmd, { ...common, target: 'child' });
+  deps.logger.debug(`run: ${[launch.cmd.file, ...launch.cmd.args].join(' ')}`);
+  try {
+    return await spawnGuest(launch.cmd, { ...common, target: sel.engine === 'userns' ? 'child' : 'proot-tracee' });
+  } finally {
+    launch.finish();
   }
-  const cmd = buildProotCommand(plan, sel.proot!, sel.seccomp ?? false);
-  deps.logger.debug(`run: ${[cmd.file, ...cmd.args].join(' ')}`);
-  return spawnGuest(cmd, { ...common, target: 'proot-tracee' });
 }

@@ -1,5 +1,5 @@
-import { lstat, mkdir, readlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
 import { normalizeGuestPath } from './run-options.js';
 
@@ -93,18 +93,20 @@ export async function resolveGuestPath(root: string, mounts: readonly GuestMount
 }
 
 /**
- * Makes sure an (already resolved, symlink-free) guest path exists as a mount point of the given
- * kind, creating missing directories and an empty file as needed. This writes into the env (or
- * into a host directory bound earlier), exactly like bwrap does for its mount points.
- * Idempotent. Returns true when something was created.
+ * Finds `name` the way execvp would in the guest: a name with a `/` is used as it is; otherwise
+ * the first executable regular file `DIR/name` for DIR in `path` (an empty entry is the working
+ * directory), looked up through the guest's symlinks and `mounts`. Returns the guest path as found
+ * (not its symlink target: multi-call programs go by their name), or undefined. Reads only.
  */
-export async function ensureMountPoint(resolved: ResolvedGuestPath, kind: 'dir' | 'file'): Promise<boolean> {
-  if (resolved.kind !== 'missing') return false;
-  if (kind === 'dir') {
-    await mkdir(resolved.hostPath, { recursive: true });
-  } else {
-    await mkdir(dirname(resolved.hostPath), { recursive: true });
-    await writeFile(resolved.hostPath, '', { flag: 'a' });
+export async function resolveCommand(root: string, mounts: readonly GuestMount[], name: string, path: string, cwd: string): Promise<string | undefined> {
+  if (name.includes('/')) return name;
+  for (const entry of path.split(':')) {
+    const dir = entry === '' ? cwd : entry.startsWith('/') ? entry : `${cwd}/${entry}`;
+    const candidate = normalizeGuestPath(`${dir}/${name}`);
+    const r = await resolveGuestPath(root, mounts, candidate);
+    if (r.kind !== 'file') continue;
+    const st = await stat(r.hostPath).catch(() => undefined);
+    if (st !== undefined && st.isFile() && (st.mode & 0o111) !== 0) return candidate;
   }
-  return true;
+  return undefined;
 }

@@ -1,6 +1,8 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { elfRole, readElfFile } from '../cook/elf.js';
 import { CakeError } from '../model/errors.js';
 
 /** Searched after the host PATH: an unprivileged user's PATH often lacks the sbin directories. */
@@ -32,14 +34,39 @@ export async function requireHostProgram(name: string, hostEnv: Record<string, s
   return found;
 }
 
+/**
+ * The host's statically linked busybox (Debian's busybox-static): both engines show it inside the
+ * guest as the env helper (command.ts), and the userns engine's setup runs in its shell. It must
+ * be static: a dynamic one would load the guest's C library inside the guest. Resolved to its
+ * real path (it is bound as a file).
+ */
+export async function findStaticBusybox(hostEnv: Record<string, string | undefined>): Promise<string> {
+  const hint = 'sudo apt-get install busybox-static';
+  const found = await findHostProgram('busybox', hostEnv);
+  if (found === undefined) throw new CakeError('missing-tool', 'busybox is not installed (the engines need a static busybox)', { hint });
+  const real = realpathSync(found);
+  let role: string | undefined;
+  try {
+    const info = readElfFile(real);
+    role = info === undefined ? undefined : elfRole(info);
+  } catch {
+    role = undefined;
+  }
+  if (role !== 'static-exe') throw new CakeError('missing-tool', `${real} is not a statically linked busybox (the engines need one)`, { hint });
+  return real;
+}
+
 /** Host programs of the userns engine; missing ones are CakeError('missing-tool'). */
-export async function findUsernsTools(hostEnv: Record<string, string | undefined>, unshare?: string): Promise<{ unshare: string; sh: string; mount: string; env: string; hostname?: string }> {
-  const hostname = await findHostProgram('hostname', hostEnv);
+export async function findUsernsTools(
+  hostEnv: Record<string, string | undefined>,
+  unshare?: string,
+): Promise<{ unshare: string; setpriv: string; mount: string; env: string; dumbInit: string; busybox: string }> {
   return {
-    ...(hostname !== undefined ? { hostname } : {}),
     unshare: unshare ?? (await requireHostProgram('unshare', hostEnv, 'util-linux')),
-    sh: await requireHostProgram('sh', hostEnv, 'dash'),
+    setpriv: await requireHostProgram('setpriv', hostEnv, 'util-linux'),
     mount: await requireHostProgram('mount', hostEnv, 'mount'),
     env: await requireHostProgram('env', hostEnv, 'coreutils'),
+    dumbInit: await requireHostProgram('dumb-init', hostEnv, 'dumb-init'),
+    busybox: await findStaticBusybox(hostEnv),
   };
 }

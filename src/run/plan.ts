@@ -21,19 +21,34 @@ export interface RunPlan {
   kernelRelease?: string;
   /** Host path of qemu-user for a foreign-architecture guest (proot -q). */
   qemu?: string;
-  /** Guest path of an `env` program, used to set LD_* variables only once inside the guest. */
-  guestEnvProgram?: string;
   /** The guest's hostname (userns: set in a private UTS namespace). */
   hostname?: string;
+  /**
+   * Files the guest lacks and gets for this run only (DNS: the host's resolv.conf and hosts), as
+   * real files in the env that cake removes after the run unless the guest replaced them.
+   */
+  files?: { dst: string; content: string }[];
 }
 
 export interface PlannedMount {
   src: string;
   dst: string;
   kind: 'dir' | 'file';
-  why: 'system' | 'home' | 'tmp' | 'dns' | 'fake-proc' | 'user';
+  why: 'home' | 'tmp' | 'dns' | 'fake-proc' | 'user';
   /** The guest cannot write through it (userns: a read-only remount; proot cannot: refused). */
   readonly?: boolean;
+}
+
+/**
+ * Variables that steer the dynamic loader or proot (LD_*, PROOT_*): taken from an image's config
+ * or a recipe they would make the host load code the env chose, so they are dropped there (with a
+ * warning, as proot-distro does); `--env` may still set them, for the guest only.
+ */
+export const LOADER_VAR = /^(LD_|PROOT_)/;
+
+/** The names of the loader variables in `K=V` strings (what buildGuestEnvironment drops). Pure. */
+export function loaderVarNames(kvs: readonly string[] | undefined): string[] {
+  return (kvs ?? []).map((kv) => kv.slice(0, Math.max(0, kv.indexOf('=')))).filter((k) => LOADER_VAR.test(k));
 }
 
 /** The PATH every guest starts with (the union of Debian's root and user defaults). */
@@ -42,8 +57,9 @@ export const DEFAULT_LANG = 'C.UTF-8';
 
 /**
  * The clean guest environment, in layers: PATH, HOME, USER, LOGNAME, TERM (the host's, so the
- * terminal works), LANG; then the image's own variables (OCI `Env`, `K=V` strings); then `--env`.
- * Nothing else from the host leaks in (`env -i` semantics). Pure.
+ * terminal works), LANG; then the image's own variables (OCI `Env`, `K=V` strings) without the
+ * loader variables (LOADER_VAR); then `--env`. Nothing else from the host leaks in (`env -i`
+ * semantics). The result is applied inside the guest only, after the root switch (command.ts). Pure.
  */
 export function buildGuestEnvironment(input: {
   hostTerm: string | undefined;
@@ -61,7 +77,7 @@ export function buildGuestEnvironment(input: {
   env.LANG = DEFAULT_LANG;
   for (const kv of input.imageEnv ?? []) {
     const eq = kv.indexOf('=');
-    if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    if (eq > 0 && !LOADER_VAR.test(kv.slice(0, eq))) env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   Object.assign(env, input.extra);
   return env;
@@ -85,22 +101,18 @@ export function guestArgv(argv: readonly string[], user: GuestUser): string[] {
 }
 
 /**
- * The mounts every run gets, in order: /dev, /proc, /sys; host /tmp and $HOME unless isolated;
- * the DNS files the guest lacks; fake /proc files; then the user's binds. Sorted so a parent is
- * mounted before anything inside it (stable, so equal depths keep their order). Pure.
+ * The binds of a run, in order: host /tmp and $HOME unless isolated; fake /proc files; then the
+ * user's binds. (/dev, /proc and /sys are the engines' own: a private /dev, a /proc and a read-only
+ * /sys; see userns-argv.ts and proot-argv.ts.) Sorted so a parent is mounted before anything
+ * inside it (stable, so equal depths keep their order). Pure.
  */
 export function planMounts(input: {
   isolated: boolean;
   hostHome: string | undefined;
-  dns: { src: string; dst: string }[];
   fakeProc: { src: string; dst: string }[];
   user: PlannedMount[];
 }): PlannedMount[] {
-  const out: PlannedMount[] = [
-    { src: '/dev', dst: '/dev', kind: 'dir', why: 'system' },
-    { src: '/proc', dst: '/proc', kind: 'dir', why: 'system' },
-    { src: '/sys', dst: '/sys', kind: 'dir', why: 'system' },
-  ];
+  const out: PlannedMount[] = [];
   if (!input.isolated) {
     out.push({ src: '/tmp', dst: '/tmp', kind: 'dir', why: 'tmp' });
     const home = input.hostHome === undefined ? '' : normalizeGuestPath(input.hostHome);
@@ -109,7 +121,6 @@ export function planMounts(input: {
       out.push({ src: input.hostHome, dst: home, kind: 'dir', why: 'home' });
     }
   }
-  for (const d of input.dns) out.push({ ...d, kind: 'file', why: 'dns' });
   for (const f of input.fakeProc) out.push({ ...f, kind: 'file', why: 'fake-proc' });
   out.push(...input.user);
   return sortParentsFirst(out);

@@ -6,7 +6,8 @@ import { CakeError, UsageError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch, qemuProgramNames } from './arch.js';
 import { fakeProcBinds } from './fake-proc.js';
-import { ensureMountPoint, resolveGuestPath, type GuestMount } from './guest-path.js';
+import { ensureWithin, readFileWithin } from './env-fs.js';
+import { resolveCommand, resolveGuestPath, type GuestMount } from './guest-path.js';
 import { parseGroup, parsePasswd, resolveGuestUser } from './guest-user.js';
 import { findHostProgram } from './host-tools.js';
 import {
@@ -14,10 +15,12 @@ import {
   cwdCandidates,
   guestArgv,
   kernelReleaseFor,
+  loaderVarNames,
   planMounts,
   type PlannedMount,
   type RunPlan,
 } from './plan.js';
+import type { CreatedEntry } from './run-dir.js';
 import { normalizeGuestPath, type RunOptions } from './run-options.js';
 
 /** What prepare needs to know about the env (a subset of engine.ts's GuestEnv). */
@@ -37,10 +40,11 @@ export interface PrepareDeps {
 /** Files cake makes work in every guest: bound from the host when the guest's is missing or empty. */
 export const DNS_FILES = ['/etc/resolv.conf', '/etc/hosts'] as const;
 
+/** The guest file at `guestPath` (guest symlinks followed inside the env), read without following a swapped-in symlink. */
 async function readGuestFile(root: string, guestPath: string): Promise<string> {
   const r = await resolveGuestPath(root, [], guestPath);
   if (r.kind !== 'file') return '';
-  return readFile(r.hostPath, 'utf8').catch(() => '');
+  return readFileWithin(root, r.guestPath);
 }
 
 async function nonEmptyFile(path: string): Promise<boolean> {
@@ -54,26 +58,33 @@ async function nonEmptyFile(path: string): Promise<boolean> {
 
 /**
  * DNS: the guest keeps its own /etc/resolv.conf and /etc/hosts when they are non-empty regular
- * files (after following guest symlinks); otherwise the host's file is bound over the guest path
- * (read-write, like any bind; the env itself is not written, except for an empty mount point
- * under the userns engine). Binding rather than writing keeps a moving host (laptop networks,
- * systemd-resolved) right in every run, and leaves the env as it was pulled.
+ * files (after following guest symlinks). Otherwise, for this run only, the host's file is written
+ * where the guest path leads (a dangling symlink such as Ubuntu's to systemd-resolved's stub
+ * included), as a real file: a run step may replace it (`ln -snf … /etc/resolv.conf`) and its
+ * version stays. After the run cake removes the copy again if it is still the one it wrote (see
+ * run-dir.ts). Never inside a bind: only in the env's own tree. Nothing is written when the file
+ * is there but empty (it is the env's: left alone; cake does not bind over it either).
  */
-async function dnsBinds(root: string, hostname: string | undefined, cacheDir: string): Promise<{ src: string; dst: string }[]> {
-  const out: { src: string; dst: string }[] = [];
+async function dnsFiles(root: string, hostname: string | undefined, cacheDir: string): Promise<{ files: { dst: string; content: string }[]; binds: PlannedMount[] }> {
+  const files: { dst: string; content: string }[] = [];
+  const binds: PlannedMount[] = [];
   for (const file of DNS_FILES) {
     const guest = await resolveGuestPath(root, [], file);
-    if (file === '/etc/hosts' && hostname !== undefined) {
-      const own = guest.kind === 'file' && (await nonEmptyFile(guest.hostPath));
-      const hosts = await hostsNaming(own ? await readFile(guest.hostPath, 'utf8') : await readFile(file, 'utf8').catch(() => ''), hostname, cacheDir);
-      if (hosts !== undefined) out.push({ src: hosts, dst: file });
-      else if (!own && (await nonEmptyFile(file))) out.push({ src: await realpath(file), dst: file });
+    const named = file === '/etc/hosts' ? hostname : undefined;
+    if (guest.kind !== 'missing') {
+      // --hostname: the guest's own hosts file gets the name too, for this run only (a bind)
+      const own = named !== undefined && guest.kind === 'file' ? readFileWithin(root, guest.guestPath) : '';
+      if (named !== undefined && own !== '') {
+        const hosts = await hostsNaming(own, named, cacheDir);
+        if (hosts !== undefined) binds.push({ src: hosts, dst: file, kind: 'file', why: 'dns' });
+      }
       continue;
     }
-    if (guest.kind === 'file' && (await nonEmptyFile(guest.hostPath))) continue;
-    if (await nonEmptyFile(file)) out.push({ src: await realpath(file), dst: file });
+    if (!(await nonEmptyFile(file))) continue;
+    const text = await readFile(file, 'utf8');
+    files.push({ dst: guest.guestPath, content: named === undefined ? text : withHostname(text, named) });
   }
-  return out;
+  return { files, binds };
 }
 
 /**
@@ -81,10 +92,14 @@ async function dnsBinds(root: string, hostname: string | undefined, cacheDir: st
  * `sudo` and friends can look the host up; written once per content into cacheDir/hosts/.
  * Undefined when the text already names it.
  */
-async function hostsNaming(text: string, hostname: string, cacheDir: string): Promise<string | undefined> {
+function withHostname(text: string, hostname: string): string {
   const named = text.split('\n').some((l) => l.replace(/#.*/, '').trim().split(/\s+/).slice(1).includes(hostname));
-  if (named) return undefined;
-  const content = `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}127.0.1.1\t${hostname}\n`;
+  return named ? text : `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}127.0.1.1\t${hostname}\n`;
+}
+
+async function hostsNaming(text: string, hostname: string, cacheDir: string): Promise<string | undefined> {
+  const content = withHostname(text, hostname);
+  if (content === text) return undefined;
   const dir = join(cacheDir, 'hosts');
   const file = join(dir, `${createHash('sha256').update(content).digest('hex').slice(0, 32)}.hosts`);
   if (!(await nonEmptyFile(file))) {
@@ -132,12 +147,12 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
 
   const hostHome = deps.hostEnv.HOME;
   const homeOk = hostHome !== undefined && hostHome.startsWith('/') && (await stat(hostHome).then((s) => s.isDirectory(), () => false));
+  const dns = await dnsFiles(root, opts.hostname, deps.cacheDir);
   const mounts = planMounts({
     isolated: opts.isolated,
     hostHome: homeOk ? hostHome : undefined,
-    dns: await dnsBinds(root, opts.hostname, deps.cacheDir),
     fakeProc: await fakeProcBinds(join(deps.cacheDir, 'fake-proc')),
-    user: await userBinds(opts),
+    user: [...dns.binds, ...(await userBinds(opts))],
   });
   const asGuestMounts: GuestMount[] = mounts.map((m) => ({ src: m.src, dst: m.dst }));
 
@@ -157,17 +172,20 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
     args = ['/bin/sh', '-l'];
   }
 
-  const environment = buildGuestEnvironment({ hostTerm: deps.hostEnv.TERM, user, imageEnv: env.config?.env, extra: opts.env });
-  let guestEnvProgram: string | undefined;
-  if (Object.keys(environment).some((k) => k.startsWith('LD_'))) {
-    for (const p of ['/usr/bin/env', '/bin/env']) {
-      if ((await resolveGuestPath(root, [], p)).kind === 'file') {
-        guestEnvProgram = p;
-        break;
-      }
-    }
-    if (guestEnvProgram === undefined) deps.logger.warn(`env ${env.name} has no env program: LD_* variables also reach the engine's host helpers`);
+  const stripped = loaderVarNames(env.config?.env);
+  if (stripped.length > 0) {
+    deps.logger.warn(`env ${env.name}: ignoring ${stripped.join(', ')} from its image config or recipe (loader variables are not taken from images; set one with --env)`);
   }
+  const environment = buildGuestEnvironment({ hostTerm: deps.hostEnv.TERM, user, imageEnv: env.config?.env, extra: opts.env });
+  const command = await resolveCommand(root, asGuestMounts, args[0]!, environment.PATH ?? '', cwd ?? '/');
+  if (command === undefined) {
+    throw new CakeError('not-found', `${args[0]}: command not found in env ${env.name}`, {
+      hint: `check the name, or give its full path (the env's PATH is ${environment.PATH ?? 'empty'})`,
+      exitCode: 127,
+    });
+  }
+  if (command.includes('=')) throw new UsageError(`${command}: cake cannot run a program whose path contains '='`);
+  args = [command, ...args.slice(1)];
 
   let qemu: string | undefined;
   if (isForeignArch(env.arch, machine())) {
@@ -192,27 +210,46 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
     mounts,
     ...(kernelRelease !== undefined ? { kernelRelease } : {}),
     ...(qemu !== undefined ? { qemu } : {}),
-    ...(guestEnvProgram !== undefined ? { guestEnvProgram } : {}),
+    ...(dns.files.length > 0 ? { files: dns.files } : {}),
     ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
   };
 }
 
-/**
- * userns only: resolves each mount's destination through the guest's symlinks and the mounts
- * before it, and creates missing mount points (an empty dir or file, in the env or in a host
- * directory bound earlier). Returns the symlink-free guest destinations, in plan order.
- */
-export async function prepareMountPoints(plan: RunPlan, logger: Logger): Promise<string[]> {
-  const done: GuestMount[] = [];
-  const dsts: string[] = [];
-  for (const m of plan.mounts) {
-    const r = await resolveGuestPath(plan.root, done, m.dst);
-    if (r.kind !== 'missing' && r.kind !== m.kind) {
-      throw new UsageError(`cannot bind ${m.src} over ${m.dst}: one is a directory, the other is not`);
-    }
-    if (await ensureMountPoint(r, m.kind)) logger.debug(`created mount point ${r.guestPath} (${r.hostPath})`);
-    done.push({ src: m.src, dst: r.guestPath });
-    dsts.push(r.guestPath);
+/** Where a symlink-free guest path lives: inside the deepest earlier mount, else in the env. */
+function baseOf(root: string, done: readonly GuestMount[], guestPath: string): { base: string; rel: string } {
+  let best: GuestMount | undefined;
+  for (const m of done) {
+    if ((guestPath === m.dst || guestPath.startsWith(m.dst + '/') || m.dst === '/') && (!best || m.dst.length >= best.dst.length)) best = m;
   }
-  return dsts;
+  if (best === undefined) return { base: root, rel: guestPath };
+  return { base: best.src, rel: best.dst === '/' ? guestPath : guestPath.slice(best.dst.length) || '/' };
+}
+
+/**
+ * userns only: resolves each mount point through the guest's symlinks and the mounts before it
+ * (first the engine's own /dev, /proc and /sys, then plan.mounts), and creates missing ones (an
+ * empty directory or file, in the env or in a host directory bound earlier) with the symlink-refusing
+ * walk of env-fs.ts. Returns the symlink-free guest destinations and what was created, for
+ * run-dir.ts to remove after the run.
+ */
+export async function prepareMountPoints(
+  plan: RunPlan,
+  stages: { dev: string; proc: string; sys: string },
+): Promise<{ system: { dev: string; proc: string; sys: string }; dsts: string[]; created: CreatedEntry[] }> {
+  const done: GuestMount[] = [];
+  const created: CreatedEntry[] = [];
+  const ensure = async (dst: string, kind: 'dir' | 'file', src: string): Promise<string> => {
+    const r = await resolveGuestPath(plan.root, done, dst);
+    if (r.kind !== 'missing' && r.kind !== kind) {
+      throw new UsageError(`cannot bind ${src} over ${dst}: one is a directory, the other is not`);
+    }
+    const { base, rel } = baseOf(plan.root, done, r.guestPath);
+    if (r.kind === 'missing') for (const path of ensureWithin(base, rel, kind)) created.push({ root: base, path, ...(kind === 'file' ? { size: 0 } : {}) });
+    done.push({ src, dst: r.guestPath });
+    return r.guestPath;
+  };
+  const system = { proc: await ensure('/proc', 'dir', stages.proc), dev: await ensure('/dev', 'dir', stages.dev), sys: await ensure('/sys', 'dir', stages.sys) };
+  const dsts: string[] = [];
+  for (const m of plan.mounts) dsts.push(m.why === 'fake-proc' ? m.dst : await ensure(m.dst, m.kind, m.src));
+  return { system, dsts, created };
 }

@@ -7,11 +7,9 @@ import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { buildCheckRoot, CHECK_SCRIPT, type CheckRoot } from './check-root.js';
 import type { HostCommand } from './command.js';
-import { findUsernsTools } from './host-tools.js';
-import { buildProotCommand } from './proot-argv.js';
+import { prepareLaunch, type Launch } from './launch.js';
 import { probeProot } from './proot-tool.js';
 import type { RunPlan } from './plan.js';
-import { buildUsernsCommand } from './userns-argv.js';
 
 export interface SelfCheckResult {
   name: string;
@@ -28,7 +26,7 @@ export interface SelfCheckDeps {
 }
 
 /** Bump when the checks change, so cached verdicts of older checks are not trusted. */
-const CHECK_VERSION = 3;
+const CHECK_VERSION = 4;
 const CHECK_TIMEOUT_MS = 30_000;
 
 /**
@@ -124,21 +122,31 @@ async function runChecks(
     cwd: '/cake-check',
     user: { name: uid === 0 ? 'root' : String(uid), uid, gid: uid, home: '/root', shell: '/bin/sh' },
     env: { PATH: '/usr/bin:/bin', HOME: '/root', LC_ALL: 'C' },
-    mounts: ['/dev', '/proc', '/sys'].map((p) => ({ src: p, dst: p, kind: 'dir' as const, why: 'system' as const })),
+    mounts: [],
   };
-  let cmd: HostCommand;
-  if (engine === 'userns') {
-    cmd = buildUsernsCommand(plan, await findUsernsTools(deps.hostEnv, binary));
-  } else {
-    const toolEnv = Object.fromEntries(
-      Object.entries(mode)
-        .filter(([k]) => k.startsWith('env:'))
-        .map(([k, v]) => [k.slice(4), v]),
-    );
-    const tool = await probeProot({ binary, env: toolEnv, origin: 'system' });
-    cmd = buildProotCommand(plan, tool, mode.seccomp !== 'off');
+  let launch: Launch;
+  try {
+    if (engine === 'userns') {
+      launch = await prepareLaunch(plan, { engine, binary }, { cacheDir: deps.cacheDir, hostEnv: deps.hostEnv, terminal: false });
+    } else {
+      const toolEnv = Object.fromEntries(
+        Object.entries(mode)
+          .filter(([k]) => k.startsWith('env:'))
+          .map(([k, v]) => [k.slice(4), v]),
+      );
+      const tool = await probeProot({ binary, env: toolEnv, origin: 'system' });
+      launch = await prepareLaunch(plan, { engine, binary, proot: tool, seccomp: mode.seccomp !== 'off' }, { cacheDir: deps.cacheDir, hostEnv: deps.hostEnv, terminal: false });
+    }
+  } catch (err) {
+    if (!(err instanceof CakeError) || err.code === 'interrupted') throw err;
+    return [{ name: 'start', ok: false, detail: err.message }];
   }
-  const run = await runCaptured(cmd, deps.signal);
+  let run;
+  try {
+    run = await runCaptured(launch.cmd, deps.signal);
+  } finally {
+    launch.finish();
+  }
   const results: SelfCheckResult[] = [];
   for (const line of run.stdout.split('\n')) {
     const m = /^([a-z-]+)\|(ok|fail)\|(.*)$/.exec(line);

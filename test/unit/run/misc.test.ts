@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isForeignArch, normalizeArch, qemuProgramNames } from '../../../src/run/arch.js';
 import { FAKE_PROC_FILES, fakeProcBinds } from '../../../src/run/fake-proc.js';
-import { ensureMountPoint, hostPathOf, resolveGuestPath } from '../../../src/run/guest-path.js';
+import { ensureWithin, removeOwnWithin } from '../../../src/run/env-fs.js';
+import { hostPathOf, resolveCommand, resolveGuestPath } from '../../../src/run/guest-path.js';
 import { parseProotHelp } from '../../../src/run/proot-tool.js';
 import { signalExitCode } from '../../../src/run/spawn-guest.js';
 
@@ -53,6 +54,8 @@ describe('guest paths', () => {
   mkdirSync(join(root, 'usr/lib'), { recursive: true });
   mkdirSync(join(host, 'proj'), { recursive: true });
   writeFileSync(join(root, 'etc/passwd'), 'x');
+  mkdirSync(join(root, 'bin'));
+  writeFileSync(join(root, 'bin/sh'), '', { mode: 0o755 });
   symlinkSync('/usr/lib', join(root, 'lib'));
   symlinkSync('../../../../../etc', join(root, 'usr/lib/up'));
   symlinkSync('/run/systemd/resolve/stub-resolv.conf', join(root, 'etc/resolv.conf'));
@@ -82,15 +85,30 @@ describe('guest paths', () => {
     expect(await resolveGuestPath(root, mounts, '/home/me/proj')).toMatchObject({ hostPath: join(host, 'proj'), kind: 'dir' });
     expect(await resolveGuestPath(root, mounts, '/home/me/escape/etc/passwd')).toMatchObject({ guestPath: '/etc/passwd', hostPath: join(root, 'etc/passwd') });
   });
-  it('creates mount points of the right kind, idempotently', async () => {
+  it('creates mount points of the right kind, idempotently, and removes only its own', async () => {
     const r = await resolveGuestPath(root, [], '/etc/resolv.conf');
-    expect(await ensureMountPoint(r, 'file')).toBe(true);
+    expect(ensureWithin(root, r.guestPath, 'file')).toEqual(['/run', '/run/systemd', '/run/systemd/resolve', '/run/systemd/resolve/stub-resolv.conf']);
     expect(readFileSync(join(root, 'run/systemd/resolve/stub-resolv.conf'), 'utf8')).toBe('');
-    expect(await ensureMountPoint(await resolveGuestPath(root, [], '/etc/resolv.conf'), 'file')).toBe(false);
+    expect(ensureWithin(root, r.guestPath, 'file')).toEqual([]);
     const d = await resolveGuestPath(root, [], '/lib/new/dir');
     expect(d.guestPath).toBe('/usr/lib/new/dir');
-    await ensureMountPoint(d, 'dir');
+    expect(ensureWithin(root, d.guestPath, 'dir')).toEqual(['/usr/lib/new', '/usr/lib/new/dir']);
     expect((await resolveGuestPath(root, [], '/usr/lib/new/dir')).kind).toBe('dir');
+    expect(removeOwnWithin(root, '/usr/lib/new/dir')).toBe(true);
+    expect(removeOwnWithin(root, '/usr/lib/new')).toBe(true);
+    expect(removeOwnWithin(root, '/run/systemd/resolve/stub-resolv.conf', { size: 1 })).toBe(false);
+    expect(removeOwnWithin(root, '/run/systemd/resolve/stub-resolv.conf', { size: 0 })).toBe(true);
+  });
+  it('refuses to create or remove through a symlink, even one swapped in later', () => {
+    // /lib is a symlink in this tree: a symlink-free walk must not go through it
+    expect(() => ensureWithin(root, '/lib/other', 'dir')).toThrow(/a symlink or a non-directory is in the way/);
+    expect(existsSync(join(root, 'usr/lib/other'))).toBe(false);
+    expect(removeOwnWithin(root, '/lib/x86_64-linux-gnu')).toBe(false);
+  });
+  it('finds commands on the guest PATH, keeping the name it found', async () => {
+    expect(await resolveCommand(root, [], 'sh', '/nope:/bin', '/')).toBe('/bin/sh');
+    expect(await resolveCommand(root, [], 'no-such-program', '/bin:/usr/bin', '/')).toBeUndefined();
+    expect(await resolveCommand(root, [], './x', '/bin', '/')).toBe('./x');
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildGuestEnvironment,
+  loaderVarNames,
   cwdCandidates,
   DEFAULT_PATH,
   guestArgv,
@@ -30,6 +31,14 @@ describe('buildGuestEnvironment', () => {
       FOO: 'x=y',
     });
   });
+  it('drops loader variables of the image (LD_*, PROOT_*), keeps --env ones', () => {
+    const imageEnv = ['LD_PRELOAD=/tmp/x.so', 'PROOT_LOADER=/tmp/l', 'LD_LIBRARY_PATH=/opt', 'OK=1'];
+    expect(loaderVarNames(imageEnv)).toEqual(['LD_PRELOAD', 'PROOT_LOADER', 'LD_LIBRARY_PATH']);
+    const env = buildGuestEnvironment({ hostTerm: undefined, user: root, imageEnv, extra: { LD_PRELOAD: '/mine.so' } });
+    expect(env).toMatchObject({ OK: '1', LD_PRELOAD: '/mine.so' });
+    expect(env.PROOT_LOADER).toBeUndefined();
+    expect(env.LD_LIBRARY_PATH).toBeUndefined();
+  });
   it('has defaults and no TERM when the host has none', () => {
     const env = buildGuestEnvironment({ hostTerm: undefined, user: { ...root, name: 'alice', home: '/home/alice' }, imageEnv: undefined, extra: {} });
     expect(env).toEqual({ PATH: DEFAULT_PATH, HOME: '/home/alice', USER: 'alice', LOGNAME: 'alice', LANG: 'C.UTF-8' });
@@ -54,37 +63,29 @@ describe('guestArgv', () => {
 });
 
 describe('planMounts', () => {
-  const base = { dns: [], fakeProc: [], user: [] };
-  it('binds /dev /proc /sys /tmp and HOME', () => {
+  const base = { fakeProc: [], user: [] };
+  it('binds /tmp and HOME (the engines make /dev, /proc and /sys themselves)', () => {
     const m = planMounts({ ...base, isolated: false, hostHome: '/home/me' });
-    expect(m.map((x) => `${x.src}:${x.dst}:${x.why}`)).toEqual([
-      '/dev:/dev:system',
-      '/proc:/proc:system',
-      '/sys:/sys:system',
-      '/tmp:/tmp:tmp',
-      '/home/me:/home/me:home',
-    ]);
+    expect(m.map((x) => `${x.src}:${x.dst}:${x.why}`)).toEqual(['/tmp:/tmp:tmp', '/home/me:/home/me:home']);
   });
   it('isolated drops /tmp and HOME', () => {
-    expect(planMounts({ ...base, isolated: true, hostHome: '/home/me' }).map((x) => x.dst)).toEqual(['/dev', '/proc', '/sys']);
+    expect(planMounts({ ...base, isolated: true, hostHome: '/home/me' }).map((x) => x.dst)).toEqual([]);
   });
   it('never binds a HOME of / or a relative one', () => {
     expect(planMounts({ ...base, isolated: false, hostHome: '/' }).map((x) => x.dst)).not.toContain('/');
-    expect(planMounts({ ...base, isolated: false, hostHome: 'rel' }).length).toBe(4);
+    expect(planMounts({ ...base, isolated: false, hostHome: 'rel' }).length).toBe(1);
   });
-  it('adds DNS, fake /proc and user binds, parents first', () => {
+  it('adds fake /proc and user binds, parents first', () => {
     const m = planMounts({
       isolated: false,
       hostHome: undefined,
-      dns: [{ src: '/run/resolv.conf', dst: '/etc/resolv.conf' }],
       fakeProc: [{ src: '/cache/fake-proc/loadavg', dst: '/proc/loadavg' }],
       user: [
         { src: '/host/a/b', dst: '/mnt/a/b', kind: 'dir', why: 'user' },
         { src: '/host/a', dst: '/mnt/a', kind: 'dir', why: 'user' },
       ],
     });
-    expect(m.map((x) => x.dst)).toEqual(['/dev', '/proc', '/sys', '/tmp', '/etc/resolv.conf', '/proc/loadavg', '/mnt/a', '/mnt/a/b']);
-    expect(m.find((x) => x.dst === '/etc/resolv.conf')).toMatchObject({ kind: 'file', why: 'dns' });
+    expect(m.map((x) => x.dst)).toEqual(['/tmp', '/proc/loadavg', '/mnt/a', '/mnt/a/b']);
     expect(m.find((x) => x.dst === '/proc/loadavg')).toMatchObject({ kind: 'file', why: 'fake-proc' });
   });
   it('sortParentsFirst is stable', () => {
