@@ -198,8 +198,8 @@ export class EnvStore {
    * An env in use (a running enter/exec holds a lease) is refused unless `force`. A directory
    * without env.json (a skeleton left by a killed command) is removed too.
    */
-  async remove(name: string, opts: { force?: boolean; signal?: AbortSignal; onLeftover?: (msg: string) => void } = {}): Promise<void> {
-    const lockOpts = { what: `environment ${name}`, ...(opts.signal ? { signal: opts.signal } : {}) };
+  async remove(name: string, opts: { force?: boolean; signal?: AbortSignal; onWait?: () => void; onLeftover?: (msg: string) => void } = {}): Promise<void> {
+    const lockOpts = { what: `environment ${name}`, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onWait ? { onWait: opts.onWait } : {}) };
     await withLock(this.lockPath(name), lockOpts, async () => {
       if (!existsSync(this.dir(name))) this.get(name); // throws the not-found error
       const users = liveLeases(this.useDir, name);
