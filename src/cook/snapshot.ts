@@ -237,6 +237,24 @@ export function fingerprint(root: string): string {
   return h.digest('hex');
 }
 
+/**
+ * A seal of a tree that nothing may change (a cache snapshot): the sha256 of every entry's path,
+ * mode and, for non-directories, inode, mtime and size, sorted by path. Unlike
+ * {@link fingerprint} it leaves out ctimes (a hard link made to a file by a later snapshot changes
+ * its ctime, not the file) and keeps every entry. A file edited, replaced, truncated, added or
+ * removed by hand breaks the seal; reading does not.
+ */
+export function treeSeal(root: string): string {
+  const entries = scanTree(root).sort((a, b) => Buffer.compare(a.rel, b.rel));
+  const h = createHash('sha256');
+  for (const e of entries) {
+    const st = e.st;
+    h.update(e.rel);
+    h.update(st.isDirectory() ? `\0${st.mode}\n` : `\0${st.mode} ${st.ino} ${st.mtimeMs} ${st.size}\n`);
+  }
+  return h.digest('hex');
+}
+
 /** The file type bits of a mode, for comparing entry kinds. */
 export function typeBits(mode: number): number {
   return mode & S_IFMT;
