@@ -13,7 +13,7 @@ _cake() {
     enter) opts="--bind --cwd --env --user --isolated --engine"; kind="env" ;;
     exec) opts="--bind --cwd --env --user --isolated --engine"; kind="env" ;;
     list) opts="--json"; kind="none" ;;
-    rm) opts=""; kind="env" ;;
+    rm) opts="--force"; kind="env" ;;
     rename) opts=""; kind="env" ;;
     export) opts=""; kind="env" ;;
     import) opts="--name --sha256 --force"; kind="file" ;;
