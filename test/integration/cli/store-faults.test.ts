@@ -135,7 +135,7 @@ describe('the store against guest-made objects and faults (built CLI)', () => {
     const h = home();
     expect((await cake(h, ['pull', tarball, '--name', 'big'])).code).toBe(0);
     writeFileSync(join(ENV(h), 'big/rootfs/giant'), '');
-    truncateSync(join(ENV(h), 'big/rootfs/giant'), 1 << 40); // 1 TiB, no blocks
+    truncateSync(join(ENV(h), 'big/rootfs/giant'), 2 ** 40); // 1 TiB, no blocks
     const out = join(work, 'big.tar');
     const p = started(CAKE, ['export', 'big', out], h);
     await until(() => readdirSync(work).some((f) => f.includes('big.tar.cake-tmp')));
@@ -245,7 +245,7 @@ describe('the store against guest-made objects and faults (built CLI)', () => {
     expect((await cake(h, ['pull', tarball, '--name', 'keep'])).code).toBe(0);
     // a real export killed with -9 while it writes (a 1 TiB sparse file keeps it busy)
     writeFileSync(join(ENV(h), 'keep/rootfs/giant'), '');
-    truncateSync(join(ENV(h), 'keep/rootfs/giant'), 1 << 40);
+    truncateSync(join(ENV(h), 'keep/rootfs/giant'), 2 ** 40);
     const outDir = mkdtempSync(join(work, 'out-'));
     const p = started(CAKE, ['export', 'keep', join(outDir, 'keep.tar')], h);
     await until(() => readdirSync(outDir).length > 0);
@@ -264,6 +264,9 @@ describe('the store against guest-made objects and faults (built CLI)', () => {
     mkdirSync(join(ENV(h), `.staging-keep.${dead}.0a0b0c0d/rootfs`), { recursive: true });
     writeFileSync(join(ENV(h), `keep/.env.json.cake-tmp-${dead}-01234567`), '{');
     writeFileSync(join(h, `cache/v1/x.${dead}.tmp`), 'partial');
+    // a self-check result a failing exec could not finish writing (a full disk)
+    mkdirSync(join(h, 'cache/v1/engine/self-check'), { recursive: true });
+    writeFileSync(join(h, `cache/v1/engine/self-check/0123.json.${dead}.tmp`), '{"key"');
     const gc = await cake(h, ['gc']);
     expect(gc.code, gc.stderr).toBe(0);
     expect(readdirSync(outDir)).toEqual([]);
@@ -271,6 +274,7 @@ describe('the store against guest-made objects and faults (built CLI)', () => {
     expect(readdirSync(ENV(h))).toEqual(['keep']);
     expect(readdirSync(join(ENV(h), 'keep')).sort()).toEqual(['env.json', 'rootfs']);
     expect(existsSync(join(h, `cache/v1/x.${dead}.tmp`))).toBe(false);
+    expect(readdirSync(join(h, 'cache/v1/engine/self-check'))).toEqual([]);
     expect(leftovers(h)).toEqual([]);
     expect((await cake(h, ['exec', 'keep', '--', 'true'])).code).toBe(0);
   });
