@@ -83,7 +83,7 @@ async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<O
 
 async function run(ctx: CliContext, name: string, argv: string[], opts: Record<string, unknown>, tty: boolean): Promise<number> {
   // in use while it runs: `cake rm` refuses meanwhile (src/store/envs.ts)
-  const lease = await ctx.envs.holdUse(name, ctx.signal);
+  const lease = await ctx.envs.holdUse(name, ctx.signal, () => ctx.logger.info(`waiting for another cake process working on ${name}`));
   try {
     return await runHeld(ctx, name, argv, opts, tty);
   } finally {
