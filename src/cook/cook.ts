@@ -85,7 +85,8 @@ async function execute(p: PlannedRecipe, ctx: CookContext, opts: CookOptions, co
   const keys = p.steps.map((s) => s.key);
   const n = keys.length;
   let hit = 0;
-  if (!ctx.noCache) for (let i = n; i > 0; i--) if (cache.get(keys[i - 1]!)) { hit = i; break; }
+  // the entry served is checked against its seal first (a tree altered by hand is rebuilt)
+  if (!ctx.noCache) for (let i = n; i > 0; i--) if (cache.verified(keys[i - 1]!, (m) => logger.warn(m))) { hit = i; break; }
   logger.info(`  ${p.baseLabel}: ${ctx.noCache ? 'rebuilt' : 'ready'}`);
   p.steps.forEach((s, i) => {
     if (i < hit) logger.info(`  [${i + 1}/${n}] ${where(s.step)}: cached`);

@@ -93,7 +93,13 @@ export function changedSince(baseline: Baseline, entries: readonly TreeEntry[]):
 }
 
 function mkfifo(path: FsPath, mode: number): void {
-  execFileSync('mkfifo', ['-m', (mode & 0o7777).toString(8), '--', path.toString()], { stdio: 'ignore' });
+  // a deep path (/proc/self/fd/N/NAME, see fsJoin) names this process's fd: the child gets it as
+  // its working directory (fds are still open between fork and exec) and the name alone
+  const p = Buffer.isBuffer(path) ? path : Buffer.from(path);
+  const slash = p.lastIndexOf(0x2f);
+  const deep = p.subarray(0, 14).toString('latin1') === '/proc/self/fd/';
+  const name = deep ? p.subarray(slash + 1).toString() : p.toString();
+  execFileSync('mkfifo', ['-m', (mode & 0o7777).toString(8), '--', name], { stdio: 'ignore', ...(deep ? { cwd: p.subarray(0, slash).toString() } : {}) });
 }
 
 /** Copies one non-directory entry (file, symlink, fifo) with its mode and times. */
@@ -112,8 +118,9 @@ function copyEntry(src: FsPath, dst: FsPath, st: Stats): number {
   return 0;
 }
 
-function setDirTimes(dirs: Array<[FsPath, Stats]>): void {
-  for (const [p, st] of dirs.reverse()) utimesSync(p, st.atime, st.mtime);
+/** Gives the directories (relative to `root`) their times, deepest first (paths are made here: fsJoin's contract). */
+function setDirTimes(root: string, dirs: Array<[Buffer, Stats]>): void {
+  for (const [rel, st] of dirs.reverse()) utimesSync(fsJoin(root, rel), st.atime, st.mtime);
 }
 
 /**
@@ -125,26 +132,25 @@ export function materialize(tree: string, work: string): Baseline {
   mkdirSync(work, { recursive: true });
   const { entries, restore } = listTree(tree);
   try {
-    const dirs: Array<[FsPath, Stats]> = [];
-    const firstOf = new Map<number, FsPath>();
+    const dirs: Array<[Buffer, Stats]> = [];
+    const firstOf = new Map<number, Buffer>();
     for (const e of entries) {
-      const dst = fsJoin(work, e.rel);
       const st = e.st;
       if (st.isDirectory()) {
-        mkdirSync(dst, { mode: (st.mode & 0o7777) | 0o700 });
-        dirs.push([dst, st]);
+        mkdirSync(fsJoin(work, e.rel), { mode: (st.mode & 0o7777) | 0o700 });
+        dirs.push([e.rel, st]);
         continue;
       }
       if (st.isSocket()) continue;
       const first = st.nlink > 1 && !st.isDirectory() ? firstOf.get(st.ino) : undefined;
       if (first !== undefined) {
-        linkSync(first, dst);
+        linkSync(fsJoin(work, first), fsJoin(work, e.rel));
         continue;
       }
-      copyEntry(fsJoin(tree, e.rel), dst, st);
-      if (st.nlink > 1) firstOf.set(st.ino, dst);
+      copyEntry(fsJoin(tree, e.rel), fsJoin(work, e.rel), st);
+      if (st.nlink > 1) firstOf.set(st.ino, e.rel);
     }
-    setDirTimes(dirs);
+    setDirTimes(work, dirs);
   } finally {
     restore();
   }
@@ -162,30 +168,29 @@ export function snapshotTree(work: string, entries: readonly TreeEntry[], baseli
   const started = performance.now();
   const stats: SnapshotStats = { entries: 0, linked: 0, copied: 0, dirs: 0, bytesCopied: 0, diskBytes: 0, ms: 0 };
   mkdirSync(out, { mode: 0o755 });
-  const dirs: Array<[FsPath, Stats]> = [];
-  const firstOf = new Map<number, FsPath>();
+  const dirs: Array<[Buffer, Stats]> = [];
+  const firstOf = new Map<number, Buffer>();
   const next: Baseline = new Map();
   for (const e of entries) {
     const st = e.st;
-    const dst = fsJoin(out, e.rel);
     next.set(e.key, idOf(st));
     stats.entries++;
     if (st.isDirectory()) {
-      mkdirSync(dst, { mode: (st.mode & 0o7777) | 0o700 });
-      dirs.push([dst, st]);
+      mkdirSync(fsJoin(out, e.rel), { mode: (st.mode & 0o7777) | 0o700 });
+      dirs.push([e.rel, st]);
       stats.dirs++;
       continue;
     }
     if (st.isSocket()) continue;
     const first = st.nlink > 1 ? firstOf.get(st.ino) : undefined;
     if (first !== undefined) {
-      linkSync(first, dst);
+      linkSync(fsJoin(out, first), fsJoin(out, e.rel));
       continue;
     }
     let linked = false;
     if (parentTree !== undefined && same(baseline.get(e.key), st)) {
       try {
-        linkSync(fsJoin(parentTree, e.rel), dst);
+        linkSync(fsJoin(parentTree, e.rel), fsJoin(out, e.rel));
         linked = true;
       } catch (err) {
         if (!isErrno(err, 'EMLINK') && !isErrno(err, 'ENOENT') && !isErrno(err, 'EPERM') && !isErrno(err, 'EXDEV')) throw err;
@@ -193,14 +198,14 @@ export function snapshotTree(work: string, entries: readonly TreeEntry[], baseli
     }
     if (linked) stats.linked++;
     else {
-      stats.bytesCopied += copyEntry(fsJoin(work, e.rel), dst, st);
+      stats.bytesCopied += copyEntry(fsJoin(work, e.rel), fsJoin(out, e.rel), st);
       stats.copied++;
-      stats.diskBytes += lstatSync(dst).blocks * 512;
+      stats.diskBytes += lstatSync(fsJoin(out, e.rel)).blocks * 512;
     }
-    if (st.nlink > 1) firstOf.set(st.ino, dst);
+    if (st.nlink > 1) firstOf.set(st.ino, e.rel);
   }
-  setDirTimes(dirs);
-  for (const [p] of dirs) stats.diskBytes += lstatSync(p).blocks * 512;
+  setDirTimes(out, dirs);
+  for (const [rel] of dirs) stats.diskBytes += lstatSync(fsJoin(out, rel)).blocks * 512;
   stats.ms = Math.round(performance.now() - started);
   return { stats, baseline: next };
 }
@@ -233,6 +238,24 @@ export function fingerprint(root: string): string {
     if (!solid.has(e.rel.toString('latin1'))) continue;
     h.update(e.rel);
     h.update(st.isDirectory() ? `\0${st.mode}\n` : `\0${st.mode} ${st.ino} ${st.ctimeMs} ${st.mtimeMs} ${st.size}\n`);
+  }
+  return h.digest('hex');
+}
+
+/**
+ * A seal of a tree that nothing may change (a cache snapshot): the sha256 of every entry's path,
+ * mode and, for non-directories, inode, mtime and size, sorted by path. Unlike
+ * {@link fingerprint} it leaves out ctimes (a hard link made to a file by a later snapshot changes
+ * its ctime, not the file) and keeps every entry. A file edited, replaced, truncated, added or
+ * removed by hand breaks the seal; reading does not.
+ */
+export function treeSeal(root: string): string {
+  const entries = scanTree(root).sort((a, b) => Buffer.compare(a.rel, b.rel));
+  const h = createHash('sha256');
+  for (const e of entries) {
+    const st = e.st;
+    h.update(e.rel);
+    h.update(st.isDirectory() ? `\0${st.mode}\n` : `\0${st.mode} ${st.ino} ${st.mtimeMs} ${st.size}\n`);
   }
   return h.digest('hex');
 }

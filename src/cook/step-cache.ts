@@ -17,7 +17,9 @@ import { isErrno } from '../model/errors.js';
 import type { EnvRecord, GuestConfig } from '../store/env-record.js';
 import { pidAlive, withLock } from '../store/lock.js';
 import type { CakePaths } from '../store/paths.js';
-import type { SnapshotStats } from './snapshot.js';
+import { treeSeal, type SnapshotStats } from './snapshot.js';
+import { treeHash } from './tree-hash.js';
+import { writeFileAtomic } from '../store/atomic-write.js';
 
 export interface EntryMeta {
   version: 1;
@@ -34,6 +36,8 @@ export interface EntryMeta {
   ownership: OwnershipTable;
   /** Filled in when first computed. */
   treeSha256?: string;
+  /** The tree's seal when the entry was made (see treeSeal): checked before the entry is served. */
+  seal?: string;
   stats?: SnapshotStats;
 }
 
@@ -80,6 +84,41 @@ export class StepCache {
     return existsSync(this.treeDir(meta)) ? meta : undefined;
   }
 
+  /**
+   * The entry for `key` when it is complete and its tree is as it was made: the seal recorded at
+   * write time is compared (a walk of stats, no reads); on a mismatch the tree hash decides when
+   * one was recorded (then the seal is renewed). A tree altered by hand is dropped with a warning
+   * (undefined: the caller rebuilds it).
+   */
+  verified(key: string, warn: (msg: string) => void): EntryMeta | undefined {
+    const meta = this.get(key);
+    if (meta === undefined || meta.seal === undefined) return meta;
+    const tree = this.treeDir(meta);
+    if (treeSeal(tree) === meta.seal) return meta;
+    if (meta.treeSha256 !== undefined && treeHash(tree, meta.ownership) === meta.treeSha256) {
+      const next = { ...meta, seal: treeSeal(tree) };
+      writeFileAtomic(join(this.entryDir(key), 'meta.json'), JSON.stringify(next) + '\n');
+      return next;
+    }
+    warn(`the cached tree of ${meta.step} was changed after it was made; it is built again`);
+    const trash = this.tmp(`trash-${meta.tree.slice(0, 12)}`);
+    // the tree's own entry goes (and with it every entry sharing its tree: their get() misses)
+    try {
+      renameSync(this.entryDir(meta.tree), join(trash, 'old'));
+    } catch {
+      // gone already
+    }
+    if (meta.tree !== key) {
+      try {
+        renameSync(this.entryDir(key), join(trash, 'self'));
+      } catch {
+        // gone already
+      }
+    }
+    removeTreeSync(trash);
+    return undefined;
+  }
+
   /** A fresh directory in cook/tmp (same filesystem) for building an entry or a working tree. */
   tmp(label: string): string {
     const d = join(this.dir('tmp'), `${label}.${process.pid}.${randomBytes(4).toString('hex')}`);
@@ -92,6 +131,8 @@ export class StepCache {
    * meta. An existing entry wins unless `replace` (--no-cache); then it is swapped out.
    */
   commit(staged: string, meta: EntryMeta, replace: boolean): EntryMeta {
+    const own = join(staged, 'rootfs');
+    meta = { ...meta, seal: treeSeal(existsSync(own) ? own : this.treeDir(meta)) };
     writeFileSync(join(staged, 'meta.json'), JSON.stringify(meta) + '\n');
     const final = this.entryDir(meta.key);
     this.dir('steps');

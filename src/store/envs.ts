@@ -110,10 +110,11 @@ export class EnvStore {
   /**
    * Marks env `name` as in use until the lease is released (or the process ends): `cake rm`
    * refuses to remove it meanwhile. Taken under the env's lock, after checking the env exists,
-   * so an exec racing an rm either runs in the env or fails with "no environment".
+   * so an exec racing an rm either runs in the env or fails with "no environment". A command
+   * that holds the env's lock (a cook, export or push of it) is waited for: the run starts after.
    */
-  async holdUse(name: string, signal?: AbortSignal): Promise<Lease> {
-    return withLock(this.lockPath(name), { what: `environment ${name}`, ...(signal ? { signal } : {}) }, async () => {
+  async holdUse(name: string, signal?: AbortSignal, onWait?: () => void): Promise<Lease> {
+    return withLock(this.lockPath(name), { what: `environment ${name}`, ...(signal ? { signal } : {}), ...(onWait ? { onWait } : {}) }, async () => {
       if (!this.exists(name)) this.get(name); // throws the not-found error
       const lease = holdLease(this.useDir, name);
       try {
@@ -221,8 +222,8 @@ export class EnvStore {
    * An env in use (a running enter/exec holds a lease) is refused unless `force`. A directory
    * without env.json (a skeleton left by a killed command) is removed too.
    */
-  async remove(name: string, opts: { force?: boolean; signal?: AbortSignal; onLeftover?: (msg: string) => void } = {}): Promise<void> {
-    const lockOpts = { what: `environment ${name}`, ...(opts.signal ? { signal: opts.signal } : {}) };
+  async remove(name: string, opts: { force?: boolean; signal?: AbortSignal; onWait?: () => void; onLeftover?: (msg: string) => void } = {}): Promise<void> {
+    const lockOpts = { what: `environment ${name}`, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onWait ? { onWait: opts.onWait } : {}) };
     await withLock(this.lockPath(name), lockOpts, async () => {
       if (!existsSync(this.dir(name))) this.get(name); // throws the not-found error
       const users = liveLeases(this.useDir, name);

@@ -8,7 +8,7 @@
  * reusing an entry is always correct; an entry whose blob is gone is a miss.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { decompress, compressStream } from '../archive/decompress.js';
@@ -16,6 +16,7 @@ import { extractTar, type ExtractStats } from '../archive/extract.js';
 import type { OwnershipTable } from '../archive/ownership.js';
 import { writeTar } from '../archive/tar-writer.js';
 import { CakeError } from '../model/errors.js';
+import { writeFileAtomic } from './atomic-write.js';
 import type { BlobStore } from './blobs.js';
 import type { CakePaths } from './paths.js';
 
@@ -74,9 +75,7 @@ export class TreeCache {
     const entry: TreeEntry = { format: FORMAT, key, sha256: written.sha256, size: written.size, compression, entries: written.entries, created: new Date().toISOString() };
     const file = this.file(key);
     mkdirSync(join(this.paths.cache, 'trees'), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(entry, null, 1) + '\n');
-    renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify(entry, null, 1) + '\n');
     return entry;
   }
 

@@ -12,7 +12,7 @@ export async function rmCommand(ctx: CliContext, args: string[], opts: Record<st
   let failed: unknown;
   for (const name of list) {
     try {
-      await ctx.envs.remove(name, { force: Boolean(opts.force), signal: ctx.signal, onLeftover: (m) => ctx.logger.warn(m) });
+      await ctx.envs.remove(name, { force: Boolean(opts.force), signal: ctx.signal, onWait: () => ctx.logger.info(`waiting for another cake process working on ${name}`), onLeftover: (m) => ctx.logger.warn(m) });
       ctx.logger.info(`removed ${name}`);
     } catch (err) {
       if (list.length > 1) ctx.logger.warn(`${name}: ${(err as Error).message}`);

@@ -145,7 +145,7 @@ async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<O
 async function run(ctx: CliContext, name: string, argv: string[], opts: Record<string, unknown>, tty: boolean): Promise<number> {
   const record = requireEnv(ctx, name);
   // in use while it runs: `cake rm` refuses meanwhile (src/store/envs.ts)
-  const lease = await ctx.envs.holdUse(name, ctx.signal);
+  const lease = await ctx.envs.holdUse(name, ctx.signal, () => ctx.logger.info(`waiting for another cake process working on ${name}`));
   try {
     const runOpts = toRunOptions(ctx, opts, record, tty);
     if (opts.rm) return await runThrowAway(ctx, record, argv, runOpts);

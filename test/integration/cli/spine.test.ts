@@ -171,7 +171,13 @@ describe.skipIf(!haveBusybox())('cake CLI spine (built CLI, real tools)', () => 
     expect((await cake(h, ['frobnicate'])).code).toBe(2);
     expect((await cake(h, ['exec', 'b'])).code).toBe(2);
     expect((await cake(h, ['pull', 'debian', '--bogus'])).code).toBe(2);
-    const exists = await cake(h, ['import', tarball, '--name', 'b']);
+    // the same file into the same name again is a no-op (issue 15 item 9); another file is refused
+    const same = await cake(h, ['import', tarball, '--name', 'b']);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stderr).toContain('b is up to date');
+    const other = join(work, 'other.tar');
+    writeFileSync(other, tar(file('other', 'x')));
+    const exists = await cake(h, ['import', other, '--name', 'b']);
     expect(exists.code).toBe(1);
     expect(exists.stderr).toContain('--force');
   });

@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -65,6 +66,17 @@ describe('removeTree', () => {
     mkdirSync(join(t, deep), { recursive: true });
     writeFileSync(join(t, deep, 'f'), 'x');
     await removeTree(t);
+    expect(existsSync(t)).toBe(false);
+  });
+
+  it('removes a chain deeper than PATH_MAX and than its open-directory window, with 0000 dirs and fifos inside, unprivileged', async () => {
+    const p = parent();
+    const t = join(p, 'env');
+    mkdirSync(t);
+    // 3000 levels of 'a/' (6000 bytes: no path to the bottom fits PATH_MAX), made relative to each level
+    execFileSync('python3', ['-c', `import os\nos.chdir(${JSON.stringify(t)})\nfor i in range(3000):\n    os.mkdir('a'); os.chdir('a')\n    if i % 700 == 0: os.mkfifo('p'); open('f', 'w').write('x')\n`]);
+    execFileSync('python3', ['-c', `import os\nos.chdir(${JSON.stringify(t)})\nfor i in range(3000):\n    os.chdir('a')\n    if i % 1000 == 999: os.chmod('.', 0)\n`]);
+    await asUnprivileged([p], () => removeTree(t));
     expect(existsSync(t)).toBe(false);
   });
 });
