@@ -8,6 +8,7 @@ complete -c cake -n "__fish_seen_subcommand_from pull" -l force -d 'replace an e
 complete -c cake -n "__fish_seen_subcommand_from pull" -l packages -x -d 'Debian/Ubuntu archive sources: extra packages to install (repeatable, comma-separated)'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l variant -x -a 'essential minbase standard' -d 'Debian/Ubuntu archive sources: package set'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l recommends -d 'Debian/Ubuntu archive sources: install Recommends too'
+complete -c cake -n "__fish_seen_subcommand_from pull" -l expect-sha256 -x -d 'the tree hash the new environment must have (as `cake pull` prints it); a mismatch installs nothing'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l allow-expired -d 'Debian/Ubuntu archive sources: accept a Release past its Valid-Until (signatures still verified)'
 complete -c cake -F -n "__fish_seen_subcommand_from pull"
 complete -c cake -f -n "not __fish_seen_subcommand_from pull enter exec list rm rename export import push cook add bake boot distros doctor gc help" -a enter -d 'open an interactive login shell in an environment (pulls a known distro first)'

@@ -43,6 +43,7 @@ const PULL_OPTIONS: readonly OptionSpec[] = [
   { flags: '--packages <PKG,...>', description: 'Debian/Ubuntu archive sources: extra packages to install (repeatable, comma-separated)', repeatable: true, complete: 'none' },
   { flags: '--variant <VARIANT>', description: 'Debian/Ubuntu archive sources: package set', choices: ['essential', 'minbase', 'standard'] },
   { flags: '--recommends', description: 'Debian/Ubuntu archive sources: install Recommends too' },
+  { flags: '--expect-sha256 <HEX>', description: 'the tree hash the new environment must have (as `cake pull` prints it); a mismatch installs nothing', complete: 'none' },
   { flags: '--allow-expired', description: 'Debian/Ubuntu archive sources: accept a Release past its Valid-Until (signatures still verified)' },
 ];
 

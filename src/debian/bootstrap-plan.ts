@@ -129,6 +129,8 @@ export interface BuildInputs {
   /** The .deb digests installed, and those of the fakeroot that recorded ownership. */
   debs: readonly string[];
   fakeroot: readonly string[];
+  /** The SOURCE_DATE_EPOCH the tree's times are clamped to. */
+  sourceDateEpoch: number;
 }
 
 /**
@@ -148,6 +150,7 @@ export function buildKey(i: BuildInputs): string {
     recommends: i.recommends,
     debs: [...i.debs].sort(),
     fakeroot: [...i.fakeroot].sort(),
+    sourceDateEpoch: i.sourceDateEpoch,
   });
   return createHash('sha256').update(`cake-bootstrap\n${canonical}`).digest('hex');
 }

@@ -29,6 +29,7 @@ import { mergedUsrDirs } from './bootstrap-merged-usr.js';
 import { buildKey, essentialClosure, essentialInstallOrder, groupRuns, recordKey, selectedPreDepends } from './bootstrap-plan.js';
 import { buildDiversions, finishTree, prepareTree, writeSourcesList } from './bootstrap-tree.js';
 import { unpackEssential } from './bootstrap-unpack.js';
+import { clampTimes, epochOfReleases, normaliseContent } from './bootstrap-normalise.js';
 import type { KeyringSpec } from './keyrings.js';
 import type { PackageIndex, PackageRecord } from './package-index.js';
 import { resolve, type Resolution, type Variant } from './resolver.js';
@@ -68,6 +69,8 @@ export interface BootstrapOptions {
   pinnedInRelease?: Record<string, string>;
   /** Accept Releases past their Valid-Until, with a warning (apt's Acquire::Check-Valid-Until=false). */
   allowExpired?: boolean;
+  /** SOURCE_DATE_EPOCH (seconds): every time in the tree is clamped to it; default the newest Release Date read. */
+  sourceDateEpoch?: number;
   /** Host file collecting the guest programs' output; default `<dirname(rootfs)>/bootstrap.log`. */
   logFile?: string;
   /** For messages. */
@@ -100,6 +103,8 @@ export interface BootstrapInputs {
   fakerootKit: DebRef[];
   /** The build key: sha256 of every input (bootstrap-plan.ts buildKey); equal keys, equal trees. */
   buildKey: string;
+  /** The SOURCE_DATE_EPOCH the tree's times are clamped to (bootstrap-normalise.ts). */
+  sourceDateEpoch: number;
 }
 
 export interface BootstrapResult extends BootstrapInputs {
@@ -111,7 +116,7 @@ export interface BootstrapResult extends BootstrapInputs {
 const MiB = 1024 * 1024;
 
 /** Bumped whenever the same inputs would give a different tree (it is part of the build key). */
-export const BOOTSTRAP_FORMAT = 1;
+export const BOOTSTRAP_FORMAT = 2;
 
 /**
  * Bootstraps a Debian/Ubuntu tree into `o.rootfs`, carrying on from `planned` (planBootstrap
@@ -150,6 +155,7 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, 
     engine: deps.engine.name ?? 'auto',
     engineDeps: { logger: deps.logger, hostEnv: deps.engine.hostEnv, cacheDir: deps.engine.cacheDir, ...(deps.signal ? { signal: deps.signal } : {}) },
     logFile,
+    vars: { SOURCE_DATE_EPOCH: String(plan.inputs.sourceDateEpoch) },
   };
   const hadResolvConf = lstatSync(join(root, 'etc/resolv.conf'), { throwIfNoEntry: false }) !== undefined;
   const files = (ps: readonly PackageRecord[]): string => ps.map((p) => shWord(staged.get(recordKey(p))!)).join(' ');
@@ -169,10 +175,13 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, 
   writeSourcesList(root, plan.sources, o.components, typeof o.keyring === 'string' ? o.keyring : undefined);
   const saveFile = join(root, FAKED_SAVE);
   const saved = existsSync(saveFile) ? parseFakedSave(readFileSync(saveFile, 'utf8')) : [];
+  const normalised = normaliseContent(root, plan.inputs.sourceDateEpoch);
   if (saved.length === 0) throw new CakeError('internal', 'fakeroot recorded nothing during the build', { hint: `see ${logFile}` });
   const applied = applyFakedOwnership(root, saved, table, { skip: [BUILD_DIR], baseline });
   await removeTree(join(root, BUILD_DIR));
   removeEmptyMountPoint(root, 'etc/resolv.conf', hadResolvConf);
+  const clamped = clampTimes(root, plan.inputs.sourceDateEpoch);
+  deps.logger.debug(`normalised: removed ${normalised.join(' ') || 'nothing'}; ${clamped} times clamped to SOURCE_DATE_EPOCH=${plan.inputs.sourceDateEpoch}`);
   deps.logger.debug(`ownership: ${applied.faked} paths from fakeroot, ${applied.devices} device nodes, ${Object.keys(table).length} table entries`);
 
   return {
@@ -238,6 +247,7 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
   if (missing.length > 0) deps.logger.info(`downloaded ${missing.length} packages (${(missingBytes / MiB).toFixed(1)} MiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const downloadBytes = clients.reduce((n, c) => n + c.stats().bytes, 0);
   const ref = (p: PackageRecord): DebRef => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 });
+  const sourceDateEpoch = o.sourceDateEpoch ?? epochOfReleases(loaded.releases.map((r) => r.date));
   const inReleaseSha256: Record<string, string> = {};
   for (const r of loaded.releases) inReleaseSha256[r.suite] = r.inReleaseSha256;
   const key = buildKey({
@@ -251,6 +261,7 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
     recommends: o.recommends,
     debs: resolution.packages.map((p) => p.sha256),
     fakeroot: fakeroot.map((p) => p.sha256),
+    sourceDateEpoch,
   });
   const inputs: BootstrapInputs = {
     packages: resolution.packages.length,
@@ -260,6 +271,7 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
     debs: resolution.packages.map(ref),
     fakerootKit: kit.map(ref),
     buildKey: key,
+    sourceDateEpoch,
   };
   return { inputs, sources: [...sources], loaded, index, resolution, essential, fakeroot, blobOf: (p) => blobPaths.get(p.sha256)! };
 }

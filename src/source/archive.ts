@@ -41,6 +41,8 @@ export interface ArchivePullRequest {
   recommends?: boolean;
   /** Accept Releases past their Valid-Until, with one warning each (`--allow-expired`). */
   allowExpired?: boolean;
+  /** SOURCE_DATE_EPOCH; default the newest Release Date read (bootstrap-normalise.ts). */
+  sourceDateEpoch?: number;
   force?: boolean;
 }
 
@@ -51,8 +53,8 @@ export interface ArchivePullOutcome {
 }
 
 /** The request as recorded, to tell whether an existing env was built from the same one. */
-function requestKey(a: ArchiveSelection, variant: string, packages: readonly string[], recommends: boolean): string {
-  return JSON.stringify({ suites: a.suites, components: a.components, arch: a.debianArch, keyring: a.keyring, variant, packages: [...packages].sort(), recommends });
+function requestKey(a: ArchiveSelection, variant: string, packages: readonly string[], recommends: boolean, epoch: number | undefined): string {
+  return JSON.stringify({ suites: a.suites, components: a.components, arch: a.debianArch, keyring: a.keyring, variant, packages: [...packages].sort(), recommends, ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }) });
 }
 
 /**
@@ -69,9 +71,26 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
   const variant = req.variant ?? a.variant;
   const packages = req.packages ?? [];
   const recommends = req.recommends ?? false;
-  const key = requestKey(a, variant, packages, recommends);
+  const key = requestKey(a, variant, packages, recommends, req.sourceDateEpoch);
   let reused = false;
   const reuse = req.force ? undefined : (existing: EnvRecord): boolean => (reused = existing.source.ref === req.source.ref && (existing.resolved as { request?: string }).request === key);
+  const [first] = a.suites;
+  // what cake and the guest create must not depend on the user's umask (a reproducible tree)
+  const umask = process.umask(0o022);
+  try {
+    return await createFromArchive(deps, req, { variant, packages, recommends, key, reuse, wasReused: () => reused });
+  } finally {
+    process.umask(umask);
+  }
+}
+
+async function createFromArchive(
+  deps: ArchivePullDeps,
+  req: ArchivePullRequest,
+  r: { variant: BootstrapVariant; packages: string[]; recommends: boolean; key: string; reuse: ((e: EnvRecord) => boolean) | undefined; wasReused: () => boolean },
+): Promise<ArchivePullOutcome> {
+  const a = req.archive;
+  const { variant, packages, recommends, key, reuse } = r;
   const [first] = a.suites;
   const record = await deps.envs.create(
     req.name,
@@ -103,6 +122,7 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
         packages,
         recommends,
         ...(req.allowExpired ? { allowExpired: true } : {}),
+        ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
         logFile: join(deps.paths.cache, 'logs', `bootstrap-${req.name}.log`),
         label: req.name,
       };
@@ -127,6 +147,7 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
             variant,
             packages,
             recommends,
+            sourceDateEpoch: result.sourceDateEpoch,
           },
           packages: result.debs,
           fakeroot: { debs: result.fakerootKit },
@@ -140,7 +161,7 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
     },
     { ...(req.force ? { force: true } : {}), ...(reuse ? { reuse } : {}), signal: deps.signal, onWait: () => deps.logger.info(`waiting for another cake process working on ${req.name}`) },
   );
-  return { record, upToDate: reused };
+  return { record, upToDate: r.wasReused() };
 }
 
 interface Built {

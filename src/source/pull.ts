@@ -5,6 +5,7 @@ import { parseSha256 } from '../model/digest.js';
 import type { Source } from '../model/source.js';
 import { findRelease, loadDistros, selectSource, type SourceDef } from '../model/distro.js';
 import { resolveArchiveAlias } from './release-alias.js';
+import { sealKept, sealingEnvs, type TreeHasher } from './tree-seal.js';
 import type { DistroArch } from '../model/platform.js';
 import { hostPlatform, toDistroArch, formatPlatform, type Platform } from '../model/platform.js';
 import type { EnvRecord } from '../store/env-record.js';
@@ -42,6 +43,12 @@ export interface PullRequest {
   recommends?: boolean;
   /** Archive sources: accept a Release past its Valid-Until, with a warning (`--allow-expired`). */
   allowExpired?: boolean;
+  /** Hash the staged tree and record env.json's `treeSha256` (tree-seal.ts); absent: no hash. */
+  treeHash?: TreeHasher;
+  /** With treeHash: the hash the tree must have (`--expect-sha256`); a mismatch installs nothing. */
+  expectTreeSha256?: string;
+  /** SOURCE_DATE_EPOCH for archive builds (default: the newest Release Date they read). */
+  sourceDateEpoch?: number;
 }
 
 export interface PullOutcome {
@@ -73,10 +80,17 @@ export function defaultNameFor(source: Source): string {
 }
 
 /**
- * Turns a SOURCE into an environment. Supported here: distro definitions with a tarball source,
- * http(s) tarballs and local tarballs. Other kinds give a clear error naming what is missing.
+ * Turns a SOURCE into an environment: a distro definition (archive, registry or tarball source),
+ * a registry image, an OCI layout, an http(s) tarball or a local tarball. With `treeHash`, the
+ * env's tree hash is recorded (and checked against `expectTreeSha256`) before it is committed.
  */
 export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutcome> {
+  if (req.treeHash === undefined) return pullSource(deps, req);
+  const out = await pullSource({ ...deps, envs: sealingEnvs(deps.envs, req.treeHash, req.expectTreeSha256, deps.signal) }, req);
+  return { ...out, record: await sealKept(deps.envs, out.record, req.treeHash, req.expectTreeSha256, deps.signal) };
+}
+
+async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutcome> {
   const name = validateEnvName(req.name ?? defaultNameFor(req.source));
   const platform = req.platform ?? hostPlatform(deps.hostArch);
   const arch = toDistroArch(platform);
@@ -137,6 +151,7 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
         ...(req.variant ? { variant: req.variant } : {}),
         ...(req.recommends !== undefined ? { recommends: req.recommends } : {}),
         ...(req.allowExpired ? { allowExpired: true } : {}),
+        ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
         ...(req.force ? { force: true } : {}),
       });
       return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };

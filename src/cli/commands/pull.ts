@@ -5,6 +5,8 @@ import { pull, type PullOutcome, type PullRequest } from '../../source/pull.js';
 import type { SourceDeps } from '../../source/deps.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
+import { treeHash } from '../../cook/tree-hash.js';
+import { parseSourceDateEpoch } from '../../debian/bootstrap-normalise.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
   return {
@@ -37,6 +39,7 @@ function report(ctx: CliContext, out: PullOutcome): void {
   if (out.unpinned && out.sha256) {
     ctx.logger.warn(`${record.source.ref} is not pinned; pin it with --sha256 ${out.sha256}`);
   }
+  if (record.treeSha256 !== undefined) ctx.logger.info(`tree: sha256:${record.treeSha256} (check it with --expect-sha256 ${record.treeSha256})`);
   // stdout: the env name and what it was made from, for scripts.
   ctx.stdout.write(`${record.name}\t${out.sha256 ? `sha256:${out.sha256}` : '-'}\n`);
 }
@@ -71,10 +74,21 @@ export async function pullCommand(ctx: CliContext, args: string[], opts: Record<
     ...(opts.force ? { force: true } : {}),
     ...(platform ? { platform } : {}),
     ...archiveOptions(opts),
+    ...reproOptions(ctx, opts),
     registry: { env: ctx.env, insecure: ctx.insecure },
   });
   report(ctx, out);
   return 0;
+}
+
+/** The tree hash (always), `--expect-sha256`, and SOURCE_DATE_EPOCH from the user's environment. */
+function reproOptions(ctx: CliContext, opts: Record<string, unknown>): Pick<PullRequest, 'treeHash' | 'expectTreeSha256' | 'sourceDateEpoch'> {
+  const expect = typeof opts.expectSha256 === 'string' ? opts.expectSha256.trim().toLowerCase().replace(/^sha256:/, '') : undefined;
+  if (expect !== undefined && !/^[0-9a-f]{64}$/.test(expect)) {
+    throw new UsageError(`--expect-sha256 wants 64 hex digits, got ${JSON.stringify(opts.expectSha256)}`, 'copy the hash `cake pull` printed ("tree: sha256:…")');
+  }
+  const epoch = parseSourceDateEpoch(ctx.env.SOURCE_DATE_EPOCH);
+  return { treeHash, ...(expect !== undefined ? { expectTreeSha256: expect } : {}), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) };
 }
 
 /** `cake import FILE --name NAME`: pull of a local file. */
@@ -88,6 +102,7 @@ export async function importCommand(ctx: CliContext, args: string[], opts: Recor
     name: opts.name,
     ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
     ...(opts.force ? { force: true } : {}),
+    treeHash,
   });
   report(ctx, out);
   return 0;
@@ -107,7 +122,7 @@ export async function pullDistroIfKnown(ctx: CliContext, name: string): Promise<
   }
   ctx.logger.info(`${name} is not pulled yet; pulling it`);
   try {
-    const out = await pull(sourceDeps(ctx), { source, ref: name, name: name.replace(':', '-'), registry: { env: ctx.env, insecure: ctx.insecure } });
+    const out = await pull(sourceDeps(ctx), { source, ref: name, name: name.replace(':', '-'), ...reproOptions(ctx, {}), registry: { env: ctx.env, insecure: ctx.insecure } });
     report(ctx, out);
   } catch (err) {
     if (err instanceof CakeError && err.code === 'not-found' && !ctx.envs.exists(name)) {
