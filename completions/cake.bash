@@ -9,7 +9,7 @@ _cake() {
     COMPREPLY=( $(compgen -W "pull enter exec list rm rename export import push cook add bake boot distros doctor gc help --version --verbose --insecure" -- "$cur") ); return
   fi
   case "$cmd" in
-    pull) opts="--name --platform --sha256 --force --packages --variant --recommends --expect-sha256 --allow-expired"; kind="source" ;;
+    pull) opts="--name --platform --sha256 --force --packages --variant --recommends --expect-sha256 --lock --locked --allow-expired"; kind="source" ;;
     enter) opts="--bind --cwd --env --user --isolated --engine"; kind="env" ;;
     exec) opts="--bind --cwd --env --user --isolated --engine"; kind="env" ;;
     list) opts="--json"; kind="none" ;;

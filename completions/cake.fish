@@ -9,6 +9,8 @@ complete -c cake -n "__fish_seen_subcommand_from pull" -l packages -x -d 'Debian
 complete -c cake -n "__fish_seen_subcommand_from pull" -l variant -x -a 'essential minbase standard' -d 'Debian/Ubuntu archive sources: package set'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l recommends -d 'Debian/Ubuntu archive sources: install Recommends too'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l expect-sha256 -x -d 'the tree hash the new environment must have (as `cake pull` prints it); a mismatch installs nothing'
+complete -c cake -n "__fish_seen_subcommand_from pull" -l lock -r -F -d 'Debian/Ubuntu archive sources: write the InRelease digests and the exact package set to FILE'
+complete -c cake -n "__fish_seen_subcommand_from pull" -l locked -r -F -d 'rebuild exactly what FILE locks (from the mirror, or snapshot.debian.org when it moved on); SOURCE may be omitted'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l allow-expired -d 'Debian/Ubuntu archive sources: accept a Release past its Valid-Until (signatures still verified)'
 complete -c cake -F -n "__fish_seen_subcommand_from pull"
 complete -c cake -f -n "not __fish_seen_subcommand_from pull enter exec list rm rename export import push cook add bake boot distros doctor gc help" -a enter -d 'open an interactive login shell in an environment (pulls a known distro first)'

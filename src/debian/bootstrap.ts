@@ -26,10 +26,11 @@ import { applyFakedOwnership, snapshotInodes } from '../archive/faked-apply.js';
 import { parseFakedSave } from '../archive/faked-save.js';
 import { BUILD_DIR, FAKED_SAVE, installFakeroot, runGuestScript, shWord, stageDebs, type GuestRunContext } from './bootstrap-guest.js';
 import { mergedUsrDirs } from './bootstrap-merged-usr.js';
-import { buildKey, essentialClosure, essentialInstallOrder, groupRuns, recordKey, selectedPreDepends } from './bootstrap-plan.js';
+import { buildKey, essentialClosure, essentialInstallOrder, groupRuns, lockedResolution, recordKey, selectedPreDepends } from './bootstrap-plan.js';
 import { buildDiversions, finishTree, prepareTree, writeSourcesList } from './bootstrap-tree.js';
 import { unpackEssential } from './bootstrap-unpack.js';
 import { clampTimes, epochOfReleases, normaliseContent } from './bootstrap-normalise.js';
+import { defaultSnapshotBase, snapshotRoots } from './snapshot.js';
 import type { KeyringSpec } from './keyrings.js';
 import type { PackageIndex, PackageRecord } from './package-index.js';
 import { resolve, type Resolution, type Variant } from './resolver.js';
@@ -69,6 +70,11 @@ export interface BootstrapOptions {
   pinnedInRelease?: Record<string, string>;
   /** Accept Releases past their Valid-Until, with a warning (apt's Acquire::Check-Valid-Until=false). */
   allowExpired?: boolean;
+  /**
+   * A locked rebuild (`cake pull --locked`): exactly these packages (each must be in the pinned
+   * indices with its digest), indices from the snapshot archive when the mirror moved on.
+   */
+  locked?: { debs: readonly DebRef[]; pulledAt: string; snapshotBase?: string };
   /** SOURCE_DATE_EPOCH (seconds): every time in the tree is clamped to it; default the newest Release Date read. */
   sourceDateEpoch?: number;
   /** Host file collecting the guest programs' output; default `<dirname(rootfs)>/bootstrap.log`. */
@@ -93,8 +99,8 @@ export interface BootstrapInputs {
   downloadBytes: number;
   /** suite → sha256 of its verified InRelease (the pin for a reproducible rebuild). */
   inReleaseSha256: Record<string, string>;
-  /** (mirror, suite) pairs read, in order. */
-  sources: Array<{ mirror: string; suite: string }>;
+  /** (mirror, suite) pairs read, in order, with their Release Date (ISO). */
+  sources: Array<{ mirror: string; suite: string; date?: string }>;
   debs: DebRef[];
   /**
    * The fakeroot kit: this archive's libc6, libfakeroot and fakeroot, with which the build
@@ -215,7 +221,9 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
   const clients = clientsFor(deps, o, sources);
   const loaded: LoadedIndices = { releases: [], packagesText: [] };
   for (const c of clients) {
-    const l = await c.loadIndices(o.pinnedInRelease ? { pinnedInRelease: o.pinnedInRelease } : {});
+    const locked = o.locked;
+    const alternates = locked ? (mirror: string) => snapshotRoots(locked.snapshotBase ?? defaultSnapshotBase(o.keyring), mirror, o.keyring, locked.pulledAt) : undefined;
+    const l = await c.loadIndices({ ...(o.pinnedInRelease ? { pinnedInRelease: o.pinnedInRelease } : {}), ...(alternates ? { alternates } : {}) });
     loaded.releases.push(...l.releases);
     loaded.packagesText.push(...l.packagesText);
   }
@@ -224,8 +232,8 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
   const install = o.variant === 'buildd' ? ['build-essential', ...o.packages] : [...o.packages];
   // cake merges /usr itself (as debootstrap does): usr-is-merged satisfies `usrmerge | usr-is-merged`
   // without usrmerge's conversion and the perl it needs
-  if (index.candidate('usr-is-merged', o.arch) !== undefined && !install.some((t) => /^usrmerge\b/.test(t))) install.unshift('usr-is-merged');
-  const resolution = resolve(index, { install, variant, recommends: o.recommends, arch: o.arch });
+  if (!o.locked && index.candidate('usr-is-merged', o.arch) !== undefined && !install.some((t) => /^usrmerge\b/.test(t))) install.unshift('usr-is-merged');
+  const resolution = o.locked ? lockedResolution(index, o.locked.debs, o.arch) : resolve(index, { install, variant, recommends: o.recommends, arch: o.arch });
   const essential = essentialClosure(resolution.packages, index, o.arch);
   if (!essential.some((p) => p.name === 'dpkg')) {
     throw new CakeError('resolver', 'the essential set has no dpkg: this archive cannot be bootstrapped', { hint: 'check the suites and components (main holds the essential set)' });
@@ -267,7 +275,7 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
     packages: resolution.packages.length,
     downloadBytes,
     inReleaseSha256,
-    sources: loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite })),
+    sources: loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite, ...(r.date ? { date: r.date } : {}) })),
     debs: resolution.packages.map(ref),
     fakerootKit: kit.map(ref),
     buildKey: key,

@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeTree } from '../archive/remove-tree.js';
-import { bootstrapDebian, planBootstrap, type BootstrapDeps, type BootstrapInputs, type BootstrapOptions, type BootstrapPlan, type BootstrapResult, type BootstrapVariant } from '../debian/bootstrap.js';
+import { bootstrapDebian, planBootstrap, type DebRef, type BootstrapDeps, type BootstrapInputs, type BootstrapOptions, type BootstrapPlan, type BootstrapResult, type BootstrapVariant } from '../debian/bootstrap.js';
 import { CakeError } from '../model/errors.js';
 import type { SelectedSource } from '../model/distro.js';
 import type { EnvRecord } from '../store/env-record.js';
@@ -43,6 +43,8 @@ export interface ArchivePullRequest {
   allowExpired?: boolean;
   /** SOURCE_DATE_EPOCH; default the newest Release Date read (bootstrap-normalise.ts). */
   sourceDateEpoch?: number;
+  /** A locked rebuild (pull-lock.ts): InRelease digests by suite and the exact package set. */
+  locked?: { inReleaseSha256: Record<string, string>; debs: DebRef[]; pulledAt: string; snapshotBase?: string };
   force?: boolean;
 }
 
@@ -123,6 +125,7 @@ async function createFromArchive(
         recommends,
         ...(req.allowExpired ? { allowExpired: true } : {}),
         ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+        ...(req.locked ? { pinnedInRelease: req.locked.inReleaseSha256, locked: { debs: req.locked.debs, pulledAt: req.locked.pulledAt, ...(req.locked.snapshotBase ? { snapshotBase: req.locked.snapshotBase } : {}) } } : {}),
         logFile: join(deps.paths.cache, 'logs', `bootstrap-${req.name}.log`),
         label: req.name,
       };

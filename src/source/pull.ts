@@ -6,6 +6,7 @@ import type { Source } from '../model/source.js';
 import { findRelease, loadDistros, selectSource, type SourceDef } from '../model/distro.js';
 import { resolveArchiveAlias } from './release-alias.js';
 import { sealKept, sealingEnvs, type TreeHasher } from './tree-seal.js';
+import type { PullLock } from './pull-lock.js';
 import type { DistroArch } from '../model/platform.js';
 import { hostPlatform, toDistroArch, formatPlatform, type Platform } from '../model/platform.js';
 import type { EnvRecord } from '../store/env-record.js';
@@ -49,6 +50,11 @@ export interface PullRequest {
   expectTreeSha256?: string;
   /** SOURCE_DATE_EPOCH for archive builds (default: the newest Release Date they read). */
   sourceDateEpoch?: number;
+  /**
+   * Rebuild exactly what a lock pins (`--locked`): its suites, keyring, packages and times, the
+   * tree hash checked; `snapshotBase` is the snapshot service for a mirror that moved on.
+   */
+  locked?: { lock: PullLock; snapshotBase?: string };
 }
 
 export interface PullOutcome {
@@ -133,6 +139,23 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
     if (req.sha256 && src.sha256 && parseSha256(req.sha256) !== src.sha256) {
       throw new CakeError('usage', `--sha256 ${req.sha256} and the URL's #sha256=${src.sha256} disagree`, { hint: 'give the pin once' });
     }
+  } else if (src.kind === 'distro' && req.locked) {
+    const { lock, snapshotBase } = req.locked;
+    const archive = { kind: 'archive' as const, arch: lock.arch as DistroArch, debianArch: lock.debianArch, keyring: lock.keyring, variant: 'minbase' as const, components: lock.components, suites: lock.suites.map((s) => ({ mirror: s.mirror, suite: s.suite })) };
+    const out = await pullFromArchive(deps, {
+      name,
+      source: sourceRec,
+      archive,
+      resolved: { distro: lock.distro, release: lock.release },
+      packages: lock.packages,
+      variant: lock.variant,
+      recommends: lock.recommends,
+      sourceDateEpoch: lock.sourceDateEpoch,
+      locked: { inReleaseSha256: Object.fromEntries(lock.suites.map((s) => [s.suite, s.inReleaseSha256])), debs: lock.debs, pulledAt: lock.pulledAt, ...(snapshotBase ? { snapshotBase } : {}) },
+      ...(req.allowExpired ? { allowExpired: true } : {}),
+      ...(req.force ? { force: true } : {}),
+    });
+    return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };
   } else if (src.kind === 'distro') {
     if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
     const defs = await loadDistros(deps.distrosDir);

@@ -7,6 +7,7 @@ import type { CliContext } from '../context.js';
 import { join } from 'node:path';
 import { treeHash } from '../../cook/tree-hash.js';
 import { parseSourceDateEpoch } from '../../debian/bootstrap-normalise.js';
+import { lockOf, readPullLock, writePullLock } from '../../source/pull-lock.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
   return {
@@ -62,10 +63,12 @@ function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packa
 
 /** `cake pull SOURCE [--name] [--platform] [--sha256] [--force] [--packages] [--variant] [--recommends]`. */
 export async function pullCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+  if (typeof opts.locked === 'string') return pullLocked(ctx, args, opts, opts.locked);
   const [text] = args;
   if (!text) throw new UsageError('pull needs a SOURCE', 'cake pull alpine, cake pull ./rootfs.tar.gz --name NAME; see `cake help pull`');
   const platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : undefined;
   const source = parseSource(text, typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {});
+  if (typeof opts.lock === 'string' && source.kind !== 'distro') throw new UsageError(`--lock applies to Debian/Ubuntu archive builds, not ${text}`, 'pin other sources by digest (--sha256, IMAGE@sha256:…) or use --expect-sha256');
   const out = await pull(sourceDeps(ctx), {
     source,
     ref: text,
@@ -76,6 +79,35 @@ export async function pullCommand(ctx: CliContext, args: string[], opts: Record<
     ...archiveOptions(opts),
     ...reproOptions(ctx, opts),
     registry: { env: ctx.env, insecure: ctx.insecure },
+  });
+  report(ctx, out);
+  if (typeof opts.lock === 'string') {
+    writePullLock(opts.lock, lockOf(out.record));
+    ctx.logger.info(`wrote ${opts.lock} (${out.record.resolved.packages instanceof Array ? out.record.resolved.packages.length : 0} packages; rebuild it with \`cake pull --locked ${opts.lock}\`)`);
+  }
+  return 0;
+}
+
+/** `cake pull [SOURCE] --locked FILE`: exactly what the lock pins, its tree hash checked. */
+async function pullLocked(ctx: CliContext, args: string[], opts: Record<string, unknown>, file: string): Promise<number> {
+  const lock = readPullLock(file);
+  const [text] = args;
+  if (text !== undefined && text !== lock.source) throw new UsageError(`${file} locks ${lock.source}, not ${text}`, `run \`cake pull --locked ${file}\` (the SOURCE comes from the lock)`);
+  for (const o of ['packages', 'variant', 'recommends', 'platform', 'lock', 'sha256'] as const) {
+    if (opts[o] !== undefined) throw new UsageError(`--${o} cannot be combined with --locked: the lock decides it`, `drop --${o}, or write a new lock with \`cake pull ${lock.source} --lock FILE\``);
+  }
+  const source = parseSource(lock.source);
+  const repro = reproOptions(ctx, opts);
+  const snapshotBase = ctx.env.CAKE_SNAPSHOT_URL;
+  const out = await pull(sourceDeps(ctx), {
+    source,
+    ref: lock.source,
+    ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
+    ...(opts.force ? { force: true } : {}),
+    ...(opts.allowExpired ? { allowExpired: true } : {}),
+    treeHash: repro.treeHash,
+    ...(repro.expectTreeSha256 ?? lock.treeSha256 ? { expectTreeSha256: repro.expectTreeSha256 ?? lock.treeSha256 } : {}),
+    locked: { lock, ...(snapshotBase ? { snapshotBase } : {}) },
   });
   report(ctx, out);
   return 0;
