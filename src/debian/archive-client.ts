@@ -274,7 +274,10 @@ export class ArchiveClient {
  */
 export function toPackageIndex(indices: LoadedIndices): PackageIndex {
   const index = new PackageIndex();
-  for (const p of indices.packagesText) index.add(parseStanzas(p.text, PACKAGE_FIELDS), p.mirror);
+  for (const p of indices.packagesText) {
+    const notAutomatic = indices.releases.find((r) => r.suite === p.suite && r.mirror === p.mirror)?.notAutomatic === true;
+    index.add(parseStanzas(p.text, PACKAGE_FIELDS), p.mirror, { suite: p.suite, notAutomatic });
+  }
   return index;
 }
 

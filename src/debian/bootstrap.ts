@@ -216,7 +216,7 @@ export interface BootstrapPlan {
  * .debs only when not in the store. Errors: see bootstrapDebian.
  */
 export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): Promise<BootstrapPlan> {
-  const sources = o.suites.map((s) => (typeof s === 'string' ? { mirror: o.mirror, suite: s } : s));
+  const sources = withRequestedSuites(o.suites.map((s) => (typeof s === 'string' ? { mirror: o.mirror, suite: s } : s)), o.packages);
   if (sources.length === 0) throw new CakeError('bad-source', 'an archive source needs at least one suite');
   const clients = clientsFor(deps, o, sources);
   const loaded: LoadedIndices = { releases: [], packagesText: [] };
@@ -234,6 +234,7 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
   // without usrmerge's conversion and the perl it needs
   if (!o.locked && index.candidate('usr-is-merged', o.arch) !== undefined && !install.some((t) => /^usrmerge\b/.test(t))) install.unshift('usr-is-merged');
   const resolution = o.locked ? lockedResolution(index, o.locked.debs, o.arch) : resolve(index, { install, variant, recommends: o.recommends, arch: o.arch });
+  for (const note of resolution.notes) deps.logger.info(note);
   const essential = essentialClosure(resolution.packages, index, o.arch);
   if (!essential.some((p) => p.name === 'dpkg')) {
     throw new CakeError('resolver', 'the essential set has no dpkg: this archive cannot be bootstrapped', { hint: 'check the suites and components (main holds the essential set)' });
@@ -290,6 +291,16 @@ function restRuns(plan: BootstrapPlan, arch: string): PackageRecord[][] {
   const selected = new Map(plan.resolution.packages.map((p) => [recordKey(p), p]));
   const batches = plan.resolution.order.map((b) => b.filter((p) => !essentialKeys.has(recordKey(p))));
   return groupRuns(batches, (p) => selectedPreDepends(p, selected, plan.index, arch));
+}
+
+/** The suites plus those `NAME/SUITE` requests name (e.g. bookworm-backports), on the release's own mirror. */
+function withRequestedSuites(sources: Array<{ mirror: string; suite: string }>, packages: readonly string[]): Array<{ mirror: string; suite: string }> {
+  const out = [...sources];
+  for (const p of packages) {
+    const suite = /\/([A-Za-z0-9][A-Za-z0-9.+-]*)$/.exec(p)?.[1];
+    if (suite !== undefined && out[0] !== undefined && !out.some((s) => s.suite === suite)) out.push({ mirror: out[0].mirror, suite });
+  }
+  return out;
 }
 
 /** One archive client per mirror (suites of a mirror together), in the order the suites were given. */

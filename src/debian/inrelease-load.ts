@@ -27,6 +27,8 @@ export interface LoadedRelease {
   codename: string | undefined;
   /** The Release's Version (13.2, 24.04; undefined for testing and unstable). */
   version?: string | undefined;
+  /** NotAutomatic: yes (backports, experimental): apt installs from it only when asked. */
+  notAutomatic?: boolean;
   /** Key ids of the signatures that verified. */
   signers: string[];
 }
@@ -105,7 +107,7 @@ export async function loadInRelease(ctx: InReleaseLoadContext, req: InReleaseReq
   return {
     release,
     root,
-    loaded: { suite, mirror, inReleaseSha256: sha256, date: release.date?.toISOString(), codename: release.codename, version: release.version, signers: verified.signers },
+    loaded: { suite, mirror, inReleaseSha256: sha256, date: release.date?.toISOString(), codename: release.codename, version: release.version, ...((release.fields['notautomatic'] ?? '').toLowerCase() === 'yes' ? { notAutomatic: true } : {}), signers: verified.signers },
   };
 }
 

@@ -49,8 +49,8 @@ function report(ctx: CliContext, out: PullOutcome): void {
 function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packages' | 'variant' | 'recommends' | 'allowExpired'> {
   const packages = ((opts.packages as string[] | undefined) ?? []).flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
   for (const p of packages) {
-    if (!/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/.test(p)) {
-      throw new UsageError(`invalid package name in --packages: ${JSON.stringify(p)}`, 'give Debian package names, comma-separated: --packages openssh-server,curl');
+    if (!/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+|\/[a-z0-9][a-z0-9.+-]*)?$/.test(p)) {
+      throw new UsageError(`invalid package name in --packages: ${JSON.stringify(p)}`, 'give Debian package names, comma-separated: --packages openssh-server,curl (NAME=VERSION pins a version, NAME/SUITE takes it from a suite: nginx/bookworm-backports)');
     }
   }
   return {
