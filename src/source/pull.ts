@@ -3,7 +3,7 @@ import { CakeError } from '../model/errors.js';
 import { defaultEnvName, validateEnvName } from '../model/names.js';
 import { parseSha256 } from '../model/digest.js';
 import type { Source } from '../model/source.js';
-import { findRelease, loadDistros, selectSource, type SourceDef } from '../model/distro.js';
+import { findRelease, loadDistros, selectSources, type SelectedSource } from '../model/distro.js';
 import { resolveArchiveAlias } from './release-alias.js';
 import { sealKept, sealingEnvs, type TreeHasher } from './tree-seal.js';
 import type { PullLock } from './pull-lock.js';
@@ -17,15 +17,6 @@ import { pullImage, type RegistryOptions } from './registry.js';
 import { pullFromArchive } from './archive.js';
 import type { BootstrapVariant } from '../debian/bootstrap.js';
 import { imageBaseName, parseReference } from '../oci/reference.js';
-
-function tarballCandidates(sources: readonly SourceDef[], arch: DistroArch): { url: string; sha256: string; strip: number }[] {
-  const out: { url: string; sha256: string; strip: number }[] = [];
-  for (const s of sources) {
-    const pin = s.kind === 'tarball' ? s.arch[arch] : undefined;
-    if (s.kind === 'tarball' && pin) out.push({ url: pin.url, sha256: pin.sha256, strip: s.strip });
-  }
-  return out;
-}
 
 export interface PullRequest {
   source: Source;
@@ -130,9 +121,6 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
   }
   let url: string;
   let sha256: string | undefined;
-  let strip = 0;
-  let resolved: Record<string, unknown> = {};
-  let candidates: { url: string; sha256: string; strip: number }[] = [];
   if (src.kind === 'url') {
     url = src.url;
     sha256 = req.sha256 ? parseSha256(req.sha256) : src.sha256;
@@ -163,64 +151,77 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
     const named = findRelease(defs, src.distro).distro;
     const releaseName = src.release === undefined ? undefined : ((await resolveArchiveAlias(deps, named, src.release, arch)) ?? src.release);
     const { distro, release } = findRelease(defs, src.distro, releaseName);
-    const chosen = selectSource(release, arch, ['archive', 'tarball', 'registry']);
-    if (chosen.kind === 'archive') {
-      const out = await pullFromArchive(deps, {
-        name,
-        source: sourceRec,
-        archive: chosen,
-        resolved: { distro: distro.name, release: release.name },
-        ...(req.packages ? { packages: req.packages } : {}),
-        ...(req.variant ? { variant: req.variant } : {}),
-        ...(req.recommends !== undefined ? { recommends: req.recommends } : {}),
-        ...(req.allowExpired ? { allowExpired: true } : {}),
-        ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
-        ...(req.force ? { force: true } : {}),
-      });
-      return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };
+    const archiveOnly = Boolean(req.packages?.length || req.variant || req.recommends);
+    const all = selectSources(release, arch, ['archive', 'tarball', 'registry']);
+    const sources = archiveOnly ? all.filter((c) => c.kind === 'archive') : all;
+    if (sources.length === 0) {
+      throw new CakeError('usage', `--packages, --variant and --recommends apply to Debian/Ubuntu archive sources; ${distro.name} ${release.name} is pulled as a ${all[0]?.kind ?? 'tarball'}`, { exitCode: 2 });
     }
-    if (req.packages?.length || req.variant || req.recommends) {
-      throw new CakeError('usage', `--packages, --variant and --recommends apply to Debian/Ubuntu archive sources; ${distro.name} ${release.name} is pulled as a ${chosen.kind}`, { exitCode: 2 });
+    const resolvedDistro = { distro: distro.name, release: release.name };
+    // Every source for the arch, in the definition's order: the next one only when a host cannot be reached or answers an error.
+    const failures: string[] = [];
+    for (const [i, chosen] of sources.entries()) {
+      try {
+        if (chosen.kind === 'archive') {
+          const out = await pullFromArchive(deps, {
+            name,
+            source: sourceRec,
+            archive: chosen,
+            resolved: resolvedDistro,
+            ...(req.packages ? { packages: req.packages } : {}),
+            ...(req.variant ? { variant: req.variant } : {}),
+            ...(req.recommends !== undefined ? { recommends: req.recommends } : {}),
+            ...(req.allowExpired ? { allowExpired: true } : {}),
+            ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+            ...(req.force ? { force: true } : {}),
+          });
+          return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };
+        }
+        if (chosen.kind === 'registry') {
+          const out = await pullImage(deps, { image: { kind: 'registry', ref: chosen.image }, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}), ...(req.registry ? { registry: req.registry } : {}), resolved: resolvedDistro });
+          return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
+        }
+        return await installFromUrl(deps, req, { name, arch, sourceRec, reuseIf, isReused: () => reused }, { url: chosen.url, sha256: chosen.sha256, strip: chosen.strip }, resolvedDistro);
+      } catch (err) {
+        const unreachable = err instanceof CakeError && (err.code === 'network' || err.code === 'http');
+        if (!unreachable || (sources.length === 1 && failures.length === 0)) throw err;
+        failures.push(`${sourceLabel(chosen)}: ${err.message}`);
+        if (i < sources.length - 1) deps.logger.warn(`${err.message}; trying the next source`);
+      }
     }
-    if (chosen.kind === 'registry') {
-      const out = await pullImage(deps, { image: { kind: 'registry', ref: chosen.image }, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}), ...(req.registry ? { registry: req.registry } : {}), resolved: { distro: distro.name, release: release.name } });
-      return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
-    }
-    if (chosen.kind !== 'tarball') throw new CakeError('internal', `unexpected source kind ${(chosen as { kind: string }).kind}`);
-    // Later tarball sources for the same arch are mirrors: tried in order when a host is unreachable.
-    candidates = tarballCandidates(release.sources, chosen.arch);
-    resolved = { distro: distro.name, release: release.name };
-    url = chosen.url;
-    sha256 = chosen.sha256;
-    strip = chosen.strip;
+    throw new CakeError('network', `no source of ${distro.name}:${release.name} for ${arch} could be pulled:\n  ${failures.join('\n  ')}`, {
+      hint: 'check the network (or HTTPS_PROXY); `cake distros` lists the sources of each release',
+    });
   } else {
     throw new CakeError('bad-source', `pulling ${(src as Source).kind} sources is not supported yet: ${req.ref}`, {
       exitCode: 1,
       hint: 'use a distro (`cake distros`), an https:// tarball URL or a local tarball',
     });
   }
+  return installFromUrl(deps, req, { name, arch, sourceRec, reuseIf, isReused: () => reused }, { url, sha256, strip: 0 }, {});
+}
+
+interface UrlContext {
+  name: string;
+  arch: DistroArch;
+  sourceRec: { kind: string; ref: string };
+  reuseIf: (digest: string | undefined) => ((existing: EnvRecord) => boolean) | undefined;
+  isReused: () => boolean;
+}
+
+/** Downloads a (pinned or unpinned) tarball into the store and installs it as env `c.name`. */
+async function installFromUrl(deps: SourceDeps, req: PullRequest, c: UrlContext, pin: { url: string; sha256: string | undefined; strip: number }, resolved: Record<string, unknown>): Promise<PullOutcome> {
+  const { name, arch, sourceRec } = c;
+  const { url, strip } = pin;
+  const sha256 = pin.sha256 || undefined;
   if (sha256 && deps.envs.exists(name) && !req.force) {
     const existing = deps.envs.get(name);
     if (existing.resolved.sha256 === sha256 && existing.source.ref === req.ref) {
       return { record: existing, upToDate: true, sha256, unpinned: false };
     }
   }
-  if (candidates.length === 0) candidates = [{ url, sha256: sha256 ?? '', strip }];
-  let blob: Awaited<ReturnType<typeof fetchToStore>> | undefined;
-  for (const [i, c] of candidates.entries()) {
-    try {
-      blob = await fetchToStore(deps, c.url, c.sha256 || undefined, `downloading ${name}`);
-      ({ url, strip } = c);
-      sha256 = c.sha256 || undefined;
-      break;
-    } catch (err) {
-      const last = i === candidates.length - 1;
-      if (last || !(err instanceof CakeError) || (err.code !== 'network' && err.code !== 'http')) throw err;
-      deps.logger.warn(`${err.message}; trying the next source`);
-    }
-  }
-  if (!blob) throw new CakeError('internal', 'no source tried');
-  const reuse = reuseIf(blob.sha256);
+  const blob = await fetchToStore(deps, url, sha256, `downloading ${name}`);
+  const reuse = c.reuseIf(blob.sha256);
   const record = await installTarball(deps, {
     name,
     file: blob.path,
@@ -231,5 +232,10 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
     source: sourceRec,
     resolved: { ...resolved, url, blobs: [blob.sha256] },
   });
-  return { record, upToDate: reused, sha256: blob.sha256, unpinned: !sha256 };
+  return { record, upToDate: c.isReused(), sha256: blob.sha256, unpinned: !sha256 };
+}
+
+/** "tarball https://…", "registry docker.io/…", "archive http://deb.debian.org/debian": for the error listing every source. */
+function sourceLabel(s: SelectedSource): string {
+  return s.kind === 'tarball' ? `tarball ${s.url}` : s.kind === 'registry' ? `registry ${s.image}` : `archive ${s.suites[0]?.mirror ?? ''}`;
 }
