@@ -13,6 +13,7 @@ export async function listCommand(ctx: CliContext, _args: string[], opts: Record
       arch: r.arch,
       created: r.created,
       resolved: r.resolved,
+      ...(r.treeSha256 ? { treeSha256: r.treeSha256 } : {}),
       path: join(ctx.envs.dir(r.name), 'rootfs'),
     }));
     ctx.stdout.write(JSON.stringify(rows, null, 2) + '\n');
