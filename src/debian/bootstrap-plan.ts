@@ -171,3 +171,13 @@ export function lockedResolution(index: PackageIndex, debs: ReadonlyArray<Pick<P
   }
   return resolution;
 }
+
+/** The suites plus those `NAME/SUITE` requests name (e.g. bookworm-backports), on the release's own mirror. */
+export function withRequestedSuites(sources: Array<{ mirror: string; suite: string }>, packages: readonly string[]): Array<{ mirror: string; suite: string }> {
+  const out = [...sources];
+  for (const p of packages) {
+    const suite = /\/([A-Za-z0-9][A-Za-z0-9.+-]*)$/.exec(p)?.[1];
+    if (suite !== undefined && out[0] !== undefined && !out.some((s) => s.suite === suite)) out.push({ mirror: out[0].mirror, suite });
+  }
+  return out;
+}

@@ -26,7 +26,7 @@ import { applyFakedOwnership, snapshotInodes } from '../archive/faked-apply.js';
 import { parseFakedSave } from '../archive/faked-save.js';
 import { BUILD_DIR, FAKED_SAVE, installFakeroot, runGuestScript, shWord, stageDebs, type GuestRunContext } from './bootstrap-guest.js';
 import { mergedUsrDirs } from './bootstrap-merged-usr.js';
-import { buildKey, essentialClosure, essentialInstallOrder, groupRuns, lockedResolution, recordKey, selectedPreDepends } from './bootstrap-plan.js';
+import { buildKey, essentialClosure, essentialInstallOrder, groupRuns, lockedResolution, recordKey, selectedPreDepends, withRequestedSuites } from './bootstrap-plan.js';
 import { buildDiversions, finishTree, prepareTree, writeSourcesList } from './bootstrap-tree.js';
 import { unpackEssential } from './bootstrap-unpack.js';
 import { clampTimes, epochOfReleases, normaliseContent } from './bootstrap-normalise.js';
@@ -291,16 +291,6 @@ function restRuns(plan: BootstrapPlan, arch: string): PackageRecord[][] {
   const selected = new Map(plan.resolution.packages.map((p) => [recordKey(p), p]));
   const batches = plan.resolution.order.map((b) => b.filter((p) => !essentialKeys.has(recordKey(p))));
   return groupRuns(batches, (p) => selectedPreDepends(p, selected, plan.index, arch));
-}
-
-/** The suites plus those `NAME/SUITE` requests name (e.g. bookworm-backports), on the release's own mirror. */
-function withRequestedSuites(sources: Array<{ mirror: string; suite: string }>, packages: readonly string[]): Array<{ mirror: string; suite: string }> {
-  const out = [...sources];
-  for (const p of packages) {
-    const suite = /\/([A-Za-z0-9][A-Za-z0-9.+-]*)$/.exec(p)?.[1];
-    if (suite !== undefined && out[0] !== undefined && !out.some((s) => s.suite === suite)) out.push({ mirror: out[0].mirror, suite });
-  }
-  return out;
 }
 
 /** One archive client per mirror (suites of a mirror together), in the order the suites were given. */
