@@ -317,6 +317,7 @@ describe('local archive: failure paths', () => {
     expect(lost.code).toBe('digest-mismatch');
     expect(lost.message).toContain('is not on the mirror or any snapshot tried');
     expect(lost.hint).toContain('/archive/debian/20261202T000000Z/');
+    server.file('/debian/pool/main/t/tiny/tiny_1.0_amd64.deb', readFileSync(join(work, 'tiny.deb'))); // for the tests after this one
   });
 
   it('falls back to the plain path when by-hash is missing', async () => {
