@@ -49,13 +49,16 @@ const PULL_OPTIONS: readonly OptionSpec[] = [
   { flags: '--packages <PKG,...>', description: 'Debian/Ubuntu archive sources: extra packages to install (repeatable, comma-separated)', repeatable: true, complete: 'none' },
   { flags: '--variant <VARIANT>', description: 'Debian/Ubuntu archive sources: package set', choices: ['essential', 'minbase', 'standard'] },
   { flags: '--recommends', description: 'Debian/Ubuntu archive sources: install Recommends too' },
+  { flags: '--expect-sha256 <HEX>', description: 'the tree hash the new environment must have (as `cake pull` prints it); a mismatch installs nothing', complete: 'none' },
+  { flags: '--lock <FILE>', description: 'Debian/Ubuntu archive sources: write the InRelease digests and the exact package set to FILE', complete: 'file' },
+  { flags: '--locked <FILE>', description: 'rebuild exactly what FILE locks (from the mirror, or snapshot.debian.org when it moved on); SOURCE may be omitted', complete: 'file' },
   { flags: '--allow-expired', description: 'Debian/Ubuntu archive sources: accept a Release past its Valid-Until (signatures still verified)' },
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'pull',
-    args: 'SOURCE',
+    args: '[SOURCE]',
     summary: 'create an environment from a distro, registry image, OCI layout, URL or tarball',
     completeArgs: 'source',
     options: PULL_OPTIONS,

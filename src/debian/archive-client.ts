@@ -60,6 +60,11 @@ export interface LoadOptions {
   pinnedInRelease?: Record<string, string>;
   /** Use only the cached InRelease files and stored indices; never touch the network. */
   offline?: boolean;
+  /**
+   * For pinned suites: the archive roots (snapshot URLs, snapshot.ts) to read a suite from when
+   * its mirror has moved on; its indices and .debs then come from the root that had the pin.
+   */
+  alternates?: (mirror: string, suite: string) => string[];
 }
 
 export type { LoadedRelease } from './inrelease-load.js';
@@ -115,6 +120,8 @@ export class ArchiveClient {
   private readonly mainMirror: string;
   private keys: PublicKey[] | undefined;
   private readonly counters: ArchiveStats = { inReleaseFetched: 0, downloads: 0, bytes: 0 };
+  /** Mirror → the root its files are fetched from (a snapshot when the mirror moved on). */
+  private readonly fetchRoots = new Map<string, string>();
 
   constructor(
     private readonly deps: ArchiveDeps,
@@ -150,7 +157,7 @@ export class ArchiveClient {
     const releases: LoadedRelease[] = [];
     const packagesText: PackagesText[] = [];
     for (const { mirror, suite } of this.archives) {
-      const { release, loaded } = await loadInRelease(
+      const { release, loaded, root } = await loadInRelease(
         {
           http: this.deps.http,
           blobs: this.deps.blobs,
@@ -164,8 +171,9 @@ export class ArchiveClient {
           checkValidUntil: this.source.checkValidUntil !== false,
           stats: this.counters,
         },
-        { mirror, suite, pin: opts.pinnedInRelease?.[suite], offline: opts.offline === true },
+        { mirror, suite, pin: opts.pinnedInRelease?.[suite], offline: opts.offline === true, ...(opts.alternates ? { alternates: opts.alternates(mirror, suite) } : {}) },
       );
+      if (root !== mirror) this.fetchRoots.set(mirror, root);
       releases.push(loaded);
       const what = `${suite} at ${mirror}`;
       if (release.architectures.length > 0 && !release.architectures.includes(this.source.arch)) {
@@ -179,7 +187,7 @@ export class ArchiveClient {
             hint: 'check the component and architecture names',
           });
         }
-        const urls = [indexFetchPath(release, entry), entry.path].map((p) => `${mirror}dists/${suite}/${p}`);
+        const urls = [indexFetchPath(release, entry), entry.path].map((p) => `${root}dists/${suite}/${p}`);
         const plain = release.files.get(base);
         const text = await readIndexBlob(this.fetchCtx(opts.offline), {
           urls: [...new Set(urls)],
@@ -215,7 +223,8 @@ export class ArchiveClient {
     const worker = async (): Promise<void> => {
       while (next < unique.length && !inner.signal.aborted) {
         const p = unique[next++] as DebRequest;
-        const url = `${p.origin === undefined ? this.mainMirror : normalizeMirror(p.origin)}${checkFilename(p)}`;
+        const origin = p.origin === undefined ? this.mainMirror : normalizeMirror(p.origin);
+        const url = `${this.fetchRoots.get(origin) ?? origin}${checkFilename(p)}`;
         const { path, downloaded } = await fetchBlob(ctx, { urls: [url], sha256: p.sha256, size: p.size, label: `${p.name} (${p.filename})` });
         out.set(p.sha256, path);
         done++;
@@ -265,7 +274,10 @@ export class ArchiveClient {
  */
 export function toPackageIndex(indices: LoadedIndices): PackageIndex {
   const index = new PackageIndex();
-  for (const p of indices.packagesText) index.add(parseStanzas(p.text, PACKAGE_FIELDS), p.mirror);
+  for (const p of indices.packagesText) {
+    const notAutomatic = indices.releases.find((r) => r.suite === p.suite && r.mirror === p.mirror)?.notAutomatic === true;
+    index.add(parseStanzas(p.text, PACKAGE_FIELDS), p.mirror, { suite: p.suite, notAutomatic });
+  }
   return index;
 }
 

@@ -104,6 +104,8 @@ export interface GuestRunContext {
   engineDeps: Omit<EngineDeps, 'stdio'>;
   /** Host file that collects the output of every guest run. */
   logFile: string;
+  /** Variables added to DPKG_ENV (SOURCE_DATE_EPOCH). */
+  vars?: Record<string, string>;
 }
 
 /**
@@ -113,13 +115,14 @@ export interface GuestRunContext {
  */
 export async function runGuestScript(ctx: GuestRunContext, label: string, script: string, underFakeroot: boolean, packages?: { label: string; count: number }): Promise<void> {
   const name = `${label.replace(/[^a-z0-9-]+/gi, '-')}.sh`;
-  writeFileSync(join(ctx.env.rootfs, BUILD_DIR, name), `set -e\n${script}`, { mode: 0o755 });
+  // umask 022 whatever the user's: what maintainer scripts create must not depend on it
+  writeFileSync(join(ctx.env.rootfs, BUILD_DIR, name), `set -e\numask 022\n${script}`, { mode: 0o755 });
   const fd = openSync(ctx.logFile, 'a');
   const stopCounter = packages ? countSetUp(ctx, packages.label, packages.count) : () => {};
   let code: number;
   try {
     writeSync(fd, `\n### cake: ${label}\n`);
-    const opts = defaultRunOptions({ engine: ctx.engine, isolated: true, tty: false, env: { ...DPKG_ENV }, cwd: '/' });
+    const opts = defaultRunOptions({ engine: ctx.engine, isolated: true, tty: false, env: { ...DPKG_ENV, ...ctx.vars }, cwd: '/' });
     const argv = ['/bin/sh', `${GUEST_BUILD}/${name}`];
     code = await runInEnv(ctx.env, underFakeroot ? ['/bin/sh', FAKEROOT_WRAPPER, ...argv] : argv, opts, { ...ctx.engineDeps, stdio: ['ignore', fd, fd] });
   } finally {

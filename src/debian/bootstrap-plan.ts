@@ -4,7 +4,9 @@
  * few `dpkg --install` runs as Pre-Depends allow; the build key of a bootstrap. Pure, no I/O.
  */
 import { createHash } from 'node:crypto';
+import { CakeError } from '../model/errors.js';
 import type { PackageIndex, PackageRecord } from './package-index.js';
+import { resolve, type Resolution } from './resolver.js';
 
 /** The unique identity of a record inside one index. */
 export function recordKey(p: Pick<PackageRecord, 'name' | 'version' | 'arch'>): string {
@@ -129,6 +131,8 @@ export interface BuildInputs {
   /** The .deb digests installed, and those of the fakeroot that recorded ownership. */
   debs: readonly string[];
   fakeroot: readonly string[];
+  /** The SOURCE_DATE_EPOCH the tree's times are clamped to. */
+  sourceDateEpoch: number;
 }
 
 /**
@@ -148,6 +152,32 @@ export function buildKey(i: BuildInputs): string {
     recommends: i.recommends,
     debs: [...i.debs].sort(),
     fakeroot: [...i.fakeroot].sort(),
+    sourceDateEpoch: i.sourceDateEpoch,
   });
   return createHash('sha256').update(`cake-bootstrap\n${canonical}`).digest('hex');
+}
+
+/** The resolution of a lock's exact package set: every package pinned by version, then checked digest by digest. */
+export function lockedResolution(index: PackageIndex, debs: ReadonlyArray<Pick<PackageRecord, 'name' | 'version' | 'arch' | 'sha256'>>, arch: string): Resolution {
+  const resolution = resolve(index, { install: debs.map((d) => `${d.name}:${d.arch}=${d.version}`), variant: 'none', recommends: false, arch });
+  const want = new Set(debs.map((d) => d.sha256));
+  const got = new Set(resolution.packages.map((p) => p.sha256));
+  const extra = resolution.packages.filter((p) => !want.has(p.sha256)).map((p) => `${p.name} ${p.version}`);
+  const missing = debs.filter((d) => !got.has(d.sha256)).map((d) => `${d.name} ${d.version}`);
+  if (extra.length > 0 || missing.length > 0) {
+    throw new CakeError('digest-mismatch', `the locked package set cannot be rebuilt from the pinned archive: ${[...missing.map((m) => `${m} differs`), ...extra.map((e) => `${e} is needed too`)].slice(0, 8).join('; ')}`, {
+      hint: 'the lock file was edited or written by another cake; write it again with `cake pull … --lock FILE`',
+    });
+  }
+  return resolution;
+}
+
+/** The suites plus those `NAME/SUITE` requests name (e.g. bookworm-backports), on the release's own mirror. */
+export function withRequestedSuites(sources: Array<{ mirror: string; suite: string }>, packages: readonly string[]): Array<{ mirror: string; suite: string }> {
+  const out = [...sources];
+  for (const p of packages) {
+    const suite = /\/([A-Za-z0-9][A-Za-z0-9.+-]*)$/.exec(p)?.[1];
+    if (suite !== undefined && out[0] !== undefined && !out.some((s) => s.suite === suite)) out.push({ mirror: out[0].mirror, suite });
+  }
+  return out;
 }

@@ -26,9 +26,11 @@ import { applyFakedOwnership, snapshotInodes } from '../archive/faked-apply.js';
 import { parseFakedSave } from '../archive/faked-save.js';
 import { BUILD_DIR, FAKED_SAVE, installFakeroot, runGuestScript, shWord, stageDebs, type GuestRunContext } from './bootstrap-guest.js';
 import { mergedUsrDirs } from './bootstrap-merged-usr.js';
-import { buildKey, essentialClosure, essentialInstallOrder, groupRuns, recordKey, selectedPreDepends } from './bootstrap-plan.js';
+import { buildKey, essentialClosure, essentialInstallOrder, groupRuns, lockedResolution, recordKey, selectedPreDepends, withRequestedSuites } from './bootstrap-plan.js';
 import { buildDiversions, finishTree, prepareTree, writeSourcesList } from './bootstrap-tree.js';
 import { unpackEssential } from './bootstrap-unpack.js';
+import { clampTimes, epochOfReleases, normaliseContent } from './bootstrap-normalise.js';
+import { defaultSnapshotBase, snapshotRoots } from './snapshot.js';
 import type { KeyringSpec } from './keyrings.js';
 import type { PackageIndex, PackageRecord } from './package-index.js';
 import { resolve, type Resolution, type Variant } from './resolver.js';
@@ -68,6 +70,13 @@ export interface BootstrapOptions {
   pinnedInRelease?: Record<string, string>;
   /** Accept Releases past their Valid-Until, with a warning (apt's Acquire::Check-Valid-Until=false). */
   allowExpired?: boolean;
+  /**
+   * A locked rebuild (`cake pull --locked`): exactly these packages (each must be in the pinned
+   * indices with its digest), indices from the snapshot archive when the mirror moved on.
+   */
+  locked?: { debs: readonly DebRef[]; pulledAt: string; snapshotBase?: string };
+  /** SOURCE_DATE_EPOCH (seconds): every time in the tree is clamped to it; default the newest Release Date read. */
+  sourceDateEpoch?: number;
   /** Host file collecting the guest programs' output; default `<dirname(rootfs)>/bootstrap.log`. */
   logFile?: string;
   /** For messages. */
@@ -90,8 +99,8 @@ export interface BootstrapInputs {
   downloadBytes: number;
   /** suite → sha256 of its verified InRelease (the pin for a reproducible rebuild). */
   inReleaseSha256: Record<string, string>;
-  /** (mirror, suite) pairs read, in order. */
-  sources: Array<{ mirror: string; suite: string }>;
+  /** (mirror, suite) pairs read, in order, with their Release Date (ISO). */
+  sources: Array<{ mirror: string; suite: string; date?: string }>;
   debs: DebRef[];
   /**
    * The fakeroot kit: this archive's libc6, libfakeroot and fakeroot, with which the build
@@ -100,6 +109,8 @@ export interface BootstrapInputs {
   fakerootKit: DebRef[];
   /** The build key: sha256 of every input (bootstrap-plan.ts buildKey); equal keys, equal trees. */
   buildKey: string;
+  /** The SOURCE_DATE_EPOCH the tree's times are clamped to (bootstrap-normalise.ts). */
+  sourceDateEpoch: number;
 }
 
 export interface BootstrapResult extends BootstrapInputs {
@@ -111,7 +122,7 @@ export interface BootstrapResult extends BootstrapInputs {
 const MiB = 1024 * 1024;
 
 /** Bumped whenever the same inputs would give a different tree (it is part of the build key). */
-export const BOOTSTRAP_FORMAT = 1;
+export const BOOTSTRAP_FORMAT = 2;
 
 /**
  * Bootstraps a Debian/Ubuntu tree into `o.rootfs`, carrying on from `planned` (planBootstrap
@@ -150,6 +161,7 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, 
     engine: deps.engine.name ?? 'auto',
     engineDeps: { logger: deps.logger, hostEnv: deps.engine.hostEnv, cacheDir: deps.engine.cacheDir, ...(deps.engine.kits ? { kits: deps.engine.kits } : {}), ...(deps.signal ? { signal: deps.signal } : {}) },
     logFile,
+    vars: { SOURCE_DATE_EPOCH: String(plan.inputs.sourceDateEpoch) },
   };
   const hadResolvConf = lstatSync(join(root, 'etc/resolv.conf'), { throwIfNoEntry: false }) !== undefined;
   const files = (ps: readonly PackageRecord[]): string => ps.map((p) => shWord(staged.get(recordKey(p))!)).join(' ');
@@ -169,10 +181,13 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, 
   writeSourcesList(root, plan.sources, o.components, typeof o.keyring === 'string' ? o.keyring : undefined);
   const saveFile = join(root, FAKED_SAVE);
   const saved = existsSync(saveFile) ? parseFakedSave(readFileSync(saveFile, 'utf8')) : [];
+  const normalised = normaliseContent(root, plan.inputs.sourceDateEpoch);
   if (saved.length === 0) throw new CakeError('internal', 'fakeroot recorded nothing during the build', { hint: `see ${logFile}` });
   const applied = applyFakedOwnership(root, saved, table, { skip: [BUILD_DIR], baseline });
   await removeTree(join(root, BUILD_DIR));
   removeEmptyMountPoint(root, 'etc/resolv.conf', hadResolvConf);
+  const clamped = clampTimes(root, plan.inputs.sourceDateEpoch);
+  deps.logger.debug(`normalised: removed ${normalised.join(' ') || 'nothing'}; ${clamped} times clamped to SOURCE_DATE_EPOCH=${plan.inputs.sourceDateEpoch}`);
   deps.logger.debug(`ownership: ${applied.faked} paths from fakeroot, ${applied.devices} device nodes, ${Object.keys(table).length} table entries`);
 
   return {
@@ -201,12 +216,14 @@ export interface BootstrapPlan {
  * .debs only when not in the store. Errors: see bootstrapDebian.
  */
 export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): Promise<BootstrapPlan> {
-  const sources = o.suites.map((s) => (typeof s === 'string' ? { mirror: o.mirror, suite: s } : s));
+  const sources = withRequestedSuites(o.suites.map((s) => (typeof s === 'string' ? { mirror: o.mirror, suite: s } : s)), o.packages);
   if (sources.length === 0) throw new CakeError('bad-source', 'an archive source needs at least one suite');
   const clients = clientsFor(deps, o, sources);
   const loaded: LoadedIndices = { releases: [], packagesText: [] };
   for (const c of clients) {
-    const l = await c.loadIndices(o.pinnedInRelease ? { pinnedInRelease: o.pinnedInRelease } : {});
+    const locked = o.locked;
+    const alternates = locked ? (mirror: string) => snapshotRoots(locked.snapshotBase ?? defaultSnapshotBase(o.keyring), mirror, o.keyring, locked.pulledAt) : undefined;
+    const l = await c.loadIndices({ ...(o.pinnedInRelease ? { pinnedInRelease: o.pinnedInRelease } : {}), ...(alternates ? { alternates } : {}) });
     loaded.releases.push(...l.releases);
     loaded.packagesText.push(...l.packagesText);
   }
@@ -215,8 +232,9 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
   const install = o.variant === 'buildd' ? ['build-essential', ...o.packages] : [...o.packages];
   // cake merges /usr itself (as debootstrap does): usr-is-merged satisfies `usrmerge | usr-is-merged`
   // without usrmerge's conversion and the perl it needs
-  if (index.candidate('usr-is-merged', o.arch) !== undefined && !install.some((t) => /^usrmerge\b/.test(t))) install.unshift('usr-is-merged');
-  const resolution = resolve(index, { install, variant, recommends: o.recommends, arch: o.arch });
+  if (!o.locked && index.candidate('usr-is-merged', o.arch) !== undefined && !install.some((t) => /^usrmerge\b/.test(t))) install.unshift('usr-is-merged');
+  const resolution = o.locked ? lockedResolution(index, o.locked.debs, o.arch) : resolve(index, { install, variant, recommends: o.recommends, arch: o.arch });
+  for (const note of resolution.notes) deps.logger.info(note);
   const essential = essentialClosure(resolution.packages, index, o.arch);
   if (!essential.some((p) => p.name === 'dpkg')) {
     throw new CakeError('resolver', 'the essential set has no dpkg: this archive cannot be bootstrapped', { hint: 'check the suites and components (main holds the essential set)' });
@@ -239,6 +257,7 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
   if (missing.length > 0) deps.logger.info(`downloaded ${missing.length} packages (${(missingBytes / MiB).toFixed(1)} MiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const downloadBytes = clients.reduce((n, c) => n + c.stats().bytes, 0);
   const ref = (p: PackageRecord): DebRef => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 });
+  const sourceDateEpoch = o.sourceDateEpoch ?? epochOfReleases(loaded.releases.map((r) => r.date));
   const inReleaseSha256: Record<string, string> = {};
   for (const r of loaded.releases) inReleaseSha256[r.suite] = r.inReleaseSha256;
   const key = buildKey({
@@ -252,15 +271,17 @@ export async function planBootstrap(deps: BootstrapDeps, o: BootstrapOptions): P
     recommends: o.recommends,
     debs: resolution.packages.map((p) => p.sha256),
     fakeroot: fakeroot.map((p) => p.sha256),
+    sourceDateEpoch,
   });
   const inputs: BootstrapInputs = {
     packages: resolution.packages.length,
     downloadBytes,
     inReleaseSha256,
-    sources: loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite })),
+    sources: loaded.releases.map((r) => ({ mirror: r.mirror, suite: r.suite, ...(r.date ? { date: r.date } : {}) })),
     debs: resolution.packages.map(ref),
     fakerootKit: kit.map(ref),
     buildKey: key,
+    sourceDateEpoch,
   };
   return { inputs, sources: [...sources], loaded, index, resolution, essential, fakeroot, blobOf: (p) => blobPaths.get(p.sha256)! };
 }

@@ -27,6 +27,8 @@ export interface LoadedRelease {
   codename: string | undefined;
   /** The Release's Version (13.2, 24.04; undefined for testing and unstable). */
   version?: string | undefined;
+  /** NotAutomatic: yes (backports, experimental): apt installs from it only when asked. */
+  notAutomatic?: boolean;
   /** Key ids of the signatures that verified. */
   signers: string[];
 }
@@ -56,6 +58,11 @@ export interface InReleaseRequest {
   /** sha256 (hex or sha256:hex) the InRelease must have. */
   pin?: string | undefined;
   offline: boolean;
+  /**
+   * With `pin`: other archive roots serving the same layout (snapshot URLs, with a trailing
+   * slash), tried in order when the mirror's InRelease is not the pinned one.
+   */
+  alternates?: readonly string[];
 }
 
 /**
@@ -63,13 +70,14 @@ export interface InReleaseRequest {
  * bad signature, another suite or an expired Release; 'digest-mismatch' for a pin that does not
  * match; 'not-found' offline without a cached copy; network errors from the client.
  */
-export async function loadInRelease(ctx: InReleaseLoadContext, req: InReleaseRequest): Promise<{ release: Release; loaded: LoadedRelease }> {
+export async function loadInRelease(ctx: InReleaseLoadContext, req: InReleaseRequest): Promise<{ release: Release; loaded: LoadedRelease; root: string }> {
   const { mirror, suite } = req;
   const what = `InRelease of ${suite} at ${mirror}`;
   const pin = req.pin?.trim().toLowerCase().replace(/^sha256:/, '');
   const cacheFile = inReleaseCachePath(ctx.paths, mirror, suite);
   const cached = readOptional(cacheFile);
   let bytes: Buffer;
+  let root = mirror;
   if (pin !== undefined && ctx.blobs.has(pin)) {
     bytes = readFileSync(ctx.blobs.path(pin));
   } else if (req.offline) {
@@ -78,10 +86,7 @@ export async function loadInRelease(ctx: InReleaseLoadContext, req: InReleaseReq
     }
     bytes = cached;
   } else {
-    const res = await ctx.http.request(`${mirror}dists/${suite}/InRelease`, { signal: ctx.signal, maxBytes: 16 * 1024 * 1024 });
-    ctx.stats.inReleaseFetched++;
-    ctx.stats.bytes += res.body.length;
-    bytes = res.body;
+    ({ bytes, root } = await fetchPinned(ctx, req, pin, what));
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (pin !== undefined && sha256 !== pin) {
@@ -101,8 +106,37 @@ export async function loadInRelease(ctx: InReleaseLoadContext, req: InReleaseReq
   remember(ctx, bytes, sha256, cacheFile, cached, release, what);
   return {
     release,
-    loaded: { suite, mirror, inReleaseSha256: sha256, date: release.date?.toISOString(), codename: release.codename, version: release.version, signers: verified.signers },
+    root,
+    loaded: { suite, mirror, inReleaseSha256: sha256, date: release.date?.toISOString(), codename: release.codename, version: release.version, ...((release.fields['notautomatic'] ?? '').toLowerCase() === 'yes' ? { notAutomatic: true } : {}), signers: verified.signers },
   };
+}
+
+/** The InRelease from the mirror, or (pinned, the mirror moved on) from the first alternate root that has the pinned one. */
+async function fetchPinned(ctx: InReleaseLoadContext, req: InReleaseRequest, pin: string | undefined, what: string): Promise<{ bytes: Buffer; root: string }> {
+  const tried: string[] = [];
+  let first: Buffer | undefined;
+  for (const root of [req.mirror, ...(pin === undefined ? [] : (req.alternates ?? []))]) {
+    let body: Buffer;
+    try {
+      body = (await ctx.http.request(`${root}dists/${req.suite}/InRelease`, { signal: ctx.signal, maxBytes: 16 * 1024 * 1024 })).body;
+    } catch (err) {
+      if (root === req.mirror && (req.alternates ?? []).length === 0) throw err;
+      if (ctx.signal?.aborted) throw err;
+      tried.push(`${root}: ${(err as Error).message}`);
+      continue;
+    }
+    ctx.stats.inReleaseFetched++;
+    ctx.stats.bytes += body.length;
+    first ??= body;
+    const got = createHash('sha256').update(body).digest('hex');
+    if (pin === undefined || got === pin) return { bytes: body, root };
+    tried.push(`${root}: sha256 ${got}`);
+    if (root === req.mirror) ctx.logger.info(`${what} moved on since it was pinned; looking for the pinned one in the snapshot archive`);
+  }
+  if (first !== undefined && tried.length === 1) return { bytes: first, root: req.mirror }; // the mismatch is reported by the caller
+  throw new CakeError('digest-mismatch', `${what}: the pinned InRelease (sha256 ${pin ?? '?'}) is not on the mirror or any snapshot tried`, {
+    hint: `tried:\n  ${tried.join('\n  ')}\nupdate the lock, or check the snapshot service (CAKE_SNAPSHOT_URL)`,
+  });
 }
 
 /** Keeps a verified InRelease in the store and, unless it is older than the cached one, in the cache. */

@@ -43,6 +43,10 @@ export interface PackageRecord {
   source?: string;
   /** Opaque tag given to {@link PackageIndex.add}: which archive the record came from. */
   origin?: string;
+  /** The suite it was listed in (for `name/suite` requests), when {@link PackageIndex.add} was told. */
+  suite?: string;
+  /** From a NotAutomatic suite (backports, experimental): a candidate only when nothing else is. */
+  notAutomatic?: boolean;
 }
 
 /** The fields (lowercase) an index needs: pass to parseStanzas as its allow-list. */
@@ -101,6 +105,8 @@ class IndexedPackage implements PackageRecord {
   installedSize?: number;
   source?: string;
   origin?: string;
+  suite?: string;
+  notAutomatic?: boolean;
   provides: Relation[];
   private readonly raw: Stanza;
   private parsed: Record<string, Alternatives[]> | undefined;
@@ -180,13 +186,15 @@ export class PackageIndex {
    * Adds the stanzas of one Packages file. Throws CakeError('bad-archive') for a stanza without
    * Package, Version or Architecture, or with a malformed Provides.
    */
-  add(stanzas: Iterable<Stanza>, origin?: string): void {
+  add(stanzas: Iterable<Stanza>, origin?: string, from: { suite?: string; notAutomatic?: boolean } = {}): void {
     for (const s of stanzas) {
       if (s['package'] === undefined || s['version'] === undefined || s['architecture'] === undefined) {
         const what = s['package'] ?? JSON.stringify(s).slice(0, 80);
         throw new CakeError('bad-archive', `package stanza without Package, Version or Architecture: ${what}`);
       }
       const pkg = new IndexedPackage(s, origin);
+      if (from.suite !== undefined) pkg.suite = from.suite;
+      if (from.notAutomatic) pkg.notAutomatic = true;
       let list = this.byNameMap.get(pkg.name);
       if (list === undefined) {
         list = [];
@@ -235,18 +243,29 @@ export class PackageIndex {
   }
 
   /**
-   * The candidate of (name, arch): its highest version, like apt without pins. `arch` 'all'
-   * packages answer for the native one: candidate('mawk', 'amd64') may be an arch-all record.
+   * The candidate of (name, arch): its highest version, like apt with the default pins (a
+   * NotAutomatic suite's version only when no other suite has one). `arch` 'all' packages answer
+   * for the native one: candidate('mawk', 'amd64') may be an arch-all record.
    */
   candidate(name: string, arch: string): PackageRecord | undefined {
-    for (const p of this.byName(name)) if (p.arch === arch || p.arch === 'all') return p;
-    return undefined;
+    let fallback: PackageRecord | undefined;
+    for (const p of this.byName(name)) {
+      if (p.arch !== arch && p.arch !== 'all') continue;
+      if (!p.notAutomatic) return p;
+      fallback ??= p;
+    }
+    return fallback;
   }
 
-  /** True when `pkg` is the highest version among records of its name and architecture. */
+  /** True when `pkg` is the candidate among records of its name and architecture. */
   isCandidate(pkg: PackageRecord): boolean {
-    for (const p of this.byName(pkg.name)) if (p.arch === pkg.arch) return p === pkg;
-    return false;
+    let fallback: PackageRecord | undefined;
+    for (const p of this.byName(pkg.name)) {
+      if (p.arch !== pkg.arch) continue;
+      if (!p.notAutomatic) return p === pkg;
+      fallback ??= p;
+    }
+    return fallback === pkg;
   }
 
   /**

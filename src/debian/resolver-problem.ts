@@ -98,8 +98,13 @@ export function buildProblem(
 
   const candidatesFor = (rel: Relation, fromArch: string): PackageRecord[] => {
     let list = index.satisfying(rel, { native, fromArch });
-    // Older versions only answer relations that ask for a version (apt-like candidates).
-    if (rel.op === undefined) list = list.filter((p) => index.isCandidate(p));
+    // An unversioned relation prefers candidates; older versions come after all of them, for
+    // when a pinned version's exact dependencies rule the candidates out.
+    let older: PackageRecord[] = [];
+    if (rel.op === undefined) {
+      older = list.filter((p) => !index.isCandidate(p));
+      list = list.filter((p) => index.isCandidate(p));
+    }
     const real = list.filter((p) => p.name === rel.name);
     const provided = list.filter((p) => p.name !== rel.name);
     real.sort((a, b) => archRank(a) - archRank(b));
@@ -111,7 +116,7 @@ export function buildProblem(
         archRank(a) - archRank(b) ||
         (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
     );
-    return [...real, ...provided];
+    return [...real, ...provided, ...older];
   };
 
   const obligation = (head: number, kind: ObligationKind, group: Alternatives, fromArch: string, label = ''): Obligation => {

@@ -8,7 +8,9 @@
  * dependencies are satisfied in the order they are met, an OR group's alternatives in the order
  * listed, a virtual package's providers by Essential, Priority (required > important > standard >
  * optional > extra), native architecture and name, the newest version first. Older versions are
- * only used for relations that ask for a version. Pure, no I/O.
+ * tried after every candidate of a relation: so a pinned package (`NAME=VERSION`) pulls the older
+ * versions its exact dependencies need through unversioned ones (as apt installs a consistent
+ * older set), while an unpinned request still gets the candidates. Pure, no I/O.
  */
 import { CakeError } from '../model/errors.js';
 import type { PackageIndex, PackageRecord } from './package-index.js';
@@ -46,25 +48,45 @@ export interface Resolution {
   order: PackageRecord[][];
   /** Why each package is in: key is the name (`name:arch` for foreign ones). */
   reasons: Map<string, string>;
+  /** What a person should be told: the provider picked for a request naming a virtual package, and the others. */
+  notes: string[];
 }
 
-const REQUEST = /^([A-Za-z0-9][A-Za-z0-9+.-]*)(?::([A-Za-z0-9-]+))?(?:=(\S+))?$/;
+const REQUEST = /^([A-Za-z0-9][A-Za-z0-9+.-]*)(?::([A-Za-z0-9-]+))?(?:=([^\s/]+)|\/([A-Za-z0-9][A-Za-z0-9.+-]*))?$/;
+
+/** A request: a relation, or (apt's `NAME/RELEASE` form) the version of that suite. */
+export type PackageRequest = Relation & { release?: string };
 
 /** Parses one `install` entry. Throws CakeError('resolver') for text that is not one. */
-export function parseRequest(text: string): Relation {
+export function parseRequest(text: string): PackageRequest {
   const m = REQUEST.exec(text.trim());
   if (m === null) {
     throw new CakeError('resolver', `bad package request '${text}'`, {
-      hint: 'write NAME, NAME:ARCH, NAME=VERSION or NAME:ARCH=VERSION',
+      hint: 'write NAME, NAME:ARCH, NAME=VERSION, NAME:ARCH=VERSION or NAME/RELEASE',
     });
   }
-  const rel: Relation = { name: m[1] as string };
+  const rel: PackageRequest = { name: m[1] as string };
   if (m[2] !== undefined) rel.arch = m[2];
   if (m[3] !== undefined) {
     rel.op = '=';
     rel.version = m[3];
   }
+  if (m[4] !== undefined) rel.release = m[4];
   return rel;
+}
+
+/** The root of a `NAME/RELEASE` request: the newest version of NAME listed in that suite. */
+function releaseRoot(index: PackageIndex, req: PackageRequest, label: string, native: string): Root {
+  const arch = req.arch ?? native;
+  const inSuite = index.byName(req.name).filter((p) => p.suite === req.release && (p.arch === arch || p.arch === 'all'));
+  const exact = inSuite[0];
+  if (exact === undefined) {
+    const suites = [...new Set(index.byName(req.name).map((p) => `${p.suite ?? '?'} (${p.version})`))];
+    throw new CakeError('resolver', `${label}: ${req.name} is not in ${req.release ?? '?'}`, {
+      hint: suites.length ? `${req.name} is in ${suites.join(', ')}` : `no suite read has ${req.name}; check the name`,
+    });
+  }
+  return { rel: { name: req.name, op: '=', version: exact.version, ...(req.arch ? { arch: req.arch } : {}) }, exact, label };
 }
 
 /**
@@ -73,10 +95,32 @@ export function parseRequest(text: string): Relation {
  */
 export function resolve(index: PackageIndex, request: ResolveRequest): Resolution {
   const roots = [...variantRoots(index, request.variant, request.arch)];
-  for (const text of request.install) roots.push({ rel: parseRequest(text), label: text.trim() });
+  for (const text of request.install) {
+    const req = parseRequest(text);
+    roots.push(req.release !== undefined ? releaseRoot(index, req, text.trim(), request.arch) : { rel: req, label: text.trim() });
+  }
   const problem = buildProblem(index, roots, { native: request.arch, recommends: request.recommends });
   const selected = solve(problem);
-  return buildResolution(problem, selected);
+  return { ...buildResolution(problem, selected), notes: virtualNotes(problem, selected) };
+}
+
+/**
+ * For each request naming a virtual package (no real package of that name), which provider was
+ * picked and which others exist: apt says the same ("Note, selecting X instead of Y").
+ */
+function virtualNotes(problem: Problem, selected: readonly number[]): string[] {
+  const chosen = new Set(selected);
+  const notes: string[] = [];
+  for (const ob of problem.hard[ROOT] as Obligation[]) {
+    const rel = ob.group[0];
+    if (rel === undefined || ob.kind !== 'request' || problem.index.byName(rel.name).length > 0) continue;
+    const names = (vs: number[]): string[] => [...new Set(vs.map((v) => (problem.pkgs[v] as PackageRecord).name))];
+    const picked = names(ob.cands.filter((v) => chosen.has(v)));
+    const others = names(ob.cands.filter((v) => !chosen.has(v))).filter((n) => !picked.includes(n));
+    if (picked.length === 0) continue;
+    notes.push(`${ob.label} is a virtual package: installing ${picked.join(', ')}${others.length ? `; other providers: ${others.join(', ')} (name one to choose it)` : ''}`);
+  }
+  return notes;
 }
 
 /** The roots a variant asks for, in a stable order: essential, then by priority, then apt. */
@@ -191,7 +235,7 @@ const FIELD: Record<Obligation['kind'], string> = {
   recommends: 'Recommends',
 };
 
-function buildResolution(problem: Problem, selected: readonly number[]): Resolution {
+function buildResolution(problem: Problem, selected: readonly number[]): Omit<Resolution, 'notes'> {
   const inSet = new Set(selected);
   const { pkgs, native } = problem;
   const keyOf = (p: PackageRecord): string => (p.arch === 'all' || p.arch === native ? p.name : `${p.name}:${p.arch}`);

@@ -241,16 +241,28 @@ function toArch(arch: string): DistroArch {
  * CakeError('not-found') listing the arches (and kinds) that do exist otherwise.
  */
 export function selectSource(release: ReleaseDef, arch: string, supported: readonly SourceDefKind[]): SelectedSource {
+  return selectSources(release, arch, supported)[0]!;
+}
+
+/**
+ * Every source of `release` that serves `arch` and whose kind is in `supported`, in the
+ * definition's order (a pull tries them in turn). Throws like {@link selectSource} when none does.
+ */
+export function selectSources(release: ReleaseDef, arch: string, supported: readonly SourceDefKind[]): SelectedSource[] {
   const want = toArch(arch);
+  const out: SelectedSource[] = [];
   for (const src of release.sources) {
     const arches = archesOf(src);
     if (!supported.includes(src.kind) || (arches !== 'any' && !arches.includes(want))) continue;
-    if (src.kind === 'tarball') return { kind: 'tarball', arch: want, strip: src.strip, ...src.arch[want]! };
-    if (src.kind === 'registry') return { kind: 'registry', arch: want, image: src.image };
-    const suites = src.repos.flatMap((r) => r.suites.map((suite) => ({ mirror: r.mirror[want]!, suite })));
-    const { keyring, variant, components } = src;
-    return { kind: 'archive', arch: want, debianArch: toDebianArch(fromDistroArch(want))!, keyring, variant, components, suites };
+    if (src.kind === 'tarball') out.push({ kind: 'tarball', arch: want, strip: src.strip, ...src.arch[want]! });
+    else if (src.kind === 'registry') out.push({ kind: 'registry', arch: want, image: src.image });
+    else {
+      const suites = src.repos.flatMap((r) => r.suites.map((suite) => ({ mirror: r.mirror[want]!, suite })));
+      const { keyring, variant, components } = src;
+      out.push({ kind: 'archive', arch: want, debianArch: toDebianArch(fromDistroArch(want))!, keyring, variant, components, suites });
+    }
   }
+  if (out.length > 0) return out;
   const offers = release.sources.map((s) => {
     const a = archesOf(s);
     return `${a === 'any' ? 'any arch' : a.join(', ')} (${s.kind}${supported.includes(s.kind) ? '' : ', not supported yet'})`;

@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeTree } from '../archive/remove-tree.js';
-import { bootstrapDebian, planBootstrap, type BootstrapDeps, type BootstrapInputs, type BootstrapOptions, type BootstrapPlan, type BootstrapResult, type BootstrapVariant } from '../debian/bootstrap.js';
+import { bootstrapDebian, planBootstrap, type DebRef, type BootstrapDeps, type BootstrapInputs, type BootstrapOptions, type BootstrapPlan, type BootstrapResult, type BootstrapVariant } from '../debian/bootstrap.js';
 import { CakeError } from '../model/errors.js';
 import type { SelectedSource } from '../model/distro.js';
 import type { EnvRecord } from '../store/env-record.js';
@@ -41,6 +41,10 @@ export interface ArchivePullRequest {
   recommends?: boolean;
   /** Accept Releases past their Valid-Until, with one warning each (`--allow-expired`). */
   allowExpired?: boolean;
+  /** SOURCE_DATE_EPOCH; default the newest Release Date read (bootstrap-normalise.ts). */
+  sourceDateEpoch?: number;
+  /** A locked rebuild (pull-lock.ts): InRelease digests by suite and the exact package set. */
+  locked?: { inReleaseSha256: Record<string, string>; debs: DebRef[]; pulledAt: string; snapshotBase?: string };
   force?: boolean;
 }
 
@@ -51,8 +55,8 @@ export interface ArchivePullOutcome {
 }
 
 /** The request as recorded, to tell whether an existing env was built from the same one. */
-function requestKey(a: ArchiveSelection, variant: string, packages: readonly string[], recommends: boolean): string {
-  return JSON.stringify({ suites: a.suites, components: a.components, arch: a.debianArch, keyring: a.keyring, variant, packages: [...packages].sort(), recommends });
+function requestKey(a: ArchiveSelection, variant: string, packages: readonly string[], recommends: boolean, epoch: number | undefined): string {
+  return JSON.stringify({ suites: a.suites, components: a.components, arch: a.debianArch, keyring: a.keyring, variant, packages: [...packages].sort(), recommends, ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }) });
 }
 
 /**
@@ -69,9 +73,26 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
   const variant = req.variant ?? a.variant;
   const packages = req.packages ?? [];
   const recommends = req.recommends ?? false;
-  const key = requestKey(a, variant, packages, recommends);
+  const key = requestKey(a, variant, packages, recommends, req.sourceDateEpoch);
   let reused = false;
   const reuse = req.force ? undefined : (existing: EnvRecord): boolean => (reused = existing.source.ref === req.source.ref && (existing.resolved as { request?: string }).request === key);
+  const [first] = a.suites;
+  // what cake and the guest create must not depend on the user's umask (a reproducible tree)
+  const umask = process.umask(0o022);
+  try {
+    return await createFromArchive(deps, req, { variant, packages, recommends, key, reuse, wasReused: () => reused });
+  } finally {
+    process.umask(umask);
+  }
+}
+
+async function createFromArchive(
+  deps: ArchivePullDeps,
+  req: ArchivePullRequest,
+  r: { variant: BootstrapVariant; packages: string[]; recommends: boolean; key: string; reuse: ((e: EnvRecord) => boolean) | undefined; wasReused: () => boolean },
+): Promise<ArchivePullOutcome> {
+  const a = req.archive;
+  const { variant, packages, recommends, key, reuse } = r;
   const [first] = a.suites;
   const record = await deps.envs.create(
     req.name,
@@ -104,6 +125,8 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
         packages,
         recommends,
         ...(req.allowExpired ? { allowExpired: true } : {}),
+        ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+        ...(req.locked ? { pinnedInRelease: req.locked.inReleaseSha256, locked: { debs: req.locked.debs, pulledAt: req.locked.pulledAt, ...(req.locked.snapshotBase ? { snapshotBase: req.locked.snapshotBase } : {}) } } : {}),
         logFile: join(deps.paths.cache, 'logs', `bootstrap-${req.name}.log`),
         label: req.name,
       };
@@ -128,6 +151,7 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
             variant,
             packages,
             recommends,
+            sourceDateEpoch: result.sourceDateEpoch,
           },
           packages: result.debs,
           fakeroot: { debs: result.fakerootKit },
@@ -141,7 +165,7 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
     },
     { ...(req.force ? { force: true } : {}), ...(reuse ? { reuse } : {}), signal: deps.signal, onWait: () => deps.logger.info(`waiting for another cake process working on ${req.name}`) },
   );
-  return { record, upToDate: reused };
+  return { record, upToDate: r.wasReused() };
 }
 
 interface Built {

@@ -4,8 +4,10 @@ import { CakeError } from '../model/errors.js';
 import { defaultEnvName, validateEnvName } from '../model/names.js';
 import { parseSha256 } from '../model/digest.js';
 import type { Source } from '../model/source.js';
-import { findRelease, loadDistros, selectSource, type SourceDef } from '../model/distro.js';
+import { findRelease, loadDistros, selectSources, type SelectedSource } from '../model/distro.js';
 import { resolveArchiveAlias } from './release-alias.js';
+import { sealKept, sealingEnvs, type TreeHasher } from './tree-seal.js';
+import type { PullLock } from './pull-lock.js';
 import type { DistroArch } from '../model/platform.js';
 import { hostPlatform, toDistroArch, formatPlatform, type Platform } from '../model/platform.js';
 import type { EnvRecord } from '../store/env-record.js';
@@ -16,15 +18,6 @@ import { pullImage, type RegistryOptions } from './registry.js';
 import { pullFromArchive } from './archive.js';
 import type { BootstrapVariant } from '../debian/bootstrap.js';
 import { imageBaseName, parseReference } from '../oci/reference.js';
-
-function tarballCandidates(sources: readonly SourceDef[], arch: DistroArch): { url: string; sha256: string; strip: number }[] {
-  const out: { url: string; sha256: string; strip: number }[] = [];
-  for (const s of sources) {
-    const pin = s.kind === 'tarball' ? s.arch[arch] : undefined;
-    if (s.kind === 'tarball' && pin) out.push({ url: pin.url, sha256: pin.sha256, strip: s.strip });
-  }
-  return out;
-}
 
 export interface PullRequest {
   source: Source;
@@ -43,6 +36,17 @@ export interface PullRequest {
   recommends?: boolean;
   /** Archive sources: accept a Release past its Valid-Until, with a warning (`--allow-expired`). */
   allowExpired?: boolean;
+  /** Hash the staged tree and record env.json's `treeSha256` (tree-seal.ts); absent: no hash. */
+  treeHash?: TreeHasher;
+  /** With treeHash: the hash the tree must have (`--expect-sha256`); a mismatch installs nothing. */
+  expectTreeSha256?: string;
+  /** SOURCE_DATE_EPOCH for archive builds (default: the newest Release Date they read). */
+  sourceDateEpoch?: number;
+  /**
+   * Rebuild exactly what a lock pins (`--locked`): its suites, keyring, packages and times, the
+   * tree hash checked; `snapshotBase` is the snapshot service for a mirror that moved on.
+   */
+  locked?: { lock: PullLock; snapshotBase?: string };
 }
 
 export interface PullOutcome {
@@ -74,10 +78,17 @@ export function defaultNameFor(source: Source): string {
 }
 
 /**
- * Turns a SOURCE into an environment. Supported here: distro definitions with a tarball source,
- * http(s) tarballs and local tarballs. Other kinds give a clear error naming what is missing.
+ * Turns a SOURCE into an environment: a distro definition (archive, registry or tarball source),
+ * a registry image, an OCI layout, an http(s) tarball or a local tarball. With `treeHash`, the
+ * env's tree hash is recorded (and checked against `expectTreeSha256`) before it is committed.
  */
 export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutcome> {
+  if (req.treeHash === undefined) return pullSource(deps, req);
+  const out = await pullSource({ ...deps, envs: sealingEnvs(deps.envs, req.treeHash, req.expectTreeSha256, deps.signal) }, req);
+  return { ...out, record: await sealKept(deps.envs, out.record, req.treeHash, req.expectTreeSha256, deps.signal) };
+}
+
+async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutcome> {
   const name = validateEnvName(req.name ?? defaultNameFor(req.source));
   const platform = req.platform ?? hostPlatform(deps.hostArch);
   const arch = toDistroArch(platform);
@@ -123,15 +134,29 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
   }
   let url: string;
   let sha256: string | undefined;
-  let strip = 0;
-  let resolved: Record<string, unknown> = {};
-  let candidates: { url: string; sha256: string; strip: number }[] = [];
   if (src.kind === 'url') {
     url = src.url;
     sha256 = req.sha256 ? parseSha256(req.sha256) : src.sha256;
     if (req.sha256 && src.sha256 && parseSha256(req.sha256) !== src.sha256) {
       throw new CakeError('usage', `--sha256 ${req.sha256} and the URL's #sha256=${src.sha256} disagree`, { hint: 'give the pin once' });
     }
+  } else if (src.kind === 'distro' && req.locked) {
+    const { lock, snapshotBase } = req.locked;
+    const archive = { kind: 'archive' as const, arch: lock.arch as DistroArch, debianArch: lock.debianArch, keyring: lock.keyring, variant: 'minbase' as const, components: lock.components, suites: lock.suites.map((s) => ({ mirror: s.mirror, suite: s.suite })) };
+    const out = await pullFromArchive(deps, {
+      name,
+      source: sourceRec,
+      archive,
+      resolved: { distro: lock.distro, release: lock.release },
+      packages: lock.packages,
+      variant: lock.variant,
+      recommends: lock.recommends,
+      sourceDateEpoch: lock.sourceDateEpoch,
+      locked: { inReleaseSha256: Object.fromEntries(lock.suites.map((s) => [s.suite, s.inReleaseSha256])), debs: lock.debs, pulledAt: lock.pulledAt, ...(snapshotBase ? { snapshotBase } : {}) },
+      ...(req.allowExpired ? { allowExpired: true } : {}),
+      ...(req.force ? { force: true } : {}),
+    });
+    return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };
   } else if (src.kind === 'distro') {
     if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
     const defs = await loadDistros(deps.distrosDir);
@@ -139,63 +164,77 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
     const named = findRelease(defs, src.distro).distro;
     const releaseName = src.release === undefined ? undefined : ((await resolveArchiveAlias(deps, named, src.release, arch)) ?? src.release);
     const { distro, release } = findRelease(defs, src.distro, releaseName);
-    const chosen = selectSource(release, arch, ['archive', 'tarball', 'registry']);
-    if (chosen.kind === 'archive') {
-      const out = await pullFromArchive(deps, {
-        name,
-        source: sourceRec,
-        archive: chosen,
-        resolved: { distro: distro.name, release: release.name },
-        ...(req.packages ? { packages: req.packages } : {}),
-        ...(req.variant ? { variant: req.variant } : {}),
-        ...(req.recommends !== undefined ? { recommends: req.recommends } : {}),
-        ...(req.allowExpired ? { allowExpired: true } : {}),
-        ...(req.force ? { force: true } : {}),
-      });
-      return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };
+    const archiveOnly = Boolean(req.packages?.length || req.variant || req.recommends);
+    const all = selectSources(release, arch, ['archive', 'tarball', 'registry']);
+    const sources = archiveOnly ? all.filter((c) => c.kind === 'archive') : all;
+    if (sources.length === 0) {
+      throw new CakeError('usage', `--packages, --variant and --recommends apply to Debian/Ubuntu archive sources; ${distro.name} ${release.name} is pulled as a ${all[0]?.kind ?? 'tarball'}`, { exitCode: 2 });
     }
-    if (req.packages?.length || req.variant || req.recommends) {
-      throw new CakeError('usage', `--packages, --variant and --recommends apply to Debian/Ubuntu archive sources; ${distro.name} ${release.name} is pulled as a ${chosen.kind}`, { exitCode: 2 });
+    const resolvedDistro = { distro: distro.name, release: release.name };
+    // Every source for the arch, in the definition's order: the next one only when a host cannot be reached or answers an error.
+    const failures: string[] = [];
+    for (const [i, chosen] of sources.entries()) {
+      try {
+        if (chosen.kind === 'archive') {
+          const out = await pullFromArchive(deps, {
+            name,
+            source: sourceRec,
+            archive: chosen,
+            resolved: resolvedDistro,
+            ...(req.packages ? { packages: req.packages } : {}),
+            ...(req.variant ? { variant: req.variant } : {}),
+            ...(req.recommends !== undefined ? { recommends: req.recommends } : {}),
+            ...(req.allowExpired ? { allowExpired: true } : {}),
+            ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+            ...(req.force ? { force: true } : {}),
+          });
+          return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };
+        }
+        if (chosen.kind === 'registry') {
+          const out = await pullImage(deps, { image: { kind: 'registry', ref: chosen.image }, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}), ...(req.registry ? { registry: req.registry } : {}), resolved: resolvedDistro });
+          return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
+        }
+        return await installFromUrl(deps, req, { name, arch, sourceRec, reuseIf, isReused: () => reused }, { url: chosen.url, sha256: chosen.sha256, strip: chosen.strip }, resolvedDistro);
+      } catch (err) {
+        const unreachable = err instanceof CakeError && (err.code === 'network' || err.code === 'http');
+        if (!unreachable || (sources.length === 1 && failures.length === 0)) throw err;
+        failures.push(`${sourceLabel(chosen)}: ${err.message}`);
+        if (i < sources.length - 1) deps.logger.warn(`${err.message}; trying the next source`);
+      }
     }
-    if (chosen.kind === 'registry') {
-      const out = await pullImage(deps, { image: { kind: 'registry', ref: chosen.image }, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}), ...(req.registry ? { registry: req.registry } : {}), resolved: { distro: distro.name, release: release.name } });
-      return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
-    }
-    if (chosen.kind !== 'tarball') throw new CakeError('internal', `unexpected source kind ${(chosen as { kind: string }).kind}`);
-    // Later tarball sources for the same arch are mirrors: tried in order when a host is unreachable.
-    candidates = tarballCandidates(release.sources, chosen.arch);
-    resolved = { distro: distro.name, release: release.name };
-    url = chosen.url;
-    sha256 = chosen.sha256;
-    strip = chosen.strip;
+    throw new CakeError('network', `no source of ${distro.name}:${release.name} for ${arch} could be pulled:\n  ${failures.join('\n  ')}`, {
+      hint: 'check the network (or HTTPS_PROXY); `cake distros` lists the sources of each release',
+    });
   } else {
     throw new CakeError('bad-source', `pulling ${(src as Source).kind} sources is not supported yet: ${req.ref}`, {
       exitCode: 1,
       hint: 'use a distro (`cake distros`), an https:// tarball URL or a local tarball',
     });
   }
+  return installFromUrl(deps, req, { name, arch, sourceRec, reuseIf, isReused: () => reused }, { url, sha256, strip: 0 }, {});
+}
+
+interface UrlContext {
+  name: string;
+  arch: DistroArch;
+  sourceRec: { kind: string; ref: string };
+  reuseIf: (digest: string | undefined) => ((existing: EnvRecord) => boolean) | undefined;
+  isReused: () => boolean;
+}
+
+/** Downloads a (pinned or unpinned) tarball into the store and installs it as env `c.name`. */
+async function installFromUrl(deps: SourceDeps, req: PullRequest, c: UrlContext, pin: { url: string; sha256: string | undefined; strip: number }, resolved: Record<string, unknown>): Promise<PullOutcome> {
+  const { name, arch, sourceRec } = c;
+  const { url, strip } = pin;
+  const sha256 = pin.sha256 || undefined;
   if (sha256 && deps.envs.exists(name) && !req.force) {
     const existing = deps.envs.get(name);
     if (existing.resolved.sha256 === sha256 && existing.source.ref === req.ref) {
       return { record: existing, upToDate: true, sha256, unpinned: false };
     }
   }
-  if (candidates.length === 0) candidates = [{ url, sha256: sha256 ?? '', strip }];
-  let blob: Awaited<ReturnType<typeof fetchToStore>> | undefined;
-  for (const [i, c] of candidates.entries()) {
-    try {
-      blob = await fetchToStore(deps, c.url, c.sha256 || undefined, `downloading ${name}`);
-      ({ url, strip } = c);
-      sha256 = c.sha256 || undefined;
-      break;
-    } catch (err) {
-      const last = i === candidates.length - 1;
-      if (last || !(err instanceof CakeError) || (err.code !== 'network' && err.code !== 'http')) throw err;
-      deps.logger.warn(`${err.message}; trying the next source`);
-    }
-  }
-  if (!blob) throw new CakeError('internal', 'no source tried');
-  const reuse = reuseIf(blob.sha256);
+  const blob = await fetchToStore(deps, url, sha256, `downloading ${name}`);
+  const reuse = c.reuseIf(blob.sha256);
   const record = await installTarball(deps, {
     name,
     file: blob.path,
@@ -206,5 +245,10 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
     source: sourceRec,
     resolved: { ...resolved, url, blobs: [blob.sha256] },
   });
-  return { record, upToDate: reused, sha256: blob.sha256, unpinned: !sha256 };
+  return { record, upToDate: c.isReused(), sha256: blob.sha256, unpinned: !sha256 };
+}
+
+/** "tarball https://…", "registry docker.io/…", "archive http://deb.debian.org/debian": for the error listing every source. */
+function sourceLabel(s: SelectedSource): string {
+  return s.kind === 'tarball' ? `tarball ${s.url}` : s.kind === 'registry' ? `registry ${s.image}` : `archive ${s.suites[0]?.mirror ?? ''}`;
 }

@@ -10,6 +10,7 @@ export async function distrosCommand(ctx: CliContext, _args: string[], opts: Rec
     description: d.description,
     default: d.default,
     aliases: d.aliases,
+    archiveAliases: d.archiveAliases ? [...d.archiveAliases.suites, ...(d.archiveAliases.lts ? [d.archiveAliases.lts] : [])] : [],
     releases: d.releases.map((r) => {
       const arches = new Set<string>();
       for (const s of r.sources) {
@@ -34,6 +35,7 @@ export async function distrosCommand(ctx: CliContext, _args: string[], opts: Rec
       const aliases = r.aliases.length ? ` (${r.aliases.join(', ')})` : '';
       ctx.stdout.write(`  ${mark} ${d.name}:${r.name}${aliases}  [${r.arches.join(', ')}]  via ${r.sources.join(', ')}\n`);
     }
+    if (d.archiveAliases.length) ctx.stdout.write(`    ${d.archiveAliases.map((a) => `${d.name}:${a}`).join(', ')}: the release the archive names today\n`);
   }
   ctx.stdout.write('\n* default release; pull with `cake pull NAME[:RELEASE]`\n');
   return 0;

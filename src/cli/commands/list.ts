@@ -20,6 +20,8 @@ export interface EnvView {
   /** Bytes of its files (apparent sizes). */
   size: number;
   path: string;
+  /** The tree hash (what a recipe's expect_sha256 and `cake pull --expect-sha256` pin), when recorded. */
+  treeSha256?: string;
   /** As recorded, with `request` (a Debian/Ubuntu build's request) as JSON, not a string. */
   resolved: Record<string, unknown>;
   config?: EnvRecord['config'];
@@ -48,6 +50,7 @@ export function envView(ctx: CliContext, r: EnvRecord): EnvView {
     size: EnvStore.diskUsage(ctx.envs.rootfs(r.name)),
     path: ctx.envs.rootfs(r.name),
     resolved,
+    ...(r.treeSha256 ? { treeSha256: r.treeSha256 } : {}),
     ...(r.config ? { config: r.config } : {}),
   };
 }
@@ -114,6 +117,7 @@ export async function inspectCommand(ctx: CliContext, args: string[], opts: Reco
     ['size', formatBytes(v.size)],
     ['path', v.path],
   ];
+  if (v.treeSha256) rows.push(['tree', `sha256:${v.treeSha256}`]);
   if (v.config?.cmd || v.config?.entrypoint) rows.push(['command', [...(v.config.entrypoint ?? []), ...(v.config.cmd ?? [])].join(' ')]);
   if (v.config?.user) rows.push(['user', v.config.user]);
   if (v.config?.workingDir) rows.push(['workdir', v.config.workingDir]);

@@ -8,6 +8,9 @@ import type { CliContext } from '../context.js';
 import { join } from 'node:path';
 import { loadDistros } from '../../model/distro.js';
 import { requireEnv } from '../env-names.js';
+import { treeHash } from '../../cook/tree-hash.js';
+import { parseSourceDateEpoch } from '../../debian/bootstrap-normalise.js';
+import { lockOf, readPullLock, writePullLock } from '../../source/pull-lock.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
   return {
@@ -42,6 +45,7 @@ function report(ctx: CliContext, out: PullOutcome, scriptLine = true): void {
   if (out.unpinned && out.sha256) {
     ctx.logger.warn(`${record.source.ref} is not pinned; pin it with --sha256 ${out.sha256}`);
   }
+  if (record.treeSha256 !== undefined) ctx.logger.info(`tree: sha256:${record.treeSha256} (check it with --expect-sha256 ${record.treeSha256})`);
   // stdout: the env name and what it was made from, for scripts (not before `enter`'s prompt).
   if (scriptLine) ctx.stdout.write(`${record.name}\t${out.sha256 ? `sha256:${out.sha256}` : '-'}\n`);
 }
@@ -50,8 +54,8 @@ function report(ctx: CliContext, out: PullOutcome, scriptLine = true): void {
 function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packages' | 'variant' | 'recommends' | 'allowExpired'> {
   const packages = ((opts.packages as string[] | undefined) ?? []).flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
   for (const p of packages) {
-    if (!/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/.test(p)) {
-      throw new UsageError(`invalid package name in --packages: ${JSON.stringify(p)}`, 'give Debian package names, comma-separated: --packages openssh-server,curl');
+    if (!/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+|\/[a-z0-9][a-z0-9.+-]*)?$/.test(p)) {
+      throw new UsageError(`invalid package name in --packages: ${JSON.stringify(p)}`, 'give Debian package names, comma-separated: --packages openssh-server,curl (NAME=VERSION pins a version, NAME/SUITE takes it from a suite: nginx/bookworm-backports)');
     }
   }
   return {
@@ -64,10 +68,12 @@ function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packa
 
 /** `cake pull SOURCE [--name] [--platform] [--sha256] [--force] [--packages] [--variant] [--recommends]`. */
 export async function pullCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+  if (typeof opts.locked === 'string') return pullLocked(ctx, args, opts, opts.locked);
   const [text] = args;
   if (!text) throw new UsageError('pull needs a SOURCE', 'cake pull alpine, cake pull ./rootfs.tar.gz --name NAME; see `cake help pull`');
   const platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : undefined;
   const source = parseSource(text, typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {});
+  if (typeof opts.lock === 'string' && source.kind !== 'distro') throw new UsageError(`--lock applies to Debian/Ubuntu archive builds, not ${text}`, 'pin other sources by digest (--sha256, IMAGE@sha256:…) or use --expect-sha256');
   const out = await pull(sourceDeps(ctx), {
     source,
     ref: text,
@@ -76,10 +82,50 @@ export async function pullCommand(ctx: CliContext, args: string[], opts: Record<
     ...(opts.force ? { force: true } : {}),
     ...(platform ? { platform } : {}),
     ...archiveOptions(opts),
+    ...reproOptions(ctx, opts),
     registry: { env: ctx.env, insecure: ctx.insecure },
   });
   report(ctx, out);
+  if (typeof opts.lock === 'string') {
+    writePullLock(opts.lock, lockOf(out.record));
+    ctx.logger.info(`wrote ${opts.lock} (${out.record.resolved.packages instanceof Array ? out.record.resolved.packages.length : 0} packages; rebuild it with \`cake pull --locked ${opts.lock}\`)`);
+  }
   return 0;
+}
+
+/** `cake pull [SOURCE] --locked FILE`: exactly what the lock pins, its tree hash checked. */
+async function pullLocked(ctx: CliContext, args: string[], opts: Record<string, unknown>, file: string): Promise<number> {
+  const lock = readPullLock(file);
+  const [text] = args;
+  if (text !== undefined && text !== lock.source) throw new UsageError(`${file} locks ${lock.source}, not ${text}`, `run \`cake pull --locked ${file}\` (the SOURCE comes from the lock)`);
+  for (const o of ['packages', 'variant', 'recommends', 'platform', 'lock', 'sha256'] as const) {
+    if (opts[o] !== undefined) throw new UsageError(`--${o} cannot be combined with --locked: the lock decides it`, `drop --${o}, or write a new lock with \`cake pull ${lock.source} --lock FILE\``);
+  }
+  const source = parseSource(lock.source);
+  const repro = reproOptions(ctx, opts);
+  const snapshotBase = ctx.env.CAKE_SNAPSHOT_URL;
+  const out = await pull(sourceDeps(ctx), {
+    source,
+    ref: lock.source,
+    ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
+    ...(opts.force ? { force: true } : {}),
+    ...(opts.allowExpired ? { allowExpired: true } : {}),
+    treeHash: repro.treeHash,
+    ...(repro.expectTreeSha256 ?? lock.treeSha256 ? { expectTreeSha256: repro.expectTreeSha256 ?? lock.treeSha256 } : {}),
+    locked: { lock, ...(snapshotBase ? { snapshotBase } : {}) },
+  });
+  report(ctx, out);
+  return 0;
+}
+
+/** The tree hash (always), `--expect-sha256`, and SOURCE_DATE_EPOCH from the user's environment. */
+function reproOptions(ctx: CliContext, opts: Record<string, unknown>): Pick<PullRequest, 'treeHash' | 'expectTreeSha256' | 'sourceDateEpoch'> {
+  const expect = typeof opts.expectSha256 === 'string' ? opts.expectSha256.trim().toLowerCase().replace(/^sha256:/, '') : undefined;
+  if (expect !== undefined && !/^[0-9a-f]{64}$/.test(expect)) {
+    throw new UsageError(`--expect-sha256 wants 64 hex digits, got ${JSON.stringify(opts.expectSha256)}`, 'copy the hash `cake pull` printed ("tree: sha256:…")');
+  }
+  const epoch = parseSourceDateEpoch(ctx.env.SOURCE_DATE_EPOCH);
+  return { treeHash, ...(expect !== undefined ? { expectTreeSha256: expect } : {}), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) };
 }
 
 /** `cake import FILE --name NAME`: pull of a local file. */
@@ -93,6 +139,7 @@ export async function importCommand(ctx: CliContext, args: string[], opts: Recor
     name: opts.name,
     ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
     ...(opts.force ? { force: true } : {}),
+    treeHash,
   });
   report(ctx, out);
   return 0;
@@ -115,7 +162,7 @@ export async function pullDistroIfKnown(ctx: CliContext, name: string): Promise<
   }
   ctx.logger.info(`${name} is not pulled yet; pulling it`);
   try {
-    const out = await pull(sourceDeps(ctx), { source, ref: name, name: name.replace(':', '-'), registry: { env: ctx.env, insecure: ctx.insecure } });
+    const out = await pull(sourceDeps(ctx), { source, ref: name, name: name.replace(':', '-'), ...reproOptions(ctx, {}), registry: { env: ctx.env, insecure: ctx.insecure } });
     report(ctx, out, false);
   } catch (err) {
     if (err instanceof CakeError && err.code === 'not-found' && !ctx.envs.exists(name)) {

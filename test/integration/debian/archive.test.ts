@@ -21,6 +21,7 @@ import { HttpClient } from '../../../src/net/http-client.js';
 import { BlobStore } from '../../../src/store/blobs.js';
 import { resolvePaths, type CakePaths } from '../../../src/store/paths.js';
 import { TestHttpServer } from '../../helpers/http-server.js';
+import { defaultSnapshotBase, snapshotRoots } from '../../../src/debian/snapshot.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -276,6 +277,47 @@ describe('local archive: failure paths', () => {
     const offline = await localClient(home, ['s1']).loadIndices({ offline: true });
     expect(offline.releases[0]?.inReleaseSha256).toBe(loaded.releases[0]?.inReleaseSha256);
     expect((await caught(localClient(join(work, 'empty'), ['s1']).loadIndices({ offline: true }))).code).toBe('not-found');
+  });
+
+  it('rebuilds a pin from a snapshot archive (same layout) when the mirror moved on', async () => {
+    const old = await publish('s5', packages);
+    const home = join(work, 'home5');
+    const first = await localClient(home, ['s5']).loadIndices();
+    const pin = first.releases[0]!.inReleaseSha256;
+    const pulledAt = '2026-11-30T00:00:00.000Z';
+    const roots = snapshotRoots(server.url(''), server.url('/debian'), { file: keyFile }, pulledAt);
+    expect(roots[0]).toBe(server.url('/archive/debian/20261130T000000Z/'));
+    expect(roots[1]).toBe(server.url('/archive/debian/20261130T060000Z/'));
+    expect(snapshotRoots('http://snapshot.debian.org', 'http://deb.debian.org/debian-security/', 'debian', pulledAt)[0]).toBe('http://snapshot.debian.org/archive/debian-security/20261130T000000Z/');
+    expect(snapshotRoots(defaultSnapshotBase('ubuntu'), 'http://archive.ubuntu.com/ubuntu', 'ubuntu', pulledAt)[0]).toBe('https://snapshot.ubuntu.com/ubuntu/20261130T000000Z/');
+    // the snapshot imported the state the pull saw only in its next run (6 h later): the first root is a 404
+    const snap = '/archive/debian/20261130T060000Z';
+    writeFileSync(join(work, 'Packages'), packages);
+    execFileSync('xz', ['-kf', join(work, 'Packages')]);
+    server.file(`${snap}/dists/s5/InRelease`, old);
+    server.file(`${snap}/dists/s5/main/binary-amd64/Packages.xz`, readFileSync(join(work, 'Packages.xz')));
+    server.file(`${snap}/pool/main/t/tiny/tiny_1.0_amd64.deb`, readFileSync(join(work, 'tiny.deb')));
+    // the mirror moves on, and no longer has the old .deb
+    await publish('s5', `${packages}Package: newer\nVersion: 2\nArchitecture: amd64\nFilename: pool/n.deb\nSize: 1\nSHA256: ${'1'.repeat(64)}\n\n`);
+    server.handle('/debian/pool/main/t/tiny/tiny_1.0_amd64.deb', (_req, res) => void res.writeHead(404, { 'content-length': '0' }).end());
+    const lines: string[] = [];
+    const logger = { ...silentLogger, info: (m: string) => lines.push(m) };
+    const fresh = localClient(join(work, 'home5b'), ['s5'], new Date(), logger);
+    const loaded = await fresh.loadIndices({ pinnedInRelease: { s5: pin }, alternates: (m) => snapshotRoots(server.url(''), m, { file: keyFile }, pulledAt) });
+    expect(loaded.packagesText[0]?.text).toBe(packages);
+    expect(lines.join('\n')).toContain('moved on since it was pinned');
+    const rec = toPackageIndex(loaded).candidate('tiny', 'amd64')!;
+    expect(rec.origin).toBe(server.url('/debian/')); // sources.list and env.json keep naming the mirror
+    const debs = await fresh.fetchDebs([rec]);
+    expect(readFileSync(debs.get(debSha)!).equals(readFileSync(join(work, 'tiny.deb')))).toBe(true);
+    expect(server.requestsTo(`${snap}/pool/main/t/tiny/tiny_1.0_amd64.deb`).length).toBe(1);
+    expect(server.requestsTo('/archive/debian/20261130T000000Z/dists/s5/InRelease').length).toBe(1);
+    // nowhere to be found: one error naming every place tried
+    const lost = await caught(localClient(join(work, 'home5c'), ['s5']).loadIndices({ pinnedInRelease: { s5: '2'.repeat(64) }, alternates: (m) => snapshotRoots(server.url(''), m, { file: keyFile }, pulledAt) }));
+    expect(lost.code).toBe('digest-mismatch');
+    expect(lost.message).toContain('is not on the mirror or any snapshot tried');
+    expect(lost.hint).toContain('/archive/debian/20261202T000000Z/');
+    server.file('/debian/pool/main/t/tiny/tiny_1.0_amd64.deb', readFileSync(join(work, 'tiny.deb'))); // for the tests after this one
   });
 
   it('falls back to the plain path when by-hash is missing', async () => {

@@ -85,6 +85,7 @@ describe('buildKey', () => {
     recommends: false,
     debs: ['1'.repeat(64), '2'.repeat(64)],
     fakeroot: ['3'.repeat(64)],
+    sourceDateEpoch: 1783764997,
   };
 
   it('changes with every input and ignores the order of the .deb digests and a trailing slash', () => {
@@ -104,6 +105,7 @@ describe('buildKey', () => {
       { recommends: true },
       { debs: ['1'.repeat(64)] },
       { fakeroot: ['4'.repeat(64)] },
+      { sourceDateEpoch: 1783764998 },
     ];
     for (const c of changed) expect(buildKey({ ...base, ...c }), JSON.stringify(c)).not.toBe(key);
   });

@@ -429,6 +429,50 @@ function orderViolations(idx: PackageIndex, r: Resolution): string[] {
   return out;
 }
 
+describe('version pins, NAME/SUITE and virtual requests', () => {
+  // bookworm's openssh: the point release has u9, the security suite u10; each binary needs its own client version
+  const ssh = (v: string): string[] => [
+    pkg('openssh-server', `1:9.2p1-2+deb12${v}`, { Depends: `openssh-client (= 1:9.2p1-2+deb12${v}), openssh-sftp-server, libc6` }),
+    pkg('openssh-sftp-server', `1:9.2p1-2+deb12${v}`, { Depends: `openssh-client (= 1:9.2p1-2+deb12${v})` }),
+    pkg('openssh-client', `1:9.2p1-2+deb12${v}`, { Depends: 'libc6' }),
+  ];
+  const idx = index(...ssh('u9'), ...ssh('u10'), pkg('libc6', '2.36-9'));
+
+  it('a pin pulls matching older versions through unversioned dependencies', () => {
+    const r = run(idx, ['openssh-server=1:9.2p1-2+deb12u9']);
+    expect(r.packages.map((p) => `${p.name} ${p.version}`)).toEqual([
+      'libc6 2.36-9',
+      'openssh-client 1:9.2p1-2+deb12u9',
+      'openssh-server 1:9.2p1-2+deb12u9',
+      'openssh-sftp-server 1:9.2p1-2+deb12u9',
+    ]);
+    // unpinned: the candidates
+    expect(run(idx, ['openssh-server']).packages.filter((p) => p.name.startsWith('openssh')).map((p) => p.version)).toEqual(Array(3).fill('1:9.2p1-2+deb12u10'));
+  });
+
+  it('NAME/SUITE takes the version of that suite; a NotAutomatic suite is used only when asked', () => {
+    const bp = new PackageIndex();
+    bp.add(parseStanzas([pkg('nginx', '1.22.1-9'), pkg('libc6', '2.36-9')].join('\n\n'), PACKAGE_FIELDS), undefined, { suite: 'bookworm' });
+    bp.add(parseStanzas([pkg('nginx', '1.26.0-1~bpo12+1', { Depends: 'libc6 (>= 2.36)' }), pkg('only-bp', '1.0')].join('\n\n'), PACKAGE_FIELDS), undefined, { suite: 'bookworm-backports', notAutomatic: true });
+    expect(bp.candidate('nginx', 'amd64')?.version).toBe('1.22.1-9');
+    expect(bp.candidate('only-bp', 'amd64')?.version).toBe('1.0');
+    expect(run(bp, ['nginx']).packages.map((p) => p.version)).toEqual(['1.22.1-9']);
+    expect(run(bp, ['nginx/bookworm-backports']).packages.map((p) => `${p.name} ${p.version}`)).toEqual(['libc6 2.36-9', 'nginx 1.26.0-1~bpo12+1']);
+    expect(parseRequest('nginx/bookworm-backports')).toEqual({ name: 'nginx', release: 'bookworm-backports' });
+    const err = failure(() => run(bp, ['nginx/trixie']));
+    expect(err.message).toBe('nginx/trixie: nginx is not in trixie');
+    expect(err.hint).toBe('nginx is in bookworm-backports (1.26.0-1~bpo12+1), bookworm (1.22.1-9)');
+  });
+
+  it('a request naming only a virtual package says which provider it picked and lists the others', () => {
+    const v = index(pkg('w3m', '0.5', { Provides: 'www-browser' }), pkg('lynx', '2.9', { Provides: 'www-browser' }), pkg('chromium', '120', { Provides: 'www-browser' }));
+    const r = run(v, ['www-browser']);
+    expect(names(r)).toEqual(['chromium']);
+    expect(r.notes).toEqual(['www-browser is a virtual package: installing chromium; other providers: lynx, w3m (name one to choose it)']);
+    expect(run(v, ['lynx']).notes).toEqual([]);
+  });
+});
+
 describe('the real bookworm main amd64 index', () => {
   let text = '';
   let idx: PackageIndex;
