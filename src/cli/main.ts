@@ -74,6 +74,8 @@ export function buildProgram(run: (spec: CommandSpec, args: string[], opts: Reco
       cmd.argument('<NAME>');
     } else if (spec.name === 'enter') {
       cmd.argument('[NAME]');
+    } else if (spec.name === 'config') {
+      cmd.argument('[ACTION]').argument('[KEY]').argument('[VALUE...]');
     } else if (spec.name === 'boot') {
       cmd.argument('<IMAGE>').argument('[QEMU_ARGS...]');
     } else if (spec.args) {
