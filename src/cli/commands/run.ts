@@ -5,9 +5,7 @@ import { parseBind, parseEngineName, parseEnvAssignment, type EngineName, type R
 import { configList, configString } from '../config.js';
 import { markInUse } from '../env-usage.js';
 import { requireEnv } from '../env-names.js';
-import { applyOwnershipDiff } from '../../archive/ownership-diff.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';
-import { kitDebs, prepareFakerootKit } from '../../run/fakeroot-kit.js';
 import { whyNotRecorded, type OwnershipRecording } from '../../run/ownership-recorder.js';
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
@@ -109,6 +107,11 @@ function guestOf(ctx: CliContext, record: EnvRecord): GuestEnv {
 async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<OwnershipRecording | undefined> {
   const off = ctx.env.CAKE_NO_FAKEROOT;
   if (off !== undefined && off !== '' && off !== '0') return undefined;
+  // no kit recorded at all (tarballs, images): kitDebs below checks the rest
+  if (record.resolved.fakeroot === undefined) return undefined;
+  // loaded only here: the kit's modules (deb and tar readers) cost start-up time on every exec
+  const { kitDebs, prepareFakerootKit } = await import('../../run/fakeroot-kit.js');
+  const { applyOwnershipDiff } = await import('../../archive/ownership-diff.js');
   const debs = kitDebs(record.resolved);
   if (debs === undefined) return undefined;
   if (!debs.every((d) => ctx.blobs.has(d.sha256))) {
