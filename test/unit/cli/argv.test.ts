@@ -62,3 +62,19 @@ describe('run option parsing', () => {
     expect(loginShellArgv(['echo', 'a b'])).toEqual(['/bin/sh', '-l', '-c', 'exec "$@"', 'sh', 'echo', 'a b']);
   });
 });
+
+describe('the fast path of exec and enter (no commander)', () => {
+  it('parses canonical flags, repeatables and globals; leaves anything unusual to commander', async () => {
+    const { parseFast } = await import('../../../src/cli/main.js');
+    expect(parseFast(split('-v', 'exec', '-e', 'A=1', '--env=B=2', '--isolated', '--engine', 'proot', 'web', 'ls'))).toEqual({
+      args: ['web'],
+      opts: { env: ['A=1', 'B=2'], isolated: true, engine: 'proot' },
+      globals: { verbose: true },
+    });
+    expect(parseFast(split('exec', '--env-file', 'f', '--rm', 'web'))).toMatchObject({ opts: { envFile: ['f'], rm: true } });
+    expect(parseFast(split('enter'))).toEqual({ args: [], opts: {}, globals: {} });
+    for (const bad of [['exec', '--engine', 'warp', 'web'], ['exec', '--bogus', 'web'], ['exec', '--help'], ['exec'], ['exec', 'web', '--cwd'], ['--version'], ['list']]) {
+      expect(parseFast(split(...bad)), bad.join(' ')).toBeUndefined();
+    }
+  });
+});
