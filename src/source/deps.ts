@@ -24,4 +24,10 @@ export interface SourceDeps {
   hostEnv?: Record<string, string | undefined>;
   /** The engine those programs run with; default auto. */
   engine?: EngineName;
+  /**
+   * A mirror per distro name (the user's `debian-mirror`/`ubuntu-mirror` setting): it replaces
+   * the release's main archive URL (the mirror of its own suite) wherever the definition uses it;
+   * other archives (Debian's security archive) stay as defined.
+   */
+  archiveMirrors?: Record<string, string>;
 }

@@ -120,7 +120,10 @@ export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutc
     if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
     const defs = await loadDistros(deps.distrosDir);
     const { distro, release } = findRelease(defs, src.distro, src.release);
-    const chosen = selectSource(release, arch, ['archive', 'tarball', 'registry']);
+    const picked = selectSource(release, arch, ['archive', 'tarball', 'registry']);
+    const mirror = deps.archiveMirrors?.[distro.name];
+    const main = picked.kind === 'archive' ? picked.suites[0]?.mirror : undefined;
+    const chosen = mirror && picked.kind === 'archive' ? { ...picked, suites: picked.suites.map((s) => (s.mirror === main ? { ...s, mirror: mirror.replace(/\/+$/, '') } : s)) } : picked;
     if (chosen.kind === 'archive') {
       const out = await pullFromArchive(deps, {
         name,

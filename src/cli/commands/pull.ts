@@ -6,6 +6,7 @@ import type { SourceDeps } from '../../source/deps.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
 import { loadDistros } from '../../model/distro.js';
+import { configString } from '../config.js';
 import { requireEnv } from '../env-names.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
@@ -20,6 +21,12 @@ export function sourceDeps(ctx: CliContext): SourceDeps {
     hostArch: process.arch,
     // a bootstrap runs the guest's dpkg through the engine, which looks up its tools in the user's PATH
     hostEnv: ctx.env,
+    archiveMirrors: Object.fromEntries(
+      (['debian', 'ubuntu'] as const).flatMap((d) => {
+        const m = configString(`${d}-mirror`, ctx.env, ctx.config);
+        return m ? [[d, m]] : [];
+      }),
+    ),
   };
 }
 

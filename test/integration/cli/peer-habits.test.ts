@@ -205,6 +205,13 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     expect(list).toMatch(/^default-env=debian-like$/m);
     expect(list).toMatch(/^binds=.*:\/srv\/data:ro$/m);
     expect(asUser(['config', 'set', 'nope', 'x']).code).toBe(2);
+    // the mirror setting is the URL a Debian build reads from (here one nothing listens on)
+    expect(asUser(['config', 'set', 'debian-mirror', 'ftp://x']).code).toBe(2);
+    expect(asUser(['config', 'set', 'debian-mirror', 'http://127.0.0.1:9/debian']).code).toBe(0);
+    const pull = asUser(['pull', 'debian', '--name', 'mirrored']);
+    expect(pull.code).toBe(1);
+    expect(pull.stderr).toMatch(/^building mirrored from http:\/\/127\.0\.0\.1:9\/debian .*\ncake: cannot reach 127\.0\.0\.1:9/m);
+    asUser(['config', 'unset', 'debian-mirror']);
     asUser(['config', 'unset', 'binds']);
     asUser(['config', 'unset', 'default-env']);
   });
