@@ -216,6 +216,25 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     asUser(['config', 'unset', 'default-env']);
   });
 
+  it('export to stdout, import from stdin, .tar.xz (#11.15)', () => {
+    const env = `PATH=${process.env.PATH} HOME=${home} CAKE_HOME=${join(home, 'cake')} NO_COLOR=1`;
+    const pipe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'sh', '-c', `env -i ${env} ${CAKE} export debian-like - | env -i ${env} ${CAKE} import - --name piped`], { encoding: 'utf8', cwd: work });
+    expect(pipe.status, pipe.stderr).toBe(0);
+    expect(pipe.stderr).toMatch(/exported debian-like: \d+ entries, .* to stdout/);
+    expect(asUser(['exec', 'piped', 'cat', '/etc/passwd']).stdout).toContain('cakeuser:x:1234');
+    const tty = spawnSync('script', ['-qec', `${CAKE} export debian-like -`, '/dev/null'], { encoding: 'utf8', env: { ...process.env, CAKE_HOME: join(home, 'cake') } });
+    expect(tty.stdout).toMatch(/refusing to write a tarball to a terminal/);
+    const xz = join(home, 'env.tar.xz');
+    expect(asUser(['export', 'debian-like', xz]).code).toBe(0);
+    expect(execFileSync('file', ['-b', xz], { encoding: 'utf8' })).toMatch(/^XZ compressed/);
+    expect(asUser(['import', xz, '--name', 'from-xz']).code).toBe(0);
+    expect(asUser(['exec', 'from-xz', 'cat', '/etc/group']).stdout).toContain('cakeusers');
+    const closed = spawnSync('bash', ['-c', `${CAKE} export debian-like - | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}`], { encoding: 'utf8', env: { ...process.env, CAKE_HOME: join(home, 'cake') } });
+    expect(closed.status).toBe(1);
+    expect(closed.stderr).toMatch(/^cake: stdout was closed before the tarball of debian-like was complete\nhint: /);
+    asUser(['rm', 'piped', 'from-xz']);
+  });
+
   it('help pull shows the docker:// and oci: forms (#11.22)', async () => {
     const r = await cake(home, ['help', 'pull']);
     expect(r.stdout).toContain('docker://');
