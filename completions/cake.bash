@@ -21,9 +21,9 @@ _cake() {
   case "$cmd" in
     pull) opts="--name --platform --sha256 --force --packages --variant --recommends"; vopts=" --name --platform --sha256 --packages --variant "; kind="source"; guest=0
       case "$prev" in --name|--platform|--sha256|--packages) COMPREPLY=(); return ;; --variant) COMPREPLY=( $(compgen -W "essential minbase standard" -- "$cur") ); return ;; esac ;;
-    enter|login|shell) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --engine"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env-or-distro"; guest=1
+    enter|login|shell) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --gui --engine"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env-or-distro"; guest=1
       case "$prev" in -b|--bind|-v|--volume|--env-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; -w|--cwd|--workdir|--work-dir|-e|--env|-u|--user|--hostname) COMPREPLY=(); return ;; --engine) COMPREPLY=( $(compgen -W "auto userns proot" -- "$cur") ); return ;; esac ;;
-    exec) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --engine --rm"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env"; guest=1
+    exec) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --gui --engine --rm"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env"; guest=1
       case "$prev" in -b|--bind|-v|--volume|--env-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; -w|--cwd|--workdir|--work-dir|-e|--env|-u|--user|--hostname) COMPREPLY=(); return ;; --engine) COMPREPLY=( $(compgen -W "auto userns proot" -- "$cur") ); return ;; esac ;;
     list|ls|images|ps) opts="--json --quiet"; vopts="  "; kind="none"; guest=0
       case "$prev" in  esac ;;

@@ -38,6 +38,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { flags: '-u, --user <USER>', description: 'run as this guest user (name or uid[:gid]); default root', complete: 'none' },
   { flags: '--hostname <NAME>', description: 'hostname inside the env (default: the env name; userns engine)', complete: 'none' },
   { flags: '--isolated', description: 'do not bind $HOME and the host /tmp' },
+  { flags: '--gui', description: 'let GUI and sound programs reach the host\'s display: DISPLAY, WAYLAND_DISPLAY, XDG_RUNTIME_DIR (bound), PULSE_SERVER' },
   { flags: '--engine <ENGINE>', description: 'how to run: auto (default), userns or proot', choices: ['auto', 'userns', 'proot'] },
 ];
 

@@ -27,6 +27,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'debian-mirror', envVar: 'CAKE_DEBIAN_MIRROR', url: true, description: 'Debian archive mirror for pulls of debian releases (default: the definition\'s, http://deb.debian.org/debian)' },
   { key: 'ubuntu-mirror', envVar: 'CAKE_UBUNTU_MIRROR', url: true, description: 'Ubuntu archive mirror for pulls of ubuntu releases (default: the definition\'s)' },
   { key: 'binds', envVar: 'CAKE_BINDS', description: 'binds added to every enter/exec, comma-separated SRC[:DST[:ro]]', list: true },
+  { key: 'gui', envVar: 'CAKE_GUI', description: 'yes: every enter/exec runs as with --gui (default no)', choices: ['yes', 'no'] },
   { key: 'colour', envVar: 'CAKE_COLOUR', description: 'auto (default: on a terminal), always or never; NO_COLOR and FORCE_COLOR win', choices: ['auto', 'always', 'never'] },
 ];
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { UsageError } from '../../model/errors.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseBind, parseEngineName, parseEnvAssignment, type EngineName, type RunOptions } from '../../run/run-options.js';
 import { configList, configString } from '../config.js';
 import { markInUse } from '../env-usage.js';
@@ -58,6 +58,22 @@ function readEnvFile(file: string, hostEnv: Record<string, string | undefined>):
   return parseEnvFile(text, file, hostEnv);
 }
 
+/** What `--gui` passes: the display and sound variables that are set, and the sockets' directories. */
+export function guiPassing(hostEnv: Record<string, string | undefined>): { env: Record<string, string>; binds: { src: string; dst: string }[] } {
+  const env: Record<string, string> = {};
+  for (const k of ['DISPLAY', 'WAYLAND_DISPLAY', 'XDG_RUNTIME_DIR', 'PULSE_SERVER', 'XAUTHORITY']) {
+    const v = hostEnv[k];
+    if (v !== undefined && v !== '') env[k] = v;
+  }
+  const binds: { src: string; dst: string }[] = [];
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (runtime?.startsWith('/') && existsSync(runtime)) binds.push({ src: runtime, dst: runtime });
+  // the X11 sockets (bound anyway with /tmp, unless --isolated)
+  if (env.DISPLAY !== undefined && existsSync('/tmp/.X11-unix')) binds.push({ src: '/tmp/.X11-unix', dst: '/tmp/.X11-unix' });
+  if (env.XAUTHORITY?.startsWith('/') && existsSync(env.XAUTHORITY)) binds.push({ src: env.XAUTHORITY, dst: env.XAUTHORITY });
+  return { env, binds };
+}
+
 /**
  * The RUN OPTIONS as the engine takes them. Layers, later wins: the env's recorded run defaults,
  * the configured default binds (`binds`), then the command line (`--env-file` files in order,
@@ -79,8 +95,10 @@ export function toRunOptions(ctx: Pick<CliContext, 'env' | 'config'>, opts: Reco
     throw new UsageError(`invalid --hostname ${JSON.stringify(hostname)}`, 'use letters, digits, "-" and ".", at most 63 characters');
   }
   const engine = (opts.engine as string | undefined) ?? configString('engine', ctx.env, ctx.config) ?? 'auto';
+  const gui = opts.gui || configString('gui', ctx.env, ctx.config) === 'yes' ? guiPassing(ctx.env) : { env: {}, binds: [] };
+  for (const [k, v] of Object.entries(gui.env)) if (!(k in env)) env[k] = v;
   return {
-    binds: [...(record.run?.binds ?? []), ...configList('binds', ctx.env, ctx.config).map(parseBind), ...((opts.bind as string[] | undefined) ?? []).map(parseBind)],
+    binds: [...(record.run?.binds ?? []), ...configList('binds', ctx.env, ctx.config).map(parseBind), ...gui.binds, ...((opts.bind as string[] | undefined) ?? []).map(parseBind)],
     ...(typeof opts.cwd === 'string' ? { cwd: opts.cwd } : {}),
     env,
     ...(user !== undefined ? { user } : {}),

@@ -235,6 +235,20 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     asUser(['rm', 'piped', 'from-xz']);
   });
 
+  it('--gui passes the display, sound and runtime dir; without it nothing leaks (#11.23)', () => {
+    const runtime = join(home, 'run');
+    mkdirSync(runtime, { recursive: true });
+    writeFileSync(join(runtime, 'wayland-0'), '');
+    chownSync(runtime, 65534, 65534);
+    const vars = { DISPLAY: ':7', WAYLAND_DISPLAY: 'wayland-0', XDG_RUNTIME_DIR: runtime, PULSE_SERVER: 'unix:/x/pulse' };
+    const gui = asUser(['exec', 'debian-like', '--gui', '--isolated', 'sh', '-c', 'echo "$DISPLAY $WAYLAND_DISPLAY $PULSE_SERVER"; ls "$XDG_RUNTIME_DIR"'], { env: vars });
+    expect([gui.code, gui.stdout]).toEqual([0, ':7 wayland-0 unix:/x/pulse\nwayland-0\n']);
+    const plain = asUser(['exec', 'debian-like', 'sh', '-c', 'echo "[$DISPLAY$WAYLAND_DISPLAY$XDG_RUNTIME_DIR]"'], { env: vars });
+    expect(plain.stdout).toBe('[]\n');
+    const configured = asUser(['exec', 'debian-like', 'sh', '-c', 'echo "$DISPLAY"'], { env: { ...vars, CAKE_GUI: 'yes' } });
+    expect(configured.stdout).toBe(':7\n');
+  });
+
   it('help pull shows the docker:// and oci: forms (#11.22)', async () => {
     const r = await cake(home, ['help', 'pull']);
     expect(r.stdout).toContain('docker://');
