@@ -15,7 +15,7 @@ _cake() {
   i=1
   while [ $i -lt $COMP_CWORD ] && [[ "${COMP_WORDS[i]}" == -* ]]; do i=$((i+1)); done
   if [ $i -ge $COMP_CWORD ]; then
-    COMPREPLY=( $(compgen -W "pull enter login shell exec list ls images ps inspect clone rm remove rename export import push cook add bake boot distros doctor gc prune config help --version --verbose --insecure --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "pull enter login shell exec list ls images ps inspect clone cp rm remove rename export import push cook add bake boot distros doctor gc prune config help --version --verbose --insecure --help" -- "$cur") ); return
   fi
   cmd="${COMP_WORDS[i]}"
   case "$cmd" in
@@ -30,6 +30,8 @@ _cake() {
     inspect) opts="--json"; vopts="  "; kind="env"; guest=0
       case "$prev" in  esac ;;
     clone) opts=""; vopts="  "; kind="env"; guest=0
+      case "$prev" in  esac ;;
+    cp) opts=""; vopts="  "; kind="file"; guest=0
       case "$prev" in  esac ;;
     rm|remove) opts=""; vopts="  "; kind="env"; guest=0
       case "$prev" in  esac ;;
@@ -78,7 +80,7 @@ _cake() {
     env) COMPREPLY=( $(compgen -W "$(_cake_envs)" -- "$cur") ) ;;
     env-or-distro) COMPREPLY=( $(compgen -W "$(_cake_envs) $(_cake_distros)" -- "$cur") ) ;;
     source) COMPREPLY=( $(compgen -W "$(_cake_distros)" -- "$cur") $(compgen -f -- "$cur") ) ;;
-    command) COMPREPLY=( $(compgen -W "pull enter exec list inspect clone rm rename export import push cook add bake boot distros doctor gc config help" -- "$cur") ) ;;
+    command) COMPREPLY=( $(compgen -W "pull enter exec list inspect clone cp rm rename export import push cook add bake boot distros doctor gc config help" -- "$cur") ) ;;
     file) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
   esac
 }

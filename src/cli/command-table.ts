@@ -113,6 +113,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     examples: ['cake clone web web-test'],
   },
   {
+    name: 'cp',
+    args: 'SRC DST',
+    summary: 'copy files between an environment and the host (one side is ENV:/PATH)',
+    completeArgs: 'file',
+    options: [],
+    examples: ['cake cp web:/etc/nginx/nginx.conf .', 'cake cp ./site web:/srv/'],
+  },
+  {
     name: 'rm',
     args: 'NAME...',
     summary: 'remove environments, whatever the modes of their files',
@@ -288,7 +296,6 @@ export const COMMAND_POINTERS: Readonly<Record<string, string>> = {
   rmi: 'use `cake rm NAME...`',
   mv: 'use `cake rename OLD NEW`',
   copy: 'use `cake clone OLD NEW` to copy an environment',
-  cp: 'use `cake clone OLD NEW` to copy an environment; to copy files, `cake exec NAME cat /PATH > FILE`',
   logout: 'leave a shell started by `cake enter` with `exit` (or Ctrl-D)',
   exit: 'leave a shell started by `cake enter` with `exit` (or Ctrl-D)',
   stop: 'cake runs no daemons: a command stops when it exits; Ctrl-C stops it',

@@ -23,6 +23,7 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   push: async () => (await import('./commands/push.js')).pushCommand,
   inspect: async () => (await import('./commands/list.js')).inspectCommand,
   clone: async () => (await import('./commands/manage.js')).cloneCommand,
+  cp: async () => (await import('./commands/cp.js')).cpCommand,
   config: async () => (await import('./commands/config.js')).configCommand,
   cook: async () => (await import('./commands/cook.js')).cookCommand,
   add: async () => (await import('./commands/add.js')).addCommand,

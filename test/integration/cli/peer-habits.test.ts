@@ -235,6 +235,31 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     asUser(['rm', 'piped', 'from-xz']);
   });
 
+  it('cp copies files and trees both ways, never out of the env through its symlinks (#11.15)', () => {
+    const out = join(home, 'out');
+    mkdirSync(out);
+    chownSync(out, 65534, 65534);
+    expect(asUser(['cp', 'debian-like:/etc/passwd', out]).code).toBe(0);
+    expect(readFileSync(join(out, 'passwd'), 'utf8')).toContain('cakeuser');
+    expect(asUser(['cp', 'debian-like:/etc', join(out, 'etc-copy')]).code).toBe(0);
+    expect(readFileSync(join(out, 'etc-copy/group'), 'utf8')).toContain('cakeusers');
+    expect(asUser(['cp', join(work, 'data'), 'debian-like:/root/']).code).toBe(0);
+    expect(asUser(['exec', 'debian-like', '--isolated', 'cat', '/root/data/file']).stdout).toBe('host data\n');
+    // a hostile env: a symlink that would point at a host directory if followed on the host
+    const victim = join(work, 'victim');
+    mkdirSync(victim);
+    chownSync(victim, 65534, 65534);
+    expect(asUser(['exec', 'debian-like', '--isolated', 'ln', '-s', `/../../../../../../..${victim}`, '/evil']).code).toBe(0);
+    const cp = asUser(['cp', join(work, 'vars.env'), 'debian-like:/evil/']);
+    expect(readdirSync(victim)).toEqual([]);
+    expect(cp.code === 0 ? asUser(['exec', 'debian-like', '--isolated', 'ls', `${victim}`]).stdout : 'refused').toMatch(/vars\.env|refused/);
+    const missing = asUser(['cp', 'debian-like:/nope', out]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^cake: debian-like:\/nope: no such file or directory in env debian-like\nhint: /);
+    expect(asUser(['cp', 'a', 'b']).code).toBe(2);
+    asUser(['exec', 'debian-like', '--isolated', 'rm', '-rf', '/root/data', '/evil']);
+  });
+
   it('--gui passes the display, sound and runtime dir; without it nothing leaks (#11.23)', () => {
     const runtime = join(home, 'run');
     mkdirSync(runtime, { recursive: true });
