@@ -15,7 +15,7 @@ _cake() {
   i=1
   while [ $i -lt $COMP_CWORD ] && [[ "${COMP_WORDS[i]}" == -* ]]; do i=$((i+1)); done
   if [ $i -ge $COMP_CWORD ]; then
-    COMPREPLY=( $(compgen -W "pull enter login shell exec list ls images ps inspect clone cp rm remove rename export import push cook add bake boot distros doctor gc prune config help --version --verbose --insecure --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "pull enter login shell exec list ls images ps inspect clone cp rm remove rename export export-app import push cook add bake boot distros doctor gc prune config help --version --verbose --insecure --help" -- "$cur") ); return
   fi
   cmd="${COMP_WORDS[i]}"
   case "$cmd" in
@@ -39,6 +39,8 @@ _cake() {
       case "$prev" in  esac ;;
     export) opts=""; vopts="  "; kind="env"; guest=0
       case "$prev" in  esac ;;
+    export-app) opts="--bin-dir"; vopts=" --bin-dir "; kind="env"; guest=0
+      case "$prev" in --bin-dir) COMPREPLY=( $(compgen -d -- "$cur") ); return ;; esac ;;
     import) opts="--name --sha256 --force"; vopts=" --name --sha256 "; kind="file"; guest=0
       case "$prev" in --name|--sha256) COMPREPLY=(); return ;; esac ;;
     push) opts=""; vopts="  "; kind="env"; guest=0
@@ -80,7 +82,7 @@ _cake() {
     env) COMPREPLY=( $(compgen -W "$(_cake_envs)" -- "$cur") ) ;;
     env-or-distro) COMPREPLY=( $(compgen -W "$(_cake_envs) $(_cake_distros)" -- "$cur") ) ;;
     source) COMPREPLY=( $(compgen -W "$(_cake_distros)" -- "$cur") $(compgen -f -- "$cur") ) ;;
-    command) COMPREPLY=( $(compgen -W "pull enter exec list inspect clone cp rm rename export import push cook add bake boot distros doctor gc config help" -- "$cur") ) ;;
+    command) COMPREPLY=( $(compgen -W "pull enter exec list inspect clone cp rm rename export export-app import push cook add bake boot distros doctor gc config help" -- "$cur") ) ;;
     file) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
   esac
 }

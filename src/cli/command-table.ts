@@ -146,6 +146,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     examples: ['cake export web web.tar.zst', 'cake export web - | ssh host cake import - --name web'],
   },
   {
+    name: 'export-app',
+    args: 'NAME PROGRAM',
+    summary: 'write a host command (and a desktop entry, when the env has one) that runs PROGRAM in the env with --gui',
+    completeArgs: 'env',
+    options: [{ flags: '--bin-dir <DIR>', description: 'where the command goes (default ~/.local/bin)', complete: 'dir' }],
+    examples: ['cake export-app debian gimp', 'cake export-app web htop --bin-dir ~/bin'],
+  },
+  {
     name: 'import',
     args: 'FILE|-',
     summary: 'create an environment from a local tarball, or from stdin with - (same as pull of a file)',

@@ -24,6 +24,7 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   inspect: async () => (await import('./commands/list.js')).inspectCommand,
   clone: async () => (await import('./commands/manage.js')).cloneCommand,
   cp: async () => (await import('./commands/cp.js')).cpCommand,
+  'export-app': async () => (await import('./commands/export-app.js')).exportAppCommand,
   config: async () => (await import('./commands/config.js')).configCommand,
   cook: async () => (await import('./commands/cook.js')).cookCommand,
   add: async () => (await import('./commands/add.js')).addCommand,

@@ -274,6 +274,21 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     expect(configured.stdout).toBe(':7\n');
   });
 
+  it('export-app writes a host command and the desktop entry that run the program in the env (#11.23)', () => {
+    expect(asUser(['exec', 'debian-like', '--isolated', 'sh', '-c', 'mkdir -p /usr/share/applications && printf "[Desktop Entry]\\nName=Lister\\nTryExec=ls\\nExec=ls %%F\\nType=Application\\n" > /usr/share/applications/lister.desktop']).code).toBe(0);
+    const bin = join(home, 'apps-bin');
+    const r = asUser(['export-app', 'debian-like', 'ls', '--bin-dir', bin], { env: { XDG_DATA_HOME: join(home, 'share') } });
+    expect([r.code, r.stdout], r.stderr).toEqual([0, `${join(bin, 'ls')}\n`]);
+    const run = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'env', `PATH=${process.env.PATH}`, `HOME=${home}`, `CAKE_HOME=${join(home, 'cake')}`, join(bin, 'ls'), '-d', '/usr/share/applications/lister.desktop'], { encoding: 'utf8' });
+    expect([run.status, run.stdout]).toEqual([0, '/usr/share/applications/lister.desktop\n']);
+    const desktop = readFileSync(join(home, 'share/applications/cake-debian-like-lister.desktop'), 'utf8');
+    expect(desktop).toContain(`Exec=${join(bin, 'ls')} %F`);
+    expect(desktop).toContain('Name=Lister (debian-like)');
+    expect(desktop).not.toContain('TryExec');
+    writeFileSync(join(bin, 'other'), '#!/bin/sh\n');
+    expect(asUser(['export-app', 'debian-like', 'nosuch', '--bin-dir', bin]).stderr).toMatch(/^cake: env debian-like has no program nosuch on its PATH\nhint: /);
+  });
+
   it('help pull shows the docker:// and oci: forms (#11.22)', async () => {
     const r = await cake(home, ['help', 'pull']);
     expect(r.stdout).toContain('docker://');
