@@ -15,15 +15,15 @@ _cake() {
   i=1
   while [ $i -lt $COMP_CWORD ] && [[ "${COMP_WORDS[i]}" == -* ]]; do i=$((i+1)); done
   if [ $i -ge $COMP_CWORD ]; then
-    COMPREPLY=( $(compgen -W "pull enter login shell exec list ls images ps inspect clone rm remove rename export import push cook add bake boot distros doctor gc prune config help --version --verbose --insecure --help" -- "$cur") ); return
+    COMPREPLY=( $(compgen -W "pull enter login shell exec list ls images ps inspect clone cp rm remove rename export export-app import push cook add bake boot distros doctor gc prune config help --version --verbose --insecure --help" -- "$cur") ); return
   fi
   cmd="${COMP_WORDS[i]}"
   case "$cmd" in
     pull) opts="--name --platform --sha256 --force --packages --variant --recommends --expect-sha256 --lock --locked --allow-expired"; vopts=" --name --platform --sha256 --packages --variant --expect-sha256 --lock --locked "; kind="source"; guest=0
       case "$prev" in --name|--platform|--sha256|--packages|--expect-sha256) COMPREPLY=(); return ;; --variant) COMPREPLY=( $(compgen -W "essential minbase standard" -- "$cur") ); return ;; --lock|--locked) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac ;;
-    enter|login|shell) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --engine"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env-or-distro"; guest=1
+    enter|login|shell) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --gui --engine"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env-or-distro"; guest=1
       case "$prev" in -b|--bind|-v|--volume|--env-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; -w|--cwd|--workdir|--work-dir|-e|--env|-u|--user|--hostname) COMPREPLY=(); return ;; --engine) COMPREPLY=( $(compgen -W "auto userns proot" -- "$cur") ); return ;; esac ;;
-    exec) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --engine --rm"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env"; guest=1
+    exec) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --gui --engine --rm"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env"; guest=1
       case "$prev" in -b|--bind|-v|--volume|--env-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; -w|--cwd|--workdir|--work-dir|-e|--env|-u|--user|--hostname) COMPREPLY=(); return ;; --engine) COMPREPLY=( $(compgen -W "auto userns proot" -- "$cur") ); return ;; esac ;;
     list|ls|images|ps) opts="--json --quiet"; vopts="  "; kind="none"; guest=0
       case "$prev" in  esac ;;
@@ -31,12 +31,16 @@ _cake() {
       case "$prev" in  esac ;;
     clone) opts=""; vopts="  "; kind="env"; guest=0
       case "$prev" in  esac ;;
+    cp) opts=""; vopts="  "; kind="file"; guest=0
+      case "$prev" in  esac ;;
     rm|remove) opts="--force"; vopts="  "; kind="env"; guest=0
       case "$prev" in  esac ;;
     rename) opts=""; vopts="  "; kind="env"; guest=0
       case "$prev" in  esac ;;
     export) opts=""; vopts="  "; kind="env"; guest=0
       case "$prev" in  esac ;;
+    export-app) opts="--bin-dir"; vopts=" --bin-dir "; kind="env"; guest=0
+      case "$prev" in --bin-dir) COMPREPLY=( $(compgen -d -- "$cur") ); return ;; esac ;;
     import) opts="--name --sha256 --force"; vopts=" --name --sha256 "; kind="file"; guest=0
       case "$prev" in --name|--sha256) COMPREPLY=(); return ;; esac ;;
     push) opts=""; vopts="  "; kind="env"; guest=0
@@ -78,7 +82,7 @@ _cake() {
     env) COMPREPLY=( $(compgen -W "$(_cake_envs)" -- "$cur") ) ;;
     env-or-distro) COMPREPLY=( $(compgen -W "$(_cake_envs) $(_cake_distros)" -- "$cur") ) ;;
     source) COMPREPLY=( $(compgen -W "$(_cake_distros)" -- "$cur") $(compgen -f -- "$cur") ) ;;
-    command) COMPREPLY=( $(compgen -W "pull enter exec list inspect clone rm rename export import push cook add bake boot distros doctor gc config help" -- "$cur") ) ;;
+    command) COMPREPLY=( $(compgen -W "pull enter exec list inspect clone cp rm rename export export-app import push cook add bake boot distros doctor gc config help" -- "$cur") ) ;;
     file) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
   esac
 }

@@ -142,19 +142,20 @@ function missingTool(cmd: string, pkg: string, why: string, cause: unknown): Cak
  * header), zstd (the host's `zstd -q -c`, level 3) or none (a pass-through). The caller pipes into
  * it and ends it; a missing zstd or a failing one surfaces as an error on the returned stream.
  */
-export function compressStream(kind: 'gzip' | 'zstd' | 'none'): Transform | Duplex {
+export function compressStream(kind: 'gzip' | 'zstd' | 'xz' | 'none'): Transform | Duplex {
   if (kind === 'none') return new PassThrough();
   if (kind === 'gzip') return createGzip({ level: 6, chunkSize: 1 << 16 });
-  const child = spawn('zstd', ['-q', '-c', '-3'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const tool = kind === 'xz' ? { bin: 'xz', pkg: 'xz-utils', args: ['-q', '-c', '-6', '-T0'] } : { bin: 'zstd', pkg: 'zstd', args: ['-q', '-c', '-3'] };
+  const child = spawn(tool.bin, tool.args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     if (stderr.length < 2000) stderr += d.toString();
   });
-  child.once('error', (err) => duplex.destroy(missingTool('zstd', 'zstd', 'to compress with zstd', err)));
+  child.once('error', (err) => duplex.destroy(missingTool(tool.bin, tool.pkg, `to compress with ${tool.bin}`, err)));
   child.once('close', (code, sig) => {
     if (code !== 0 && !duplex.destroyed) {
-      duplex.destroy(new CakeError('io', `zstd failed: ${stderr.trim() || `exit ${code ?? sig}`}`));
+      duplex.destroy(new CakeError('io', `${tool.bin} failed: ${stderr.trim() || `exit ${code ?? sig}`}`));
     }
   });
   duplex.once('close', () => {

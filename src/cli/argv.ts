@@ -80,7 +80,9 @@ function unknownCommand(word: string): UsageError {
  * options (or what follows `--`) starts CMD, and everything after it belongs to CMD, as with
  * `docker exec`. Pure.
  */
-export function splitArgv(argv: readonly string[]): SplitArgv {
+export function splitArgv(given: readonly string[]): SplitArgv {
+  // bin/cake escapes `--env-file` from Node 20, which would act on it (see there)
+  const argv = given.map((a) => (a.startsWith('%cake%--env-file') ? a.slice(6) : a));
   const out = argv.slice(0, 2);
   let i = 2;
   const globals = new Set(GLOBAL_OPTIONS.flatMap(flagsOf));

@@ -38,6 +38,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { flags: '-u, --user <USER>', description: 'run as this guest user (name or uid[:gid]); default root', complete: 'none' },
   { flags: '--hostname <NAME>', description: 'hostname inside the env (default: the env name; userns engine)', complete: 'none' },
   { flags: '--isolated', description: 'do not bind $HOME and the host /tmp' },
+  { flags: '--gui', description: 'let GUI and sound programs reach the host\'s display: DISPLAY, WAYLAND_DISPLAY, XDG_RUNTIME_DIR (bound), PULSE_SERVER' },
   { flags: '--engine <ENGINE>', description: 'how to run: auto (default), userns or proot', choices: ['auto', 'userns', 'proot'] },
 ];
 
@@ -116,6 +117,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     examples: ['cake clone web web-test'],
   },
   {
+    name: 'cp',
+    args: 'SRC DST',
+    summary: 'copy files between an environment and the host (one side is ENV:/PATH)',
+    completeArgs: 'file',
+    options: [],
+    examples: ['cake cp web:/etc/nginx/nginx.conf .', 'cake cp ./site web:/srv/'],
+  },
+  {
     name: 'rm',
     args: 'NAME...',
     summary: 'remove environments, whatever the modes of their files',
@@ -134,23 +143,31 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'export',
-    args: 'NAME FILE.tar[.gz|.zst]',
-    summary: 'write an environment as a tarball with its real ownership',
+    args: 'NAME FILE.tar[.gz|.xz|.zst]|-',
+    summary: 'write an environment as a tarball with its real ownership (- for a plain tar on stdout)',
     completeArgs: 'env',
     options: [],
-    examples: ['cake export web web.tar.zst'],
+    examples: ['cake export web web.tar.zst', 'cake export web - | ssh host cake import - --name web'],
+  },
+  {
+    name: 'export-app',
+    args: 'NAME PROGRAM',
+    summary: 'write a host command (and a desktop entry, when the env has one) that runs PROGRAM in the env with --gui',
+    completeArgs: 'env',
+    options: [{ flags: '--bin-dir <DIR>', description: 'where the command goes (default ~/.local/bin)', complete: 'dir' }],
+    examples: ['cake export-app debian gimp', 'cake export-app web htop --bin-dir ~/bin'],
   },
   {
     name: 'import',
-    args: 'FILE',
-    summary: 'create an environment from a local tarball (same as pull of a file)',
+    args: 'FILE|-',
+    summary: 'create an environment from a local tarball, or from stdin with - (same as pull of a file)',
     completeArgs: 'file',
     options: [
       { flags: '--name <NAME>', description: 'name of the new environment (required)', complete: 'none' },
       { flags: '--sha256 <HEX>', description: 'pin the file\'s sha256', complete: 'none' },
       { flags: '--force', description: 'replace an existing environment of that name' },
     ],
-    examples: ['cake import web.tar.zst --name web2'],
+    examples: ['cake import web.tar.zst --name web2', 'docker export c | cake import - --name c'],
   },
   {
     name: 'push',
@@ -293,7 +310,6 @@ export const COMMAND_POINTERS: Readonly<Record<string, string>> = {
   rmi: 'use `cake rm NAME...`',
   mv: 'use `cake rename OLD NEW`',
   copy: 'use `cake clone OLD NEW` to copy an environment',
-  cp: 'use `cake clone OLD NEW` to copy an environment; to copy files, `cake exec NAME cat /PATH > FILE`',
   logout: 'leave a shell started by `cake enter` with `exit` (or Ctrl-D)',
   exit: 'leave a shell started by `cake enter` with `exit` (or Ctrl-D)',
   stop: 'cake runs no daemons: a command stops when it exits; Ctrl-C stops it',

@@ -16,13 +16,18 @@ export interface ConfigKey {
   /** Allowed values (else any non-empty text; `list` keys take comma-separated values). */
   choices?: readonly string[];
   list?: boolean;
+  /** A URL (http or https). */
+  url?: boolean;
 }
 
 export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'engine', envVar: 'CAKE_ENGINE', description: 'default engine of enter/exec: auto, userns or proot', choices: ['auto', 'userns', 'proot'] },
   { key: 'default-env', envVar: 'CAKE_DEFAULT_ENV', description: 'the environment `cake enter` opens without NAME (default: default-distro)' },
   { key: 'default-distro', envVar: 'CAKE_DEFAULT_DISTRO', description: 'the distro pulled by `cake enter` without NAME (default: debian)' },
+  { key: 'debian-mirror', envVar: 'CAKE_DEBIAN_MIRROR', url: true, description: 'Debian archive mirror for pulls of debian releases (default: the definition\'s, http://deb.debian.org/debian)' },
+  { key: 'ubuntu-mirror', envVar: 'CAKE_UBUNTU_MIRROR', url: true, description: 'Ubuntu archive mirror for pulls of ubuntu releases (default: the definition\'s)' },
   { key: 'binds', envVar: 'CAKE_BINDS', description: 'binds added to every enter/exec, comma-separated SRC[:DST[:ro]]', list: true },
+  { key: 'gui', envVar: 'CAKE_GUI', description: 'yes: every enter/exec runs as with --gui (default no)', choices: ['yes', 'no'] },
   { key: 'colour', envVar: 'CAKE_COLOUR', description: 'auto (default: on a terminal), always or never; NO_COLOR and FORCE_COLOR win', choices: ['auto', 'always', 'never'] },
 ];
 
@@ -48,6 +53,7 @@ export function readConfigFile(configDir: string): ConfigValues {
 export function parseConfigValue(k: ConfigKey, text: string): string | string[] {
   if (k.list) return text.split(',').map((s) => s.trim()).filter(Boolean);
   if (text === '') throw new UsageError(`empty value for ${k.key}`, `use \`cake config unset ${k.key}\` to remove it`);
+  if (k.url && !/^https?:\/\/[^\s/]+/.test(text)) throw new UsageError(`invalid value for ${k.key}: ${JSON.stringify(text)}`, 'give an http:// or https:// URL, e.g. http://ftp.de.debian.org/debian');
   if (k.choices && !k.choices.includes(text)) throw new UsageError(`invalid value for ${k.key}: ${JSON.stringify(text)}`, `one of: ${k.choices.join(', ')}`);
   return text;
 }

@@ -1,8 +1,7 @@
-import { Command, CommanderError, Option } from 'commander';
-import { CakeError, UsageError, toCakeError } from '../model/errors.js';
-import { splitArgv } from './argv.js';
-import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './command-table.js';
-import { createContext, ignoreClosedPipes, readVersion, type CliContext } from './context.js';
+import { CakeError, toCakeError } from '../model/errors.js';
+import { splitArgv, type SplitArgv } from './argv.js';
+import type { CommandSpec } from './command-table.js';
+import { createContext, ignoreClosedPipes, type CliContext } from './context.js';
 import { CliLogger } from './logger.js';
 
 /** A command handler: parsed positionals and options in, exit code out. */
@@ -24,6 +23,8 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   push: async () => (await import('./commands/push.js')).pushCommand,
   inspect: async () => (await import('./commands/list.js')).inspectCommand,
   clone: async () => (await import('./commands/manage.js')).cloneCommand,
+  cp: async () => (await import('./commands/cp.js')).cpCommand,
+  'export-app': async () => (await import('./commands/export-app.js')).exportAppCommand,
   config: async () => (await import('./commands/config.js')).configCommand,
   cook: async () => (await import('./commands/cook.js')).cookCommand,
   add: async () => (await import('./commands/add.js')).addCommand,
@@ -34,79 +35,50 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
 /** Commands whose engine forwards signals itself: cake must not abort on SIGINT for them. */
 const SIGNAL_PASSTHROUGH = new Set(['enter', 'exec', 'boot']);
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-function addOption(cmd: Command, spec: OptionSpec): void {
-  const also = spec.aliases?.length ? ` (also ${spec.aliases.join(', ')})` : '';
-  const opt = new Option(spec.flags, spec.description + also);
-  if (spec.choices) opt.choices(spec.choices as string[]);
-  if (spec.repeatable) opt.argParser(collect);
-  cmd.addOption(opt);
-}
-
-function usageArgs(spec: CommandSpec): string {
-  return spec.args.replace(/\bNAME\.\.\./, '<NAME...>');
-}
-
 /**
- * Commander configured from the command table. `argv` must have gone through splitArgv (the guest
- * command of exec/enter is cut off before commander sees it).
+ * exec and enter skip commander (its module and a program of every command cost start-up time):
+ * after splitArgv, their words are canonical flags and at most one NAME. Anything unusual (an
+ * unknown flag, a missing value, a value outside the choices, --help) returns undefined, and
+ * commander parses the line and reports the problem as usual.
  */
-export function buildProgram(run: (spec: CommandSpec, args: string[], opts: Record<string, unknown>) => Promise<void>): Command {
-  const program = new Command('cake');
-  program
-    .description('rootless environment manager: pull, enter, cook and bake Linux root filesystems')
-    .version(readVersion(), '--version', 'print the version')
-    .enablePositionalOptions()
-    .showSuggestionAfterError(true)
-    .helpCommand(false)
-    .configureOutput({ writeErr: () => {}, writeOut: (s) => process.stdout.write(s) })
-    .exitOverride();
-  for (const g of GLOBAL_OPTIONS) if (g.flags !== '--version') addOption(program, g);
-  for (const spec of COMMANDS) {
-    if (spec.name === 'help') continue;
-    const cmd = program.command(spec.name).summary(spec.summary).description(spec.summary);
-    if (spec.aliases?.length) cmd.aliases(spec.aliases as string[]);
-    cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: (s) => process.stdout.write(s) });
-    if (spec.name === 'exec') {
-      cmd.argument('<NAME>');
-    } else if (spec.name === 'enter') {
-      cmd.argument('[NAME]');
-    } else if (spec.name === 'boot') {
-      cmd.argument('<IMAGE>').argument('[QEMU_ARGS...]');
-    } else if (spec.args) {
-      for (const a of usageArgs(spec).split(' ')) {
-        if (!a) continue;
-        const optional = a.startsWith('[');
-        const name = a.replace(/[[\]<>]/g, '');
-        cmd.argument(optional ? `[${name}]` : `<${name}>`);
-      }
-    }
-    for (const o of spec.options) addOption(cmd, o);
-    cmd.addHelpText('after', `\nExamples:\n${spec.examples.map((e) => `  ${e}`).join('\n')}\n`);
-    cmd.action(async (...params: unknown[]) => {
-      const command = params[params.length - 1] as Command;
-      const positional = command.args.slice();
-      await run(spec, positional, command.opts());
-    });
+export function parseFast(split: SplitArgv): { args: string[]; opts: Record<string, unknown>; globals: Record<string, unknown> } | undefined {
+  const spec = split.spec;
+  if (!spec || !FAST.has(spec.name)) return undefined;
+  const at = split.argv.indexOf(spec.name, 2);
+  const globals: Record<string, unknown> = {};
+  for (const g of split.argv.slice(2, at)) {
+    if (g === '-v' || g === '--verbose') globals.verbose = true;
+    else if (g === '--insecure') globals.insecure = true;
+    else return undefined;
   }
-  program
-    .command('help')
-    .argument('[COMMAND]')
-    .summary('show help for cake or one command')
-    .action((name?: string) => {
-      if (!name) {
-        program.outputHelp();
-        return;
-      }
-      const sub = program.commands.find((c) => c.name() === name);
-      if (!sub) throw new UsageError(`unknown command: ${name}`, 'see `cake help` for the list of commands');
-      sub.outputHelp();
-    });
-  return program;
+  const byFlag = new Map(spec.options.map((o) => [/--[a-z0-9-]+/.exec(o.flags)![0], o]));
+  const opts: Record<string, unknown> = {};
+  const args: string[] = [];
+  const words = split.argv.slice(at + 1);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (!w.startsWith('-') || w === '-') {
+      args.push(w);
+      continue;
+    }
+    const eq = w.indexOf('=');
+    const o = byFlag.get(eq > 0 ? w.slice(0, eq) : w);
+    if (!o) return undefined;
+    const key = o.flags.replace(/^.*--([a-z0-9-]+).*$/, '$1').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (!/[<[]/.test(o.flags)) {
+      if (eq > 0) return undefined;
+      opts[key] = true;
+      continue;
+    }
+    const value = eq > 0 ? w.slice(eq + 1) : words[++i];
+    if (value === undefined || (o.choices && !o.choices.includes(value))) return undefined;
+    opts[key] = o.repeatable ? [...((opts[key] as string[] | undefined) ?? []), value] : value;
+  }
+  if (args.length > 1 || (spec.name === 'exec' && args.length === 0)) return undefined;
+  return { args, opts, globals };
 }
+
+const FAST = new Set(['exec', 'enter']);
 
 /** Entry point: parses argv, runs one command, exits with its code. Never throws. */
 export async function main(argv: string[]): Promise<void> {
@@ -121,8 +93,7 @@ export async function main(argv: string[]): Promise<void> {
     if (controller.signal.aborted) process.exit(130);
     controller.abort(new CakeError('interrupted', `interrupted by ${sig}`));
   };
-  const program = buildProgram(async (spec, args, opts) => {
-    const globals = program.opts();
+  const runCommand = async (spec: CommandSpec, args: string[], opts: Record<string, unknown>, globals: Record<string, unknown>): Promise<void> => {
     if (!SIGNAL_PASSTHROUGH.has(spec.name)) {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
@@ -132,15 +103,22 @@ export async function main(argv: string[]): Promise<void> {
     if (!loader) throw new CakeError('internal', `no handler for ${spec.name}`);
     const handler = await loader();
     exitCode = await handler(ctx, args, guestCmd === undefined ? opts : { ...opts, guestCmd });
-  });
+  };
   try {
-    if (argv.length <= 2) {
-      program.outputHelp();
-      exitCode = 2;
+    const split = argv.length <= 2 ? undefined : splitArgv(argv);
+    guestCmd = split?.guestCmd;
+    const fast = split && parseFast(split);
+    if (fast) {
+      await runCommand(split.spec!, fast.args, fast.opts, fast.globals);
     } else {
-      const split = splitArgv(argv);
-      guestCmd = split.guestCmd;
-      await program.parseAsync(split.argv);
+      const { buildProgram } = await import('./program.js');
+      const program = buildProgram((spec, args, opts) => runCommand(spec, args, opts, program.opts()));
+      if (split === undefined) {
+        program.outputHelp();
+        exitCode = 2;
+      } else {
+        await program.parseAsync(split.argv);
+      }
     }
   } catch (err) {
     exitCode = reportError(err, ctx?.logger ?? fallbackLogger, env);
@@ -155,8 +133,9 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 function reportError(err: unknown, logger: CliLogger, env: Record<string, string | undefined>): number {
-  if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  if (err instanceof Error && typeof code === 'string' && code.startsWith('commander.')) {
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
     const msg = err.message.replace(/^error: /, '');
     logger.error(msg, 'see `cake help` or `cake help COMMAND`');
     return 2;

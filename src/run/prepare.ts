@@ -89,8 +89,10 @@ async function dnsFiles(root: string, hostname: string | undefined, cacheDir: st
 
 /**
  * `--hostname NAME`: a hosts file (the guest's, else the host's) that also resolves NAME, so that
- * `sudo` and friends can look the host up; written once per content into cacheDir/hosts/.
- * Undefined when the text already names it.
+ * `sudo` and friends can look the host up; written per content into cacheDir/hosts/ and bound
+ * over /etc/hosts for the run (edits made during the run do not reach the env: add the name to
+ * the env's own /etc/hosts to make it permanent, then nothing is bound). Undefined when the text
+ * already names it.
  */
 function withHostname(text: string, hostname: string): string {
   const named = text.split('\n').some((l) => l.replace(/#.*/, '').trim().split(/\s+/).slice(1).includes(hostname));
@@ -102,7 +104,8 @@ async function hostsNaming(text: string, hostname: string, cacheDir: string): Pr
   if (content === text) return undefined;
   const dir = join(cacheDir, 'hosts');
   const file = join(dir, `${createHash('sha256').update(content).digest('hex').slice(0, 32)}.hosts`);
-  if (!(await nonEmptyFile(file))) {
+  // rewritten when a run changed it: the bind is writable, and edits must not reach later runs
+  if ((await readFile(file, 'utf8').catch(() => '')) !== content) {
     await mkdir(dir, { recursive: true });
     const tmp = `${file}.${process.pid}`;
     await writeFile(tmp, content, { mode: 0o644 });

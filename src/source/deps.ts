@@ -27,4 +27,10 @@ export interface SourceDeps {
   engine?: EngineName;
   /** The kits the engine is handed (a provisioned proot); see run/kit-provider.ts. */
   kits?: KitProvider;
+  /**
+   * A mirror per distro name (the user's `debian-mirror`/`ubuntu-mirror` setting): it replaces
+   * the release's main archive URL (the mirror of its own suite) wherever the definition uses it;
+   * other archives (Debian's security archive) stay as defined.
+   */
+  archiveMirrors?: Record<string, string>;
 }

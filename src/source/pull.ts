@@ -176,10 +176,14 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
     for (const [i, chosen] of sources.entries()) {
       try {
         if (chosen.kind === 'archive') {
+          // the user's mirror (`debian-mirror`/`ubuntu-mirror`) replaces the release's main archive; others stay
+          const mirror = deps.archiveMirrors?.[distro.name];
+          const main = chosen.suites[0]?.mirror;
+          const archive = mirror ? { ...chosen, suites: chosen.suites.map((s) => (s.mirror === main ? { ...s, mirror: mirror.replace(/\/+$/, '') } : s)) } : chosen;
           const out = await pullFromArchive(deps, {
             name,
             source: sourceRec,
-            archive: chosen,
+            archive,
             resolved: resolvedDistro,
             ...(req.packages ? { packages: req.packages } : {}),
             ...(req.variant ? { variant: req.variant } : {}),

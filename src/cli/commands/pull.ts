@@ -7,6 +7,7 @@ import { archiveKits } from '../../kit/provider.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
 import { loadDistros } from '../../model/distro.js';
+import { configString } from '../config.js';
 import { requireEnv } from '../env-names.js';
 import { treeHash } from '../../cook/tree-hash.js';
 import { parseSourceDateEpoch } from '../../debian/bootstrap-normalise.js';
@@ -25,6 +26,12 @@ export function sourceDeps(ctx: CliContext): SourceDeps {
     // a bootstrap runs the guest's dpkg through the engine, which looks up its tools in the user's PATH
     hostEnv: ctx.env,
     kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths }),
+    archiveMirrors: Object.fromEntries(
+      (['debian', 'ubuntu'] as const).flatMap((d) => {
+        const m = configString(`${d}-mirror`, ctx.env, ctx.config);
+        return m ? [[d, m]] : [];
+      }),
+    ),
   };
 }
 
@@ -130,13 +137,34 @@ function reproOptions(ctx: CliContext, opts: Record<string, unknown>): Pick<Pull
 
 /** `cake import FILE --name NAME`: pull of a local file. */
 export async function importCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
-  const [file] = args;
-  if (!file) throw new UsageError('import needs a FILE', 'cake import FILE --name NAME');
-  if (typeof opts.name !== 'string') throw new UsageError('import needs --name', `cake import ${file} --name NAME`);
+  const [given] = args;
+  if (!given) throw new UsageError('import needs a FILE', 'cake import FILE --name NAME');
+  if (typeof opts.name !== 'string') throw new UsageError('import needs --name', `cake import ${given} --name NAME`);
+  let file = given;
+  let spooled: string | undefined;
+  if (given === '-') {
+    // stdin (`docker export c | cake import - --name N`): spooled into the store's staging area
+    // first, so the import is verified and atomic like any other file's
+    if (process.stdin.isTTY) throw new UsageError('import - reads a tarball from stdin, which is a terminal', `pipe one in: cat rootfs.tar | cake import - --name ${opts.name}`);
+    const { mkdirSync, createWriteStream } = await import('node:fs');
+    const { pipeline } = await import('node:stream/promises');
+    mkdirSync(ctx.paths.tmp, { recursive: true });
+    spooled = join(ctx.paths.tmp, `stdin-${process.pid}-${Date.now()}.tar`);
+    file = spooled;
+    await pipeline(process.stdin, createWriteStream(spooled, { mode: 0o600 }), { signal: ctx.signal });
+  }
+  try {
+    return await importFile(ctx, file, given, opts);
+  } finally {
+    if (spooled) (await import('node:fs')).rmSync(spooled, { force: true });
+  }
+}
+
+async function importFile(ctx: CliContext, file: string, ref: string, opts: Record<string, unknown>): Promise<number> {
   const out = await pull(sourceDeps(ctx), {
     source: { kind: 'file', path: file },
-    ref: file,
-    name: opts.name,
+    ref,
+    name: opts.name as string,
     ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
     ...(opts.force ? { force: true } : {}),
     treeHash,

@@ -1,13 +1,11 @@
 import { join } from 'node:path';
 import { UsageError } from '../../model/errors.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseBind, parseEngineName, parseEnvAssignment, type EngineName, type RunOptions } from '../../run/run-options.js';
 import { configList, configString } from '../config.js';
 import { requireEnv } from '../env-names.js';
-import { applyOwnershipDiff } from '../../archive/ownership-diff.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';
 import { archiveKits } from '../../kit/provider.js';
-import { envFakerootKit, STANDARD_KIT_RELEASE } from '../../kit/standard-kit.js';
 import { whyNotRecorded, type OwnershipRecording } from '../../run/ownership-recorder.js';
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
@@ -60,6 +58,22 @@ function readEnvFile(file: string, hostEnv: Record<string, string | undefined>):
   return parseEnvFile(text, file, hostEnv);
 }
 
+/** What `--gui` passes: the display and sound variables that are set, and the sockets' directories. */
+export function guiPassing(hostEnv: Record<string, string | undefined>): { env: Record<string, string>; binds: { src: string; dst: string }[] } {
+  const env: Record<string, string> = {};
+  for (const k of ['DISPLAY', 'WAYLAND_DISPLAY', 'XDG_RUNTIME_DIR', 'PULSE_SERVER', 'XAUTHORITY']) {
+    const v = hostEnv[k];
+    if (v !== undefined && v !== '') env[k] = v;
+  }
+  const binds: { src: string; dst: string }[] = [];
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (runtime?.startsWith('/') && existsSync(runtime)) binds.push({ src: runtime, dst: runtime });
+  // the X11 sockets (bound anyway with /tmp, unless --isolated)
+  if (env.DISPLAY !== undefined && existsSync('/tmp/.X11-unix')) binds.push({ src: '/tmp/.X11-unix', dst: '/tmp/.X11-unix' });
+  if (env.XAUTHORITY?.startsWith('/') && existsSync(env.XAUTHORITY)) binds.push({ src: env.XAUTHORITY, dst: env.XAUTHORITY });
+  return { env, binds };
+}
+
 /**
  * The RUN OPTIONS as the engine takes them. Layers, later wins: the env's recorded run defaults,
  * the configured default binds (`binds`), then the command line (`--env-file` files in order,
@@ -81,8 +95,10 @@ export function toRunOptions(ctx: Pick<CliContext, 'env' | 'config'>, opts: Reco
     throw new UsageError(`invalid --hostname ${JSON.stringify(hostname)}`, 'use letters, digits, "-" and ".", at most 63 characters');
   }
   const engine = (opts.engine as string | undefined) ?? configString('engine', ctx.env, ctx.config) ?? 'auto';
+  const gui = opts.gui || configString('gui', ctx.env, ctx.config) === 'yes' ? guiPassing(ctx.env) : { env: {}, binds: [] };
+  for (const [k, v] of Object.entries(gui.env)) if (!(k in env)) env[k] = v;
   return {
-    binds: [...(record.run?.binds ?? []), ...configList('binds', ctx.env, ctx.config).map(parseBind), ...((opts.bind as string[] | undefined) ?? []).map(parseBind)],
+    binds: [...(record.run?.binds ?? []), ...configList('binds', ctx.env, ctx.config).map(parseBind), ...gui.binds, ...((opts.bind as string[] | undefined) ?? []).map(parseBind)],
     ...(typeof opts.cwd === 'string' ? { cwd: opts.cwd } : {}),
     env,
     ...(user !== undefined ? { user } : {}),
@@ -112,6 +128,9 @@ function guestOf(ctx: CliContext, record: EnvRecord): GuestEnv {
 async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<OwnershipRecording | undefined> {
   const off = ctx.env.CAKE_NO_FAKEROOT;
   if (off !== undefined && off !== '' && off !== '0') return undefined;
+  // loaded only here: the kit's modules (deb and tar readers) cost start-up time on every exec
+  const { envFakerootKit, STANDARD_KIT_RELEASE } = await import('../../kit/standard-kit.js');
+  const { applyOwnershipDiff } = await import('../../archive/ownership-diff.js');
   let got;
   try {
     const deps = { http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths, logger: ctx.logger, signal: ctx.signal, distrosDir: join(ctx.packageRoot, 'distros'), cacheDir: ctx.paths.cache };

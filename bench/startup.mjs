@@ -1,0 +1,55 @@
+// Issue 13 goal 1: `cake exec ENV -- /bin/true` start-up against Node's own (`node -e 0`), in the
+// same run, interleaved (every command once per round, so a change in the host's load hits all
+// alike), as wall and CPU time (user + system of the whole process tree) per call, medians over
+// BENCH_STARTUP_ROUNDS rounds of BENCH_STARTUP_CALLS calls. Also shown, to place the remainder:
+// `cake --version` (module loading alone) and the userns engine's own exec chain run by hand
+// (unshare, the bind mounts, the chroot: what any engine run costs, cake or not).
+// Results: bench/.cache/startup.json. The goal: cake exec <= node -e 0 + 30 ms, CPU and wall.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CACHE, CAKE, measure, median, q, rmrf, tmp } from './lib.mjs';
+
+const rounds = Number(process.env.BENCH_STARTUP_ROUNDS ?? 7);
+const calls = Number(process.env.BENCH_STARTUP_CALLS ?? 10);
+const work = tmp('bench-startup-');
+const home = join(work, 'home');
+const root = join(work, 'rootfs');
+for (const d of ['bin', 'etc', 'root', 'tmp', 'dev', 'proc', 'sys']) mkdirSync(join(root, d), { recursive: true });
+execFileSync('cp', ['/bin/busybox', join(root, 'bin/busybox')]);
+for (const a of ['sh', 'true']) symlinkSync('busybox', join(root, 'bin', a));
+writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+execFileSync('tar', ['-C', root, '-cf', join(work, 'bb.tar'), '.']);
+execFileSync(CAKE, ['import', join(work, 'bb.tar'), '--name', 'bb'], { env: { ...process.env, CAKE_HOME: home }, stdio: 'ignore' });
+const envRoot = join(home, 'v1/envs/bb/rootfs');
+// the userns engine's chain for this env, as cake builds it (see src/run/userns-argv.ts)
+const mounts = ['/dev', '/proc', '/sys', '/tmp'].map((m) => `mount --rbind ${m} ${q(envRoot + m)}`).join('\n');
+const chain = `unshare --user --map-root-user --mount --uts -- sh -c ${q(`set -e\n${mounts}\nhostname bb\nexec env -i PATH=/bin unshare --root=${envRoot} --wd=/ -- "$@"`)} cake /bin/true`;
+const cakeEnv = `CAKE_HOME=${q(home)} HOME=${q(work)}`;
+const commands = [
+  ['node -e 0', 'node -e 0'],
+  ['cake --version', `${CAKE} --version >/dev/null`],
+  ['cake exec bb -- /bin/true', `${cakeEnv} ${CAKE} exec bb -- /bin/true`],
+  ['userns chain by hand', chain],
+];
+const samples = new Map(commands.map(([name]) => [name, { wall: [], cpu: [] }]));
+for (let r = 0; r < rounds; r++) {
+  for (const [name, cmd] of commands) {
+    const m = measure(`i=0; while [ $i -lt ${calls} ]; do ${cmd}; i=$((i+1)); done`);
+    samples.get(name).wall.push((m.wall / calls) * 1000);
+    samples.get(name).cpu.push((m.cpu / calls) * 1000);
+  }
+}
+const results = commands.map(([name]) => ({ name, wallMs: median(samples.get(name).wall), cpuMs: median(samples.get(name).cpu) }));
+const node = results[0];
+console.log(`\n## start-up per call (median of ${rounds} rounds of ${calls} calls)`);
+for (const r of results) {
+  console.log(`${r.name.padEnd(28)} wall ${r.wallMs.toFixed(1).padStart(6)} ms (${r === node ? 'baseline' : `+${(r.wallMs - node.wallMs).toFixed(1)} ms`})   cpu ${r.cpuMs.toFixed(1).padStart(6)} ms (${r === node ? 'baseline' : `+${(r.cpuMs - node.cpuMs).toFixed(1)} ms`})`);
+}
+const exec = results[2];
+const met = exec.wallMs - node.wallMs <= 30 && exec.cpuMs - node.cpuMs <= 30;
+console.log(`goal (cake exec <= node -e 0 + 30 ms, wall and cpu): ${met ? 'met' : 'not met'}`);
+mkdirSync(CACHE, { recursive: true });
+writeFileSync(join(CACHE, 'startup.json'), JSON.stringify({ rounds, calls, results, goalMet: met }, null, 2) + '\n');
+rmrf(work);
