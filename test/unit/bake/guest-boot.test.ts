@@ -35,6 +35,7 @@ const systemdBase = {
   [`${U}/getty@.service`]: '[Unit]\nAfter=systemd-user-sessions.service\n',
   [`${U}/systemd-networkd.service`]: '',
   [`${U}/ssh.service`]: '',
+  [`${U}/kmod-static-nodes.service`]: '',
   '/usr/sbin/sshd': 'ELF',
   '/sbin/agetty': 'ELF',
 } as const;
@@ -57,10 +58,12 @@ describe('how a baked env boots (guest-boot.ts)', () => {
     expect(plan.notes.join('\n')).toMatch(/no udev in the env: serial-getty@\.service overridden/);
     expect(plan.notes.join('\n')).toMatch(/networking: systemd-networkd waits for udev.*added cake's DHCP client/);
     expect(path(plan, 'etc/resolv.conf')?.content).toBe('');
+    expect(path(plan, 'etc/systemd/system/kmod-static-nodes.service')?.target).toBe('/dev/null');
+    expect(path(plan, 'etc/systemd/system-generators/systemd-gpt-auto-generator')?.target).toBe('/dev/null');
   });
 
   it('systemd with udev, networkd and resolved: networkd DHCP, resolv.conf is resolved\'s stub, nothing of cake\'s busybox', () => {
-    const plan = planBoot(view({ ...systemdBase, '/lib/systemd/systemd-udevd': 'ELF', [`${U}/systemd-resolved.service`]: '' }));
+    const plan = planBoot(view({ ...systemdBase, '/lib/systemd/systemd-udevd': 'ELF', '/bin/kmod': 'ELF', [`${U}/systemd-resolved.service`]: '' }));
     expect(path(plan, 'etc/systemd/network/80-cake-dhcp.network')?.content).toContain('DHCP=yes');
     expect(path(plan, 'etc/resolv.conf')?.target).toBe('../run/systemd/resolve/stub-resolv.conf');
     expect(path(plan, 'etc/systemd/system/serial-getty@.service')).toBeUndefined();
@@ -69,7 +72,7 @@ describe('how a baked env boots (guest-boot.ts)', () => {
   });
 
   it('systemd with networkd but no resolved: resolv.conf names QEMU\'s DNS server, and says so', () => {
-    const plan = planBoot(view({ ...systemdBase, '/lib/systemd/systemd-udevd': 'ELF' }));
+    const plan = planBoot(view({ ...systemdBase, '/lib/systemd/systemd-udevd': 'ELF', '/bin/kmod': 'ELF' }));
     expect(path(plan, 'etc/resolv.conf')?.content).toContain('nameserver 10.0.2.3');
     expect(plan.notes.join('\n')).toMatch(/no systemd-resolved/);
   });
