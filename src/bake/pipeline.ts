@@ -221,8 +221,12 @@ async function stageTree(ctx: BakeContext): Promise<void> {
   });
   for (const n of ctx.prepared.notes) deps.logger.info(n);
   const kernel = ctx.kernel as KernelFiles;
-  if (opts.kernel.kind !== 'env' && kernel.modulesDir !== undefined) {
-    const note = await addKernelModules(farm, kernel.release, kernel.modulesDir, ctx.tools, ctx.sde);
+  // `--kernel debian`: the package's modules go into the image (`--kernel PATH --modules DIR`
+  // names modules for the initramfs only; `--kernel env` has them in the env already)
+  if (opts.kernel.kind === 'debian' && kernel.modulesDir !== undefined) {
+    // a Debian kernel's modules never change in the cache: its depmod output is kept next to them
+    const indexCache = join(dirname(kernel.modulesDir), `${kernel.release}.depmod`);
+    const note = await addKernelModules(farm, kernel.release, kernel.modulesDir, ctx.tools, ctx.sde, indexCache);
     if (note !== undefined) deps.logger.info(note);
   }
   ctx.final = restoreDirTimes(farm, ctx.walk, ctx.sde);

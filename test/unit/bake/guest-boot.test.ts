@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planBoot, type GuestView } from '../../../src/bake/guest-boot.js';
 import { withoutDeviceWait } from '../../../src/bake/guest-systemd.js';
 import { hasGettyOn } from '../../../src/bake/guest-sysv.js';
+import { aptSources } from '../../../src/bake/guest-apt.js';
 
 /** A tree as a map of guest path → file text (symlinks as `{ link }`). */
 function view(files: Record<string, string | { link: string }>): GuestView {
@@ -99,9 +100,12 @@ describe('how a baked env boots (guest-boot.ts)', () => {
   });
 
   it('ifupdown with a DHCP client is used (auto eth0: allow-hotplug needs udev)', () => {
-    const plan = planBoot(view({ '/sbin/init': 'ELF', '/etc/inittab': '', '/sbin/ifup': 'ELF', '/sbin/dhclient': 'ELF', '/etc/network/interfaces': 'source /etc/network/interfaces.d/*\n' }));
+    const plan = planBoot(view({ '/sbin/init': 'ELF', '/etc/inittab': '', '/sbin/ifup': 'ELF', '/sbin/dhclient': 'ELF', '/etc/init.d/networking': '', '/etc/network/interfaces': 'source /etc/network/interfaces.d/*\n' }));
     expect(path(plan, 'etc/network/interfaces.d/cake-eth0')?.content).toMatch(/^auto eth0$/m);
     expect(path(plan, 'usr/lib/cake/rc.net')).toBeUndefined();
+    // an ifup that nothing runs at boot (Alpine's minirootfs has no OpenRC): cake's DHCP client
+    const idle = planBoot(view({ '/sbin/init': 'ELF', '/etc/inittab': '', '/sbin/ifup': 'ELF', '/sbin/udhcpc': 'ELF' }));
+    expect(path(idle, 'usr/lib/cake/rc.net')).toBeDefined();
   });
 
   it('a busybox init with its own inittab is used with busybox syntax; without one, or without any init, cake\'s busybox init', () => {
@@ -121,5 +125,32 @@ describe('how a baked env boots (guest-boot.ts)', () => {
     expect(hasGettyOn('#T0:23:respawn:/sbin/getty -L ttyS0\n', 'ttyS0')).toBe(false);
     expect(hasGettyOn('T0:23:respawn:/sbin/getty -L ttyS0 vt100\n', 'ttyS0')).toBe(true);
     expect(hasGettyOn('1:2345:respawn:/sbin/getty 38400 tty10\n', 'tty1')).toBe(false);
+  });
+});
+
+describe('APT sources of a baked Debian or Ubuntu env (guest-apt.ts)', () => {
+  const apt = (files: Record<string, string>) =>
+    aptSources({
+      read: (p) => files[p],
+      exists: (p) => files[p] !== undefined,
+      list: (d) => Object.keys(files).filter((p) => p.startsWith(`${d}/`)).map((p) => p.slice(d.length + 1)),
+    });
+  const debian = { '/usr/bin/apt-get': 'ELF', '/etc/os-release': 'ID=debian\nVERSION_CODENAME=bookworm\n' };
+
+  it('adds only the missing suites, from the default mirrors, and says so', () => {
+    const r = apt({ ...debian, '/etc/apt/sources.list': 'deb http://deb.debian.org/debian bookworm main\n' });
+    expect(r.note).toBe('apt: added sources for bookworm-updates, bookworm-security (/etc/apt/sources.list.d/cake-bookworm.sources)');
+    const text = r.files[0]?.content ?? '';
+    expect(text).toContain('URIs: http://deb.debian.org/debian\nSuites: bookworm-updates\n');
+    expect(text).toContain('URIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n');
+  });
+
+  it('leaves complete sources (list or deb822), non-Debian envs and sid alone', () => {
+    expect(apt({ ...debian, '/etc/apt/sources.list.d/debian.sources': 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n' }).files).toEqual([]);
+    expect(apt({ '/usr/bin/apt-get': 'ELF', '/etc/os-release': 'ID=alpine\n' }).files).toEqual([]);
+    expect(apt({ '/usr/bin/apt-get': 'ELF', '/etc/os-release': 'ID=debian\nVERSION_CODENAME=sid\n' }).files).toEqual([]);
+    const ubuntu = apt({ '/usr/bin/apt-get': 'ELF', '/etc/os-release': 'ID=ubuntu\nVERSION_CODENAME="noble"\n' });
+    expect(ubuntu.note).toMatch(/noble, noble-updates, noble-security/);
+    expect(ubuntu.files[0]?.content).toContain('URIs: http://security.ubuntu.com/ubuntu\nSuites: noble-security');
   });
 });
