@@ -7,11 +7,11 @@
  * name; on any failure both are removed, so a failed bake leaves nothing behind.
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { keyFromBytes, lookupOwner } from '../archive/ownership.js';
 import { removeTree } from '../archive/remove-tree.js';
-import { CakeError, isErrno } from '../model/errors.js';
+import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { HttpClient } from '../net/http-client.js';
 import type { BlobStore } from '../store/blobs.js';
@@ -26,7 +26,7 @@ import { extractFromDeb } from './deb-extract.js';
 import { buildEsp, espBytes, type EspFile } from './esp.js';
 import { buildExt4, estimateExt4, type Owner } from './ext4.js';
 import { imageIds, type ImageIds } from './identity.js';
-import { createRaw, planLayout, sweepStaleOutputs, tempOutput, writeOutput, writeTables, type Layout } from './image-output.js';
+import { checkOutputDir, createRaw, planLayout, sweepStaleOutputs, tempOutput, writeOutput, writeTables, type Layout } from './image-output.js';
 import { addKernelModules } from './image-modules.js';
 import { buildInitramfs, modulePlan } from './initramfs.js';
 import { envKernel, pathKernel, type KernelFiles } from './kernel.js';
@@ -139,18 +139,6 @@ export async function bake(deps: BakeDeps, opts: BakeOptions): Promise<BakeResul
     treeHash: ctx.walk?.treeHash ?? '',
     timings: ctx.timings,
   };
-}
-
-function checkOutputDir(output: string): void {
-  const dir = dirname(output);
-  try {
-    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    const why = isErrno(err, 'ENOENT') ? 'does not exist' : isErrno(err, 'EACCES') ? 'is not writable' : (err as Error).message;
-    throw new CakeError('bake', `cannot write the image ${output}: its directory ${dir} ${why}`);
-  }
-  if (statSync(output, { throwIfNoEntry: false })?.isDirectory()) throw new CakeError('bake', `cannot write the image ${output}: it is a directory`);
 }
 
 async function stageEnv(ctx: BakeContext): Promise<void> {
