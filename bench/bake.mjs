@@ -43,6 +43,9 @@ if (!have('qemu-system-x86_64') || !have('mkfs.ext4')) {
     { name: 'mkfs.ext4 -d of the tree alone (floor)', seconds: median(floorTimes) },
     { name: 'cake bake (raw, BIOS+EFI, kernel cached)', seconds: median(bakeTimes) },
   ], 'mkfs.ext4 -d of the tree alone (floor)');
+  // where a bake's time goes (cake -v prints the stages)
+  const stages = /stages: (.*)/.exec(shOut(cake(`-v bake ${env} -o ${q(image)} --ssh-key ${q(join(work, 'key.pub'))} 2>&1`)))?.[1];
+  if (stages) console.log(`(stages of one more bake: ${stages})`);
 
   // Boot to the login prompt.
   const bootRows = [];
@@ -63,6 +66,20 @@ if (!have('qemu-system-x86_64') || !have('mkfs.ext4')) {
     else console.log(`(boot with TCG/${firmware} failed: ${r.stderr.trim().split('\n').pop()})`);
   }
   if (!kvm) console.log(`(KVM: not used here — ${/TCG: (.*)/.exec(probe.stderr)?.[1] ?? 'no KVM'})`);
+  // issue 10's journey: a Debian env with systemd and OpenSSH but no udev (cake's DHCP, gettys without device waits)
+  const journey = 'bench-noudev';
+  const listed2 = spawnSync('sh', ['-c', cake('list --json')], { encoding: 'utf8' });
+  if (!(listed2.status === 0 && JSON.parse(listed2.stdout).some((e) => e.name === journey))) {
+    sh(cake(`pull debian:bookworm --packages systemd-sysv,openssh-server --name ${journey} --force >/dev/null 2>&1`));
+  }
+  const jimg = join(work, 'journey.img');
+  sh(cake(`bake ${journey} -o ${q(jimg)} >/dev/null 2>&1`));
+  {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('sh', ['-c', `CAKE_BOOT_ACCEL=tcg CAKE_BOOT_FIRMWARE=bios ${cake(`boot ${q(jimg)} --expect 'login:' --timeout 600 -- -snapshot`)} >/dev/null`], { encoding: 'utf8' });
+    if (r.status === 0) bootRows.push({ name: 'cake boot → login: (TCG, BIOS, no udev)', seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+    else console.log(`(boot of the no-udev image failed: ${r.stderr.trim().split('\n').pop()})`);
+  }
   report('boot of the baked image to the login prompt (one run each)', bootRows, bootRows[0]?.name);
 
   // Sizes.

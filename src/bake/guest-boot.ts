@@ -42,6 +42,8 @@ export interface EnvFacts {
   networkd: boolean;
   resolved: boolean;
   ifup: boolean;
+  networkingUnit: boolean;
+  networkingScript: boolean;
   dhcpClient?: string;
   getty?: string;
   sshd?: 'openssh' | 'dropbear';
@@ -58,6 +60,8 @@ export function envFacts(g: GuestView, unitDir: string): EnvFacts {
     networkd: g.exists(`${unitDir}/systemd-networkd.service`),
     resolved: g.exists(`${unitDir}/systemd-resolved.service`),
     ifup: first(g, sbin('ifup')) !== undefined,
+    networkingUnit: g.exists(`${unitDir}/networking.service`),
+    networkingScript: g.exists('/etc/init.d/networking'),
     ...(dhcp ? { dhcpClient: dhcp } : {}),
     ...(getty ? { getty } : {}),
     ...(sshd ? { sshd } : {}),
@@ -82,7 +86,8 @@ function initOf(g: GuestView): 'systemd' | 'busybox' | 'other' | 'none' {
 /** The network setup for an env that is not systemd-networkd's. */
 function netPlan(f: EnvFacts, systemd: boolean): NetPlan {
   if (systemd && f.networkd && f.udev) return 'networkd';
-  if (f.ifup && f.dhcpClient !== undefined) return 'ifupdown';
+  // ifupdown only when something runs it at boot: networking.service, or the init script sysvinit/OpenRC run
+  if (f.ifup && f.dhcpClient !== undefined && (systemd ? f.networkingUnit : f.networkingScript)) return 'ifupdown';
   return 'cake';
 }
 

@@ -67,7 +67,14 @@ $bb mkdir -p /run/sshd /var/empty
 bb=${bb}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 say() { echo "cake: $*" > /dev/console; }
-mounted() { $bb grep -q " $1 " /proc/mounts 2>/dev/null; }
+${MOUNTS}[ -s /etc/hostname ] && $bb hostname -F /etc/hostname
+/${CAKE_LIB}/rc.net
+${ssh}say "$($bb hostname) is up"
+`;
+}
+
+/** Shell lines (with $bb set) that mount what a booted system needs, skipping what is mounted already. */
+export const MOUNTS = `mounted() { $bb grep -q " $1 " /proc/mounts 2>/dev/null; }
 mounted /proc || $bb mount -t proc proc /proc
 mounted /sys || $bb mount -t sysfs sysfs /sys
 mounted /dev || $bb mount -t devtmpfs devtmpfs /dev
@@ -75,11 +82,7 @@ $bb mkdir -p /dev/pts /dev/shm
 mounted /dev/pts || $bb mount -t devpts devpts /dev/pts -o gid=5,mode=620,ptmxmode=666
 [ -d /run ] && ! mounted /run && $bb mount -t tmpfs tmpfs /run -o mode=0755,nosuid,nodev
 $bb mount -o remount,rw / 2>/dev/null
-[ -s /etc/hostname ] && $bb hostname -F /etc/hostname
-/${CAKE_LIB}/rc.net
-${ssh}say "$($bb hostname) is up"
 `;
-}
 
 /**
  * cake's DHCP client for any init: rc.net brings lo up and runs busybox udhcpc on every other NIC

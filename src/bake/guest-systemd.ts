@@ -59,6 +59,11 @@ export function systemdSystem(env: SystemdEnv): { files: GuestFile[]; notes: str
     if (fixed.length > 0) notes.push(`no udev in the env: ${fixed.join(' and ')} overridden in /etc/systemd/system so the gettys do not wait for device units`);
   }
 
+  if (env.has('kmod-static-nodes.service') && !env.exists('/bin/kmod') && !env.exists('/usr/bin/kmod')) {
+    files.push({ path: `${ETC}/kmod-static-nodes.service`, target: '/dev/null' });
+    notes.push('no kmod in the env: kmod-static-nodes.service is masked (it would fail at boot; systemd loads modules itself)');
+  }
+
   if (env.net === 'cake') {
     files.push({
       path: `${ETC}/cake-dhcp.service`,

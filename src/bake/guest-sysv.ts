@@ -3,11 +3,11 @@
  * busybox init with the env's inittab. The env's inittab is kept as it is, with the user's edits
  * (a recipe's `sed -i 's/#T0/T0/' /etc/inittab` stays in effect); cake only adds what is missing:
  * a getty on ttyS0 and on tty1 when no active line runs one there, and one `sysinit` line, after
- * the env's own, that runs /usr/lib/cake/rc.sysv: SSH host keys made on the first boot (before the
+ * the env's own, that runs /usr/lib/cake/rc.sysv: the mounts the env's sysinit did not make, SSH host keys made on the first boot (before the
  * runlevel's scripts start sshd; keys are never baked), cake's DHCP client when the env has none
  * set up, and sshd itself when the env has no init script to start it. Pure text.
  */
-import { CAKE_LIB, type GuestFile } from './guest-busybox.js';
+import { CAKE_LIB, MOUNTS, type GuestFile } from './guest-busybox.js';
 import type { NetPlan } from './guest-systemd.js';
 
 export interface SysvEnv {
@@ -58,7 +58,8 @@ ${env.startsSshd ? '' : '$bb mkdir -p /run/sshd\n/usr/sbin/sshd\n'}`
 # Written by cake bake: run once at boot, after the env's own sysinit.
 bb=${bb}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-${ssh}${env.net === 'cake' ? `/${CAKE_LIB}/rc.net\n` : ''}exit 0
+# what the env's own sysinit did not mount (an inittab whose rc system is missing)
+${MOUNTS}${ssh}${env.net === 'cake' ? `/${CAKE_LIB}/rc.net\n` : ''}exit 0
 `;
   const notes = added.length > 0 ? [`kept the env's /etc/inittab and added ${added.join(' and ')}`] : [];
   return {

@@ -3,19 +3,27 @@
  * module directories) has its modules added to the image's /lib/modules/RELEASE, so the booted
  * system loads what it needs (systemd's autofs4, filesystems, NIC drivers). The modules are hard
  * links from the kernel cache (never the env's files); the module indexes are regenerated in the
- * farm with the host's `depmod -b` (the kmod package), and every added entry gets
- * SOURCE_DATE_EPOCH as its time so the image stays reproducible. An env that already has a
+ * farm with the host's `depmod -b` (the kmod package). The modules keep the package's times (the
+ * cache sets them), the indexes and directories get SOURCE_DATE_EPOCH: the image stays
+ * reproducible, and concurrent bakes never change each other's files. An env that already has a
  * /lib/modules/RELEASE of its own keeps it.
  */
 import { spawnSync } from 'node:child_process';
-import { lstatSync, lutimesSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, lutimesSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { resolveInRoot } from './guest-path.js';
 import type { ToolRunner } from './tools.js';
 
-/** Adds `modulesDir` as /lib/modules/`release` in `farm`; returns the note to print, or undefined when the env had them. */
-export async function addKernelModules(farm: string, release: string, modulesDir: string, tools: ToolRunner, sde: number): Promise<string | undefined> {
+/** The files depmod writes (the ones cake's kernel cache wrote are replaced too). */
+const DEPMOD_OUTPUT = /^modules\.(dep|dep\.bin|alias|alias\.bin|softdep|symbols|symbols\.bin|builtin\.bin|builtin\.alias\.bin|devname)$/;
+
+/**
+ * Adds `modulesDir` as /lib/modules/`release` in `farm`; returns the note to print, or undefined
+ * when the env had them. With `indexCache` (a directory only cake writes, for modules that do not
+ * change — a Debian kernel's), depmod's output is kept there and reused by the next bake.
+ */
+export async function addKernelModules(farm: string, release: string, modulesDir: string, tools: ToolRunner, sde: number, indexCache?: string): Promise<string | undefined> {
   const lib = resolveInRoot(farm, '/lib') ?? join(farm, 'lib');
   const parent = join(lib, 'modules');
   const target = join(parent, release);
@@ -28,11 +36,25 @@ export async function addKernelModules(farm: string, release: string, modulesDir
     cp = spawnSync('cp', ['-a', '--reflink=auto', '--no-preserve=ownership', '--', modulesDir, target], { encoding: 'utf8' });
   }
   if (cp.status !== 0) throw new CakeError('bake', `cannot add the kernel's modules to the image: ${cp.stderr.trim() || cp.error?.message}`);
-  for (const f of readdirSync(target)) if (/^modules\./.test(f)) rmSync(join(target, f), { force: true });
-  // depmod -b BASE looks in BASE/lib/modules; the farm's /lib may be a symlink into usr/, which it follows
-  await tools.run('depmod', ['-b', farm, release], { what: `indexing the kernel's modules (depmod ${release})` });
+  for (const f of readdirSync(target)) if (DEPMOD_OUTPUT.test(f)) rmSync(join(target, f), { force: true });
+  if (indexCache !== undefined && existsSync(join(indexCache, 'modules.dep.bin'))) {
+    for (const f of readdirSync(indexCache)) copyFileSync(join(indexCache, f), join(target, f));
+  } else {
+    // depmod -b BASE looks in BASE/lib/modules; the farm's /lib may be a symlink into usr/, which it follows
+    await tools.run('depmod', ['-b', farm, release], { what: `indexing the kernel's modules (depmod ${release})` });
+    if (indexCache !== undefined) {
+      const tmp = `${indexCache}.tmp-${process.pid}`;
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(tmp, { recursive: true });
+      for (const f of readdirSync(target)) if (DEPMOD_OUTPUT.test(f)) copyFileSync(join(target, f), join(tmp, f));
+      rmSync(indexCache, { recursive: true, force: true });
+      renameSync(tmp, indexCache);
+    }
+  }
   let files = 0;
   let bytes = 0;
+  // Only the farm's own entries get SOURCE_DATE_EPOCH: the hard-linked modules are the cache's
+  // inodes, shared with concurrent bakes, and keep the package's times (clamped in the image).
   const stamp = (p: string): void => {
     const st = lstatSync(p);
     if (st.isDirectory()) for (const n of readdirSync(p)) stamp(join(p, n));
@@ -40,7 +62,7 @@ export async function addKernelModules(farm: string, release: string, modulesDir
       files++;
       bytes += st.size;
     }
-    lutimesSync(p, sde, sde);
+    if (st.isDirectory() || DEPMOD_OUTPUT.test(p.slice(p.lastIndexOf('/') + 1)) || st.nlink === 1) lutimesSync(p, sde, sde);
   };
   stamp(target);
   return `added the kernel's modules to the image: /lib/modules/${release} (${files} files, ${Math.round(bytes / 1048576)} MiB)`;

@@ -5,9 +5,9 @@
  * through `qemu-img convert`. The image is written next to its final name and renamed into place only
  * when complete: a failed bake leaves no partial image.
  */
-import { closeSync, ftruncateSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, ftruncateSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { CakeError } from '../model/errors.js';
+import { CakeError, isErrno } from '../model/errors.js';
 import { GPT_TYPE, LEGACY_BIOS_BOOTABLE, SECTOR, writeGpt, type GptPartition } from './partition.js';
 import type { ToolRunner } from './tools.js';
 
@@ -137,4 +137,17 @@ export async function writeOutput(tools: ToolRunner, raw: string, output: string
     rmSync(tmp, { force: true });
     rmSync(raw, { force: true });
   }
+}
+
+/** Throws CakeError('bake') unless the image can be written at `output` (its directory exists and is writable; it is not a directory). */
+export function checkOutputDir(output: string): void {
+  const dir = dirname(output);
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const why = isErrno(err, 'ENOENT') ? 'does not exist' : isErrno(err, 'EACCES') ? 'is not writable' : (err as Error).message;
+    throw new CakeError('bake', `cannot write the image ${output}: its directory ${dir} ${why}`);
+  }
+  if (statSync(output, { throwIfNoEntry: false })?.isDirectory()) throw new CakeError('bake', `cannot write the image ${output}: it is a directory`);
 }

@@ -9,7 +9,7 @@
  * serialised by a lock per package.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { TarReader, type EntrySink, type TarEntry } from '../archive/tar-reader.js';
@@ -32,7 +32,7 @@ export interface PreparedKernel {
 const MODULE_PATH = /^(?:\.\/)?(?:usr\/)?lib\/modules\/([^/]+)\/(.+)$/;
 const VMLINUZ = /^(?:\.\/)?boot\/vmlinuz-(.+)$/;
 /** Marks a cache entry that holds every module of the package. */
-const COMPLETE = 'all-modules';
+const COMPLETE = 'all-modules-v2';
 
 /**
  * The prepared kernel of the .deb at `debPath` (sha256 `sha256`), with at least the modules
@@ -119,6 +119,13 @@ async function unpack(debPath: string, dir: string, only: Set<string> | null): P
     if (m === null) return null;
     const rel = m[2] as string;
     if (rel === 'modules.builtin' && only === null) return collect((data) => (builtin = data.toString('utf8')));
+    if ((rel === 'modules.order' || rel === 'modules.builtin.modinfo') && only === null) {
+      return collect((data) => {
+        mkdirSync(join(dir, 'modules', m[1] as string), { recursive: true });
+        writeFileSync(join(dir, 'modules', m[1] as string, rel), data);
+        utimesSync(join(dir, 'modules', m[1] as string, rel), e.mtime, e.mtime);
+      });
+    }
     if (!/\.ko(\.(xz|gz|zst))?$/.test(rel)) return null;
     const plainRel = rel.replace(/\.(xz|gz|zst)$/, '');
     if (only !== null && !only.has(plainRel)) return null;
@@ -128,6 +135,8 @@ async function unpack(debPath: string, dir: string, only: Set<string> | null): P
       const target = join(dir, 'modules', m[1] as string, plainRel);
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, ko);
+      // the package's time, not the unpacking's: images hard-link these files and keep their times
+      utimesSync(target, e.mtime, e.mtime);
     });
   };
   const reader = new TarReader(handler);

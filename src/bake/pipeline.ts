@@ -7,11 +7,11 @@
  * name; on any failure both are removed, so a failed bake leaves nothing behind.
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { keyFromBytes, lookupOwner } from '../archive/ownership.js';
 import { removeTree } from '../archive/remove-tree.js';
-import { CakeError, isErrno } from '../model/errors.js';
+import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { HttpClient } from '../net/http-client.js';
 import type { BlobStore } from '../store/blobs.js';
@@ -27,7 +27,7 @@ import { extractFromDeb } from '../kit/deb-extract.js';
 import { buildEsp, espBytes, type EspFile } from './esp.js';
 import { buildExt4, estimateExt4, type Owner } from './ext4.js';
 import { imageIds, type ImageIds } from './identity.js';
-import { createRaw, planLayout, sweepStaleOutputs, tempOutput, writeOutput, writeTables, type Layout } from './image-output.js';
+import { checkOutputDir, createRaw, planLayout, sweepStaleOutputs, tempOutput, writeOutput, writeTables, type Layout } from './image-output.js';
 import { addKernelModules } from './image-modules.js';
 import { buildInitramfs, modulePlan } from './initramfs.js';
 import { envKernel, pathKernel, type KernelFiles } from './kernel.js';
@@ -142,18 +142,6 @@ export async function bake(deps: BakeDeps, opts: BakeOptions): Promise<BakeResul
   };
 }
 
-function checkOutputDir(output: string): void {
-  const dir = dirname(output);
-  try {
-    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    const why = isErrno(err, 'ENOENT') ? 'does not exist' : isErrno(err, 'EACCES') ? 'is not writable' : (err as Error).message;
-    throw new CakeError('bake', `cannot write the image ${output}: its directory ${dir} ${why}`);
-  }
-  if (statSync(output, { throwIfNoEntry: false })?.isDirectory()) throw new CakeError('bake', `cannot write the image ${output}: it is a directory`);
-}
-
 async function stageEnv(ctx: BakeContext): Promise<void> {
   ctx.record = ctx.deps.envs.get(ctx.opts.env);
   ctx.rootfs = ctx.deps.envs.rootfs(ctx.opts.env);
@@ -222,8 +210,12 @@ async function stageTree(ctx: BakeContext): Promise<void> {
   });
   for (const n of ctx.prepared.notes) deps.logger.info(n);
   const kernel = ctx.kernel as KernelFiles;
-  if (opts.kernel.kind !== 'env' && kernel.modulesDir !== undefined) {
-    const note = await addKernelModules(farm, kernel.release, kernel.modulesDir, ctx.tools, ctx.sde);
+  // `--kernel debian`: the package's modules go into the image (`--kernel PATH --modules DIR`
+  // names modules for the initramfs only; `--kernel env` has them in the env already)
+  if (opts.kernel.kind === 'debian' && kernel.modulesDir !== undefined) {
+    // a Debian kernel's modules never change in the cache: its depmod output is kept next to them
+    const indexCache = join(dirname(kernel.modulesDir), `${kernel.release}.depmod`);
+    const note = await addKernelModules(farm, kernel.release, kernel.modulesDir, ctx.tools, ctx.sde, indexCache);
     if (note !== undefined) deps.logger.info(note);
   }
   ctx.final = restoreDirTimes(farm, ctx.walk, ctx.sde);

@@ -10,6 +10,7 @@ import { chmodSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync
 import { dirname } from 'node:path';
 import { getOwner, type OwnershipTable } from '../archive/ownership.js';
 import type { DeviceNode, Owner } from './ext4.js';
+import { aptSources } from './guest-apt.js';
 import { planBoot, type InitKind } from './guest-boot.js';
 import { CAKE_LIB, type GuestFile } from './guest-busybox.js';
 import { existsInRoot, readInRoot, resolveInRoot } from './guest-path.js';
@@ -63,6 +64,11 @@ class Overlay {
 
   read(guest: string): string | undefined {
     return readInRoot(this.farm, guest);
+  }
+
+  list(guest: string): string[] {
+    const dir = this.resolve(guest);
+    return dir !== undefined && lstatSync(dir).isDirectory() ? readdirSync(dir) : [];
   }
 
   linkTarget(guest: string): string | undefined {
@@ -164,6 +170,9 @@ export function prepareRootfs(input: PrepareInput): PrepareResult {
 
   accounts(o, input, notes);
 
+  const apt = aptSources(o);
+  o.apply(apt.files);
+  if (apt.note !== undefined) notes.push(apt.note);
   const plan = planBoot(o);
   if (plan.needsBusybox) o.write(`/${CAKE_LIB}/busybox`, input.busybox, 0o755, { uid: 0, gid: 0, mode: 0o755 });
   o.apply(plan.files);

@@ -1,7 +1,8 @@
 /**
  * The env's tree as a bake sees it: one walk that lists every entry (raw byte names, sorted),
  * computes the tree hash (paths, kinds, real ownership and modes from the ownership table, sizes,
- * mtimes, symlink targets and file contents) and, when asked, mirrors the tree as a "farm" in a
+ * symlink targets and file contents — what cook's tree hash covers; not mtimes, so the same tree
+ * from two cooks gets the same image identity: UUIDs, hash seed, password salt) and, when asked, mirrors the tree as a "farm" in a
  * staging directory — a copy (reflinks where the filesystem has them) — so the image's own files
  * can be added or replaced without ever writing to the env. Not hard links: a link changes the
  * ctime of the env's files, and `cake cook` would then see every file as changed.
@@ -67,7 +68,8 @@ export function walkTree(root: string, ownership: OwnershipTable, opts: { hashCo
     // The root directory's own mtime is when the env was made, not part of its content.
     const mtime = e.rel.length === 0 ? 0 : Math.floor(e.st.mtimeMs / 1000);
     newestMtime = Math.max(newestMtime, mtime);
-    hash.update(e.rel).update(`\0${e.kind}\0${owner.uid}:${owner.gid}:${owner.mode.toString(8)}\0${mtime}\0`);
+    // times are not identity: the image's times are the files' own, clamped to SOURCE_DATE_EPOCH
+    hash.update(e.rel).update(`\0${e.kind}\0${owner.uid}:${owner.gid}:${owner.mode.toString(8)}\0`);
     if (e.kind === 'symlink') hash.update(readlinkSync(joinRaw(root, e.rel), { encoding: 'buffer' }));
     if (e.kind === 'file') {
       bytes += e.st.size;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planBoot, type GuestView } from '../../../src/bake/guest-boot.js';
 import { withoutDeviceWait } from '../../../src/bake/guest-systemd.js';
 import { hasGettyOn } from '../../../src/bake/guest-sysv.js';
+import { aptSources } from '../../../src/bake/guest-apt.js';
 
 /** A tree as a map of guest path → file text (symlinks as `{ link }`). */
 function view(files: Record<string, string | { link: string }>): GuestView {
@@ -35,6 +36,7 @@ const systemdBase = {
   [`${U}/getty@.service`]: '[Unit]\nAfter=systemd-user-sessions.service\n',
   [`${U}/systemd-networkd.service`]: '',
   [`${U}/ssh.service`]: '',
+  [`${U}/kmod-static-nodes.service`]: '',
   '/usr/sbin/sshd': 'ELF',
   '/sbin/agetty': 'ELF',
 } as const;
@@ -57,10 +59,12 @@ describe('how a baked env boots (guest-boot.ts)', () => {
     expect(plan.notes.join('\n')).toMatch(/no udev in the env: serial-getty@\.service overridden/);
     expect(plan.notes.join('\n')).toMatch(/networking: systemd-networkd waits for udev.*added cake's DHCP client/);
     expect(path(plan, 'etc/resolv.conf')?.content).toBe('');
+    expect(path(plan, 'etc/systemd/system/kmod-static-nodes.service')?.target).toBe('/dev/null');
+    expect(path(plan, 'etc/systemd/system-generators/systemd-gpt-auto-generator')?.target).toBe('/dev/null');
   });
 
   it('systemd with udev, networkd and resolved: networkd DHCP, resolv.conf is resolved\'s stub, nothing of cake\'s busybox', () => {
-    const plan = planBoot(view({ ...systemdBase, '/lib/systemd/systemd-udevd': 'ELF', [`${U}/systemd-resolved.service`]: '' }));
+    const plan = planBoot(view({ ...systemdBase, '/lib/systemd/systemd-udevd': 'ELF', '/bin/kmod': 'ELF', [`${U}/systemd-resolved.service`]: '' }));
     expect(path(plan, 'etc/systemd/network/80-cake-dhcp.network')?.content).toContain('DHCP=yes');
     expect(path(plan, 'etc/resolv.conf')?.target).toBe('../run/systemd/resolve/stub-resolv.conf');
     expect(path(plan, 'etc/systemd/system/serial-getty@.service')).toBeUndefined();
@@ -69,7 +73,7 @@ describe('how a baked env boots (guest-boot.ts)', () => {
   });
 
   it('systemd with networkd but no resolved: resolv.conf names QEMU\'s DNS server, and says so', () => {
-    const plan = planBoot(view({ ...systemdBase, '/lib/systemd/systemd-udevd': 'ELF' }));
+    const plan = planBoot(view({ ...systemdBase, '/lib/systemd/systemd-udevd': 'ELF', '/bin/kmod': 'ELF' }));
     expect(path(plan, 'etc/resolv.conf')?.content).toContain('nameserver 10.0.2.3');
     expect(plan.notes.join('\n')).toMatch(/no systemd-resolved/);
   });
@@ -96,9 +100,12 @@ describe('how a baked env boots (guest-boot.ts)', () => {
   });
 
   it('ifupdown with a DHCP client is used (auto eth0: allow-hotplug needs udev)', () => {
-    const plan = planBoot(view({ '/sbin/init': 'ELF', '/etc/inittab': '', '/sbin/ifup': 'ELF', '/sbin/dhclient': 'ELF', '/etc/network/interfaces': 'source /etc/network/interfaces.d/*\n' }));
+    const plan = planBoot(view({ '/sbin/init': 'ELF', '/etc/inittab': '', '/sbin/ifup': 'ELF', '/sbin/dhclient': 'ELF', '/etc/init.d/networking': '', '/etc/network/interfaces': 'source /etc/network/interfaces.d/*\n' }));
     expect(path(plan, 'etc/network/interfaces.d/cake-eth0')?.content).toMatch(/^auto eth0$/m);
     expect(path(plan, 'usr/lib/cake/rc.net')).toBeUndefined();
+    // an ifup that nothing runs at boot (Alpine's minirootfs has no OpenRC): cake's DHCP client
+    const idle = planBoot(view({ '/sbin/init': 'ELF', '/etc/inittab': '', '/sbin/ifup': 'ELF', '/sbin/udhcpc': 'ELF' }));
+    expect(path(idle, 'usr/lib/cake/rc.net')).toBeDefined();
   });
 
   it('a busybox init with its own inittab is used with busybox syntax; without one, or without any init, cake\'s busybox init', () => {
@@ -118,5 +125,32 @@ describe('how a baked env boots (guest-boot.ts)', () => {
     expect(hasGettyOn('#T0:23:respawn:/sbin/getty -L ttyS0\n', 'ttyS0')).toBe(false);
     expect(hasGettyOn('T0:23:respawn:/sbin/getty -L ttyS0 vt100\n', 'ttyS0')).toBe(true);
     expect(hasGettyOn('1:2345:respawn:/sbin/getty 38400 tty10\n', 'tty1')).toBe(false);
+  });
+});
+
+describe('APT sources of a baked Debian or Ubuntu env (guest-apt.ts)', () => {
+  const apt = (files: Record<string, string>) =>
+    aptSources({
+      read: (p) => files[p],
+      exists: (p) => files[p] !== undefined,
+      list: (d) => Object.keys(files).filter((p) => p.startsWith(`${d}/`)).map((p) => p.slice(d.length + 1)),
+    });
+  const debian = { '/usr/bin/apt-get': 'ELF', '/etc/os-release': 'ID=debian\nVERSION_CODENAME=bookworm\n' };
+
+  it('adds only the missing suites, from the default mirrors, and says so', () => {
+    const r = apt({ ...debian, '/etc/apt/sources.list': 'deb http://deb.debian.org/debian bookworm main\n' });
+    expect(r.note).toBe('apt: added sources for bookworm-updates, bookworm-security (/etc/apt/sources.list.d/cake-bookworm.sources)');
+    const text = r.files[0]?.content ?? '';
+    expect(text).toContain('URIs: http://deb.debian.org/debian\nSuites: bookworm-updates\n');
+    expect(text).toContain('URIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n');
+  });
+
+  it('leaves complete sources (list or deb822), non-Debian envs and sid alone', () => {
+    expect(apt({ ...debian, '/etc/apt/sources.list.d/debian.sources': 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n' }).files).toEqual([]);
+    expect(apt({ '/usr/bin/apt-get': 'ELF', '/etc/os-release': 'ID=alpine\n' }).files).toEqual([]);
+    expect(apt({ '/usr/bin/apt-get': 'ELF', '/etc/os-release': 'ID=debian\nVERSION_CODENAME=sid\n' }).files).toEqual([]);
+    const ubuntu = apt({ '/usr/bin/apt-get': 'ELF', '/etc/os-release': 'ID=ubuntu\nVERSION_CODENAME="noble"\n' });
+    expect(ubuntu.note).toMatch(/noble, noble-updates, noble-security/);
+    expect(ubuntu.files[0]?.content).toContain('URIs: http://security.ubuntu.com/ubuntu\nSuites: noble-security');
   });
 });

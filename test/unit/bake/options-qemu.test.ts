@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { consoleMatcher, stripAnsi } from '../../../src/boot/boot-run.js';
+import { PassThrough } from 'node:stream';
+import { consoleMatcher, runQemu, stripAnsi } from '../../../src/boot/boot-run.js';
 import { createRaw, planLayout, sweepStaleOutputs, writeTables } from '../../../src/bake/image-output.js';
 import { inspectImage } from '../../../src/boot/image-inspect.js';
 import { createToolRunner } from '../../../src/bake/tools.js';
@@ -173,4 +174,33 @@ describe('KVM probe sector', () => {
     rmSync(dir, { recursive: true, force: true });
     expect(seen).toBe(true);
   });
+});
+
+describe('cake boot: the guest runner (a real process standing in for QEMU)', () => {
+  const run = (script: string, extra: { watchdogSeconds?: number; expect?: string; timeoutSeconds?: number }) => {
+    const said: string[] = [];
+    const stdout = new PassThrough();
+    let console = '';
+    stdout.on('data', (c: Buffer) => (console += c.toString('utf8')));
+    const stdin = new PassThrough();
+    return runQemu({ qemu: 'sh', args: ['-c', script], interactive: false, stdin, stdout, stderr: new PassThrough(), say: (m) => said.push(m), ...extra }).then((o) => ({ ...o, said, console: () => console }));
+  };
+
+  it('the watchdog stops a guest that goes silent before a login prompt, with a clear message', async () => {
+    const r = await run('echo booting; exec sleep 30', { watchdogSeconds: 1 });
+    expect(r).toMatchObject({ code: 1, reason: 'watchdog' });
+    expect(r.said.join('\n')).toMatch(/the guest printed nothing for 1 s before a login prompt: it looks hung/);
+  }, 20_000);
+
+  it('the watchdog leaves a guest alone once it shows a login prompt; --expect still ends it', async () => {
+    const r = await run('echo "box login: "; sleep 3; echo DONE; exec sleep 30', { watchdogSeconds: 1, expect: 'DONE' });
+    expect(r).toMatchObject({ code: 0, reason: 'expected' });
+    expect(r.console()).toContain('box login:');
+  }, 20_000);
+
+  it('--timeout ends a guest that never prints TEXT', async () => {
+    const r = await run('while :; do echo tick; sleep 0.2; done', { timeoutSeconds: 1, expect: 'never', watchdogSeconds: 1 });
+    expect(r).toMatchObject({ code: 1, reason: 'timeout' });
+    expect(r.said.join('\n')).toMatch(/"never" did not appear on the console within 1 s/);
+  }, 20_000);
 });

@@ -47,6 +47,10 @@ describe('tree walk and hash', () => {
     setTimes(b);
     const ha = walkTree(a, {}, { hashContents: true });
     expect(walkTree(b, {}, { hashContents: true }).treeHash).toBe(ha.treeHash);
+    // the same tree with other file times (a second cook a minute later): the same identity
+    utimesSync(join(b, 'etc/passwd'), T + 60, T + 60);
+    expect(walkTree(b, {}, { hashContents: true }).treeHash).toBe(ha.treeHash);
+    utimesSync(join(b, 'etc/passwd'), T, T);
     const owned: OwnershipTable = { 'bin/sh': { uid: 0, gid: 0, mode: 0o4755 } };
     expect(walkTree(b, owned, { hashContents: true }).treeHash).not.toBe(ha.treeHash);
     writeFileSync(join(b, 'bin/sh'), 'ELG');
