@@ -1,7 +1,11 @@
 /**
  * Applying one recipe step to a working tree. `run` executes a script in the env through the
- * engine (root, network on, no host $HOME or /tmp, output to cake's stderr); the others write the
- * tree from the host side (add-apply.ts) or change only the env's settings (`env`, `path`, `bind`).
+ * engine (root, network on, no host $HOME or /tmp, output to cake's stderr) with ownership
+ * recorded into the tree's table (the standard fakeroot kit, run/ownership-recorder.ts: a chown
+ * to www-data in a postinst lands in the table, so the step cache and the tree hash keep it) and,
+ * in a Debian/Ubuntu tree, DEBIAN_FRONTEND=noninteractive unless the recipe sets it; the others
+ * write the tree from the host side (add-apply.ts) or change only the env's settings (`env`,
+ * `path`, `bind`).
  */
 import { lstatSync, readdirSync, readlinkSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { posix } from 'node:path';
@@ -9,6 +13,8 @@ import type { OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { runInEnv, type EngineDeps } from '../run/engine.js';
+import { hasGlibc } from '../run/guest-libc.js';
+import { warnOnce, whyNotRecorded, type OwnershipRecording } from '../run/ownership-recorder.js';
 import { defaultRunOptions, type Bind, type EngineName } from '../run/run-options.js';
 import type { GuestConfig } from '../store/env-record.js';
 import { applyPlan, makeGuestDir, writeGuestFile, writeGuestSymlink } from './add-apply.js';
@@ -62,15 +68,31 @@ async function runStep(step: Extract<Step, { kind: 'run' }>, state: WorkState, d
   const absent = MOUNT_POINTS.filter((p) => !exists(state.root + p));
   const etcAbsent = !exists(state.root + '/etc');
   const guest = { name: deps.envName, rootfs: state.root, arch: state.arch, config: { ...(state.config.env ? { env: state.config.env } : {}), ...(state.config.workingDir ? { workingDir: state.config.workingDir } : {}) } };
-  const opts = defaultRunOptions({ engine: deps.engine, isolated: true, ...(step.cwd ? { cwd: step.cwd } : {}) });
-  const code = await runInEnv(guest, ['/bin/sh', '-ec', step.script], opts, deps.engineDeps);
+  const debian = exists(state.root + '/etc/debian_version') && !(state.config.env ?? []).some((e) => e.startsWith('DEBIAN_FRONTEND='));
+  const opts = defaultRunOptions({ engine: deps.engine, isolated: true, ...(step.cwd ? { cwd: step.cwd } : {}), ...(debian ? { env: { DEBIAN_FRONTEND: 'noninteractive' } } : {}) });
+  const recordOwnership = await recording(guest, opts, state, deps);
+  const code = await runInEnv(guest, ['/bin/sh', '-ec', step.script], opts, { ...deps.engineDeps, ...(recordOwnership ? { recordOwnership } : {}) });
   for (const p of absent) removeIfEmpty(state.root + p);
   if (etcAbsent) removeIfEmpty(state.root + '/etc');
   if (code !== 0) {
-    const hint = deps.engine === 'proot'
+    const hint = recordOwnership !== undefined || deps.engine === 'proot'
       ? 'the steps before it are cached: fix this one and cook again'
-      : 'the steps before it are cached: fix this one and cook again (a chown to another user fails with "Invalid argument" under the userns engine: try --engine proot)';
+      : 'the steps before it are cached: fix this one and cook again (ownership changes are not recorded in this tree, see the warning above: a chown to another user may fail)';
     throw new CakeError('recipe', `${where(step)}: the script failed with exit code ${code}`, { hint });
+  }
+}
+
+/** Ownership recording into the tree's table with the standard kit, unless CAKE_NO_FAKEROOT or it cannot work (a warning, once). */
+async function recording(guest: { arch?: string }, opts: ReturnType<typeof defaultRunOptions>, state: WorkState, deps: StepDeps): Promise<OwnershipRecording | undefined> {
+  const off = deps.engineDeps.hostEnv.CAKE_NO_FAKEROOT;
+  const kits = deps.engineDeps.kits;
+  if ((off !== undefined && off !== '' && off !== '0') || kits?.fakerootKit === undefined || whyNotRecorded(guest, opts) !== undefined || !(await hasGlibc(state.root))) return undefined;
+  try {
+    const kit = await kits.fakerootKit({ logger: deps.logger, machine: state.arch, ...(deps.engineDeps.signal ? { signal: deps.engineDeps.signal } : {}) });
+    return { table: state.ownership, kit };
+  } catch (err) {
+    warnOnce(deps.logger, `ownership changes of the recipe's run steps are not recorded: ${(err as Error).message}`);
+    return undefined;
   }
 }
 

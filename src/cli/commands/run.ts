@@ -5,6 +5,7 @@ import { applyOwnershipDiff } from '../../archive/ownership-diff.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';
 import { archiveKits } from '../../kit/provider.js';
 import { envFakerootKit, STANDARD_KIT_RELEASE } from '../../kit/standard-kit.js';
+import { hasGlibc } from '../../run/guest-libc.js';
 import { whyNotRecorded, type OwnershipRecording } from '../../run/ownership-recorder.js';
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
@@ -95,7 +96,7 @@ async function run(ctx: CliContext, name: string, argv: string[], opts: Record<s
   const runOpts = toRunOptions(opts, record, tty);
   const guest = guestOf(ctx, record);
   // the kit is unpacked on first use: not for a run that could not use it
-  const unrecorded = whyNotRecorded(guest, runOpts);
+  const unrecorded = whyNotRecorded(guest, runOpts) ?? ((await hasGlibc(guest.rootfs)) ? undefined : 'the env has no glibc (a musl or static guest)');
   if (unrecorded !== undefined) ctx.logger.debug(`ownership changes are not recorded: ${unrecorded}`);
   const recordOwnership = unrecorded === undefined ? await ownershipRecording(ctx, record) : undefined;
   return runInEnv(guest, argv, runOpts, {
@@ -103,7 +104,7 @@ async function run(ctx: CliContext, name: string, argv: string[], opts: Record<s
     hostEnv: ctx.env,
     cacheDir: join(ctx.paths.cache, 'engine'),
     // Lets the proot engine provision a working proot from the Debian archive when it needs one.
-    kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths }),
+    kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths, distrosDir: join(ctx.packageRoot, 'distros') }),
     ...(recordOwnership ? { recordOwnership } : {}),
   });
 }
