@@ -42,7 +42,7 @@ export function manPage(version: string): string {
     ['CAKE_HOME', 'where all state lives (default: XDG data, cache and config dirs)'],
     ['CAKE_DEBUG', 'set to 1 to print stack traces with errors'],
     ['CAKE_VERBOSE', 'set to 1 for --verbose'],
-    ['CAKE_NO_FAKEROOT', 'set to 1 so that exec and enter do not record the ownership changes programs make (through the env\'s fakeroot kit)'],
+    ['CAKE_NO_FAKEROOT', 'set to 1 so that exec, enter and cook run steps do not record the ownership changes programs make (through a fakeroot kit)'],
     ['NO_COLOR, FORCE_COLOR', 'colour control'],
     ['HTTPS_PROXY, HTTP_PROXY, NO_PROXY', 'proxies for downloads'],
     ['SOURCE_DATE_EPOCH', 'fixed timestamps for export'],
