@@ -53,7 +53,7 @@ describe('ownership in cook run steps', () => {
     const hash = HASH.exec(cold.stdout.trim())?.[2];
     expect(hash).toBeDefined();
     const owners = await cake(h.home, ['exec', 'owned', '--', ...STAT]);
-    const expected = ['/home/bob bob:bob 700', '/srv/www www-data:www-data 750', '/srv/www/index.html www-data:adm 644', '/etc/shadow root:shadow 640'];
+    const expected = ['/home/bob bob:bob 755', '/srv/www www-data:www-data 750', '/srv/www/index.html www-data:adm 644', '/etc/shadow root:shadow 640'];
     expect(owners.stdout.split('\n'), owners.stderr).toEqual(expected);
     const frontend = await cake(h.home, ['exec', 'owned', '--', 'cat', '/etc/frontend', '/etc/frontend-2']);
     expect(frontend.stdout).toBe('frontend=noninteractive\nfrontend=readline');
@@ -80,6 +80,6 @@ describe('ownership in cook run steps', () => {
     const r = await cook('owned.yaml', '--engine', 'proot', '--no-cache', '--name', 'owned-proot');
     expect(r.code, r.stderr).toBe(0);
     const owners = await cake(h.home, ['exec', 'owned-proot', '--engine', 'proot', '--', ...STAT]);
-    expect(owners.stdout.split('\n'), owners.stderr).toEqual(['/home/bob bob:bob 700', '/srv/www www-data:www-data 750', '/srv/www/index.html www-data:adm 644', '/etc/shadow root:shadow 640']);
+    expect(owners.stdout.split('\n'), owners.stderr).toEqual(['/home/bob bob:bob 755', '/srv/www www-data:www-data 750', '/srv/www/index.html www-data:adm 644', '/etc/shadow root:shadow 640']);
   }, 900_000);
 });

@@ -61,7 +61,7 @@ describe('ownership in imported and registry-pulled Debian envs (standard fakero
     // right after the import, before any recording: the tar header said 0:42
     const shadow = await cake(h.home, ['exec', 'imp', '--', 'stat', '-c', '%U %G', '/etc/shadow']);
     expect(shadow.code, shadow.stderr).toBe(0);
-    expect(shadow.stdout).toBe('root shadow');
+    expect(shadow.stdout, shadow.stderr).toBe('root shadow');
     const env = JSON.parse(readFileSync(join(h.home, 'v1/envs/imp/env.json'), 'utf8')) as { resolved: { fakeroot?: { from?: string; debs: Array<{ name: string }> } } };
     expect(env.resolved.fakeroot?.from).toBe('debian bookworm');
     expect(env.resolved.fakeroot?.debs.map((d) => d.name).sort()).toEqual(['fakeroot', 'libc6', 'libfakeroot']);
