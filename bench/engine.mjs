@@ -13,6 +13,12 @@
 // (for the native baseline) and mmdebstrap (for the tree, built once into bench/.cache/engine/).
 // BENCH_RUNS (default 3) sets the rounds of dpkg; the fork/exec loop, short and so noisier, gets
 // at least 7 (BENCH_LOOP_RUNS).
+// 3. The cost of ownership recording (issue 16): `cake exec ENV -- true` with recording (faked on
+//    the host, libfakeroot in the guest, the table loaded and written back) against
+//    CAKE_NO_FAKEROOT=1, and `dpkg --install` of the essential set recorded by cake's kit against
+//    the guest's own fakeroot with recording off, on both engines. BENCH_ENGINE=recording runs
+//    only this part. The rows of 1 and 2 run `cake exec` with CAKE_NO_FAKEROOT=1 (the guest's
+//    fakeroot is in the command), as they did before cake recorded every env.
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { machine } from 'node:os';
 import { basename, join } from 'node:path';
@@ -112,7 +118,8 @@ async function main() {
   const paths = resolvePaths({ CAKE_HOME: home });
   const http = new HttpClient({ logger: silent });
   const logger = { ...silent, info: (m) => console.log(m) };
-  const proot = await chooseEngine('proot', { logger, hostEnv: process.env, cacheDir: join(paths.cache, 'engine'), provision: { http: async () => http, blobs: new BlobStore(paths), paths } });
+  const { archiveKits } = await import(join(REPO, 'dist/kit/provider.js'));
+  const proot = await chooseEngine('proot', { logger, hostEnv: process.env, cacheDir: join(paths.cache, 'engine'), kits: archiveKits({ http: async () => http, blobs: new BlobStore(paths), paths }) });
   await http.close();
   console.log(`\n# engines: cake's proot engine uses ${proot.binary}: ${proot.reason}`);
   console.log(`# tree: bookworm essential + fakeroot (${tar}); ${debNames.length} essential .debs from cake's resolver`);
@@ -124,9 +131,11 @@ async function main() {
     { name: `cake's proot ${proot.seccomp ? '' : '(PROOT_NO_SECCOMP=1) '}by hand`, cmd: (c) => `${proot.seccomp ? '' : 'PROOT_NO_SECCOMP=1 '}${q(proot.binary)} -v -1 -0 -r ${q(root)} -w / --kill-on-exit ${binds} /usr/bin/env -i ${envWords} sh -c ${q(c)}` },
     ...['proot', 'userns'].map((e) => ({
       name: `cake exec --engine ${e}`,
-      cmd: (c) => cake(`exec ess --engine ${e} --isolated ${Object.entries(GUEST_ENV).map(([k, v]) => `--env ${q(`${k}=${v}`)}`).join(' ')} -- sh -c ${q(c)}`),
+      cmd: (c) => 'CAKE_NO_FAKEROOT=1 ' + cake(`exec ess --engine ${e} --isolated ${Object.entries(GUEST_ENV).map(([k, v]) => `--env ${q(`${k}=${v}`)}`).join(' ')} -- sh -c ${q(c)}`),
     })),
   ];
+
+  if (process.env.BENCH_ENGINE === 'recording') return recording(cake, restore, debNames.length);
 
   // 1. fork/exec loop.
   const loop = engines.map(() => ({ inside: [], wall: [], cpu: [] }));
@@ -169,6 +178,51 @@ async function main() {
     cpu: dpkg[i].cpu.length ? median(dpkg[i].cpu) : NaN,
   }));
   report(`dpkg --install --force-depends of ${debNames.length} essential debs under fakeroot (bookworm)`, dpkgRows, dpkgRows[1].name);
+  restore();
+  recording(cake, restore, debNames.length);
+}
+
+/** 3. What recording ownership costs, per exec and for the essential set's dpkg --install. */
+function recording(cake, restore, debCount) {
+  const envs = Object.entries(GUEST_ENV).map(([k, v]) => `--env ${q(`${k}=${v}`)}`).join(' ');
+  const exec = (engine, off, c) => `${off ? 'CAKE_NO_FAKEROOT=1 ' : ''}${cake(`exec ess --engine ${engine} --isolated ${envs} -- sh -c ${q(c)}`)}`;
+  const rows = [];
+  for (const engine of ['userns', 'proot']) {
+    const on = [];
+    const off = [];
+    // once unmeasured: the kit is fetched and unpacked on first use
+    measure(exec(engine, false, 'true'));
+    for (let r = 0; r < loopRuns * 3; r++) {
+      off.push(measure(exec(engine, true, 'true')).wall);
+      on.push(measure(exec(engine, false, 'true')).wall);
+    }
+    rows.push({ name: `cake exec --engine ${engine} -- true, CAKE_NO_FAKEROOT=1`, seconds: median(off) });
+    rows.push({ name: `cake exec --engine ${engine} -- true, recording`, seconds: median(on) });
+  }
+  report(`ownership recording per exec (median of ${loopRuns * 3}; the difference is the cost)`, rows, rows[0].name);
+  for (let i = 0; i < rows.length; i += 2) console.log(`  recording costs ${((rows[i + 1].seconds - rows[i].seconds) * 1000).toFixed(1)} ms per exec (${rows[i].name.split(',')[0]})`);
+
+  const plain = 'dpkg --install --force-depends /debs/*.deb >/tmp/dpkg.log 2>&1 || { tail -20 /tmp/dpkg.log >&2; exit 1; }';
+  const dpkgRows = [];
+  for (const engine of ['userns', 'proot']) {
+    for (const [label, off, c] of [[`guest fakeroot, not recorded (CAKE_NO_FAKEROOT=1)`, true, DPKG], ['recorded by cake', false, plain]]) {
+      const wall = [];
+      const cpu = [];
+      let verdict = 'ok';
+      for (let r = 0; r < dpkgRuns; r++) {
+        restore();
+        try {
+          const m = measure(exec(engine, off, c));
+          wall.push(m.wall);
+          cpu.push(m.cpu);
+        } catch (err) {
+          verdict = `FAILED: ${String(err.message).split('\n')[0].slice(0, 80)}`;
+        }
+      }
+      dpkgRows.push({ name: `--engine ${engine}: ${label} [${verdict}]`, seconds: wall.length ? median(wall) : NaN, cpu: cpu.length ? median(cpu) : NaN });
+    }
+  }
+  report(`dpkg --install --force-depends of ${debCount} essential debs: recorded by cake vs the guest's fakeroot`, dpkgRows, dpkgRows[0].name);
   restore();
 }
 

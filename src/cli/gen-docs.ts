@@ -33,7 +33,7 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ...CONFIG_KEYS.map((k) => [k.envVar, `overrides the \`${k.key}\` setting: ${k.description}`] as const),
   ['CAKE_DEBUG', 'set to 1 to print stack traces with errors'],
   ['CAKE_VERBOSE', 'set to 1 for --verbose'],
-  ['CAKE_NO_FAKEROOT', 'set to 1 so that exec and enter do not record the ownership changes programs make (through the env\'s fakeroot kit)'],
+  ['CAKE_NO_FAKEROOT', 'set to 1 so that exec, enter and cook run steps do not record the ownership changes programs make (through a fakeroot kit)'],
   ['CAKE_PROOT', 'a proot binary to use for the proot engine (it must pass the self-check)'],
   ['CAKE_BOOT_ACCEL', 'kvm, tcg or auto (default): the QEMU accelerator of cake boot'],
   ['CAKE_BOOT_FIRMWARE', 'bios or efi: how cake boot boots an image that has both'],

@@ -1,7 +1,11 @@
 /**
  * Applying one recipe step to a working tree. `run` executes a script in the env through the
- * engine (root, network on, no host $HOME or /tmp, output to cake's stderr); the others write the
- * tree from the host side (add-apply.ts) or change only the env's settings (`env`, `path`, `bind`).
+ * engine (root, network on, no host $HOME or /tmp, output to cake's stderr) with ownership
+ * recorded into the tree's table (the standard fakeroot kit, run/ownership-recorder.ts: a chown
+ * to www-data in a postinst lands in the table, so the step cache and the tree hash keep it) and,
+ * in a Debian/Ubuntu tree, DEBIAN_FRONTEND=noninteractive unless the recipe sets it; the others
+ * write the tree from the host side (add-apply.ts) or change only the env's settings (`env`,
+ * `path`, `bind`).
  */
 import { lstatSync, readdirSync, readlinkSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { posix } from 'node:path';
@@ -9,6 +13,8 @@ import type { OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { runInEnv, type EngineDeps } from '../run/engine.js';
+import { hasGlibc } from '../run/guest-libc.js';
+import { warnOnce, whyNotRecorded, type OwnershipRecording } from '../run/ownership-recorder.js';
 import { defaultRunOptions, type Bind, type EngineName } from '../run/run-options.js';
 import type { GuestConfig } from '../store/env-record.js';
 import { applyPlan, makeGuestDir, writeGuestFile, writeGuestSymlink } from './add-apply.js';
@@ -67,12 +73,14 @@ async function runStep(step: Extract<Step, { kind: 'run' }>, state: WorkState, d
   const absent = MOUNT_POINTS.filter((p) => !exists(state.root + p));
   const etcAbsent = !exists(state.root + '/etc');
   const guest = { name: deps.envName, rootfs: state.root, arch: state.arch, config: { ...(state.config.env ? { env: state.config.env } : {}), ...(state.config.workingDir ? { workingDir: state.config.workingDir } : {}) } };
-  const opts = defaultRunOptions({ engine: deps.engine, isolated: true, ...(step.cwd ? { cwd: step.cwd } : {}) });
+  const debian = exists(state.root + '/etc/debian_version') && !(state.config.env ?? []).some((e) => e.startsWith('DEBIAN_FRONTEND='));
+  const opts = defaultRunOptions({ engine: deps.engine, isolated: true, ...(step.cwd ? { cwd: step.cwd } : {}), ...(debian ? { env: { DEBIAN_FRONTEND: 'noninteractive' } } : {}) });
+  const recordOwnership = await recording(guest, opts, state, deps);
   const out = captureStepOutput();
   let code: number;
   let tail = '';
   try {
-    code = await runInEnv(guest, ['/bin/sh', '-ec', step.script], opts, { ...deps.engineDeps, stdio: ['ignore', out.fd, out.fd] });
+    code = await runInEnv(guest, ['/bin/sh', '-ec', step.script], opts, { ...deps.engineDeps, ...(recordOwnership ? { recordOwnership } : {}), stdio: ['ignore', out.fd, out.fd] });
   } finally {
     tail = out.finish();
   }
@@ -88,6 +96,20 @@ async function runStep(step: Extract<Step, { kind: 'run' }>, state: WorkState, d
  */
 export function copyMode(st: { mode: number; isDirectory(): boolean }): number {
   return st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+}
+
+/** Ownership recording into the tree's table with the standard kit, unless CAKE_NO_FAKEROOT or it cannot work (a warning, once). */
+async function recording(guest: { arch?: string }, opts: ReturnType<typeof defaultRunOptions>, state: WorkState, deps: StepDeps): Promise<OwnershipRecording | undefined> {
+  const off = deps.engineDeps.hostEnv.CAKE_NO_FAKEROOT;
+  const kits = deps.engineDeps.kits;
+  if ((off !== undefined && off !== '' && off !== '0') || kits?.fakerootKit === undefined || whyNotRecorded(guest, opts) !== undefined || !(await hasGlibc(state.root))) return undefined;
+  try {
+    const kit = await kits.fakerootKit({ logger: deps.logger, machine: state.arch, ...(deps.engineDeps.signal ? { signal: deps.engineDeps.signal } : {}) });
+    return { table: state.ownership, kit };
+  } catch (err) {
+    warnOnce(deps.logger, `ownership changes of the recipe's run steps are not recorded: ${(err as Error).message}`);
+    return undefined;
+  }
 }
 
 async function copyTreeIn(state: WorkState, hostDir: string, dest: string, mode: number | undefined): Promise<void> {

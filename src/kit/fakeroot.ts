@@ -16,7 +16,9 @@ import { dirname, join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
 import { glibcVersions } from '../run/guest-libc.js';
 import type { FakerootKit } from '../run/kit-provider.js';
-import { dropEscapingLinks, isFile, unpackDebs } from './deb-unpack.js';
+import type * as Unpack from './deb-unpack.js';
+
+let unpack: typeof Unpack;
 
 /** Bumped when the kit's layout or manifest changes. */
 const KIT_FORMAT = 2;
@@ -42,7 +44,9 @@ export async function prepareFakerootKit(debs: ReadonlyArray<{ path: string; sha
   const staging = join(parent, `.staging-${process.pid}.${randomBytes(4).toString('hex')}`);
   await mkdir(join(staging, 'root'), { recursive: true });
   try {
-    await unpackDebs(debs.map((d) => d.path), join(staging, 'root'), signal);
+    // loaded only now: every exec reads a ready kit, only the first one unpacks it
+    unpack = await import('./deb-unpack.js');
+    await unpack.unpackDebs(debs.map((d) => d.path), join(staging, 'root'), signal);
     const layout = await findLayout(join(staging, 'root'));
     await writeFile(join(staging, 'kit.json'), JSON.stringify({ format: KIT_FORMAT, ...layout }, null, 1) + '\n');
     try {
@@ -88,15 +92,15 @@ async function findLayout(root: string): Promise<Layout> {
   for (const base of ['usr/lib', 'lib', 'usr/lib64', 'lib64']) {
     for (const dir of [base, ...(await subdirs(root, base))]) {
       const names = await readdir(join(root, dir)).catch(() => [] as string[]);
-      if (await isFile(root, `${dir}/libc.so.6`)) {
-        await dropEscapingLinks(join(root, dir));
+      if (await unpack.isFile(root, `${dir}/libc.so.6`)) {
+        await unpack.dropEscapingLinks(join(root, dir));
         libDirs.push(dir);
       }
-      for (const n of names) if (ldso === undefined && /^ld-linux[\w.-]*\.so\.\d+$/.test(n) && (await isFile(root, `${dir}/${n}`))) ldso = `${dir}/${n}`;
-      if (libfakeroot === undefined && (await isFile(root, `${dir}/libfakeroot/libfakeroot-sysv.so`))) libfakeroot = `${dir}/libfakeroot/libfakeroot-sysv.so`;
+      for (const n of names) if (ldso === undefined && /^ld-linux[\w.-]*\.so\.\d+$/.test(n) && (await unpack.isFile(root, `${dir}/${n}`))) ldso = `${dir}/${n}`;
+      if (libfakeroot === undefined && (await unpack.isFile(root, `${dir}/libfakeroot/libfakeroot-sysv.so`))) libfakeroot = `${dir}/libfakeroot/libfakeroot-sysv.so`;
     }
   }
-  const faked = (await isFile(root, 'usr/bin/faked-sysv')) ? 'usr/bin/faked-sysv' : undefined;
+  const faked = (await unpack.isFile(root, 'usr/bin/faked-sysv')) ? 'usr/bin/faked-sysv' : undefined;
   if (ldso === undefined || libDirs.length === 0 || faked === undefined || libfakeroot === undefined) {
     const missing = [ldso === undefined && 'a glibc loader', libDirs.length === 0 && 'libc.so.6', faked === undefined && 'faked-sysv', libfakeroot === undefined && 'libfakeroot-sysv.so'].filter(Boolean);
     throw new CakeError('bad-archive', `the fakeroot kit's packages lack ${missing.join(', ')}`, { hint: 'the env\'s fakeroot, libfakeroot and libc6 packages are unusual; run with CAKE_NO_FAKEROOT=1 and report this' });

@@ -7,7 +7,7 @@
  * glibc runs unrecorded, with a warning (run/guest-libc.ts says why).
  */
 import type { KitDeb } from './kit-deb.js';
-import { fetchKit, type KitDeps } from './archive-fetch.js';
+import type { KitDeps } from './archive-fetch.js';
 import { kitDebs } from './kit-deb.js';
 import { prepareFakerootKit, type FakerootKit } from './fakeroot.js';
 
@@ -23,6 +23,8 @@ export interface EnvKit {
 
 /** The standard kit's .debs for a host of `machine` (distro arch name), fetched into the store. */
 export async function standardKitDebs(deps: KitDeps, machine: string): Promise<Array<KitDeb & { path: string }>> {
+  // loaded only now: the archive client is not needed by an exec whose env has its kit
+  const { fetchKit } = await import('./archive-fetch.js');
   const got = await fetchKit(deps, STANDARD_KIT_RELEASE, PACKAGES.map((name) => ({ name })), machine);
   return PACKAGES.map((n) => got.get(n)!);
 }

@@ -28,20 +28,38 @@ export function glibcVersions(bytes: Buffer): string[] {
 
 /**
  * Why a kit needing `needs` cannot load in the guest at `rootfs`, or undefined when it can: the
- * guest has no libc.so.6 (not a glibc guest), or its libc lacks a needed version (too old). Reads
- * the guest's libc through guest symlinks only (never the host's).
+ * guest has no glibc (`glibc: false`: musl, busybox-static, scratch), or its libc lacks a needed
+ * version (too old). Reads the guest's libc through guest symlinks only (never the host's).
  */
-export async function glibcMismatch(rootfs: string, needs: readonly string[]): Promise<string | undefined> {
+export async function glibcMismatch(rootfs: string, needs: readonly string[]): Promise<{ why: string; glibc: boolean } | undefined> {
+  let found = read.get(rootfs);
+  if (found === undefined) read.set(rootfs, (found = readLibc(rootfs)));
+  const libc = await found;
+  if (libc !== undefined) {
+    const { path: p, bytes } = libc;
+    if (bytes.indexOf('GNU C Library') < 0 && bytes.indexOf('GLIBC_2.') < 0) return { why: `the env's ${p} is not glibc`, glibc: false };
+    const missing = needs.filter((n) => bytes.indexOf(`${n}\0`) < 0);
+    if (missing.length === 0) return undefined;
+    const have = glibcVersions(bytes).at(-1) ?? 'an unknown version';
+    return { why: `the env's glibc (${have.replace('GLIBC_', '')}) is older than the ${missing.at(-1)!.replace('GLIBC_', '')} the fakeroot kit needs`, glibc: true };
+  }
+  return { why: 'the env has no glibc (no libc.so.6: a musl or static guest)', glibc: false };
+}
+
+/** The guest's libc per rootfs, read once per cake run (the CLI and the recorder both ask). */
+const read = new Map<string, Promise<{ path: string; bytes: Buffer } | undefined>>();
+
+async function readLibc(rootfs: string): Promise<{ path: string; bytes: Buffer } | undefined> {
   for (const p of libcCandidates()) {
     const r = await resolveGuestPath(rootfs, [], p).catch(() => undefined);
     if (r?.kind !== 'file') continue;
     const bytes = await readFile(r.hostPath).catch(() => undefined);
-    if (bytes === undefined) continue;
-    if (bytes.indexOf('GNU C Library') < 0 && bytes.indexOf('GLIBC_2.') < 0) return `the env's ${p} is not glibc`;
-    const missing = needs.filter((n) => bytes.indexOf(`${n}\0`) < 0);
-    if (missing.length === 0) return undefined;
-    const have = glibcVersions(bytes).at(-1) ?? 'an unknown version';
-    return `the env's glibc (${have.replace('GLIBC_', '')}) is older than the ${missing.at(-1)!.replace('GLIBC_', '')} the fakeroot kit needs`;
+    if (bytes !== undefined) return { path: p, bytes };
   }
-  return 'the env has no glibc (no libc.so.6: a musl or static guest)';
+  return undefined;
+}
+
+/** Whether the guest at `rootfs` has a glibc at all (checked before a kit is fetched for it). */
+export async function hasGlibc(rootfs: string): Promise<boolean> {
+  return (await glibcMismatch(rootfs, []))?.glibc !== false;
 }

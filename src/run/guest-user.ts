@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { UsageError } from '../model/errors.js';
+import { resolveGuestPath } from './guest-path.js';
 
 /** One line of a guest's /etc/passwd. */
 export interface PasswdEntry {
@@ -90,4 +92,16 @@ export function resolveGuestUser(spec: string | undefined, passwd: PasswdEntry[]
 
 function badUser(text: string, why: string): UsageError {
   return new UsageError(`invalid --user ${JSON.stringify(text)}: ${why}`, 'use --user NAME, --user UID or --user UID:GID');
+}
+
+/** A guest text file read through guest symlinks only; empty when absent. */
+async function readGuestText(root: string, guestPath: string): Promise<string> {
+  const r = await resolveGuestPath(root, [], guestPath).catch(() => undefined);
+  return r?.kind === 'file' ? readFile(r.hostPath, 'utf8').catch(() => '') : '';
+}
+
+/** Resolves `spec` (see resolveGuestUser) against the passwd and group files of the guest at `root`. */
+export async function readGuestUser(root: string, spec: string | undefined): Promise<GuestUser> {
+  const [passwd, group] = await Promise.all([readGuestText(root, '/etc/passwd'), readGuestText(root, '/etc/group')]);
+  return resolveGuestUser(spec, parsePasswd(passwd), parseGroup(group));
 }

@@ -15,7 +15,7 @@
  *    change and every recorded path still has its inode, the walk is skipped.
  *
  * Not recorded (the command runs as without recording): statically linked programs (they do not
- * load libfakeroot), programs that clear the environment, `--user` runs (not root), envs of a
+ * load libfakeroot), programs that clear the environment, envs of a
  * foreign architecture (the kit's faked cannot run on the host).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,6 +31,7 @@ import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
 import { glibcMismatch } from './guest-libc.js';
+import { readGuestUser } from './guest-user.js';
 import type { FakerootKit } from './kit-provider.js';
 import type { RunOptions } from './run-options.js';
 
@@ -47,15 +48,26 @@ export interface OwnershipRecording {
   onChange?: (diff: OwnershipDiff) => void | Promise<void>;
 }
 
-/** Why a run cannot be recorded, or undefined when it can. Pure apart from the host's machine(). */
-export function whyNotRecorded(env: { arch?: string }, opts: Pick<RunOptions, 'user'>): string | undefined {
-  if (opts.user !== undefined && !['root', '0', '0:0'].includes(opts.user)) return `the command runs as ${opts.user}, not root`;
+/**
+ * Why a run cannot be recorded, or undefined when it can. Pure apart from the host's machine().
+ * A `--user` run is recorded too: libfakeroot then reports that user's ids (getuid, getgid) and
+ * the recorded owners of files, and what the user chowns is kept.
+ */
+export function whyNotRecorded(env: { arch?: string }, _opts: Pick<RunOptions, 'user'>): string | undefined {
   if (isForeignArch(env.arch, machine())) return `the env is ${env.arch}: its fakeroot cannot run on this ${machine()} host`;
   return undefined;
 }
 
-/** `opts` with libfakeroot preloaded against the faked with `key`, its directory bound. Pure. */
-export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string): RunOptions {
+/**
+ * `opts` with libfakeroot preloaded against the faked with `key`, its directory bound; with `ids`
+ * (a `--user` run), libfakeroot's real, effective, saved and fs ids are that user's. Pure.
+ */
+export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string, ids?: { uid: number; gid: number }): RunOptions {
+  const faked: Record<string, string> = {};
+  if (ids !== undefined && (ids.uid !== 0 || ids.gid !== 0)) {
+    for (const k of ['UID', 'EUID', 'SUID', 'FUID']) faked[`FAKEROOT${k}`] = String(ids.uid);
+    for (const k of ['GID', 'EGID', 'SGID', 'FGID']) faked[`FAKEROOT${k}`] = String(ids.gid);
+  }
   const lib = `${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`;
   const preload = opts.env.LD_PRELOAD;
   return {
@@ -69,6 +81,7 @@ export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>,
       FAKED_MODE: 'unknown-is-root',
       // the real chown would fail (EINVAL: one uid mapped); faked keeps the owner
       FAKEROOTDONTTRYCHOWN: '1',
+      ...faked,
     },
   };
 }
@@ -92,8 +105,13 @@ export async function runRecordingOwnership(
     return run(opts);
   }
   const mismatch = await glibcMismatch(env.rootfs, rec.kit.needs ?? []);
+  if (mismatch !== undefined && !mismatch.glibc) {
+    // musl/busybox/static guests: libfakeroot cannot load there (README: ownership)
+    deps.logger.debug(`ownership changes in ${env.name} are not recorded: ${mismatch.why}`);
+    return run(opts);
+  }
   if (mismatch !== undefined) {
-    warnOnce(deps.logger, `ownership changes in ${env.name} are not recorded: ${mismatch}; a chown to another user fails as without cake (use an env with glibc 2.34 or newer, or set CAKE_NO_FAKEROOT=1 to silence this)`);
+    warnOnce(deps.logger, `ownership changes in ${env.name} are not recorded: ${mismatch.why}; a chown to another user fails as without cake (use an env with glibc 2.34 or newer, or set CAKE_NO_FAKEROOT=1 to silence this)`);
     return run(opts);
   }
   const snap = snapshotTable(env.rootfs, rec.table);
@@ -107,7 +125,8 @@ export async function runRecordingOwnership(
   deps.logger.debug(`faked ${faked.pid} (key ${faked.key}) records ownership with ${snap.entries.length} inodes loaded`);
   let failed = true;
   try {
-    const code = await run(withFakeroot(opts, rec.kit, faked.key));
+    const ids = opts.user === undefined ? undefined : await readGuestUser(env.rootfs, opts.user);
+    const code = await run(withFakeroot(opts, rec.kit, faked.key, ids));
     failed = false;
     return code;
   } finally {

@@ -49,7 +49,7 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
         cacheDir: join(ctx.paths.cache, 'engine'),
         signal: ctx.signal,
         stdio: ['ignore', 2, 2],
-        kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths }),
+        kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths, distrosDir: join(ctx.packageRoot, 'distros') }),
       },
       io: {
         display: (f) => {

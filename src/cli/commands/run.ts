@@ -6,6 +6,7 @@ import { configList, configString } from '../config.js';
 import { requireEnv } from '../env-names.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';
 import { archiveKits } from '../../kit/provider.js';
+import { hasGlibc } from '../../run/guest-libc.js';
 import { whyNotRecorded, type OwnershipRecording } from '../../run/ownership-recorder.js';
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
@@ -201,13 +202,13 @@ function engineDeps(ctx: CliContext): Parameters<typeof runInEnv>[3] {
     hostEnv: ctx.env,
     cacheDir: join(ctx.paths.cache, 'engine'),
     // Lets the proot engine provision a working proot from the Debian archive when it needs one.
-    kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths }),
+    kits: archiveKits({ http: () => ctx.http(), blobs: ctx.blobs, paths: ctx.paths, distrosDir: join(ctx.packageRoot, 'distros') }),
   };
 }
 
 async function runRecorded(ctx: CliContext, record: EnvRecord, guest: GuestEnv, argv: string[], runOpts: RunOptions): Promise<number> {
   // the kit is unpacked on first use: not for a run that could not use it
-  const unrecorded = whyNotRecorded(guest, runOpts);
+  const unrecorded = whyNotRecorded(guest, runOpts) ?? ((await hasGlibc(guest.rootfs)) ? undefined : 'the env has no glibc (a musl or static guest)');
   if (unrecorded !== undefined) ctx.logger.debug(`ownership changes are not recorded: ${unrecorded}`);
   const recordOwnership = unrecorded === undefined ? await ownershipRecording(ctx, record) : undefined;
   return runInEnv(guest, argv, runOpts, { ...engineDeps(ctx), ...(recordOwnership ? { recordOwnership } : {}) });

@@ -24,7 +24,8 @@ describe('whether a run is recorded', () => {
   it('only as root and for the host architecture', () => {
     const native = machine();
     for (const user of [undefined, 'root', '0', '0:0']) expect(whyNotRecorded({ arch: native }, { user })).toBeUndefined();
-    expect(whyNotRecorded({ arch: native }, { user: 'nobody' })).toMatch(/runs as nobody/);
+    // a --user run is recorded too (issue 16.3): the user sees recorded owners, its chowns are kept
+    expect(whyNotRecorded({ arch: native }, { user: 'nobody' })).toBeUndefined();
     expect(whyNotRecorded({ arch: native === 'aarch64' ? 'x86_64' : 'aarch64' }, {})).toMatch(/cannot run on this/);
     expect(whyNotRecorded({}, {})).toBeUndefined();
   });
@@ -44,6 +45,13 @@ describe('withFakeroot', () => {
     });
     expect(opts.binds).toHaveLength(1); // not changed in place
     expect(withFakeroot(defaultRunOptions(), { libDir: '/k' }, '1').env.LD_PRELOAD).toBe(`${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`);
+  });
+
+  it('gives libfakeroot the ids of a --user run, and none for root', () => {
+    const env = withFakeroot(defaultRunOptions(), { libDir: '/k' }, '1', { uid: 33, gid: 4 }).env;
+    expect([env.FAKEROOTUID, env.FAKEROOTEUID, env.FAKEROOTSUID, env.FAKEROOTFUID]).toEqual(['33', '33', '33', '33']);
+    expect([env.FAKEROOTGID, env.FAKEROOTEGID, env.FAKEROOTSGID, env.FAKEROOTFGID]).toEqual(['4', '4', '4', '4']);
+    expect(Object.keys(withFakeroot(defaultRunOptions(), { libDir: '/k' }, '1', { uid: 0, gid: 0 }).env).filter((k) => k.endsWith('ID'))).toEqual([]);
   });
 });
 
