@@ -33,7 +33,7 @@ import { buildInitramfs, modulePlan } from './initramfs.js';
 import { envKernel, pathKernel, type KernelFiles } from './kernel.js';
 import { prepareDebianKernel } from './kernel-cache.js';
 import type { LoadPlan } from './modules-dep.js';
-import { DEFAULT_KERNEL_RELEASE, kernelCmdline, type BakeOptions } from './options.js';
+import { DEFAULT_KERNEL_RELEASE, kernelCmdline, type BakeOptions } from '../model/bake-options.js';
 import { prepareRootfs, type PrepareResult } from './rootfs-prepare.js';
 import { buildFarm, restoreDirTimes, walkTree, type WalkResult } from './rootfs-tree.js';
 import { saltFromSeed, sha512Crypt } from './sha512-crypt.js';

@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { resolveGuestPath, type ResolvedGuestPath } from '../run/guest-path.js';
-import { multiarchTriplets, muslArch, platformName, readElfFile, type ElfInfo } from './elf.js';
+import { multiarchTriplets, muslArch, platformName, readElfFile, type ElfInfo } from '../archive/elf.js';
 
 /** One object of a closure. */
 export interface ClosureObject {

@@ -15,7 +15,7 @@
  * path, confined like `copy:` (the recipe's directory, or host_paths:).
  */
 import { isSeq } from 'yaml';
-import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseSize, type BakeOptions, type KernelSpec } from '../bake/options.js';
+import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseSize, type BakeOptions, type KernelSpec } from '../model/bake-options.js';
 import { Checker, sub, type Node } from './recipe-checker.js';
 import type { Located } from './recipe-types.js';
 

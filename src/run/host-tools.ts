@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { realpathSync } from 'node:fs';
-import { elfRole, readElfFile } from '../cook/elf.js';
+import { elfRole, readElfFile } from '../archive/elf.js';
 import { CakeError } from '../model/errors.js';
 
 /** Searched after the host PATH: an unprivileged user's PATH often lacks the sbin directories. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bake } from '../../bake/pipeline.js';
-import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize, type BakeOptions } from '../../bake/options.js';
+import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize, type BakeOptions } from '../../model/bake-options.js';
 import { findHostProgram } from '../../run/host-tools.js';
 import { CakeError, UsageError } from '../../model/errors.js';
 import type { CliContext } from '../context.js';

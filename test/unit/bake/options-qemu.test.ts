@@ -10,7 +10,7 @@ import { inspectImage } from '../../../src/boot/image-inspect.js';
 import { createToolRunner } from '../../../src/bake/tools.js';
 import { makeWorkDir } from '../../../src/bake/work-dir.js';
 import { probeSector } from '../../../src/boot/kvm-probe.js';
-import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize } from '../../../src/bake/options.js';
+import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize } from '../../../src/model/bake-options.js';
 import { findOvmf, qemuArgs, userChoosesFirmware, type QemuPlan } from '../../../src/boot/qemu.js';
 
 const MIB = 1024 * 1024;

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DF_1_PIE, ET_EXEC, bufferSource, elfRole, parseElf, readElfFile } from '../../../src/cook/elf.js';
+import { DF_1_PIE, ET_EXEC, bufferSource, elfRole, parseElf, readElfFile } from '../../../src/archive/elf.js';
 import { CakeError } from '../../../src/model/errors.js';
 import { buildElf } from './elf-fixture.js';
 

@@ -2,7 +2,7 @@
  * The options of `cake bake` as values, and the parsers of their text forms (sizes, kernel
  * specs, module lists, host names). Pure: the CLI reads argv and files, this checks them.
  */
-import { UsageError } from '../model/errors.js';
+import { UsageError } from './errors.js';
 
 export type KernelSpec =
   | { kind: 'debian'; release: string; package: string; version?: string }
