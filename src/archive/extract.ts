@@ -1,6 +1,6 @@
 /**
  * The safe extractor: the security boundary between hostile archives and the user's files.
- * See DESIGN.md "Extraction (the security boundary)". Parsing is in tar-reader.ts, applying
+ * See docs/ARCHITECTURE.md, "Why cake reads tar itself". Parsing is in tar-reader.ts, applying
  * entries in extractor.ts, the stay-inside-the-root walk in safe-path.ts, whiteouts in whiteout.ts.
  */
 import { lstatSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * A push parser for tar streams (ustar, GNU, PAX, v7, star) that hands out exact bytes.
  *
- * Written instead of tar-stream's extract(), whose differentials (research §3, checked by
+ * Written instead of tar-stream's extract(), whose differentials (docs/ARCHITECTURE.md, "Why cake reads tar itself"; checked by
  * experiment) matter here: it reports GNU sparse ('S') entries as `type: null` without the map,
  * reads `size` bytes after hard links and directories (GNU tar and Go read none: entries can be
  * smuggled), merges a PAX global `path` into later entries, and decodes PAX paths as UTF-8 with

@@ -1,7 +1,7 @@
 /**
  * The command table: the one description of cake's command-line interface. Commander is
  * configured from it, and so are `cake help`, the man page and the shell completions
- * (`npm run gen`; a test fails when the generated files are stale). The contract in DESIGN.md
+ * (`npm run gen`; a test fails when the generated files are stale). The command contract (README.md, cake(1))
  * is public: extend it, never rename or remove.
  */
 export interface OptionSpec {

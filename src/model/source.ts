@@ -2,7 +2,7 @@ import { parseSha256 } from './digest.js';
 import { CakeError } from './errors.js';
 
 /**
- * The SOURCE argument of `cake pull` (see DESIGN.md, "Command contract"). Decided from the text
+ * The SOURCE argument of `cake pull` (the command contract in README.md and cake(1)). Decided from the text
  * alone: model/ does no I/O, so nothing here looks at the filesystem. The rules, in order:
  * 1. `docker://REF` is a registry image; REF is kept raw (the registry layer parses it).
  * 2. `oci:DIR[:TAG]` is a local OCI layout; TAG is what follows the last `:` unless that holds a `/`

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 /**
  * Stand-ins for /proc files that some hosts (Android, hardened kernels, some containers) refuse
  * to read and that guest programs (top, ps, uptime, libuv, glibc's sysconf) expect. The list and
- * the idea are proot-distro's (research/peers §2); the contents are cake's own snapshot of an idle
+ * the idea are proot-distro's; the contents are cake's own snapshot of an idle
  * 4-CPU machine. They are bound only where the host's file cannot be read.
  */
 export const FAKE_PROC_FILES: Readonly<Record<string, string>> = {

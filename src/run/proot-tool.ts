@@ -45,7 +45,7 @@ export async function findProotCandidates(deps: { hostEnv: Record<string, string
 
 /** What `proot --help` tells about a build: its fork and the options cake cares about. Pure. */
 export function parseProotHelp(help: string): { fork: ProotTool['fork']; killOnExit: boolean; version?: string } {
-  // Only termux/proot has -L, --sysvipc and --ashmem-memfd (research/peers §0).
+  // Only termux/proot has -L, --sysvipc and --ashmem-memfd (proot-distro and termux-proot document these flags).
   const termux = /--sysvipc|--ashmem-memfd|^\s*-L[,\s]/m.test(help);
   const version = /proot\s+v?(\d+\.\d+(?:\.\d+)?)/i.exec(help)?.[1];
   return { fork: termux ? 'termux' : 'proot-me', killOnExit: help.includes('--kill-on-exit'), ...(version ? { version } : {}) };

@@ -1,5 +1,5 @@
 /**
- * Hostile archives (research §3). Each test extracts into a root that sits next to an "outside"
+ * Hostile archives (path traversal, link escapes, bombs). Each test extracts into a root that sits next to an "outside"
  * directory and a secret file, and checks both the verdict and that nothing outside changed: with
  * the protection removed, each would either resolve instead of rejecting or write outside.
  */

@@ -1,5 +1,5 @@
 /**
- * The tar parser on shapes where readers disagree (research §3 "parser differentials") and on
+ * The tar parser on shapes where readers disagree (readers that disagree on a size or a name disagree on where the next header starts) and on
  * malformed input. GNU tar is the reference where it is unambiguous.
  */
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
