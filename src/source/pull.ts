@@ -176,10 +176,7 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
     for (const [i, chosen] of sources.entries()) {
       try {
         if (chosen.kind === 'archive') {
-          // the user's mirror (`debian-mirror`/`ubuntu-mirror`) replaces the release's main archive; others stay
-          const mirror = deps.archiveMirrors?.[distro.name];
-          const main = chosen.suites[0]?.mirror;
-          const archive = mirror ? { ...chosen, suites: chosen.suites.map((s) => (s.mirror === main ? { ...s, mirror: mirror.replace(/\/+$/, '') } : s)) } : chosen;
+          const archive = withMirror(chosen, deps.archiveMirrors?.[distro.name]);
           const out = await pullFromArchive(deps, {
             name,
             source: sourceRec,
@@ -202,7 +199,7 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
       } catch (err) {
         const unreachable = err instanceof CakeError && (err.code === 'network' || err.code === 'http');
         if (!unreachable || (sources.length === 1 && failures.length === 0)) throw err;
-        failures.push(`${sourceLabel(chosen)}: ${err.message}`);
+        failures.push(`${sourceLabel(chosen.kind === 'archive' ? withMirror(chosen, deps.archiveMirrors?.[distro.name]) : chosen)}: ${err.message}`);
         if (i < sources.length - 1) deps.logger.warn(`${err.message}; trying the next source`);
       }
     }
@@ -253,6 +250,13 @@ async function installFromUrl(deps: SourceDeps, req: PullRequest, c: UrlContext,
 }
 
 /** "tarball https://…", "registry docker.io/…", "archive http://deb.debian.org/debian": for the error listing every source. */
+/** The user's mirror (`debian-mirror`/`ubuntu-mirror`) in place of the release's main archive; the others (security) stay. */
+function withMirror<T extends Extract<SelectedSource, { kind: 'archive' }>>(chosen: T, mirror: string | undefined): T {
+  if (!mirror) return chosen;
+  const main = chosen.suites[0]?.mirror;
+  return { ...chosen, suites: chosen.suites.map((s) => (s.mirror === main ? { ...s, mirror: mirror.replace(/\/+$/, '') } : s)) };
+}
+
 function sourceLabel(s: SelectedSource): string {
   return s.kind === 'tarball' ? `tarball ${s.url}` : s.kind === 'registry' ? `registry ${s.image}` : `archive ${s.suites[0]?.mirror ?? ''}`;
 }
