@@ -2,6 +2,7 @@
  * The tar parser on shapes where readers disagree (research §3 "parser differentials") and on
  * malformed input. GNU tar is the reference where it is unambiguous.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -73,9 +74,19 @@ describe('differentials with other readers', () => {
     }
   });
 
-  it.each([['symlink'], ['char'], ['block'], ['fifo']])('a %s with a non-zero size is refused as ambiguous', async (type) => {
-    const data = tar(entry({ name: 'x', type, linkname: 't', size: 512 }), file('smuggled', 'bad'));
-    expect(() => parse(data)).toThrow(/ambiguous/);
+  it.each([['symlink'], ['char'], ['block'], ['fifo']])('a %s with a non-zero size carries no data either (GNU tar, bsdtar, Go)', async (type) => {
+    const b = box();
+    const data = tar(entry({ name: 'x', type, linkname: 't', size: 1024 }), file('smuggled', 'bad'), file('after', 'ok'));
+    const names = parse(data).map((e) => e.path);
+    expect(names).toEqual(['x', 'smuggled', 'after']);
+    // GNU tar -x and bsdtar (-t and -x) read the next header right after it (GNU tar -t alone skips `size` bytes)
+    const f = join(b.parent, 'sized.tar');
+    writeFileSync(f, data);
+    const out = join(b.parent, 'gnu-x');
+    execFileSync('mkdir', [out]);
+    gnuTar(['-x', '-f', f, '-C', out]);
+    expect(readdirSync(out).sort()).toEqual([...names].sort());
+    expect(execFileSync('bsdtar', ['-t', '-f', f]).toString().trim().split('\n')).toEqual(names);
   });
 
   it('names are bytes: invalid UTF-8 names never collide (ustar, GNU long name, PAX)', async () => {
