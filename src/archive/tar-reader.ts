@@ -136,10 +136,14 @@ export class TarReader {
     }
   }
 
-  /** The input ended: throws 'bad-archive' when it ended inside an entry. A missing end marker is accepted. */
+  /**
+   * The input ended: throws 'bad-archive' when it ended inside an entry. A missing end marker is
+   * accepted, and so are extended headers with no member after them (GNU tar reads Go's
+   * pax-path-hdr.tar as an empty archive).
+   */
   end(): void {
     if (this.state === 'eof') return;
-    if (this.state === 'header' && this.blockFill === 0 && this.entryStart < 0) return;
+    if (this.state === 'header' && this.blockFill === 0) return;
     throw bad(`truncated tar archive: the data ends inside an entry (at byte ${this.position})`);
   }
 

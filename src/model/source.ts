@@ -9,7 +9,9 @@ import { CakeError } from './errors.js';
  *    (so a DIR with a `:` in its last component needs an explicit TAG).
  * 3. `http://…` and `https://…` are tarball URLs; a `#sha256=HEX` fragment pins them (and is removed).
  * 4. Text that starts with `/`, `./`, `../` or `~/`, or that contains no `:` and ends with a tarball
- *    extension (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tzst, .tar.bz2, .tbz2), is a local
+ *    extension (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tzst, .tar.bz2, .tbz2, .tbz, .tar.lz,
+ *    .tlz, .tar.lzma, .tar.lzo, .tar.lz4, .tar.Z, .taz, .pax, .pax.Z; the content decides the
+ *    compression), is a local
  *    tarball. A path must name a tarball by its extension: `../../etc` is rejected rather than
  *    treated as a root filesystem. `~/` is kept as is; the caller expands it.
  * 5. `NAME` or `NAME:RELEASE` (lowercase letters, digits, `.`, `_`, `-`) is a distro definition.
@@ -31,7 +33,7 @@ export const SOURCE_FORMS_HINT =
 
 const MAX_SOURCE = 4096;
 const MAX_NAME = 63;
-const TARBALL_EXT = /\.(tar|tgz|txz|tzst|tbz2|tar\.(gz|xz|zst|bz2))$/i;
+const TARBALL_EXT = /\.(tar|tgz|txz|tzst|tbz2?|tlz|taz|tz|pax|(tar|pax)\.(gz|xz|zst|bz2?|lz|lzma|lzo|lz4|z))$/i;
 const DISTRO = /^([a-z0-9][a-z0-9._-]*)(?::([a-z0-9][a-z0-9._-]*))?$/i;
 const OCI_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -127,7 +129,7 @@ function parseUrl(text: string, flagSha: string | undefined): Source {
 function parseFile(text: string): Source {
   const name = text.slice(text.lastIndexOf('/') + 1);
   if (!hasTarballExtension(name)) {
-    throw bad(text, 'a local path must name a tarball (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tzst, .tar.bz2)');
+    throw bad(text, 'a local path must name a tarball (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tar.bz2, .tar.lz, .tar.lzma, .tar.lzo, .tar.lz4, .tar.Z)');
   }
   return { kind: 'file', path: text };
 }
