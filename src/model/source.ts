@@ -7,6 +7,8 @@ import { CakeError } from './errors.js';
  * 1. `docker://REF` is a registry image; REF is kept raw (the registry layer parses it).
  * 2. `oci:DIR[:TAG]` is a local OCI layout; TAG is what follows the last `:` unless that holds a `/`
  *    (so a DIR with a `:` in its last component needs an explicit TAG).
+ * 2b. `oci-archive:PATH[:REF]` and `docker-archive:PATH[:REF]` (skopeo's spelling) are a local image
+ *    archive file, as `podman save` writes them (REF is ignored; the file's content decides).
  * 3. `http://…` and `https://…` are tarball URLs; a `#sha256=HEX` fragment pins them (and is removed).
  * 4. Text that starts with `/`, `./`, `../` or `~/`, or that contains no `:` and ends with a tarball
  *    extension (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tzst, .tar.bz2, .tbz2, .tbz, .tar.lz,
@@ -70,6 +72,7 @@ export function parseSource(text: string, opts: { sha256?: string } = {}): Sourc
 function classify(text: string, flagSha: string | undefined): Source {
   const lower = text.toLowerCase();
   if (lower.startsWith('docker://')) return parseRegistry(text, text.slice('docker://'.length));
+  if (lower.startsWith('oci-archive:') || lower.startsWith('docker-archive:')) return parseImageArchive(text);
   if (lower.startsWith('oci:')) return parseOciLayout(text, text.slice('oci:'.length));
   if (lower.startsWith('http://') || lower.startsWith('https://')) return parseUrl(text, flagSha);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
@@ -124,6 +127,14 @@ function parseUrl(text: string, flagSha: string | undefined): Source {
   sha256 ??= flagSha;
   const clean = url.href;
   return sha256 === undefined ? { kind: 'url', url: clean } : { kind: 'url', url: clean, sha256 };
+}
+
+/** skopeo's `oci-archive:PATH[:REF]` / `docker-archive:PATH[:REF]`: a local file (its content says which; REF is not used). */
+function parseImageArchive(text: string): Source {
+  const rest = text.slice(text.indexOf(':') + 1);
+  const path = rest.includes(':') ? rest.slice(0, rest.indexOf(':')) : rest;
+  if (path === '') throw bad(text, `no file after ${text.slice(0, text.indexOf(':') + 1)}`);
+  return { kind: 'file', path };
 }
 
 function parseFile(text: string): Source {
