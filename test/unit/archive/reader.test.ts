@@ -156,11 +156,16 @@ describe('malformed archives', () => {
     await rejects(box().extract(Buffer.from('just some text that is not a tar archive'.repeat(20))), 'bad-archive');
   });
 
-  it('truncated in data, in a header, after an extended header', async () => {
+  it('truncated in data or in a header; extended headers with no member after them are an empty archive (GNU tar)', async () => {
     const whole = tar(file('a', 'x'.repeat(2000)));
     await rejects(box().extract(whole.subarray(0, 1000)), 'bad-archive', /truncated/);
     await rejects(box().extract(whole.subarray(0, 300)), 'bad-archive', /truncated/);
-    await rejects(box().extract(gnuLong('L', 'long')), 'bad-archive', /truncated/);
+    // GNU tar 1.34 lists these as empty with exit 0 (Go's pax-path-hdr.tar is such a file); bsdtar calls them damaged
+    const b = box();
+    await b.extract(gnuLong('L', 'long'));
+    await b.extract(pax([['path', 'x']]));
+    expect(readdirSync(b.root)).toEqual([]);
+    await rejects(box().extract(gnuLong('L', 'long').subarray(0, 700)), 'bad-archive', /truncated/);
   });
 
   it('a missing end-of-archive marker is accepted at an entry boundary', async () => {
