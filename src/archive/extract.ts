@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { CakeError, toCakeError } from '../model/errors.js';
 import type { OwnershipTable } from './ownership.js';
 import { Extractor } from './extractor.js';
+import { BAD_ARCHIVE_HINT } from './tar-header.js';
 import { TarReader, type EntrySink } from './tar-reader.js';
 
 export interface ExtractOptions {
@@ -22,6 +23,8 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** progress hook, called for each entry: archive bytes consumed up to and including its header */
   onEntry?: (bytesSoFar: number) => void;
+  /** one-line notes for the user about what was read differently from what the archive says (e.g. absolute names) */
+  onNote?: (message: string) => void;
 }
 
 export interface ExtractStats {
@@ -39,7 +42,9 @@ export interface ExtractStats {
 /**
  * Extracts an uncompressed tar stream into `opts.root`, never writing outside it.
  *
- * Rejects with CakeError 'unsafe-archive' (naming the entry) on absolute names, '..' components,
+ * Absolute member names (and hard-link targets) are taken relative to the root, as GNU tar and
+ * bsdtar do (leading '/'s removed), with one `onNote` line for the first such name.
+ * Rejects with CakeError 'unsafe-archive' (naming the entry) on '..' components,
  * names deeper than 1024, a root entry that is not a directory, hard links whose target is outside
  * the root, a symlink or reached through a symlink, and any entry whose parent is a symlink
  * (symlinks themselves may point anywhere: nothing is ever created through one). Rejects with
@@ -75,9 +80,22 @@ export async function extractTar(input: Readable, opts: ExtractOptions): Promise
     x.abort();
     if (!input.destroyed) input.destroy();
     if (signal?.aborted) throw new CakeError('interrupted', 'interrupted', { cause: err });
-    throw toCakeError(err, 'extracting the archive');
+    throw withHint(toCakeError(err, 'extracting the archive'));
   } finally {
     x.close();
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** Every refusal carries a hint: the ones raised without one get the hint of their kind. */
+function withHint(err: CakeError): CakeError {
+  if (err.hint !== undefined) return err;
+  const hint =
+    err.code === 'bad-archive'
+      ? BAD_ARCHIVE_HINT
+      : err.code === 'io'
+        ? 'check the free space and permissions of the cake store (CAKE_HOME); nothing was installed'
+        : undefined;
+  if (hint === undefined) return err;
+  return new CakeError(err.code, err.message, { hint, exitCode: err.exitCode, cause: err.cause ?? err });
 }

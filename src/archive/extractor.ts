@@ -31,6 +31,40 @@ import { applyWhiteout, WHITEOUT_PREFIX } from './whiteout.js';
 
 const CREATE_FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
 
+/** What a system error while applying an entry means, without the (staging, maybe huge) path in it. */
+const ERRNO_REASONS: Record<string, [reason: string, hint: string]> = {
+  ENAMETOOLONG: ['its name is longer than this filesystem allows', 'a component over 255 bytes or a path over 4096 cannot be created here; nothing was installed'],
+  ENOSPC: ['no space left on the device', 'free some space (`cake gc` removes unused downloads) and try again; nothing was installed'],
+  EDQUOT: ['disk quota exceeded', 'free some space or raise the quota and try again; nothing was installed'],
+  EACCES: ['permission denied', 'check the permissions of the cake store (CAKE_HOME); nothing was installed'],
+  EPERM: ['operation not permitted', 'check the permissions of the cake store (CAKE_HOME); nothing was installed'],
+  EROFS: ['the filesystem is read-only', 'put the cake store (CAKE_HOME) on a writable filesystem; nothing was installed'],
+  EILSEQ: ['its name is not valid on this filesystem', 'the filesystem of the cake store rejects this name (non-UTF-8?); nothing was installed'],
+  EINVAL: ['its name is not valid on this filesystem', 'the filesystem of the cake store rejects this name; nothing was installed'],
+  EMLINK: ['too many hard links to one file', 'the filesystem of the cake store cannot hold this many links; nothing was installed'],
+  ENOENT: ['a directory it needs is missing', 'the archive is damaged or reorders its entries oddly; nothing was installed'],
+  ENOTDIR: ['a part of its path is not a directory', 'the archive puts a file where it needs a directory; nothing was installed'],
+};
+
+/**
+ * A time for fs.utimes and friends: Node replaces a negative number of seconds by "now", so
+ * pre-epoch times (GNU tar keeps them) go as a Date; others stay numbers (sub-millisecond precision).
+ */
+function fsTime(seconds: number): number | Date {
+  return seconds < 0 ? new Date(seconds * 1000) : seconds;
+}
+
+function entryError(e: TarEntry, err: unknown): CakeError {
+  const code = (err as { code?: unknown }).code;
+  const known = typeof code === 'string' ? ERRNO_REASONS[code] : undefined;
+  const reason = known?.[0] ?? (typeof code === 'string' ? `system error ${code}` : String((err as Error).message ?? err).slice(0, 200));
+  const kind = code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'EILSEQ' || code === 'EINVAL' ? 'bad-archive' : 'io';
+  return new CakeError(kind, `archive entry ${JSON.stringify(show(e.path))}: ${reason}${known && typeof code === 'string' ? ` (${code})` : ''}`, {
+    cause: err,
+    hint: known?.[1] ?? 'nothing was installed; rerun with CAKE_DEBUG=1 for the system error',
+  });
+}
+
 /** Applies entries one at a time; also the sink of the regular file being written. */
 export class Extractor implements EntrySink {
   readonly stats: ExtractStats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devicesSkipped: 0, fifos: 0, bytes: 0, whiteouts: 0 };
@@ -44,6 +78,7 @@ export class Extractor implements EntrySink {
   private fileKey = '';
   private fileEntry: TarEntry | null = null;
   private fifoSeq = 0;
+  private notedAbsolute = false;
   /** permission bits the umask lets through creat()/mkdir(); special bits always need a chmod */
   private readonly keptByUmask = 0o777 & ~process.umask();
 
@@ -63,13 +98,18 @@ export class Extractor implements EntrySink {
       sink = this.apply(e);
     } catch (err) {
       if (err instanceof CakeError) throw err;
-      throw new CakeError(isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') ? 'bad-archive' : 'io', `archive entry ${JSON.stringify(show(e.path))}: ${(err as Error).message}`, { cause: err });
+      throw entryError(e, err);
     }
     this.opts.onEntry?.(position);
     return sink;
   }
 
   private apply(e: TarEntry): EntrySink | null {
+    if (!this.notedAbsolute && (e.path.startsWith('/') || (e.type === 'hardlink' && e.linkpath.startsWith('/')))) {
+      this.notedAbsolute = true;
+      const name = e.path.startsWith('/') ? e.path : e.linkpath;
+      this.opts.onNote?.(`the archive names ${JSON.stringify(show(name))}${e.path.startsWith('/') ? '' : ' as a hard-link target'}: absolute names are extracted inside the env (leading '/' removed, as GNU tar does)`);
+    }
     const comps = memberComponents(e.path, this.strip);
     if (comps === null) return null;
     if (comps.length === 0) {
@@ -168,7 +208,7 @@ export class Extractor implements EntrySink {
         const real = fstatSync(fd).mode & 0o7777;
         if (real !== diskMode) setOwner(this.table, keyFromBytes(this.fileKey), { uid: e.uid, gid: e.gid, mode: e.mode & 0o7777 });
       }
-      if (Number.isFinite(e.mtime)) futimesSync(fd, e.mtime, e.mtime);
+      if (Number.isFinite(e.mtime)) futimesSync(fd, fsTime(e.mtime), fsTime(e.mtime));
     } finally {
       closeSync(fd);
     }
@@ -197,8 +237,8 @@ export class Extractor implements EntrySink {
   }
 
   private symlink(e: TarEntry, key: string, p: FsPath): void {
-    if (e.linkpath === '') throw new CakeError('bad-archive', `archive entry ${JSON.stringify(show(e.path))}: symlink with an empty target`);
-    if (e.linkpath.includes('\u0000')) throw new CakeError('bad-archive', `archive entry ${JSON.stringify(show(e.path))}: NUL byte in the symlink target`);
+    if (e.linkpath === '') throw new CakeError('bad-archive', `archive entry ${JSON.stringify(show(e.path))}: symlink with an empty target`, { hint: 'no filesystem can hold a symlink to nothing (GNU tar refuses it too); nothing was installed' });
+    if (e.linkpath.includes('\u0000')) throw new CakeError('bad-archive', `archive entry ${JSON.stringify(show(e.path))}: NUL byte in the symlink target`, { hint: 'a symlink target cannot contain a NUL byte: the archive is damaged or crafted; nothing was installed' });
     const target = Buffer.from(e.linkpath, 'latin1');
     try {
       symlinkSync(target, p);
@@ -209,7 +249,7 @@ export class Extractor implements EntrySink {
     }
     this.stats.symlinks++;
     recordOwner(this.table, keyFromBytes(key), { uid: e.uid, gid: e.gid, mode: 0o777 }, 0o777);
-    if (Number.isFinite(e.mtime)) lutimesSync(p, e.mtime, e.mtime);
+    if (Number.isFinite(e.mtime)) lutimesSync(p, fsTime(e.mtime), fsTime(e.mtime));
   }
 
   private hardlink(e: TarEntry, key: string, p: FsPath): void {
@@ -218,7 +258,9 @@ export class Extractor implements EntrySink {
     const tkey = t.join('/');
     if (tkey === key) return; // a link to itself: nothing to do
     const missing = () =>
-      new CakeError('bad-archive', `archive entry ${JSON.stringify(show(e.path))}: hard link target ${JSON.stringify(show(e.linkpath))} does not exist`);
+      new CakeError('bad-archive', `archive entry ${JSON.stringify(show(e.path))}: hard link target ${JSON.stringify(show(e.linkpath))} does not exist`, {
+        hint: 'a hard link must follow the file it links to in the archive (GNU tar refuses it too); nothing was installed',
+      });
     // the target must be reached without symlinks (throws 'unsafe-archive' on one)
     const reachable = this.fs.walk(t, t.length - 1, false, e.path, `its hard-link target ${JSON.stringify(show(e.linkpath))}`);
     const st = reachable ? lstatSync(this.fs.path(tkey), { throwIfNoEntry: false }) : undefined;
@@ -265,7 +307,7 @@ export class Extractor implements EntrySink {
     renameSync(tmp, p);
     this.stats.fifos++;
     recordOwner(this.table, keyFromBytes(key), { uid: e.uid, gid: e.gid, mode: e.mode & 0o7777 }, diskMode);
-    if (Number.isFinite(e.mtime)) utimesSync(p, e.mtime, e.mtime);
+    if (Number.isFinite(e.mtime)) utimesSync(p, fsTime(e.mtime), fsTime(e.mtime));
   }
 
   /** Sets the deferred directory mtimes (children changed them while they were written). */
@@ -274,7 +316,7 @@ export class Extractor implements EntrySink {
       const comps = key.split('/');
       if (!this.fs.walk(comps, comps.length - 1, false, key)) continue;
       const p = this.fs.path(key);
-      if (lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) utimesSync(p, mtime, mtime);
+      if (lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) utimesSync(p, fsTime(mtime), fsTime(mtime));
     }
   }
 

@@ -22,31 +22,48 @@ const NON_ASCII = /[^\x00-\x7f]/;
 /** anything but plain components: '.', '..', empty components, NUL; a single trailing '/' is plain */
 const UNUSUAL = /(?:^|\/)\.\.?(?:\/|$)|\/\/|^$|\u0000/;
 
-export function unsafe(name: string, why: string): CakeError {
-  return new CakeError('unsafe-archive', `unsafe archive entry ${JSON.stringify(show(name))}: ${why}`, {
-    hint: 'the archive tries to write outside its root; nothing outside was touched',
-  });
+/** The hint of refusals that are about escaping the root. */
+export const ESCAPE_HINT = 'the archive tries to write outside its root: nothing outside was touched and nothing was installed; do not use this archive unless you know why it does that';
+
+/**
+ * An 'unsafe-archive' refusal naming the entry and why. `hint` defaults to {@link ESCAPE_HINT}:
+ * pass another for refusals that are not about escaping (depth, names no filesystem can hold).
+ */
+export function unsafe(name: string, why: string, hint = ESCAPE_HINT): CakeError {
+  return new CakeError('unsafe-archive', `unsafe archive entry ${JSON.stringify(show(name))}: ${why}`, { hint });
+}
+
+const DEPTH_HINT = `cake refuses names nested deeper than ${MAX_DEPTH} directories (a denial-of-service guard); nothing was installed; unpack it with GNU tar if you trust it`;
+const NUL_HINT = 'a file name cannot contain a NUL byte: the archive is damaged or crafted; nothing was installed';
+
+/** Removes the leading '/'s of a member name (GNU tar: "Removing leading `/' from member names"). */
+export function stripLeadingSlashes(name: string): string {
+  let i = 0;
+  while (name.charCodeAt(i) === 0x2f) i++;
+  return i === 0 ? name : name.slice(i);
 }
 
 /**
  * The components of a member name (a binary string) after `strip` leading components (as GNU
- * tar counts them: './' is one), with '.' and empty ones dropped. Throws 'unsafe-archive' for
- * absolute names, '..' components, NUL bytes and names deeper than {@link MAX_DEPTH}. Returns
- * null when stripping removes the whole name (the entry is skipped). With `linkOf`, `name` is the
- * hard-link target of entry `linkOf`, which is the entry the error names.
+ * tar counts them: './' is one), with '.' and empty ones dropped. Absolute names are taken
+ * relative to the root, as GNU tar and bsdtar do (leading '/'s removed: the caller strips them
+ * first and says so once). Throws 'unsafe-archive' for '..' components, NUL bytes and names
+ * deeper than {@link MAX_DEPTH}. Returns null when stripping removes the whole name (the entry is
+ * skipped). With `linkOf`, `name` is the hard-link target of entry `linkOf`, which is the entry
+ * the error names.
  */
 export function memberComponents(name: string, strip: number, linkOf?: string): string[] | null {
-  const fail = (why: string) =>
-    linkOf === undefined ? unsafe(name, why) : unsafe(linkOf, `hard link to ${JSON.stringify(show(name))}: ${why}`);
-  if (name.startsWith('/')) throw fail('absolute path');
+  const fail = (why: string, hint?: string) =>
+    linkOf === undefined ? unsafe(name, why, hint) : unsafe(linkOf, `hard link to ${JSON.stringify(show(name))}: ${why}`, hint);
+  name = stripLeadingSlashes(name);
   if (strip === 0 && !UNUSUAL.test(name)) {
     // the common case: plain components; only a trailing '/' to drop
     const out = name.split('/');
     if (out[out.length - 1] === '') out.pop();
-    if (out.length > MAX_DEPTH) throw fail(`nested deeper than ${MAX_DEPTH} directories`);
+    if (out.length > MAX_DEPTH) throw fail(`nested deeper than ${MAX_DEPTH} directories`, DEPTH_HINT);
     return out;
   }
-  if (name.includes('\u0000')) throw fail('NUL byte in the name');
+  if (name.includes('\u0000')) throw fail('NUL byte in the name', NUL_HINT);
   let parts = name.split('/').filter((p) => p !== '');
   if (strip > 0) {
     if (parts.length <= strip) return null;
@@ -54,7 +71,7 @@ export function memberComponents(name: string, strip: number, linkOf?: string): 
   }
   const out = parts.filter((p) => p !== '.');
   if (out.includes('..')) throw fail("'..' component");
-  if (out.length > MAX_DEPTH) throw fail(`nested deeper than ${MAX_DEPTH} directories`);
+  if (out.length > MAX_DEPTH) throw fail(`nested deeper than ${MAX_DEPTH} directories`, DEPTH_HINT);
   return out;
 }
 
@@ -141,7 +158,9 @@ export class SafeRoot {
         throw unsafe(entry, `${what} goes through the symlink ${JSON.stringify(show(key))} (which could lead outside the root)`);
       } else if (!st.isDirectory()) {
         if (!create) return false;
-        throw new CakeError('bad-archive', `archive entry ${JSON.stringify(show(entry))}: its parent ${JSON.stringify(show(key))} is not a directory`);
+        throw new CakeError('bad-archive', `archive entry ${JSON.stringify(show(entry))}: its parent ${JSON.stringify(show(key))} is not a directory`, {
+          hint: 'the archive puts a file where it later needs a directory (GNU tar refuses it too); nothing was installed',
+        });
       }
       this.verified.add(key);
     }

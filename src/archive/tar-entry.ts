@@ -2,8 +2,7 @@
  * One member header (with the GNU long names and PAX records before it) decoded into an entry:
  * which name wins, which types carry data, and which sparse format applies.
  */
-import { CakeError } from '../model/errors.js';
-import { paxInteger, paxTime, readNumber, readOldSparse, readString, type PaxRecords, type Segment } from './tar-header.js';
+import { badArchive, ownerId, paxInteger, paxTime, readNumber, readOldSparse, readString, type PaxRecords, type Segment } from './tar-header.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
@@ -53,7 +52,7 @@ export interface Decoded {
   sparse: SparseLayout;
 }
 
-const bad = (message: string) => new CakeError('bad-archive', message);
+const bad = (message: string) => badArchive(message);
 
 /** A binary-string name, shown for humans (UTF-8 decoded when possible). */
 export function show(binary: string): string {
@@ -63,10 +62,11 @@ export function show(binary: string): string {
 
 /**
  * Decodes the member header at `buf[off]` (checksum already verified, not an extended header).
- * Names: PAX path, else GNU long name, else ustar prefix/name. Hard links and directories never
- * carry data (GNU tar and Go agree); symlinks, devices and fifos with a non-zero size are refused
- * (GNU tar reads data after them, Go does not: whatever we chose, some reader would see other
- * entries than we extract).
+ * Names: PAX path, else GNU long name, else ustar prefix/name. Hard links, directories, symlinks,
+ * devices and fifos never carry data, whatever their size field says: GNU tar 1.34, bsdtar 3.6 and
+ * Go all read the next header right after them (checked with a symlink of size 1024 followed by a
+ * header: all three extract that header as an entry), so cake sees the entries they see. uid/gid
+ * go through {@link ownerId}; a PAX mtime that is not a number falls back to the header's.
  */
 export function decodeEntry(buf: Buffer, off: number, offset: number, ext: Extended): Decoded {
   const flag = String.fromCharCode(buf[off + 156]!);
@@ -82,9 +82,10 @@ export function decodeEntry(buf: Buffer, off: number, offset: number, ext: Exten
   const glob = ext.global;
   const num = (key: string, field: number, len: number): number => {
     const v = pax?.get(key) ?? glob.get(key);
-    return v !== undefined ? paxInteger(v, key) : readNumber(buf, off + field, len, key);
+    return ownerId(v !== undefined ? paxInteger(v, key) : readNumber(buf, off + field, len, key));
   };
   const mtimeText = pax?.get('mtime') ?? glob.get('mtime');
+  const paxMtime = mtimeText !== undefined ? paxTime(mtimeText) : undefined;
   const paxSize = pax?.get('size');
   const entry: TarEntry = {
     type: 'file',
@@ -93,7 +94,7 @@ export function decodeEntry(buf: Buffer, off: number, offset: number, ext: Exten
     mode: readNumber(buf, off + 100, 8, 'mode') & 0o7777,
     uid: num('uid', 108, 8),
     gid: num('gid', 116, 8),
-    mtime: mtimeText !== undefined ? paxTime(mtimeText, 'mtime') : readNumber(buf, off + 136, 12, 'mtime'),
+    mtime: paxMtime ?? readNumber(buf, off + 136, 12, 'mtime'),
     size: 0,
     devmajor: device ? readNumber(buf, off + 329, 8, 'devmajor') : 0,
     devminor: device ? readNumber(buf, off + 337, 8, 'devminor') : 0,
@@ -122,10 +123,7 @@ export function decodeEntry(buf: Buffer, off: number, offset: number, ext: Exten
       // vendor extensions (A-Z) are metadata we do not need; POSIX says other unknown types are regular files
       kind = flag >= 'A' && flag <= 'Z' ? 'skip' : 'file';
   }
-  if (kind === 'hardlink' || (kind === 'dir' && flag !== 'D')) dataSize = 0;
-  else if ((kind === 'symlink' || kind === 'char' || kind === 'block' || kind === 'fifo') && dataSize > 0) {
-    throw bad(`${show(entry.path)}: ambiguous ${kind} entry with a non-zero size (${dataSize})`);
-  }
+  if (kind === 'hardlink' || kind === 'symlink' || kind === 'char' || kind === 'block' || kind === 'fifo' || (kind === 'dir' && flag !== 'D')) dataSize = 0;
   if (kind !== 'skip') entry.type = kind;
   if (kind !== 'file') return { entry, kind, dataSize, sparse: null };
 

@@ -10,11 +10,24 @@ export const BLOCK = 512;
 /** Largest PAX / GNU long-name payload we buffer: a hostile size cannot make us allocate more. */
 export const MAX_META_SIZE = 4 * 1024 * 1024;
 
-function bad(message: string): CakeError {
-  return new CakeError('bad-archive', message);
+/** What to do about an archive cake cannot read: the one hint every 'bad-archive' refusal carries. */
+export const BAD_ARCHIVE_HINT =
+  'the archive is damaged, truncated or not a tar archive: check it with `tar -tvf FILE`; nothing was installed';
+
+/** A 'bad-archive' CakeError: `message` names the entry (or the byte offset) and the reason. */
+export function badArchive(message: string, hint = BAD_ARCHIVE_HINT): CakeError {
+  return new CakeError('bad-archive', message, { hint });
 }
 
-/** A numeric field: octal text (spaces/NULs around it) or GNU base-256 (high bit of byte 0 set). */
+const bad = (message: string): CakeError => badArchive(message);
+
+/**
+ * A numeric field: octal text or GNU base-256 (high bit of byte 0 set). Octal is read as GNU tar
+ * reads it: one leading NUL skipped, then leading spaces, then digits up to the first space or NUL,
+ * anything after that terminator ignored. So a field of several leading NULs is 0 (libarchive's
+ * timestamp-overflow test has such a size field: GNU tar and bsdtar read 0, Go and cake used to
+ * read 14 — and readers that disagree on a size disagree on where the next header starts).
+ */
 export function readNumber(buf: Buffer, off: number, len: number, what: string): number {
   const first = buf[off]!;
   if (first & 0x80) {
@@ -29,20 +42,25 @@ export function readNumber(buf: Buffer, off: number, len: number, what: string):
   }
   let i = off;
   const end = off + len;
-  while (i < end && (buf[i] === 0x20 || buf[i] === 0)) i++;
+  if (buf[i] === 0) i++; // GNU tar: "buggy tar of unknown vintage" put one NUL first when the field before overflowed
+  while (i < end && buf[i] === 0x20) i++;
   let n = 0;
-  let digits = 0;
   for (; i < end; i++) {
     const b = buf[i]!;
     if (b === 0x20 || b === 0) break;
-    if (b < 0x30 || b > 0x37) throw bad(`tar header ${what} is not an octal number`);
+    if (b < 0x30 || b > 0x37) throw bad(`tar header field ${what} is not an octal number (${JSON.stringify(buf.toString('latin1', off, end).replace(/\0+$/, ''))})`);
     n = n * 8 + (b - 0x30);
-    digits++;
   }
-  for (; i < end; i++) {
-    if (buf[i] !== 0x20 && buf[i] !== 0) throw bad(`tar header ${what} is not an octal number`);
-  }
-  return digits === 0 ? 0 : n;
+  return n;
+}
+
+/**
+ * A uid or gid as GNU tar and bsdtar end up applying it: values that are not a valid id (negative,
+ * or 0xffffffff, which is (uid_t)-1 and means "leave the owner alone" to chown) become 0, the
+ * owner the extracting user (root in the env) gives every file.
+ */
+export function ownerId(n: number): number {
+  return n < 0 || n >= 0xffffffff ? 0 : n;
 }
 
 /** A NUL-terminated text field as a binary string. */
@@ -98,7 +116,11 @@ export function parsePax(buf: Buffer): PaxRecords {
     const eq = buf.indexOf(0x3d, sp + 1);
     if (eq === -1 || eq >= pos + len - 1) throw bad('malformed PAX record: no "=" in it');
     const key = buf.toString('latin1', sp + 1, eq);
-    const value = buf.toString('latin1', eq + 1, pos + len - 1);
+    let value = buf.toString('latin1', eq + 1, pos + len - 1);
+    // names are C strings to GNU tar and bsdtar: a NUL ends them (binary values like xattrs stay whole)
+    if ((key === 'path' || key === 'linkpath' || key === 'uname' || key === 'gname' || key === 'GNU.sparse.name') && value.includes('\u0000')) {
+      value = value.slice(0, value.indexOf('\u0000'));
+    }
     if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') sparse00.push(paxInteger(value, key));
     else values.set(key, value);
     pos += len;
@@ -106,18 +128,23 @@ export function parsePax(buf: Buffer): PaxRecords {
   return { values, sparse00 };
 }
 
-/** A non-negative decimal integer record value. */
+/** A non-negative decimal integer record value (any number of leading zeros, as GNU tar reads it). */
 export function paxInteger(value: string, key: string): number {
-  if (!/^[0-9]{1,16}$/.test(value)) throw bad(`PAX record ${key}=${value.slice(0, 40)} is not a valid number`);
-  const n = Number(value);
-  if (!Number.isSafeInteger(n)) throw bad(`PAX record ${key} is too large`);
+  const digits = value.replace(/^0+(?=[0-9])/, '');
+  if (!/^[0-9]{1,16}$/.test(digits)) throw bad(`PAX record ${key}=${JSON.stringify(value.slice(0, 40))} is not a valid number`);
+  const n = Number(digits);
+  if (!Number.isSafeInteger(n)) throw bad(`PAX record ${key}=${value.slice(0, 40)} is too large`);
   return n;
 }
 
-/** A PAX time: decimal seconds, optionally negative and fractional. */
-export function paxTime(value: string, key: string): number {
-  if (!/^-?[0-9]{1,19}(\.[0-9]{0,19})?$/.test(value)) throw bad(`PAX record ${key}=${value.slice(0, 40)} is not a valid time`);
-  return Number(value);
+/**
+ * A PAX time: decimal seconds, optionally negative and fractional. Like GNU tar and bsdtar, a
+ * valid leading number is used and a non-decimal tail ignored ("1234567890.5abc" → 1234567890.5);
+ * a value with no number at all gives undefined (GNU tar then keeps the header's time).
+ */
+export function paxTime(value: string): number | undefined {
+  const m = /^\s*(-?[0-9]{1,19}(?:\.[0-9]{0,19})?)/.exec(value);
+  return m ? Number(m[1]) : undefined;
 }
 
 export type Segment = [offset: number, length: number];

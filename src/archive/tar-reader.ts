@@ -9,9 +9,9 @@
  * name or size an entry, every GNU sparse format (old, PAX 0.0, 0.1, 1.0) becomes positioned
  * writes, and the first zero block ends the archive (as GNU tar); what follows is drained unparsed.
  */
-import { CakeError } from '../model/errors.js';
 import {
   BLOCK,
+  badArchive,
   MAX_META_SIZE,
   checkSparseMap,
   checksumOk,
@@ -41,7 +41,7 @@ export type EntryHandler = (entry: TarEntry) => EntrySink | null;
 
 type State = 'header' | 'meta' | 'sparseExt' | 'sparseMap' | 'data' | 'pad' | 'eof';
 
-const bad = (message: string) => new CakeError('bad-archive', message);
+const bad = (message: string) => badArchive(message);
 
 export class TarReader {
   /** bytes consumed so far */
@@ -136,10 +136,14 @@ export class TarReader {
     }
   }
 
-  /** The input ended: throws 'bad-archive' when it ended inside an entry. A missing end marker is accepted. */
+  /**
+   * The input ended: throws 'bad-archive' when it ended inside an entry. A missing end marker is
+   * accepted, and so are extended headers with no member after them (GNU tar reads Go's
+   * pax-path-hdr.tar as an empty archive).
+   */
   end(): void {
     if (this.state === 'eof') return;
-    if (this.state === 'header' && this.blockFill === 0 && this.entryStart < 0) return;
+    if (this.state === 'header' && this.blockFill === 0) return;
     throw bad(`truncated tar archive: the data ends inside an entry (at byte ${this.position})`);
   }
 
@@ -152,8 +156,8 @@ export class TarReader {
     if (!checksumOk(buf, off)) {
       throw bad(
         at === 0 && this.entries === 0
-          ? 'not a tar archive (the first header has a bad checksum)'
-          : `invalid tar header at byte ${at}: checksum mismatch`,
+          ? 'not a tar archive (no valid tar header at its start) and not in a compression format cake knows (gzip, xz, zstd, bzip2, lzip, lzma, lzop, lz4, compress)'
+          : `invalid tar header at byte ${at}: checksum mismatch (the archive is damaged or truncated there)`,
       );
     }
     if (this.entryStart < 0) this.entryStart = at;
@@ -285,14 +289,11 @@ export class TarReader {
         this.longLink = readString(data, 0, data.length);
         break;
       case 'x':
-      case 'X': {
-        const recs = parsePax(data);
-        if (this.pax) {
-          for (const [k, val] of recs.values) this.pax.values.set(k, val);
-          this.pax.sparse00.push(...recs.sparse00);
-        } else this.pax = recs;
+      case 'X':
+        // Consecutive extended headers: the last one wins whole, as in GNU tar and bsdtar (merging
+        // them made tar-split's pax-multi-hdrs.tar name another file than they extract).
+        this.pax = parsePax(data);
         break;
-      }
       case 'g': {
         // decodeEntry takes only uid, gid and mtime from these: never a name, link or size
         for (const [k, val] of parsePax(data).values) {

@@ -7,9 +7,13 @@ import { CakeError } from './errors.js';
  * 1. `docker://REF` is a registry image; REF is kept raw (the registry layer parses it).
  * 2. `oci:DIR[:TAG]` is a local OCI layout; TAG is what follows the last `:` unless that holds a `/`
  *    (so a DIR with a `:` in its last component needs an explicit TAG).
+ * 2b. `oci-archive:PATH[:REF]` and `docker-archive:PATH[:REF]` (skopeo's spelling) are a local image
+ *    archive file, as `podman save` writes them (REF is ignored; the file's content decides).
  * 3. `http://…` and `https://…` are tarball URLs; a `#sha256=HEX` fragment pins them (and is removed).
  * 4. Text that starts with `/`, `./`, `../` or `~/`, or that contains no `:` and ends with a tarball
- *    extension (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tzst, .tar.bz2, .tbz2), is a local
+ *    extension (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tzst, .tar.bz2, .tbz2, .tbz, .tar.lz,
+ *    .tlz, .tar.lzma, .tar.lzo, .tar.lz4, .tar.Z, .taz, .pax, .pax.Z; the content decides the
+ *    compression), is a local
  *    tarball. A path must name a tarball by its extension: `../../etc` is rejected rather than
  *    treated as a root filesystem. `~/` is kept as is; the caller expands it.
  * 5. `NAME` or `NAME:RELEASE` (lowercase letters, digits, `.`, `_`, `-`) is a distro definition.
@@ -31,7 +35,7 @@ export const SOURCE_FORMS_HINT =
 
 const MAX_SOURCE = 4096;
 const MAX_NAME = 63;
-const TARBALL_EXT = /\.(tar|tgz|txz|tzst|tbz2|tar\.(gz|xz|zst|bz2))$/i;
+const TARBALL_EXT = /\.(tar|tgz|txz|tzst|tbz2?|tlz|taz|tz|pax|(tar|pax)\.(gz|xz|zst|bz2?|lz|lzma|lzo|lz4|z))$/i;
 const DISTRO = /^([a-z0-9][a-z0-9._-]*)(?::([a-z0-9][a-z0-9._-]*))?$/i;
 const OCI_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -68,6 +72,7 @@ export function parseSource(text: string, opts: { sha256?: string } = {}): Sourc
 function classify(text: string, flagSha: string | undefined): Source {
   const lower = text.toLowerCase();
   if (lower.startsWith('docker://')) return parseRegistry(text, text.slice('docker://'.length));
+  if (lower.startsWith('oci-archive:') || lower.startsWith('docker-archive:')) return parseImageArchive(text);
   if (lower.startsWith('oci:')) return parseOciLayout(text, text.slice('oci:'.length));
   if (lower.startsWith('http://') || lower.startsWith('https://')) return parseUrl(text, flagSha);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
@@ -124,10 +129,18 @@ function parseUrl(text: string, flagSha: string | undefined): Source {
   return sha256 === undefined ? { kind: 'url', url: clean } : { kind: 'url', url: clean, sha256 };
 }
 
+/** skopeo's `oci-archive:PATH[:REF]` / `docker-archive:PATH[:REF]`: a local file (its content says which; REF is not used). */
+function parseImageArchive(text: string): Source {
+  const rest = text.slice(text.indexOf(':') + 1);
+  const path = rest.includes(':') ? rest.slice(0, rest.indexOf(':')) : rest;
+  if (path === '') throw bad(text, `no file after ${text.slice(0, text.indexOf(':') + 1)}`);
+  return { kind: 'file', path };
+}
+
 function parseFile(text: string): Source {
   const name = text.slice(text.lastIndexOf('/') + 1);
   if (!hasTarballExtension(name)) {
-    throw bad(text, 'a local path must name a tarball (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tzst, .tar.bz2)');
+    throw bad(text, 'a local path must name a tarball (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tar.bz2, .tar.lz, .tar.lzma, .tar.lzo, .tar.lz4, .tar.Z)');
   }
   return { kind: 'file', path: text };
 }

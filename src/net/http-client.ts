@@ -269,6 +269,11 @@ async function readAll(res: OpenResponse, maxBytes: number, method: string, url:
     new CakeError('http', `${method} ${displayUrl(url)}: response larger than ${maxBytes} bytes`, {
       hint: 'the server sent far more than expected for this kind of request; check the URL',
     });
+  // A HEAD (and 204/304) response has no body: its Content-Length describes the resource, not this reply.
+  if (method === 'HEAD' || res.status === 204 || res.status === 304) {
+    discard(res.body);
+    return Buffer.alloc(0);
+  }
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     discard(res.body);

@@ -1,6 +1,7 @@
 /**
  * Registry credentials from the files docker, podman and skopeo use, read in their order:
- * `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
+ * `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json` (without XDG_RUNTIME_DIR:
+ * /run/containers/0 for root, /run/user/UID, /tmp/podman-run-UID, as podman falls back),
  * `$XDG_CONFIG_HOME/containers/auth.json` (default ~/.config), `$DOCKER_CONFIG/config.json` (default
  * ~/.docker/config.json), then the legacy `~/.dockercfg`. The first file with an answer for the
  * registry wins. In each file: `credHelpers[host]` names a helper, else `auths` keys match most
@@ -92,12 +93,21 @@ function readAuthFile(path: string, legacy = false): AuthFile | undefined {
   };
 }
 
-/** The credential files to consult, in order, for `env`. */
-export function credentialFiles(env: Record<string, string | undefined>): { path: string; legacy?: boolean }[] {
+/**
+ * The credential files to consult, in order, for `env` and the user `uid`. Without
+ * XDG_RUNTIME_DIR, podman's runtime dir is /run/containers/0 for root, else /run/user/UID or,
+ * when that is missing, $TMPDIR/podman-run-UID (TMPDIR defaults to /tmp): all are consulted.
+ */
+export function credentialFiles(env: Record<string, string | undefined>, uid: number | undefined = process.getuid?.()): { path: string; legacy?: boolean }[] {
   const home = env.HOME ?? '';
   const files: { path: string; legacy?: boolean }[] = [];
   if (env.REGISTRY_AUTH_FILE) files.push({ path: env.REGISTRY_AUTH_FILE });
   if (env.XDG_RUNTIME_DIR) files.push({ path: join(env.XDG_RUNTIME_DIR, 'containers/auth.json') });
+  else if (uid === 0) files.push({ path: '/run/containers/0/auth.json' });
+  else if (uid !== undefined) {
+    files.push({ path: `/run/user/${uid}/containers/auth.json` });
+    files.push({ path: join(env.TMPDIR || '/tmp', `podman-run-${uid}`, 'containers/auth.json') });
+  }
   const configHome = env.XDG_CONFIG_HOME || (home ? join(home, '.config') : '');
   if (configHome) files.push({ path: join(configHome, 'containers/auth.json') });
   const dockerDir = env.DOCKER_CONFIG || (home ? join(home, '.docker') : '');

@@ -5,6 +5,7 @@
  * WorkingDir, User, Cmd, Entrypoint) and an OCI manifest. Same tree + same epoch → same digests.
  */
 import { createHash } from 'node:crypto';
+import { CakeError } from '../model/errors.js';
 import { closeSync, createWriteStream, openSync, readSync, rmSync } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +15,7 @@ import { writeTar } from '../archive/tar-writer.js';
 import type { Logger } from '../model/logger.js';
 import { fromDistroArch, isDistroArch, normalizePlatform, type Platform } from '../model/platform.js';
 import type { BlobLocations } from './blob-locations.js';
+import { completeImageDefaults } from './image-defaults.js';
 import { LayoutWriter } from './layout.js';
 import { MEDIA, type Descriptor } from './manifest.js';
 import type { RegistryClient, Repo } from './registry-client.js';
@@ -31,6 +33,7 @@ export interface BuildImageOptions {
   ownership: OwnershipTable;
   /** Distro arch (x86_64, aarch64, …) or an OCI one. */
   arch: string;
+  /** The env's image config (a registry-pulled env, a recipe's env:), completed by completeImageDefaults (login shell, PATH). */
   defaults?: ImageDefaults;
   /** Where to write the compressed layer (a temp file the caller removes). */
   layerPath: string;
@@ -81,7 +84,7 @@ export async function buildImage(o: BuildImageOptions): Promise<BuiltImage> {
   const layer = { mediaType: MEDIA.ociLayerGzip, digest: packed.digest(), size: packed.size, path: o.layerPath, diffId: plain.digest() };
   const p = platformOf(o.arch);
   const created = new Date(o.sourceDateEpoch !== undefined ? o.sourceDateEpoch * 1000 : Date.now()).toISOString().replace(/\.000Z$/, 'Z');
-  const d = o.defaults ?? {};
+  const d = completeImageDefaults(o.rootfs, o.defaults);
   const runConfig: Record<string, unknown> = {};
   if (d.env) runConfig.Env = d.env;
   if (d.entrypoint) runConfig.Entrypoint = d.entrypoint;
@@ -133,7 +136,11 @@ function readRange(path: string, start: number, length: number): Buffer {
     let off = 0;
     while (off < length) {
       const n = readSync(fd, buf, off, length - off, start + off);
-      if (n === 0) throw new Error(`${path} is shorter than expected`);
+      if (n === 0) {
+        throw new CakeError('io', `${path} is shorter than expected (${start + off} of ${start + length} bytes)`, {
+          hint: 'the packed layer changed while it was being pushed (disk full, or removed by another process?); run the push again',
+        });
+      }
       off += n;
     }
   } finally {

@@ -56,6 +56,7 @@ export async function installTarball(deps: SourceDeps, job: TarballInstall): Pro
           ownership,
           ...(job.strip ? { stripComponents: job.strip } : {}),
           signal: deps.signal,
+          onNote: (m) => deps.logger.info(`note: ${m}`),
         });
         await fed;
         const sha256 = hashing.digest();

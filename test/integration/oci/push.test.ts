@@ -152,6 +152,34 @@ describe.skipIf(!haveRegistryTools())('cake push (real registry, read back with 
     expect(rec.config).toEqual(orig.config);
   });
 
+  it('pushes a distro-like env twice to the same repository (layer > 1 MiB), with a default Cmd and PATH (issue 11 items 11, 12)', async () => {
+    const src = join(work, 'distro-like.tar');
+    // incompressible, so the gzip layer is well over 1 MiB: the HEAD of the blob then declares > 1 MiB
+    const big = Buffer.from(Array.from({ length: 3 << 20 }, (_, i) => (i * 2654435761) >>> 24));
+    writeFileSync(src, tar(dir('etc/'), file('etc/passwd', 'root:x:0:0:root:/root:/bin/bash\n'), dir('bin/'), file('bin/bash', 'not really\n', { mode: 0o755 }), file('bin/sh', 'sh\n', { mode: 0o755 }), file('blob', big)));
+    const pulled = await cake(h.home, ['pull', src, '--name', 'distro'], { env });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const target = `docker://${proxy.host}/twice/distro:v1`;
+    const first = await cake(h.home, ['push', 'distro', target], { env });
+    expect(first.code, first.stderr).toBe(0);
+    const second = await cake(h.home, ['push', 'distro', target], { env });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain('layer already there');
+    expect(second.stdout).toBe(first.stdout);
+    // async: the proxy runs in this process
+    const inspect = async (ref: string): Promise<string> => (await execa('skopeo', ['inspect', '--config', '--tls-verify=false', '--creds', 'bob:pw', ref])).stdout;
+    const cfg = JSON.parse(await inspect(`docker://${proxy.host}/twice/distro:v1`)) as { config: { Cmd?: string[]; Env?: string[] } };
+    expect(cfg.config.Cmd).toEqual(['/bin/bash']);
+    expect(cfg.config.Env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+    // a registry image keeps its own config
+    const own = await cake(h.home, ['push', 'img', `docker://${proxy.host}/twice/img:v1`], { env });
+    expect(own.code, own.stderr).toBe(0);
+    const ownCfg = JSON.parse(await inspect(`docker://${proxy.host}/twice/img:v1`)) as {
+      config: { Cmd?: string[]; Env?: string[]; WorkingDir?: string };
+    };
+    expect(ownCfg.config).toMatchObject({ Cmd: ['/bin/sh'], Env: ['PATH=/bin', 'MODE=pushed'], WorkingDir: '/srv' });
+  });
+
   it('uploads large blobs in PATCH chunks', async () => {
     const http = new HttpClient({ logger: silentLogger });
     try {

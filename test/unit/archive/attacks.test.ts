@@ -46,11 +46,11 @@ async function expectRejected(
 }
 
 /** Extracts successfully; nothing outside changes. */
-async function expectSafe(layers: Layers, opts: { whiteouts?: boolean } = {}): Promise<Sandbox> {
+async function expectSafe(layers: Layers, opts: { whiteouts?: boolean; onNote?: (m: string) => void } = {}): Promise<Sandbox> {
   const b = box();
   const before = b.snapshotOutside();
   const built = typeof layers === 'function' ? layers(b) : layers;
-  for (const layer of Array.isArray(built) ? built : [built]) await b.extract(layer, { whiteouts: opts.whiteouts ?? false });
+  for (const layer of Array.isArray(built) ? built : [built]) await b.extract(layer, { whiteouts: opts.whiteouts ?? false, ...(opts.onNote ? { onNote: opts.onNote } : {}) });
   expect(b.snapshotOutside()).toBe(before);
   return b;
 }
@@ -66,8 +66,22 @@ describe('traversal in names', () => {
     await expectRejected(tar(file(name, 'pwned')), { name });
   });
 
-  it.each([['/etc/x'], ['////etc/x'], ['/']])('refuses the absolute name %s', async (name) => {
-    await expectRejected(tar(file(name, 'pwned')), { name: 'absolute' });
+  // Issue 15 item 17: GNU tar and bsdtar strip the leading slashes and extract inside the target.
+  it.each([['/etc/x'], ['////etc/x'], ['//etc//x']])('extracts the absolute name %s inside the root, with one note', async (name) => {
+    const notes: string[] = [];
+    const b = await expectSafe(tar(file(name, 'inside'), file('/etc/y', 'y')), { onNote: (m) => notes.push(m) });
+    expect(readFileSync(join(b.root, 'etc', 'x'), 'utf8')).toBe('inside');
+    expect(readFileSync(join(b.root, 'etc', 'y'), 'utf8')).toBe('y');
+    expect(notes).toEqual([`the archive names ${JSON.stringify(name)}: absolute names are extracted inside the env (leading '/' removed, as GNU tar does)`]);
+  });
+
+  it('refuses a symlink named / or // (it would replace the root)', async () => {
+    await expectRejected(tar(symlink('/', '/etc')), { name: 'root entry is a symlink' });
+    await expectRejected(tar(symlink('//', '/etc'), file('passwd', 'pwned')), { name: 'root entry is a symlink' });
+  });
+
+  it('refuses an absolute name that climbs with ..', async () => {
+    await expectRejected(tar(file('/../x', 'pwned')), { name: "'..' component" });
   });
 
   it('treats C:../x as the Linux name it is (a directory "C:.." inside the root)', async () => {
@@ -94,9 +108,12 @@ describe('traversal in names', () => {
     expect(readFileSync(join(b.root, 'keep', 'x'), 'utf8')).toBe('ok');
   });
 
-  it('refuses a NUL byte smuggled into a PAX path', async () => {
-    await expectRejected(tar(pax([['path', 'a\u0000b']]), file('innocent', 'pwned')), { name: 'NUL' });
-    await expectRejected(tar(pax([['linkpath', 'a\u0000b']]), hardlink('l', 'x')), { name: 'NUL' });
+  it('a NUL byte in a PAX path ends the name there, as in GNU tar and bsdtar', async () => {
+    const b = await expectSafe(tar(pax([['path', 'a\u0000/../../b']]), file('innocent', 'data')));
+    expect(readdirSync(b.root)).toEqual(['a']);
+    expect(readFileSync(join(b.root, 'a'), 'utf8')).toBe('data');
+    // a hard link whose PAX linkpath is cut to a missing name: refused, nothing written
+    await expectRejected(tar(pax([['linkpath', 'x\u0000/../secret']]), hardlink('l', 'y')), { code: 'bad-archive', name: 'does not exist' });
   });
 });
 
@@ -262,8 +279,11 @@ describe('deep nesting', () => {
 });
 
 describe('hard links', () => {
-  it('to /etc/passwd (absolute target)', async () => {
-    await expectRejected(tar(hardlink('x', '/etc/passwd')), { name: 'x' });
+  it('to /etc/passwd (absolute target): inside the root, as GNU tar reads it', async () => {
+    // no etc/passwd in the root: refused as a missing target, never the host's
+    await expectRejected(tar(hardlink('x', '/etc/passwd')), { code: 'bad-archive', name: 'does not exist' });
+    const b = await expectSafe(tar(file('etc/passwd', 'guest'), hardlink('x', '/etc/passwd')));
+    expect(lstatSync(join(b.root, 'x')).ino).toBe(lstatSync(join(b.root, 'etc', 'passwd')).ino);
   });
 
   it('to ../secret', async () => {

@@ -34,6 +34,12 @@ describe('decompress', () => {
     ['xz', ['xz', ['-c']]],
     ['zstd', ['zstd', ['-q', '-c']]],
     ['bzip2', ['bzip2', ['-c']]],
+    // issue 15 item 16: formats found in real corpora (compress .Z, lzip, lzop, lzma), and lz4
+    ['compress', ['compress', ['-c']]],
+    ['lzip', ['lzip', ['-c']]],
+    ['lzop', ['lzop', ['-c']]],
+    ['lzma', ['xz', ['--format=lzma', '-c']]],
+    ['lz4', ['lz4', ['-c']]],
     ['none', null],
   ] as const)('%s: sniffed and decompressed, then extracted', async (kind, tool) => {
     const data = tool ? compress(tool[0], [...tool[1]], archive) : archive;
@@ -44,6 +50,18 @@ describe('decompress', () => {
     await extractTar(stream, { root: b.root, ownership: b.ownership });
     expect(readFileSync(join(b.root, 'etc/hostname'), 'utf8')).toBe('cake\n');
     expect(readFileSync(join(b.root, 'big')).equals(Buffer.alloc(300_000, 0x5a))).toBe(true);
+  });
+
+  it.each([
+    ['a zip archive', Buffer.from('PK\u0003\u0004\u0014\u0000\u0000\u0000\u0008\u0000rest-of-zip', 'latin1'), /unpack it/],
+    ['an ar archive (a Debian .deb package?)', Buffer.from('!<arch>\ndebian-binary   0           0     0     100644  4         `\n', 'latin1'), /data\.tar/],
+    ['a 7-Zip archive', Buffer.from("7z\u00bc\u00af'\u001c\u0000\u0004rest-of-7z", 'latin1'), /unpack it/],
+  ])('%s is refused by name, with what to do', async (what, data, hint) => {
+    const err = await decompress(Readable.from([data])).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CakeError);
+    expect((err as CakeError).code).toBe('bad-archive');
+    expect((err as CakeError).message).toBe(`this is ${what}, not a tar archive`);
+    expect((err as CakeError).hint).toMatch(hint);
   });
 
   it('multi-member gzip (concatenated .gz files) is read whole', async () => {

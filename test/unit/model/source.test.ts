@@ -35,6 +35,13 @@ describe('parseSource', () => {
     expect(parseSource(text)).toEqual(want);
   });
 
+  it("reads skopeo's oci-archive: and docker-archive: as local files, and the new tarball extensions", () => {
+    expect(parseSource('oci-archive:/tmp/x.tar')).toEqual({ kind: 'file', path: '/tmp/x.tar' });
+    expect(parseSource('docker-archive:./img.tar:localhost/img:1')).toEqual({ kind: 'file', path: './img.tar' });
+    expect(() => parseSource('oci-archive:')).toThrow(CakeError);
+    for (const n of ['a.tar.lz', 'a.tlz', 'a.tar.lzma', 'a.tar.lzo', 'a.tar.lz4', 'a.tar.Z', 'a.tbz', 'a.pax.Z']) expect(hasTarballExtension(n)).toBe(true);
+  });
+
   it('pins a URL with --sha256, and accepts a fragment that agrees', () => {
     expect(parseSource('https://e.com/r.tar', { sha256: HEX })).toEqual({ kind: 'url', url: 'https://e.com/r.tar', sha256: HEX });
     expect(parseSource(`https://e.com/r.tar#sha256=${HEX}`, { sha256: `sha256:${HEX}` })).toMatchObject({ sha256: HEX });
@@ -115,7 +122,7 @@ describe('formatSource', () => {
 describe('hasTarballExtension', () => {
   it.each([
     ['a.tar', true], ['a.tar.gz', true], ['a.tgz', true], ['a.tar.xz', true], ['a.txz', true], ['a.tar.zst', true],
-    ['a.tzst', true], ['a.tar.bz2', true], ['a.TAR.GZ', true], ['a.gz', false], ['a.zip', false], ['tar', false], ['a.tar.lz4', false],
+    ['a.tzst', true], ['a.tar.bz2', true], ['a.TAR.GZ', true], ['a.gz', false], ['a.zip', false], ['tar', false], ['a.tar.lz4', true],
   ])('%s -> %s', (name, want) => {
     expect(hasTarballExtension(name)).toBe(want);
   });

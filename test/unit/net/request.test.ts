@@ -107,6 +107,13 @@ describe('HttpClient.request', () => {
     expect(missing.status).toBe(404);
   });
 
+  it("a HEAD's Content-Length is the resource's size, not a body: no maxBytes refusal (issue 11 item 11)", async () => {
+    const res = await client().request(server.url('/blob'), { method: 'HEAD', maxBytes: 1000 });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-length']).toBe(String(data.length));
+    expect(res.body.length).toBe(0);
+  });
+
   it('enforces maxBytes, from Content-Length or while reading', async () => {
     const declared = await rejection(client().request(server.url('/blob'), { maxBytes: 1000 }));
     expect(declared.code).toBe('http');

@@ -46,6 +46,14 @@ describe('registry credentials', () => {
     ]);
   });
 
+  it("falls back to podman's runtime dirs without XDG_RUNTIME_DIR (issue 11 item 16)", () => {
+    expect(credentialFiles({ HOME: '/h' }, 1000).map((f) => f.path).slice(0, 2)).toEqual([
+      '/run/user/1000/containers/auth.json', '/tmp/podman-run-1000/containers/auth.json',
+    ]);
+    expect(credentialFiles({ HOME: '/h', TMPDIR: '/var/tmp' }, 1000).map((f) => f.path)[1]).toBe('/var/tmp/podman-run-1000/containers/auth.json');
+    expect(credentialFiles({ HOME: '/root' }, 0).map((f) => f.path)[0]).toBe('/run/containers/0/auth.json');
+  });
+
   it('reads ~/.docker/config.json, including Docker Hub\'s key', async () => {
     const h = home({ '.docker/config.json': { auths: { 'https://index.docker.io/v1/': { auth: b64('hub:pw') }, 'reg.example:5000': { auth: b64('u:p:with:colons') } } } });
     const store = new CredentialStore({ HOME: h });
