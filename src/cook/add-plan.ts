@@ -25,7 +25,7 @@ import { CakeError } from '../model/errors.js';
 import { resolveClosure, resolveIn, type StartOptions } from './closure.js';
 import { elfRole, machineOfArch, readElfFile, type ElfInfo } from '../archive/elf.js';
 import { nixClosure, storePathRoot, type NixDeps } from './nix.js';
-import { hashFileSync } from './tree-hash.js';
+import { hashFileSync } from '../store/tree-hash.js';
 
 /** Where files are taken from: an env's rootfs (with its ownership table) or the host (`/`). */
 export interface AddSource {

@@ -23,7 +23,7 @@ import type { Recipe } from './recipe-types.js';
 import type { ImageSpec } from './recipe-image.js';
 import { changedSince, fingerprint, materialize, scanTree, snapshotTree } from './snapshot.js';
 import type { EntryMeta } from './step-cache.js';
-import { envHash, settingsOf, treeHash } from './tree-hash.js';
+import { envHash, settingsOf, treeHash } from '../store/tree-hash.js';
 
 export interface CookOptions {
   file: string;

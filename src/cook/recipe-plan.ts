@@ -14,9 +14,9 @@ import { basename, dirname, join, relative } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { hostPlatform, toDistroArch } from '../model/platform.js';
-import type { SourceDeps } from '../source/deps.js';
-import { pull } from '../source/pull.js';
-import type { RegistryOptions } from '../source/registry.js';
+import type { SourceDeps } from '../pull/deps.js';
+import { pull } from '../pull/pull.js';
+import type { RegistryOptions } from '../pull/registry.js';
 import { EnvStore } from '../store/envs.js';
 import { withLock } from '../store/lock.js';
 import { copyMode } from './cook-steps.js';
@@ -26,7 +26,7 @@ import { isStorePath, nixClosure, resolveInstallable } from './nix.js';
 import type { Recipe, Step } from './recipe-types.js';
 import { materialize } from './snapshot.js';
 import { cacheKey, type EntryMeta, type StepCache } from './step-cache.js';
-import { hashFileSync, treeHash } from './tree-hash.js';
+import { hashFileSync, treeHash } from '../store/tree-hash.js';
 
 /** Everything a cook needs (built by the CLI). */
 export interface CookContext {

@@ -18,7 +18,7 @@ import type { EnvRecord, GuestConfig } from '../store/env-record.js';
 import { pidAlive, withLock } from '../store/lock.js';
 import type { CakePaths } from '../store/paths.js';
 import { treeSeal, type SnapshotStats } from './snapshot.js';
-import { treeHash } from './tree-hash.js';
+import { treeHash } from '../store/tree-hash.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 
 export interface EntryMeta {

@@ -74,7 +74,7 @@ export interface ReleaseDef {
   aliases: string[];
   sources: SourceDef[];
 }
-/** Release aliases that follow the archive (resolved by src/source/release-alias.ts). */
+/** Release aliases that follow the archive (resolved by src/pull/release-alias.ts). */
 export interface ArchiveAliasesDef {
   /** Suite names whose InRelease Codename names the release (Debian's stable, testing, …). */
   suites: string[];

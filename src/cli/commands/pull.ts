@@ -1,17 +1,17 @@
 import { parseSource } from '../../model/source.js';
 import { parsePlatform } from '../../model/platform.js';
 import { CakeError, UsageError } from '../../model/errors.js';
-import { pull, type PullOutcome, type PullRequest } from '../../source/pull.js';
-import type { SourceDeps } from '../../source/deps.js';
+import { pull, type PullOutcome, type PullRequest } from '../../pull/pull.js';
+import type { SourceDeps } from '../../pull/deps.js';
 import { archiveKits } from '../../kit/provider.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
 import { loadDistros } from '../../model/distro.js';
 import { configString } from '../config.js';
 import { requireEnv } from '../env-names.js';
-import { treeHash } from '../../cook/tree-hash.js';
+import { treeHash } from '../../store/tree-hash.js';
 import { parseSourceDateEpoch } from '../../debian/bootstrap-normalise.js';
-import { lockOf, readPullLock, writePullLock } from '../../source/pull-lock.js';
+import { lockOf, readPullLock, writePullLock } from '../../pull/pull-lock.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
   return {

@@ -5,7 +5,7 @@ import { parseSource } from '../../model/source.js';
 import { BlobLocations } from '../../oci/blob-locations.js';
 import { buildImage, pushToLayout, pushToRegistry, type BuiltImage } from '../../oci/push.js';
 import { formatReference, parseReference } from '../../oci/reference.js';
-import { registryClient } from '../../source/registry.js';
+import { registryClient } from '../../pull/registry.js';
 import { withLock } from '../../store/lock.js';
 import type { CliContext } from '../context.js';
 import { sourceDeps } from './pull.js';

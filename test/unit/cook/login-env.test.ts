@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { environmentFile, profileScript } from '../../../src/cook/login-env.js';
-import { envHash, settingsOf } from '../../../src/cook/tree-hash.js';
+import { envHash, settingsOf } from '../../../src/store/tree-hash.js';
 
 describe('variables for login shells', () => {
   it('exports every variable, quoted for sh', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeTreeSync } from '../../../src/archive/remove-tree.js';
 import { fingerprint, materialize, scanTree, snapshotTree, treeSeal } from '../../../src/cook/snapshot.js';
-import { treeHash } from '../../../src/cook/tree-hash.js';
+import { treeHash } from '../../../src/store/tree-hash.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cake-snap-deep-'));
 afterAll(() => removeTreeSync(base));

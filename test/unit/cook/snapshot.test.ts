@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { baselineOf, changedSince, fingerprint, materialize, scanTree, snapshotTree } from '../../../src/cook/snapshot.js';
 import { syncOwnership } from '../../../src/cook/ownership-sync.js';
-import { treeHash } from '../../../src/cook/tree-hash.js';
+import { treeHash } from '../../../src/store/tree-hash.js';
 import type { OwnershipTable } from '../../../src/archive/ownership.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cake-snap-'));

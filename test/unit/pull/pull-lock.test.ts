@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CakeError } from '../../../src/model/errors.js';
-import { lockOf, readPullLock, writePullLock } from '../../../src/source/pull-lock.js';
+import { lockOf, readPullLock, writePullLock } from '../../../src/pull/pull-lock.js';
 import type { EnvRecord } from '../../../src/store/env-record.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cake-lock-'));

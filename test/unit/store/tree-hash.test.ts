@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { treeHash } from '../../../src/cook/tree-hash.js';
+import { treeHash } from '../../../src/store/tree-hash.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cake-treehash-'));
 let n = 0;

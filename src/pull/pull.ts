@@ -1,4 +1,4 @@
-import { hashFileSync } from '../cook/tree-hash.js';
+import { hashFileSync } from '../store/tree-hash.js';
 import { basename, resolve } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { defaultEnvName, validateEnvName } from '../model/names.js';

@@ -19,7 +19,7 @@ import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, readlin
 import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { fsJoin, listTree, type FsPath } from '../archive/tree-walk.js';
-import type { EnvRecord, GuestConfig } from '../store/env-record.js';
+import type { EnvRecord, GuestConfig } from './env-record.js';
 import { relative } from 'node:path';
 
 const CHUNK = 1 << 20;
