@@ -24,7 +24,7 @@ export interface EnvRecord {
   config?: GuestConfig;
   /** Counters from extraction (entries, devicesSkipped, ...). */
   stats?: Record<string, number>;
-  /** The tree hash of the rootfs as built (src/cook/tree-hash.ts), recorded by `cake pull`. */
+  /** The tree hash of the rootfs as built (src/store/tree-hash.ts), recorded by `cake pull`. */
   treeSha256?: string;
   /** Real ownership of entries that differ from root:root with the on-disk mode. */
   ownership: OwnershipTable;

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CakeError } from '../../../src/model/errors.js';
 import type { Logger } from '../../../src/model/logger.js';
 import { HttpClient } from '../../../src/net/http-client.js';
-import { pull } from '../../../src/source/pull.js';
+import { pull } from '../../../src/pull/pull.js';
 import { BlobStore } from '../../../src/store/blobs.js';
 import { EnvStore } from '../../../src/store/envs.js';
 import { resolvePaths } from '../../../src/store/paths.js';

@@ -9,7 +9,7 @@ import { cake, freshHome } from '../../helpers/cli.js';
 import { TestRegistry, haveRegistryTools } from '../../helpers/registry.js';
 import { silentLogger } from '../../../src/model/logger.js';
 import { HttpClient } from '../../../src/net/http-client.js';
-import { pull } from '../../../src/source/pull.js';
+import { pull } from '../../../src/pull/pull.js';
 import { BlobStore } from '../../../src/store/blobs.js';
 import { EnvStore } from '../../../src/store/envs.js';
 import { resolvePaths } from '../../../src/store/paths.js';
