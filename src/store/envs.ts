@@ -118,8 +118,8 @@ export class EnvStore {
       if (!this.exists(name)) this.get(name); // throws the not-found error
       const lease = holdLease(this.useDir, name);
       try {
-        // the mtime of `<name>.last` is the env's last use (`cake list`, `cake inspect`)
-        writeFileAtomic(join(this.useDir, `${name}.last`), '');
+        // the mtime of `last-used` beside env.json is the env's last use (`cake list`, `cake inspect`)
+        writeFileAtomic(join(this.dir(name), 'last-used'), '');
       } catch {
         // informational only
       }
@@ -135,7 +135,7 @@ export class EnvStore {
   usage(name: string, created: string): { lastUsed?: string; usedBy: number[] } {
     const usedBy = liveLeases(this.useDir, name).map((o) => o.pid);
     try {
-      const mtime = lstatSync(join(this.useDir, `${name}.last`)).mtime;
+      const mtime = lstatSync(join(this.dir(name), 'last-used')).mtime;
       if (mtime.getTime() >= Date.parse(created)) return { lastUsed: mtime.toISOString(), usedBy };
     } catch {
       // never used
