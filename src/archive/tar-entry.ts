@@ -164,3 +164,13 @@ export function decodeEntry(buf: Buffer, off: number, offset: number, ext: Exten
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
+
+export interface EntrySink {
+  /** Data bytes `buf[start, end)`, to be written at file offset `pos`. */
+  write(buf: Buffer, start: number, end: number, pos: number): void;
+  /** All data of the entry was delivered. */
+  end(): void;
+}
+
+/** Called once per entry, synchronously; returns where its data goes (null: discard it). */
+export type EntryHandler = (entry: TarEntry) => EntrySink | null;

@@ -1,43 +1,19 @@
 /**
  * A push parser for tar streams (ustar, GNU, PAX, v7, star) that hands out exact bytes.
  *
- * Written instead of tar-stream's extract(), whose differentials (docs/ARCHITECTURE.md, "Why cake reads tar itself"; checked by
- * experiment) matter here: it reports GNU sparse ('S') entries as `type: null` without the map,
+ * Written instead of tar-stream's extract(), whose differentials (docs/ARCHITECTURE.md, "Why cake
+ * reads tar itself"; checked by experiment) matter here: it reports GNU sparse ('S') entries as `type: null` without the map,
  * reads `size` bytes after hard links and directories (GNU tar and Go read none: entries can be
  * smuggled), merges a PAX global `path` into later entries, and decodes PAX paths as UTF-8 with
  * U+FFFD (different names collide). Here names stay bytes (binary strings), global headers never
  * name or size an entry, every GNU sparse format (old, PAX 0.0, 0.1, 1.0) becomes positioned
  * writes, and the first zero block ends the archive (as GNU tar); what follows is drained unparsed.
  */
-import {
-  BLOCK,
-  badArchive,
-  MAX_META_SIZE,
-  checkSparseMap,
-  checksumOk,
-  isZeroBlock,
-  padding,
-  parsePax,
-  parseSparse10,
-  readNumber,
-  readOldSparse,
-  readString,
-  type PaxRecords,
-  type Segment,
-} from './tar-header.js';
-import { decodeEntry, show, type TarEntry } from './tar-entry.js';
+import { BLOCK, badArchive, MAX_META_SIZE, checkSparseMap, checksumOk, isZeroBlock, padding, parsePax,
+  parseSparse10, readNumber, readOldSparse, readString, type PaxRecords, type Segment } from './tar-header.js';
+import { decodeEntry, show, type EntryHandler, type EntrySink, type TarEntry } from './tar-entry.js';
 
-export { show, type EntryType, type TarEntry } from './tar-entry.js';
-
-export interface EntrySink {
-  /** Data bytes `buf[start, end)`, to be written at file offset `pos`. */
-  write(buf: Buffer, start: number, end: number, pos: number): void;
-  /** All data of the entry was delivered. */
-  end(): void;
-}
-
-/** Called once per entry, synchronously; returns where its data goes (null: discard it). */
-export type EntryHandler = (entry: TarEntry) => EntrySink | null;
+export { show, type EntryHandler, type EntrySink, type EntryType, type TarEntry } from './tar-entry.js';
 
 type State = 'header' | 'meta' | 'sparseExt' | 'sparseMap' | 'data' | 'pad' | 'eof';
 
