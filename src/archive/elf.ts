@@ -27,9 +27,6 @@ const MAX_PHNUM = 4096;
 const MAX_DYN = 65536;
 const MAX_STR = 4096;
 
-/** Machine numbers (e_machine) of the architectures cake knows. */
-export const EM = { i386: 3, arm: 40, x86_64: 62, aarch64: 183, riscv: 243, ppc64: 21, s390: 22 } as const;
-
 /** What a closure needs to know about one ELF file. */
 export interface ElfInfo {
   bits: 32 | 64;
@@ -246,60 +243,4 @@ export function elfRole(info: ElfInfo): 'dynamic-exe' | 'static-exe' | 'library'
   if (info.type === ET_EXEC) return 'static-exe';
   if (info.type === ET_DYN) return info.flags1 & DF_1_PIE ? 'static-exe' : 'library';
   return 'other';
-}
-
-/** The e_machine of a distro arch name (x86_64, aarch64, armv7, i686, riscv64, ppc64le, s390x). */
-export function machineOfArch(arch: string): number | undefined {
-  switch (arch) {
-    case 'x86_64': return EM.x86_64;
-    case 'aarch64': return EM.aarch64;
-    case 'armv7': return EM.arm;
-    case 'i686': return EM.i386;
-    case 'riscv64': return EM.riscv;
-    case 'ppc64le': return EM.ppc64;
-    case 's390x': return EM.s390;
-    default: return undefined;
-  }
-}
-
-/** Debian's multiarch triplets for a machine (the library directories under /lib and /usr/lib). */
-export function multiarchTriplets(info: Pick<ElfInfo, 'machine' | 'bits' | 'endian'>): string[] {
-  switch (info.machine) {
-    case EM.x86_64: return info.bits === 64 ? ['x86_64-linux-gnu'] : ['x86_64-linux-gnux32'];
-    case EM.i386: return ['i386-linux-gnu'];
-    case EM.aarch64: return info.endian === 'le' ? ['aarch64-linux-gnu'] : ['aarch64_be-linux-gnu'];
-    case EM.arm: return ['arm-linux-gnueabihf', 'arm-linux-gnueabi'];
-    case EM.riscv: return info.bits === 64 ? ['riscv64-linux-gnu'] : [];
-    case EM.ppc64: return info.endian === 'le' ? ['powerpc64le-linux-gnu'] : ['powerpc64-linux-gnu'];
-    case EM.s390: return ['s390x-linux-gnu'];
-    default: return [];
-  }
-}
-
-/** The value glibc gives $PLATFORM on a machine (best effort). */
-export function platformName(info: Pick<ElfInfo, 'machine' | 'bits'>): string | undefined {
-  switch (info.machine) {
-    case EM.x86_64: return 'x86_64';
-    case EM.i386: return 'i686';
-    case EM.aarch64: return 'aarch64';
-    case EM.arm: return 'v7l';
-    case EM.riscv: return 'riscv64';
-    case EM.ppc64: return 'powerpc64le';
-    case EM.s390: return 's390x';
-    default: return undefined;
-  }
-}
-
-/** musl's arch name in /etc/ld-musl-ARCH.path. */
-export function muslArch(info: Pick<ElfInfo, 'machine' | 'bits' | 'endian'>): string | undefined {
-  switch (info.machine) {
-    case EM.x86_64: return 'x86_64';
-    case EM.i386: return 'i386';
-    case EM.aarch64: return 'aarch64';
-    case EM.arm: return 'armhf';
-    case EM.riscv: return 'riscv64';
-    case EM.ppc64: return info.endian === 'le' ? 'powerpc64le' : 'powerpc64';
-    case EM.s390: return 's390x';
-    default: return undefined;
-  }
 }

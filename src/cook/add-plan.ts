@@ -23,7 +23,8 @@ import { posix } from 'node:path';
 import { lookupOwner, type OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { resolveClosure, resolveIn, type StartOptions } from './closure.js';
-import { elfRole, machineOfArch, readElfFile, type ElfInfo } from '../archive/elf.js';
+import { elfRole, readElfFile, type ElfInfo } from '../archive/elf.js';
+import { machineOfArch } from '../archive/elf-arch.js';
 import { nixClosure, storePathRoot, type NixDeps } from './nix.js';
 import { hashFileSync } from '../store/tree-hash.js';
 

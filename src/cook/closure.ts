@@ -13,7 +13,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { resolveGuestPath, type ResolvedGuestPath } from '../run/guest-path.js';
-import { multiarchTriplets, muslArch, platformName, readElfFile, type ElfInfo } from '../archive/elf.js';
+import { readElfFile, type ElfInfo } from '../archive/elf.js';
+import { multiarchTriplets, muslArch, platformName } from '../archive/elf-arch.js';
 
 /** One object of a closure. */
 export interface ClosureObject {

@@ -9,17 +9,18 @@
  * removes nothing while one runs.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OwnershipTable } from '../archive/ownership.js';
 import { removeTreeSync } from '../archive/remove-tree.js';
 import { isErrno } from '../model/errors.js';
 import type { EnvRecord, GuestConfig } from '../store/env-record.js';
-import { pidAlive, withLock } from '../store/lock.js';
+import { withLock } from '../store/lock.js';
 import type { CakePaths } from '../store/paths.js';
 import { treeSeal, type SnapshotStats } from './snapshot.js';
 import { treeHash } from '../store/tree-hash.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
+import { gcStepCache } from './step-cache-gc.js';
 
 export interface EntryMeta {
   version: 1;
@@ -230,7 +231,8 @@ export class StepCache {
     renameSync(`${file}.${process.pid}`, file);
   }
 
-  private lockPath(): string {
+  /** The lock that active cooks and gc take. */
+  lockPath(): string {
     return join(this.paths.locks, 'cook-cache.lock');
   }
 
@@ -250,85 +252,18 @@ export class StepCache {
 
   /**
    * Removes entries that no remembered chain uses, roots of recipes that are gone, and leftovers
-   * of dead cooks in cook/tmp. Does nothing to entries while a cook is running.
+   * of dead cooks in cook/tmp. Does nothing to entries while a cook is running (see step-cache-gc.ts).
    */
-  async gc(): Promise<{ entries: number; bytes: number; skipped: boolean }> {
-    if (!existsSync(this.root)) return { entries: 0, bytes: 0, skipped: false };
-    return withLock(this.lockPath(), { what: 'the cook cache' }, async () => {
-      let bytes = 0;
-      for (const f of this.list('tmp')) {
-        const m = /\.(\d+)\.[0-9a-f]+$/.exec(f);
-        if (m && !pidAlive(Number(m[1]))) {
-          bytes += duOwn(join(this.root, 'tmp', f));
-          removeTreeSync(join(this.root, 'tmp', f));
-        }
-      }
-      const busy = this.list('active').some((f) => pidAlive(Number(f.split('.')[0])));
-      if (busy) return { entries: 0, bytes, skipped: true };
-      for (const f of this.list('active')) rmSync(join(this.root, 'active', f), { force: true });
-      // bases pulled by cooks that were killed before adopting them
-      for (const f of this.list('pull-envs')) {
-        bytes += duOwn(join(this.root, 'pull-envs', f));
-        removeTreeSync(join(this.root, 'pull-envs', f));
-      }
-      const live = new Set<string>();
-      for (const f of this.list('roots')) {
-        const file = join(this.root, 'roots', f);
-        let root: { recipe: string; keys: string[] };
-        try {
-          root = JSON.parse(readFileSync(file, 'utf8')) as { recipe: string; keys: string[] };
-        } catch {
-          rmSync(file, { force: true });
-          continue;
-        }
-        if (!existsSync(root.recipe)) {
-          rmSync(file, { force: true });
-          continue;
-        }
-        for (const k of root.keys) {
-          live.add(k);
-          const meta = this.get(k);
-          if (meta) live.add(meta.tree);
-        }
-      }
-      let entries = 0;
-      for (const key of this.list('steps')) {
-        if (live.has(key)) continue;
-        bytes += duOwn(this.entryDir(key));
-        removeTreeSync(this.entryDir(key));
-        entries++;
-      }
-      return { entries, bytes, skipped: false };
-    });
+  gc(): Promise<{ entries: number; bytes: number; skipped: boolean }> {
+    return gcStepCache(this);
   }
 
-  private list(sub: string): string[] {
+  /** The names in a subdirectory of the cache (none when it is missing). */
+  list(sub: string): string[] {
     try {
       return readdirSync(join(this.root, sub));
     } catch {
       return [];
     }
   }
-}
-
-/** Bytes that removing `dir` frees: files not linked from elsewhere, and directories. */
-export function duOwn(dir: string): number {
-  let total = 0;
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      const st = lstatSync(p);
-      if (e.isDirectory()) {
-        total += st.blocks * 512;
-        walk(p);
-      } else if (st.nlink === 1) total += st.blocks * 512;
-    }
-  };
-  try {
-    total += statSync(dir).blocks * 512;
-    walk(dir);
-  } catch {
-    // unreadable parts are not counted
-  }
-  return total;
 }

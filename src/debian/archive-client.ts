@@ -19,6 +19,7 @@ import { fetchBlob, readIndexBlob, type FetchStats } from './archive-fetch.js';
 import { parseStanzas } from './deb822.js';
 import { PACKAGE_FIELDS, PackageIndex } from './package-index.js';
 import { indexEntry, indexFetchPath } from './release.js';
+import { checkFilename, normalizeMirror } from './mirror-url.js';
 
 export interface ArchiveDeps {
   http: HttpClient;
@@ -279,25 +280,4 @@ export function toPackageIndex(indices: LoadedIndices): PackageIndex {
     index.add(parseStanzas(p.text, PACKAGE_FIELDS), p.mirror, { suite: p.suite, notAutomatic });
   }
   return index;
-}
-
-/** `http://host/debian` → `http://host/debian/`; only http(s) URLs. */
-export function normalizeMirror(mirror: string): string {
-  let url: URL;
-  try {
-    url = new URL(mirror);
-  } catch {
-    throw new CakeError('bad-source', `invalid mirror URL '${mirror}'`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CakeError('bad-source', `mirror '${mirror}' is not an http(s) URL`);
-  return url.href.endsWith('/') ? url.href : `${url.href}/`;
-}
-
-/** A Filename from an index must stay inside the archive root. */
-function checkFilename(p: DebRequest): string {
-  const f = p.filename;
-  if (f === '' || f.startsWith('/') || f.includes('\\') || f.includes('?') || f.includes('#') || f.split('/').some((c) => c === '..' || c === '.' || c === '') || /^[a-z][a-z0-9+.-]*:/i.test(f)) {
-    throw new CakeError('bad-archive', `package ${p.name}: unsafe Filename '${f}' in the index`);
-  }
-  return f;
 }

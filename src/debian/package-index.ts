@@ -6,12 +6,8 @@
  */
 import { CakeError } from '../model/errors.js';
 import type { Stanza } from './deb822.js';
-import {
-  type Alternatives,
-  type Relation,
-  parseProvides,
-  parseRelations,
-} from './relations.js';
+import { IndexedPackage } from './indexed-package.js';
+import type { Alternatives, Relation } from './relations.js';
 import { compareVersions, satisfies } from './version.js';
 
 export type MultiArch = 'same' | 'foreign' | 'allowed' | 'no';
@@ -87,83 +83,6 @@ export interface SatisfyOptions {
    * Unqualified conflicts apply to every architecture, as in dpkg. Default 'depends'.
    */
   kind?: 'depends' | 'conflicts';
-}
-
-const MULTI_ARCH = new Set<string>(['same', 'foreign', 'allowed', 'no']);
-
-/** A record whose relation fields are parsed on first use (most are never looked at). */
-class IndexedPackage implements PackageRecord {
-  name: string;
-  version: string;
-  arch: string;
-  multiArch?: MultiArch;
-  essential: boolean;
-  priority: string;
-  filename: string;
-  size: number;
-  sha256: string;
-  installedSize?: number;
-  source?: string;
-  origin?: string;
-  suite?: string;
-  notAutomatic?: boolean;
-  provides: Relation[];
-  private readonly raw: Stanza;
-  private parsed: Record<string, Alternatives[]> | undefined;
-
-  constructor(s: Stanza, origin: string | undefined) {
-    this.raw = s;
-    this.name = s['package'] as string;
-    this.version = s['version'] as string;
-    this.arch = s['architecture'] as string;
-    const ma = s['multi-arch'];
-    if (ma !== undefined && MULTI_ARCH.has(ma)) this.multiArch = ma as MultiArch;
-    this.essential = s['essential'] === 'yes';
-    this.priority = s['priority'] ?? '';
-    this.filename = s['filename'] ?? '';
-    this.size = Number(s['size'] ?? 0);
-    this.sha256 = s['sha256'] ?? '';
-    if (s['installed-size'] !== undefined) this.installedSize = Number(s['installed-size']);
-    const src = s['source'];
-    if (src !== undefined) this.source = src.split(' ', 1)[0];
-    if (origin !== undefined) this.origin = origin;
-    this.provides = s['provides'] === undefined ? [] : this.wrap('Provides', () => parseProvides(s['provides'] as string));
-  }
-
-  get depends(): Alternatives[] {
-    return this.rel('depends', 'Depends');
-  }
-  get preDepends(): Alternatives[] {
-    return this.rel('pre-depends', 'Pre-Depends');
-  }
-  get recommends(): Alternatives[] {
-    return this.rel('recommends', 'Recommends');
-  }
-  get conflicts(): Alternatives[] {
-    return this.rel('conflicts', 'Conflicts');
-  }
-  get breaks(): Alternatives[] {
-    return this.rel('breaks', 'Breaks');
-  }
-  get replaces(): Alternatives[] {
-    return this.rel('replaces', 'Replaces');
-  }
-
-  private rel(key: string, label: string): Alternatives[] {
-    const text = this.raw[key];
-    if (text === undefined) return [];
-    this.parsed ??= {};
-    return (this.parsed[key] ??= this.wrap(label, () => parseRelations(text)));
-  }
-
-  private wrap<T>(label: string, parse: () => T): T {
-    try {
-      return parse();
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      throw new CakeError('bad-archive', `${this.name} ${this.version}: ${label}: ${why}`, { cause: err });
-    }
-  }
 }
 
 /**

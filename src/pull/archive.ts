@@ -9,7 +9,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeTree } from '../archive/remove-tree.js';
-import { bootstrapDebian, planBootstrap, type DebRef, type BootstrapDeps, type BootstrapInputs, type BootstrapOptions, type BootstrapPlan, type BootstrapResult, type BootstrapVariant } from '../debian/bootstrap.js';
+import { bootstrapDebian, type DebRef, type BootstrapDeps, type BootstrapInputs, type BootstrapOptions, type BootstrapResult, type BootstrapVariant } from '../debian/bootstrap.js';
+import { planBootstrap, type BootstrapPlan } from '../debian/bootstrap-inputs.js';
 import { CakeError } from '../model/errors.js';
 import type { SelectedSource } from '../model/distro.js';
 import type { EnvRecord } from '../store/env-record.js';

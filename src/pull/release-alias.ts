@@ -8,7 +8,7 @@
  */
 import { loadInRelease, type LoadedRelease } from '../debian/inrelease-load.js';
 import { keyringLabel, loadKeyring } from '../debian/keyrings.js';
-import { normalizeMirror } from '../debian/archive-client.js';
+import { normalizeMirror } from '../debian/mirror-url.js';
 import { compareVersions } from '../debian/version.js';
 import { CakeError } from '../model/errors.js';
 import { isArchiveAlias, type ArchiveSourceDef, type DistroDef } from '../model/distro.js';

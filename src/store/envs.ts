@@ -7,12 +7,10 @@ import { fsJoin, relJoin } from '../archive/tree-walk.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { checkRecord } from './env-record.js';
 import { holdLease, liveLeases, type Lease } from './lease.js';
-import { lockIsStale, pidAlive, withLock } from './lock.js';
+import { lockIsStale, withLock } from './lock.js';
 import type { CakePaths } from './paths.js';
 import type { EnvRecord } from './env-record.js';
-
-const STAGING = /^\.staging-(.+)\.(\d+)\.[0-9a-f]+$/;
-const TRASH = /^\.trash-(.+)\.(\d+)\.[0-9a-f]+$/;
+import { sweepLeftovers } from './env-sweep.js';
 
 /** A staged env under construction: fill `rootfs`, then `commit` with the record. */
 export interface Staging {
@@ -267,44 +265,8 @@ export class EnvStore {
   }
 
   async sweepReport(opts: { skeletons?: boolean } = {}): Promise<{ removed: number; failed: string[] }> {
-    const failed: string[] = [];
-    let removed = 0;
-    let names: string[];
-    try {
-      names = readdirSync(this.paths.envs);
-    } catch {
-      return { removed, failed };
-    }
-    for (const entry of names) {
-      const m = STAGING.exec(entry) ?? TRASH.exec(entry);
-      let doomed = false;
-      if (m) {
-        const pid = Number(m[2]);
-        doomed = pid === process.pid ? TRASH.test(entry) : !pidAlive(pid);
-      } else if (opts.skeletons && !entry.startsWith('.') && !existsSync(join(this.paths.envs, entry, 'env.json'))) {
-        doomed = this.skeletonFree(entry);
-      }
-      if (!doomed) continue;
-      try {
-        await removeTree(join(this.paths.envs, entry));
-        removed++;
-      } catch (err) {
-        failed.push(`${entry}: ${(err as Error).message}`);
-      }
-    }
-    return { removed, failed };
-  }
-
-  /** A dir without env.json is garbage when no live cake holds its lock or a use lease. */
-  private skeletonFree(entry: string): boolean {
-    try {
-      validateEnvName(entry);
-    } catch {
-      return false; // not cake's
-    }
-    const st = lstatSync(join(this.paths.envs, entry), { throwIfNoEntry: false });
-    if (!st?.isDirectory()) return false;
-    return lockIsStale(this.lockPath(entry)) && liveLeases(this.useDir, entry).length === 0;
+    // a dir without env.json is garbage when no live cake holds its lock or a use lease
+    return sweepLeftovers(this.paths.envs, opts, (name) => lockIsStale(this.lockPath(name)) && liveLeases(this.useDir, name).length === 0);
   }
 
   /** Bytes used on disk by an env (apparent sizes). */
