@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TEST_CACHE } from './cli.js';
 
@@ -10,10 +10,12 @@ import { TEST_CACHE } from './cli.js';
  */
 export function debianMinbaseTarball(): string {
   const file = join(TEST_CACHE, 'mmdebstrap-bookworm-minbase.tar');
-  if (existsSync(file)) return file;
+  if (existsSync(file) && statSync(file).isFile()) return file;
+  rmSync(file, { recursive: true, force: true }); // a directory left by an older helper
   mkdirSync(TEST_CACHE, { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  execFileSync('mmdebstrap', ['--quiet', '--variant=minbase', '--mode=root', 'bookworm', tmp, 'http://deb.debian.org/debian'], { stdio: 'inherit', timeout: 600_000 });
+  // mmdebstrap picks its output format from the name: the temporary must end in .tar too
+  const tmp = join(TEST_CACHE, `.mmdebstrap-${process.pid}.tar`);
+  execFileSync('mmdebstrap', ['--quiet', '--variant=minbase', '--mode=root', '--format=tar', 'bookworm', tmp, 'http://deb.debian.org/debian'], { stdio: 'inherit', timeout: 600_000 });
   renameSync(tmp, file);
   return file;
 }
