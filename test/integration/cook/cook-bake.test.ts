@@ -42,7 +42,7 @@ steps:
   - env: { VM_ROLE: test }
 image:
   hostname: cooked-vm
-  size: 200M
+  size: 600M
   boot: bios
   keys: ["${KEY}"]
   cmdline: cake.cooked=yes
@@ -54,7 +54,7 @@ image:
     const [line1, line2] = r.stdout.split('\n');
     expect(line1).toMatch(/^vm\tsha256:[0-9a-f]{64}$/);
     expect(line2).toBe(out);
-    expect(r.stderr).toMatch(/baked .*vm\.img \(raw, 200\.0 MiB, BIOS, busybox\)/);
+    expect(r.stderr).toMatch(/baked .*vm\.img \(raw, 600\.0 MiB, BIOS, busybox\)/);
     expect(catInImage(out, '/etc/hostname')).toBe('cooked-vm\n');
     expect(catInImage(out, '/etc/motd')).toBe('cooked and baked\n');
     expect(catInImage(out, '/root/.ssh/authorized_keys')).toBe(`${KEY}\n`);
