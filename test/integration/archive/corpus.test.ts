@@ -200,7 +200,8 @@ describe('the real-world tar corpus: cake, GNU tar and bsdtar', () => {
         const gnu = spawnSync('tar', ['-x', '--no-same-owner', '-f', file, '-C', g], { stdio: 'ignore', timeout: 30_000 }).status === 0;
         const bsd = spawnSync('bsdtar', ['-x', '--no-same-owner', '-f', file, '-C', b], { stdio: 'ignore', timeout: 30_000 }).status === 0;
         const name = `c${i}`;
-        const r = await cake(home.home, ['pull', file, '--name', name], { timeout: 240_000 // go-gnu-sparse-big.tar is a 56 GiB sparse file: the tree hash reads its holes (about 60 s here) });
+        // go-gnu-sparse-big.tar is a 56 GiB sparse file: the tree hash reads its holes (about 60 s here)
+        const r = await cake(home.home, ['pull', file, '--name', name], { timeout: 240_000 });
         const v: Verdict = { file: basename(file), gnu, bsd, cake: r.code === 0, cakeError: '', diff: '' };
         if (STACK.test(r.stderr)) problems.push(`${v.file}: stack trace or bug report:\n${r.stderr.slice(0, 2000)}`);
         if (r.code !== 0) {
