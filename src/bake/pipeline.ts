@@ -16,6 +16,7 @@ import type { HttpClient } from '../net/http-client.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { EnvRecord } from '../store/env-record.js';
 import type { EnvStore } from '../store/envs.js';
+import { engineCacheDir, sweepRuns } from '../run/run-dir.js';
 import { withLock } from '../store/lock.js';
 import type { CakePaths } from '../store/paths.js';
 import { fetchKit, type KitRequest } from '../kit/archive-fetch.js';
@@ -108,6 +109,7 @@ export async function bake(deps: BakeDeps, opts: BakeOptions): Promise<BakeResul
   const envName = opts.env;
   deps.envs.get(envName); // the not-found error, before anything else
   deps.blobs.init();
+  sweepRuns(engineCacheDir(deps.paths)); // a killed run's mount points never reach the image
   const work = await makeWorkDir(deps.paths.tmp, 'bake');
   const ctx: BakeContext = { deps, opts, tools: createToolRunner(deps.hostEnv, deps.signal), work, output, timings: {} };
   try {

@@ -10,14 +10,13 @@ import { join } from 'node:path';
 import type { OwnershipTable } from '../archive/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { formatPlatform, toDistroArch, type Platform } from '../model/platform.js';
-import { RegistryAuth } from '../oci/auth.js';
 import { BlobLocations } from '../oci/blob-locations.js';
-import { CredentialStore } from '../oci/credentials.js';
+import { connectRegistry } from '../oci/connect.js';
 import { layoutSource, registrySource, resolveImage, type ImageSource, type ResolvedImage } from '../oci/image-source.js';
 import { applyLayers } from '../oci/layers.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { formatReference, manifestReference, parseReference, type ImageReference } from '../oci/reference.js';
-import { RegistryClient } from '../oci/registry-client.js';
+import type { RegistryClient } from '../oci/registry-client.js';
 import type { EnvRecord, GuestConfig } from '../store/env-record.js';
 import { withLock } from '../store/lock.js';
 import type { SourceDeps } from './deps.js';
@@ -55,10 +54,7 @@ export interface ImagePullOutcome {
 
 /** Shared registry machinery for one command: a client with credentials from `opts.env`. */
 export async function registryClient(deps: SourceDeps, opts: RegistryOptions | undefined): Promise<RegistryClient> {
-  const http = await deps.http();
-  const credentials = new CredentialStore(opts?.env ?? deps.hostEnv ?? {});
-  const auth = new RegistryAuth({ http, credentials, logger: deps.logger, signal: deps.signal });
-  return new RegistryClient({ http, auth, logger: deps.logger, signal: deps.signal, insecure: opts?.insecure ?? false });
+  return connectRegistry({ http: deps.http, logger: deps.logger, signal: deps.signal, env: opts?.env ?? deps.hostEnv ?? {}, insecure: opts?.insecure ?? false });
 }
 
 function guestConfig(c: ResolvedImage['config']['config']): GuestConfig | undefined {

@@ -1,13 +1,13 @@
 /**
- * The per-run directory: `<cacheDir>/runs/<pid>-<random>/`, made before a guest starts and removed
- * after it ends. It holds the skeleton of the guest's private /dev (bound over the env's /dev by
- * both engines; see DEV_NODES), empty stages for the userns engine's /proc and /sys, and
+ * The per-run directory: `<cacheDir>/runs/<pid>-<random>/` (cacheDir: {@link engineCacheDir}), made
+ * before a guest starts and removed after it ends. It holds the skeleton of the guest's private /dev
+ * (bound over the env's /dev by both engines; see DEV_NODES), empty stages for the userns engine's /proc and /sys, and
  * `run.json`: the env it serves and the mount points cake created in that env for this run.
  *
  * Nothing of a run stays in the env: after the run, the mount points it created are removed when
  * they are still empty and no other live run of the same env uses them. A run that was killed
- * (SIGKILL, power loss) leaves its directory; the next run sweeps it (sweepRuns), removing the
- * mount points it recorded the same way.
+ * (SIGKILL, power loss) leaves its directory; the next run, export, push or bake sweeps it
+ * (sweepRuns), removing the mount points it recorded the same way.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -90,7 +90,16 @@ function removeCreated(cacheDir: string, self: string, rec: RunRecord): void {
   }
 }
 
-/** Sweeps run directories whose cake process is gone (see the module comment). Never throws. */
+/** The engine's cache dir in the store's cache: run dirs, self-check results, provisioned kits. */
+export function engineCacheDir(paths: { cache: string }): string {
+  return join(paths.cache, 'engine');
+}
+
+/**
+ * Sweeps run directories whose cake process is gone (see the module comment). Never throws.
+ * Runs before a guest starts and before an env is read for an output (export, push, bake), so a
+ * killed run's mount points never reach a tarball, an image or a disk.
+ */
 export function sweepRuns(cacheDir: string): void {
   for (const name of safeList(runsDir(cacheDir))) {
     const dir = join(runsDir(cacheDir), name);
