@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Quick start, second command (`npm test`): installs what the tests need (host packages, npm
-# packages), builds, checks types and generated docs, then runs the unit and integration suites.
+# packages), builds (the type check), lints, then runs the unit and integration suites with
+# CAKE_TEST_STRICT=1: a test that needs a missing host tool or fixture fails instead of skipping
+# (test/helpers/tools.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_packages scripts/host-packages.txt scripts/test-packages.txt
 ensure_node_modules
 npm run build --silent
+npm run lint --silent
 export CAKE_TEST_BUILT=1
+export CAKE_TEST_STRICT=1
 npx vitest run "$@"

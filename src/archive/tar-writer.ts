@@ -4,7 +4,7 @@
  * tar-stream's pack(), which turns mode 0 into 0644, overflows uids above 262143 to 0777777 and
  * re-encodes non-UTF-8 names as UTF-8.
  */
-import { chmodSync, closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { CakeError } from '../model/errors.js';
 import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from './ownership.js';
@@ -52,7 +52,7 @@ export async function writeTar(
     let bytes = 0;
     for (const item of items) {
       if (opts.signal?.aborted) throw new CakeError('interrupted', 'interrupted');
-      bytes += await writeItem(w, root, ownership, item, seen, opts.sourceDateEpoch, restore);
+      bytes += await writeItem(w, root, ownership, item, seen, opts.sourceDateEpoch);
     }
     await w.write(ZEROS);
     await new Promise<void>((resolve, reject) => {
@@ -104,7 +104,6 @@ async function writeItem(
   item: Item,
   seen: Map<string, Buffer>,
   sde: number | undefined,
-  restore: Array<[string | Buffer, number]>,
 ): Promise<number> {
   const { rel, st } = item;
   const key = keyFromBytes(rel);

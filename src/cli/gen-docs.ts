@@ -6,10 +6,6 @@ import { CONFIG_KEYS } from './config.js';
  * Pure functions of the table: `npm run gen` writes them, and a unit test fails when the files
  * in the repository differ from what these functions produce.
  */
-function longFlag(o: OptionSpec): string {
-  return /--[a-z0-9-]+/.exec(o.flags)?.[0] ?? o.flags;
-}
-
 function takesValue(o: OptionSpec): boolean {
   return /[<[]/.test(o.flags);
 }

@@ -77,7 +77,6 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
   const key = requestKey(a, variant, packages, recommends, req.sourceDateEpoch);
   let reused = false;
   const reuse = req.force ? undefined : (existing: EnvRecord): boolean => (reused = existing.source.ref === req.source.ref && (existing.resolved as { request?: string }).request === key);
-  const [first] = a.suites;
   // what cake and the guest create must not depend on the user's umask (a reproducible tree)
   const umask = process.umask(0o022);
   try {

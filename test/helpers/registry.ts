@@ -22,14 +22,13 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selfSignedCert } from './http-server.js';
+import { haveCommand } from './tools.js';
+
+/** What the registry tests run: the registry itself, and skopeo and umoci to read back what cake pushes. */
+export const REGISTRY_TOOLS = ['docker-registry', 'skopeo', 'umoci'];
 
 export function haveRegistryTools(): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v docker-registry && command -v skopeo && command -v umoci'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+  return haveCommand(...REGISTRY_TOOLS);
 }
 
 function freePort(): Promise<number> {

@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAKE, cake } from '../../helpers/cli.js';
 import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
-import { BAKE_HOME, BAKE_TOOLS, catInImage, haveTools, partitionOffset, sha256File, startBoot, statInImage } from './harness.js';
+import { BAKE_HOME, BAKE_TOOLS, catInImage, partitionOffset, sha256File, startBoot, statInImage } from './harness.js';
+import { missing, missingCommands } from '../../helpers/tools.js';
 
 const MIB = 1024 * 1024;
 const PASSWORD = 'cake-test-pw';
 
-describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake bake + boot: a busybox env (TCG unless KVM works)', () => {
+describe.skipIf(missing('busybox-static', haveBusybox()) || missingCommands(...BAKE_TOOLS))('cake bake + boot: a busybox env (TCG unless KVM works)', () => {
   let work: string;
   let tarball: string;
   let image: string;

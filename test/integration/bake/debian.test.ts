@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, TEST_CACHE } from '../../helpers/cli.js';
 import { bzImageRelease } from '../../../src/bake/kernel.js';
-import { BAKE_HOME, BAKE_TOOLS, catInImage, haveTools, partitionOffset, SSH_OPTS, sshUntilUp, startBoot, statInImage, type Boot } from './harness.js';
+import { BAKE_HOME, BAKE_TOOLS, catInImage, partitionOffset, SSH_OPTS, sshUntilUp, startBoot, statInImage, type Boot } from './harness.js';
+import { missingCommands } from '../../helpers/tools.js';
 
 const ENV = 'bake-debian';
 const PACKAGES = 'systemd-sysv,udev,openssh-server,linux-image-amd64';
@@ -42,7 +43,7 @@ async function bootAndSsh(boot: Boot, key: string): Promise<string> {
   }
 }
 
-describe.skipIf(!haveTools(...BAKE_TOOLS, 'ssh', 'ssh-keygen'))('cake bake + boot: Debian with systemd and OpenSSH (TCG unless KVM works)', () => {
+describe.skipIf(missingCommands(...BAKE_TOOLS, 'ssh', 'ssh-keygen'))('cake bake + boot: Debian with systemd and OpenSSH (TCG unless KVM works)', () => {
   let work: string;
   let key: string;
   let image: string;

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAKE, TEST_CACHE } from '../../helpers/cli.js';
+import { haveCommand } from '../../helpers/tools.js';
 import { stripAnsi } from '../../../src/boot/boot-run.js';
 import { readGpt } from '../../../src/bake/partition.js';
 
@@ -15,7 +16,7 @@ import { readGpt } from '../../../src/bake/partition.js';
 export const BAKE_HOME = join(TEST_CACHE, 'bake/home');
 mkdirSync(BAKE_HOME, { recursive: true });
 
-export const haveTools = (...tools: string[]): boolean => tools.every((t) => spawnSync('sh', ['-c', `command -v ${t} || test -x /usr/sbin/${t} || test -x /sbin/${t}`]).status === 0);
+export const haveTools = haveCommand;
 
 export const BAKE_TOOLS = ['qemu-system-x86_64', 'qemu-img', 'mkfs.ext4', 'debugfs', 'mkfs.vfat', 'mcopy', 'syslinux'];
 

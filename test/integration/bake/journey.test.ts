@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake } from '../../helpers/cli.js';
-import { BAKE_HOME, BAKE_TOOLS, catInImage, haveTools, sshMarker, sshUntilUp, startBoot } from './harness.js';
+import { BAKE_HOME, BAKE_TOOLS, catInImage, sshMarker, sshUntilUp, startBoot } from './harness.js';
+import { missingCommands } from '../../helpers/tools.js';
 
 const ENV = 'bake-noudev';
 
@@ -38,7 +39,7 @@ const PROBE = [
   'awk -F: \'$1 == "root" { print $2 }\' /etc/shadow',
 ].join('; ');
 
-describe.skipIf(!haveTools(...BAKE_TOOLS, 'ssh', 'ssh-keygen'))('the journey: a Debian env without udev bakes into a machine that logs in (TCG unless KVM works)', () => {
+describe.skipIf(missingCommands(...BAKE_TOOLS, 'ssh', 'ssh-keygen'))('the journey: a Debian env without udev bakes into a machine that logs in (TCG unless KVM works)', () => {
   let work: string;
   let key: string;
   let image: string;

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake } from '../../helpers/cli.js';
-import { BAKE_HOME, BAKE_TOOLS, catInImage, haveTools, sshMarker, sshUntilUp, startBoot } from './harness.js';
+import { BAKE_HOME, BAKE_TOOLS, catInImage, sshMarker, sshUntilUp, startBoot } from './harness.js';
+import { missingCommands } from '../../helpers/tools.js';
 
 const ENV = 'bake-sysv';
 
@@ -25,7 +26,7 @@ async function ensureEnv(): Promise<void> {
   if (sed.code !== 0) throw new Error(sed.stderr);
 }
 
-describe.skipIf(!haveTools(...BAKE_TOOLS, 'ssh', 'ssh-keygen'))('cake bake + boot: a sysvinit env with its own inittab (TCG unless KVM works)', () => {
+describe.skipIf(missingCommands(...BAKE_TOOLS, 'ssh', 'ssh-keygen'))('cake bake + boot: a sysvinit env with its own inittab (TCG unless KVM works)', () => {
   let work: string;
   let key: string;
   let image: string;

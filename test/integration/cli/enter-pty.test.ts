@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as pty from 'node-pty';
 import { CAKE, cake, freshHome } from '../../helpers/cli.js';
 import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
+import { missing } from '../../helpers/tools.js';
 
 /** Drives `cake enter` in a real pseudo-terminal, as a person at a keyboard would. */
 class Terminal {
@@ -36,7 +37,7 @@ class Terminal {
   }
 }
 
-describe.skipIf(!haveBusybox())('cake enter in a pseudo-terminal', () => {
+describe.skipIf(missing('busybox-static', haveBusybox()))('cake enter in a pseudo-terminal', () => {
   let work: string;
   let h: { home: string; cleanup(): void };
 

@@ -9,10 +9,11 @@ import { CAKE, cake, freshHome } from '../../helpers/cli.js';
 import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
 import { TestHttpServer } from '../../helpers/http-server.js';
 import { tar, file, dir, symlink } from '../../helpers/tar-build.js';
+import { missing } from '../../helpers/tools.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-describe.skipIf(!haveBusybox())('cake CLI spine (built CLI, real tools)', () => {
+describe.skipIf(missing('busybox-static', haveBusybox()))('cake CLI spine (built CLI, real tools)', () => {
   let work: string;
   let tarball: string;
   let tarBytes: Buffer;

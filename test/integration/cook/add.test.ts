@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
 import { haveBusybox } from '../../helpers/busybox-rootfs.js';
 import { busyboxTarball, removeHome, debianTarball, haveNix } from './fixtures.js';
+import { missing, skipMissing } from '../../helpers/tools.js';
 
 /** path → sha256 (files) or link target (symlinks) of every entry of a tree. */
 function snapshot(root: string): Map<string, string> {
@@ -28,7 +29,7 @@ function unchanged(before: Map<string, string>, after: Map<string, string>): str
   return [...before].filter(([k, v]) => after.get(k) !== v).map(([k]) => k);
 }
 
-describe.skipIf(!haveBusybox())('cake add (built CLI)', () => {
+describe.skipIf(missing('busybox-static', haveBusybox()))('cake add (built CLI)', () => {
   const h = freshHome('cake-add-');
   const home = h.home;
   const work = mkdtempSync(join(tmpdir(), 'cake-add-work-'));
@@ -50,7 +51,7 @@ describe.skipIf(!haveBusybox())('cake add (built CLI)', () => {
   });
 
   it("gives a busybox-only env Debian's bash with its closure, leaving the env's own files alone", async (t) => {
-    if (!bookworm) return t.skip();
+    if (!bookworm) return skipMissing(t, 'the Debian bookworm tarball (made with mmdebstrap)');
     const before = snapshot(rootfs('bb'));
     const r = await cake(home, ['add', 'bb', '--from', 'deb12:/bin/bash']);
     expect(r.stderr).toContain('added /bin/bash: from deb12:/bin/bash, with its loader and');
@@ -70,7 +71,7 @@ describe.skipIf(!haveBusybox())('cake add (built CLI)', () => {
   });
 
   it('gives a Debian 12 env a program from Debian 13 that needs the newer libc', async (t) => {
-    if (!bookworm || !trixie) return t.skip();
+    if (!bookworm || !trixie) return skipMissing(t, 'the Debian bookworm and trixie tarballs (made with mmdebstrap)');
     const before = snapshot(rootfs('deb12'));
     const r = await cake(home, ['add', 'deb12', '--from', 'deb13:/usr/bin/jq']);
     expect(r.code).toBe(0);
@@ -108,7 +109,7 @@ describe.skipIf(!haveBusybox())('cake add (built CLI)', () => {
     expect((await cake(home, ['add', 'nope', '--host', '/bin/true'])).stderr).toMatch(/^cake: no environment named nope/);
   });
 
-  describe.skipIf(!haveNix())('Nix store closures (nix-bin)', () => {
+  describe.skipIf(missing('nix-bin with a writable /nix/store', haveNix()))('Nix store closures (nix-bin)', () => {
     const made: string[] = [];
     let registered = '';
     let unregistered = '';

@@ -11,12 +11,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
 import { haveBusybox } from '../../helpers/busybox-rootfs.js';
-import { BAKE_HOME, BAKE_TOOLS, catInImage, haveTools, startBoot } from '../bake/harness.js';
+import { BAKE_HOME, BAKE_TOOLS, catInImage, startBoot } from '../bake/harness.js';
 import { busyboxTarball, removeHome } from './fixtures.js';
+import { missing, missingCommands } from '../../helpers/tools.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNha2UtY29vay1iYWtlLXRlc3Qta2V5LTAwMDAwMDAw cook@test';
 
-describe.skipIf(!haveBusybox() || !haveTools(...BAKE_TOOLS))('cake cook --bake (built CLI, real QEMU)', () => {
+describe.skipIf(missing('busybox-static', haveBusybox()) || missingCommands(...BAKE_TOOLS))('cake cook --bake (built CLI, real QEMU)', () => {
   const h = freshHome('cake-cook-bake-');
   const home = h.home;
   const dir = mkdtempSync(join(tmpdir(), 'cake-cook-bake-work-'));

@@ -7,10 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
 import { haveBusybox } from '../../helpers/busybox-rootfs.js';
 import { busyboxTarball, removeHome, debianTarball } from './fixtures.js';
+import { missing, skipMissing } from '../../helpers/tools.js';
 
 const HASH = /^([a-z0-9.-]+)\tsha256:([0-9a-f]{64})$/;
 
-describe.skipIf(!haveBusybox())('cake cook (built CLI)', () => {
+describe.skipIf(missing('busybox-static', haveBusybox()))('cake cook (built CLI)', () => {
   const h = freshHome('cake-cook-');
   const home = h.home;
   const dir = mkdtempSync(join(tmpdir(), 'cake-cook-work-'));
@@ -282,7 +283,7 @@ steps:
   it('cooks on a Debian base with a program from another Debian release', async (t) => {
     const deb12 = debianTarball('bookworm-bash');
     const deb13 = debianTarball('trixie-jq');
-    if (!deb12 || !deb13) return t.skip();
+    if (!deb12 || !deb13) return skipMissing(t, 'the Debian bookworm and trixie tarballs (made with mmdebstrap)');
     expect((await cake(home, ['import', deb13, '--name', 'trixie'])).code).toBe(0);
     copyFileSync(deb12, join(dir, 'bookworm.tar.gz'));
     recipe('deb.yaml', 'name: deb\nfrom: ./bookworm.tar.gz\nsteps:\n  - run: bash -c \'echo "$BASH_VERSION" > /etc/bash-version\'\n  - add: trixie:/usr/bin/jq\n  - run: jq --version > /etc/jq-version\n');

@@ -14,6 +14,7 @@ import { CAKE } from '../../helpers/cli.js';
 import { haveBusybox } from '../../helpers/busybox-rootfs.js';
 import { firstDifference } from './env-diff.js';
 import { busyboxTarball } from './fixtures.js';
+import { missing } from '../../helpers/tools.js';
 
 const HASH = /^([a-z0-9.-]+)\tsha256:([0-9a-f]{64})$/;
 const NOBODY = 65534;
@@ -37,7 +38,7 @@ steps:
     content: "hi\\n"
 `;
 
-describe.skipIf(!haveBusybox())('cook is reproducible (built CLI)', () => {
+describe.skipIf(missing('busybox-static', haveBusybox()))('cook is reproducible (built CLI)', () => {
   const top = mkdtempSync(join(tmpdir(), 'cake-repro-'));
   const a = { dir: join(top, 'checkout-a'), home: join(top, 'home-a') };
   const b = { dir: join(top, 'elsewhere/checkout-b'), home: join(top, 'home-b') };

@@ -28,6 +28,7 @@ import { BlobStore } from '../../../src/store/blobs.js';
 import type { EnvRecord } from '../../../src/store/env-record.js';
 import { EnvStore } from '../../../src/store/envs.js';
 import { resolvePaths } from '../../../src/store/paths.js';
+import { missing } from '../../helpers/tools.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const HOME = join(REPO, 'test/.cache/bootstrap');
@@ -274,7 +275,7 @@ function groupId(root: string, name: string): number {
   return Number(line.split(':')[2]);
 }
 
-describe.skipIf(!haveBusybox())('guest scripts of a bootstrap', () => {
+describe.skipIf(missing('busybox-static', haveBusybox()))('guest scripts of a bootstrap', () => {
   it('collect the output in the log and turn a failure into an engine error quoting it', async () => {
     const fs = createBusyboxRootfs();
     const log = join(fs.root, '..', 'bootstrap.log');

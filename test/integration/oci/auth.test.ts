@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
-import { TestRegistry, haveRegistryTools, uploadImage } from '../../helpers/registry.js';
+import { TestRegistry, REGISTRY_TOOLS, uploadImage } from '../../helpers/registry.js';
 import { file, tar } from '../../helpers/tar-build.js';
 import { image, layer, type BuiltImage } from './images.js';
+import { missingCommands } from '../../helpers/tools.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
-describe.skipIf(!haveRegistryTools())('registry authentication (htpasswd and token registries)', () => {
+describe.skipIf(missingCommands(...REGISTRY_TOOLS))('registry authentication (htpasswd and token registries)', () => {
   let basic: TestRegistry;
   let token: TestRegistry;
   let img: BuiltImage;

@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
 import { TestHttpServer } from '../../helpers/http-server.js';
-import { FaultProxy, TestRegistry, digestOf, haveRegistryTools, uploadImage } from '../../helpers/registry.js';
+import { FaultProxy, TestRegistry, digestOf, REGISTRY_TOOLS, uploadImage } from '../../helpers/registry.js';
 import { file, tar } from '../../helpers/tar-build.js';
 import { image, index, layer, type BuiltImage } from './images.js';
+import { missingCommands } from '../../helpers/tools.js';
 
 const HOST_ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
 
-describe.skipIf(!haveRegistryTools())('registry faults: retries, resume, redirects, digests that do not match', () => {
+describe.skipIf(missingCommands(...REGISTRY_TOOLS))('registry faults: retries, resume, redirects, digests that do not match', () => {
   let reg: TestRegistry;
   let proxy: FaultProxy;
   let big: BuiltImage;
@@ -132,7 +133,7 @@ describe.skipIf(!haveRegistryTools())('registry faults: retries, resume, redirec
   });
 });
 
-describe.skipIf(!haveRegistryTools())('blob redirects to another host', () => {
+describe.skipIf(missingCommands(...REGISTRY_TOOLS))('blob redirects to another host', () => {
   let reg: TestRegistry;
   let proxy: FaultProxy;
   let cdn: TestHttpServer;
@@ -173,7 +174,7 @@ describe.skipIf(!haveRegistryTools())('blob redirects to another host', () => {
   });
 });
 
-describe.skipIf(!haveRegistryTools())('plain HTTP only for loopback registries unless --insecure', () => {
+describe.skipIf(missingCommands(...REGISTRY_TOOLS))('plain HTTP only for loopback registries unless --insecure', () => {
   let reg: TestRegistry;
   beforeAll(async () => {
     reg = await TestRegistry.start();

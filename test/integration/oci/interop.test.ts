@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
-import { TestRegistry, haveRegistryTools } from '../../helpers/registry.js';
+import { TestRegistry, REGISTRY_TOOLS } from '../../helpers/registry.js';
 import { silentLogger } from '../../../src/model/logger.js';
 import { HttpClient } from '../../../src/net/http-client.js';
 import { pull } from '../../../src/pull/pull.js';
 import { BlobStore } from '../../../src/store/blobs.js';
 import { EnvStore } from '../../../src/store/envs.js';
 import { resolvePaths } from '../../../src/store/paths.js';
+import { missingCommands } from '../../helpers/tools.js';
 
 /** path → type, content hash or link target. */
 function tree(root: string): string[] {
@@ -34,7 +35,7 @@ function tree(root: string): string[] {
 
 const run = (cmd: string, args: string[]): Promise<unknown> => execa(cmd, args, { stdio: 'pipe' });
 
-describe.skipIf(!haveRegistryTools())('images made by umoci and skopeo', () => {
+describe.skipIf(missingCommands(...REGISTRY_TOOLS))('images made by umoci and skopeo', () => {
   let reg: TestRegistry;
   let work: string;
   let layout: string;

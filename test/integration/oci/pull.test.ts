@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
 import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
-import { FaultProxy, TestRegistry, digestOf, haveRegistryTools, uploadImage } from '../../helpers/registry.js';
+import { FaultProxy, TestRegistry, digestOf, REGISTRY_TOOLS, uploadImage } from '../../helpers/registry.js';
 import { dir, file, hardlink, tar } from '../../helpers/tar-build.js';
 import { image, index, layer, type BuiltImage } from './images.js';
+import { missing, missingCommands } from '../../helpers/tools.js';
 
 const HOST_ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
 const OTHER_ARCH = HOST_ARCH === 'amd64' ? 'arm64' : 'amd64';
 
-describe.skipIf(!haveRegistryTools() || !haveBusybox())('cake pull docker:// (real registry, built CLI)', () => {
+describe.skipIf(missingCommands(...REGISTRY_TOOLS) || missing('busybox-static', haveBusybox()))('cake pull docker:// (real registry, built CLI)', () => {
   let reg: TestRegistry;
   let proxy: FaultProxy;
   let work: string;

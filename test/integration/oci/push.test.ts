@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
-import { FaultProxy, TestRegistry, haveRegistryTools, uploadImage } from '../../helpers/registry.js';
+import { FaultProxy, TestRegistry, REGISTRY_TOOLS, uploadImage } from '../../helpers/registry.js';
 import { dir, entry, file, hardlink, symlink, tar } from '../../helpers/tar-build.js';
 import { image, layer } from './images.js';
 import { HttpClient } from '../../../src/net/http-client.js';
@@ -15,6 +15,7 @@ import { CredentialStore } from '../../../src/oci/credentials.js';
 import { RegistryAuth } from '../../../src/oci/auth.js';
 import { RegistryClient } from '../../../src/oci/registry-client.js';
 import { buildImage, pushToRegistry } from '../../../src/oci/push.js';
+import { missingCommands } from '../../helpers/tools.js';
 
 const HOST_ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -38,7 +39,7 @@ function tree(root: string, skip: RegExp = /^dev\//): string[] {
   return out;
 }
 
-describe.skipIf(!haveRegistryTools())('cake push (real registry, read back with skopeo and umoci)', () => {
+describe.skipIf(missingCommands(...REGISTRY_TOOLS))('cake push (real registry, read back with skopeo and umoci)', () => {
   let reg: TestRegistry;
   let proxy: FaultProxy;
   let work: string;

@@ -9,6 +9,7 @@ import { defaultRunOptions, type RunOptions } from '../../../src/run/run-options
 import { createBusyboxRootfs, haveBusybox, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
 import { linkProvisionedProot, provisionTestProot } from '../../helpers/provisioned-proot.js';
 import { buildRunner, runGuest, type RunSpec } from './harness.js';
+import { skipUnless } from '../../helpers/tools.js';
 
 /**
  * Real engines against a busybox rootfs, through a runner process that calls runInEnv like
@@ -67,7 +68,7 @@ const run = (s: RunSpec) => runGuest(runner, s, { env: hostEnv, extendEnv: true 
 describe.each(['userns', 'proot'] as const)('%s engine', (engine) => {
   const t = (name: string, fn: () => Promise<void>) =>
     it(name, async (ctx) => {
-      if (engine === 'proot' && !prootOk) ctx.skip();
+      if (engine === 'proot') skipUnless(ctx, 'a proot that passes the self-check (the host\'s or a provisioned one)', prootOk);
       await fn();
     });
 

@@ -16,6 +16,7 @@ import { runInEnv } from '../../../src/run/engine.js';
 import { defaultRunOptions } from '../../../src/run/run-options.js';
 import { silentLogger } from '../../../src/model/logger.js';
 import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
+import { missing } from '../../helpers/tools.js';
 
 const TRIPLET = `${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
 const hostKit: FakerootKit = {
@@ -27,7 +28,7 @@ const hostKit: FakerootKit = {
 };
 const haveFakeroot = [hostKit.ldso, hostKit.faked, join(hostKit.libDir, 'libfakeroot-sysv.so')].every((p) => existsSync(p));
 
-describe.skipIf(!haveFakeroot)("faked on the host, from a kit's files", () => {
+describe.skipIf(missing('fakeroot (faked-sysv, libfakeroot-sysv.so)', haveFakeroot))("faked on the host, from a kit's files", () => {
   const root = mkdtempSync(join(tmpdir(), 'cake-faked-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -65,7 +66,7 @@ describe.skipIf(!haveFakeroot)("faked on the host, from a kit's files", () => {
   });
 });
 
-describe.skipIf(!haveFakeroot || !haveBusybox())('a static guest (busybox, as musl programs are to a glibc libfakeroot)', () => {
+describe.skipIf(missing('fakeroot (faked-sysv, libfakeroot-sysv.so)', haveFakeroot) || missing('busybox-static', haveBusybox()))('a static guest (busybox, as musl programs are to a glibc libfakeroot)', () => {
   it('runs without faked (the guest has no glibc for libfakeroot), so its chown is not recorded: EINVAL in a user namespace, the table unchanged', async (ctx) => {
     const fs = createBusyboxRootfs();
     const work = mkdtempSync(join(tmpdir(), 'cake-faked-bb-'));

@@ -21,6 +21,7 @@ import { createBusyboxRootfs, haveBusybox, type BusyboxRootfs } from '../../help
 import { cake, freshHome } from '../../helpers/cli.js';
 import { linkProvisionedProot, provisionDeps, testStore } from '../../helpers/provisioned-proot.js';
 import { buildRunner } from './harness.js';
+import { missing } from '../../helpers/tools.js';
 
 const arch = provisionArch(machine());
 const pins = arch ? PROOT_PINS[arch] : undefined;
@@ -126,7 +127,7 @@ describe.skipIf(arch === undefined)('a proot provisioned from the Debian archive
   });
 });
 
-describe.skipIf(arch === undefined || process.getuid?.() !== 0 || !haveBusybox())('on a host whose /tmp is noexec', () => {
+describe.skipIf(arch === undefined || process.getuid?.() !== 0 || missing('busybox-static', haveBusybox()))('on a host whose /tmp is noexec', () => {
   let rootfs: BusyboxRootfs;
   let runner: string;
   let runnerDir: string;
@@ -163,7 +164,7 @@ describe.skipIf(arch === undefined || process.getuid?.() !== 0 || !haveBusybox()
   });
 });
 
-describe.skipIf(arch === undefined || !haveBusybox())('cake exec --engine proot (built CLI)', () => {
+describe.skipIf(arch === undefined || missing('busybox-static', haveBusybox()))('cake exec --engine proot (built CLI)', () => {
   let work: string;
   let tarball: string;
   const home = freshHome('cake-prov-cli-');

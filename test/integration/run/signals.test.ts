@@ -11,6 +11,7 @@ import { defaultRunOptions } from '../../../src/run/run-options.js';
 import { createBusyboxRootfs, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
 import { linkProvisionedProot, provisionTestProot } from '../../helpers/provisioned-proot.js';
 import { buildRunner, runnerArgs, type RunSpec } from './harness.js';
+import { skipUnless } from '../../helpers/tools.js';
 
 /**
  * Signals and terminals: Ctrl-C typed on a real terminal (node-pty) reaches the guest's trap while
@@ -76,14 +77,14 @@ function ctrlC(s: RunSpec): Promise<{ output: string; code: number }> {
 
 describe.each(['userns', 'proot'] as const)('%s engine', (engine) => {
   it('delivers a terminal Ctrl-C to the guest, not to cake', async (ctx) => {
-    if (engine === 'proot' && !prootOk) ctx.skip();
+    if (engine === 'proot') skipUnless(ctx, 'a proot that passes the self-check (the host\'s or a provisioned one)', prootOk);
     const r = await ctrlC(spec(engine, ['sh', '-c', 'trap "echo got-int; exit 3" INT; echo ready; sleep 30'], true));
     expect(r.output).toContain('got-int');
     expect(r.code).toBe(3);
   });
 
   it('relays a SIGTERM sent to cake to the guest', async (ctx) => {
-    if (engine === 'proot' && !prootOk) ctx.skip();
+    if (engine === 'proot') skipUnless(ctx, 'a proot that passes the self-check (the host\'s or a provisioned one)', prootOk);
     // A loop of short sleeps: sh runs the trap between two commands, whenever the signal lands.
     const script = 'trap "echo got-term; exit 4" TERM; echo ready; while :; do sleep 0.1; done';
     const child = execa(process.execPath, runnerArgs(runner, spec(engine, ['sh', '-c', script], false)), { reject: false, stdin: 'ignore' });
@@ -96,7 +97,7 @@ describe.each(['userns', 'proot'] as const)('%s engine', (engine) => {
   });
 
   it('reports a guest killed by a relayed signal as 128+N', async (ctx) => {
-    if (engine === 'proot' && !prootOk) ctx.skip();
+    if (engine === 'proot') skipUnless(ctx, 'a proot that passes the self-check (the host\'s or a provisioned one)', prootOk);
     const child = execa(process.execPath, runnerArgs(runner, spec(engine, ['sh', '-c', 'echo ready; exec sleep 30'], false)), { reject: false, stdin: 'ignore' });
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) setTimeout(() => child.kill('SIGTERM'), 300);

@@ -8,6 +8,7 @@ import { writeCpio, type CpioEntry } from '../../../src/bake/cpio.js';
 import { GPT_TYPE, LEGACY_BIOS_BOOTABLE, guidBytes, guidString, readGpt, usableRange, writeGpt } from '../../../src/bake/partition.js';
 import { sha512Crypt, saltFromSeed } from '../../../src/bake/sha512-crypt.js';
 import { derivedUuid, imageIds } from '../../../src/bake/identity.js';
+import { missingCommands } from '../../helpers/tools.js';
 
 /** A newc reader for the tests: [name, mode, uid, gid, nlink, mtime, rdevmajor, rdevminor, data]. */
 function readNewc(buf: Buffer): Array<{ name: string; mode: number; uid: number; nlink: number; mtime: number; rdev: [number, number]; data: Buffer; ino: number }> {
@@ -65,7 +66,7 @@ describe('cpio (newc) writer', () => {
     expect(() => writeCpio([{ path: 'a', type: 'dir', mode: 0o755 }, { path: 'a', type: 'dir', mode: 0o755 }], 0)).toThrow(/duplicate/);
   });
 
-  it.skipIf(spawnSync('cpio', ['--version']).error !== undefined)('is read back by GNU cpio', () => {
+  it.skipIf(missingCommands('cpio'))('is read back by GNU cpio', () => {
     const r = spawnSync('cpio', ['-it', '--quiet'], { input: writeCpio(entries, 0) });
     expect(r.stdout.toString().trim().split('\n')).toEqual(['bin', 'bin/busybox', 'bin/sh', 'dev', 'dev/console', 'init']);
   });
@@ -118,7 +119,7 @@ describe('GPT', () => {
     expect(() => writeGpt({ ...disk, partitions: [{ ...p, start: 10 }] })).toThrow(/overlaps or leaves/);
   });
 
-  it.skipIf(spawnSync('sfdisk', ['--version']).error !== undefined)('is what sfdisk reads', () => {
+  it.skipIf(missingCommands('sfdisk'))('is what sfdisk reads', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cake-gpt-'));
     try {
       const img = join(dir, 'd.img');
@@ -142,7 +143,7 @@ describe('sha512-crypt', () => {
     expect(sha512Crypt('Hello world!', 'saltstring')).toBe('$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1');
   });
 
-  it.skipIf(spawnSync('openssl', ['version']).error !== undefined)('matches openssl passwd -6 for short, empty-salted and long passwords', () => {
+  it.skipIf(missingCommands('openssl'))('matches openssl passwd -6 for short, empty-salted and long passwords', () => {
     for (const pw of ['x', 'correct horse battery staple', 'p'.repeat(130)]) {
       const want = execFileSync('openssl', ['passwd', '-6', '-salt', 'abcdefgh12345678', pw], { encoding: 'utf8' }).trim();
       expect(sha512Crypt(pw, 'abcdefgh12345678')).toBe(want);

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { makeWorkDir } from '../../../src/bake/work-dir.js';
 import { probeSector } from '../../../src/boot/kvm-probe.js';
 import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize } from '../../../src/model/bake-options.js';
 import { findOvmf, qemuArgs, userChoosesFirmware, type QemuPlan } from '../../../src/boot/qemu.js';
+import { missingCommands } from '../../helpers/tools.js';
 
 const MIB = 1024 * 1024;
 
@@ -155,7 +156,7 @@ describe('KVM probe sector', () => {
     expect(s.includes(Buffer.from('CAKE-KVM-OK'))).toBe(true);
   });
 
-  it.skipIf(spawnSync('qemu-system-x86_64', ['--version']).error !== undefined)('prints CAKE-KVM-OK under TCG (it reaches long mode)', async () => {
+  it.skipIf(missingCommands('qemu-system-x86_64'))('prints CAKE-KVM-OK under TCG (it reaches long mode)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cake-probe-'));
     writeFileSync(join(dir, 'p.img'), probeSector());
     const child = spawn('qemu-system-x86_64', ['-accel', 'tcg', '-m', '32', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-drive', `file=${dir}/p.img,format=raw,if=ide`], { stdio: ['ignore', 'pipe', 'ignore'] });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DF_1_PIE, ET_EXEC, bufferSource, elfRole, parseElf, readElfFile } from '../../../src/archive/elf.js';
 import { CakeError } from '../../../src/model/errors.js';
 import { buildElf } from './elf-fixture.js';
+import { missing } from '../../helpers/tools.js';
 
 describe('ELF reader', () => {
   for (const bits of [32, 64] as const) {
@@ -63,7 +64,7 @@ describe('ELF reader', () => {
     }
   });
 
-  it.skipIf(!existsSync('/usr/bin/bash'))('reads a real program of the host', () => {
+  it.skipIf(missing('/usr/bin/bash', existsSync('/usr/bin/bash')))('reads a real program of the host', () => {
     const info = readElfFile('/usr/bin/bash')!;
     expect(info.interp).toMatch(/ld-linux/);
     expect(info.needed).toContain('libc.so.6');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakerootWrapper, parseFakedSave, inodeKey } from '../../../src/debian/bootstrap-fakeroot.js';
 import { shWord, stageDebs, stopFaked } from '../../../src/debian/bootstrap-guest.js';
+import { missing } from '../../helpers/tools.js';
 
 const HOST_FAKED = '/usr/bin/faked-sysv';
 const HOST_LIB = ['/usr/lib/x86_64-linux-gnu/libfakeroot/libfakeroot-sysv.so', '/usr/lib/aarch64-linux-gnu/libfakeroot/libfakeroot-sysv.so'].find((p) => existsSync(p));
@@ -20,7 +21,7 @@ function tmp(): string {
   return d;
 }
 
-describe.skipIf(!haveFakeroot)('the fakeroot wrapper with the host fakeroot', () => {
+describe.skipIf(missing('fakeroot (faked-sysv, libfakeroot-sysv.so)', haveFakeroot))('the fakeroot wrapper with the host fakeroot', () => {
   it('records chown/chmod into the save file and keeps it across runs', () => {
     const prefix = tmp();
     mkdirSync(join(prefix, 'usr/bin'), { recursive: true });
