@@ -6,7 +6,7 @@
 import { lstatSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { CakeError, toCakeError } from '../model/errors.js';
-import type { OwnershipTable } from './ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { Extractor } from './extractor.js';
 import { BAD_ARCHIVE_HINT } from './tar-header.js';
 import { TarReader, type EntrySink } from './tar-reader.js';

@@ -7,7 +7,7 @@ import { chmodSync, closeSync, fchmodSync, fstatSync, ftruncateSync, futimesSync
   mkdirSync, openSync, renameSync, symlinkSync, utimesSync, writeSync, constants as C } from 'node:fs';
 import { CakeError, isErrno } from '../model/errors.js';
 import type { ExtractOptions, ExtractStats } from './extract.js';
-import { getOwner, keyFromBytes, recordOwner, removeOwnerSubtree, setOwner, type OwnershipTable } from './ownership.js';
+import { getOwner, keyFromBytes, recordOwner, removeOwnerSubtree, setOwner, type OwnershipTable } from '../model/ownership.js';
 import { SafeRoot, memberComponents, unsafe, type FsPath } from './safe-path.js';
 import { show, type TarEntry } from './tar-entry.js';
 import { entryError, fsTime } from './entry-errors.js';

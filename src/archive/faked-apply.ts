@@ -6,7 +6,7 @@
  */
 import { lstatSync, readdirSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { decodeDev, inodeKey, type FakedEntry } from './faked-save.js';
-import { bytesFromKey, keyFromBytes, recordOwner, setOwner, type OwnerRecord, type OwnershipTable } from './ownership.js';
+import { bytesFromKey, keyFromBytes, recordOwner, setOwner, type OwnerRecord, type OwnershipTable } from '../model/ownership.js';
 
 const S_IFMT = 0o170000;
 const S_IFCHR = 0o020000;

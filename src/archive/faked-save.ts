@@ -9,7 +9,7 @@
  */
 import { lstatSync } from 'node:fs';
 import { CakeError } from '../model/errors.js';
-import { bytesFromKey, type OwnershipTable } from './ownership.js';
+import { bytesFromKey, type OwnershipTable } from '../model/ownership.js';
 
 export interface FakedEntry {
   dev: bigint;

@@ -2,7 +2,7 @@
  * What a run changed in an ownership table, so that it can be applied to the newest copy of the
  * table under the env's lock (two commands running in one env at once each keep their changes).
  */
-import { getOwner, setOwner, type OwnerRecord, type OwnershipTable } from './ownership.js';
+import { getOwner, setOwner, type OwnerRecord, type OwnershipTable } from '../model/ownership.js';
 
 export interface OwnershipDiff {
   /** Records added or changed. */

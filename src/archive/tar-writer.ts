@@ -7,7 +7,7 @@
 import { chmodSync, closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { CakeError } from '../model/errors.js';
-import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from './ownership.js';
+import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from '../model/ownership.js';
 import { encodeMember } from './tar-encode.js';
 import { fsJoin, listTree, reach } from './tree-walk.js';
 import { BLOCK, padding } from './tar-header.js';

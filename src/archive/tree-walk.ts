@@ -5,7 +5,7 @@
  */
 import { chmodSync, closeSync, lstatSync, openSync, readdirSync, constants as C, type Stats } from 'node:fs';
 import { atFd, O_PATH } from './remove-tree.js';
-import { keyFromBytes } from './ownership.js';
+import { keyFromBytes } from '../model/ownership.js';
 import { isAscii } from './tar-encode.js';
 
 export type FsPath = string | Buffer;

@@ -5,7 +5,7 @@
  * entry's (a symlinked parent is refused), and the name after `.wh.` must be a real name.
  */
 import { lstatSync, readdirSync } from 'node:fs';
-import { bytesFromKey, keyFromBytes, removeOwnerSubtree, type OwnershipTable } from './ownership.js';
+import { bytesFromKey, keyFromBytes, removeOwnerSubtree, type OwnershipTable } from '../model/ownership.js';
 import { unsafe, type SafeRoot } from './safe-path.js';
 
 export const WHITEOUT_PREFIX = '.wh.';

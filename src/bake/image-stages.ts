@@ -4,7 +4,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { keyFromBytes, lookupOwner } from '../archive/ownership.js';
+import { keyFromBytes, lookupOwner } from '../model/ownership.js';
 import { kernelCmdline } from '../model/bake-options.js';
 import type { BootStaged, FilesystemStaged, InitramfsStaged } from './bake-context.js';
 import { GPTMBR_PATHS, installSyslinux, mbrBootCode, syslinuxConfig } from './bootloader-bios.js';

@@ -8,7 +8,7 @@
  */
 import { chmodSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { getOwner, type OwnershipTable } from '../archive/ownership.js';
+import { getOwner, type OwnershipTable } from '../model/ownership.js';
 import type { DeviceNode, Owner } from './ext4.js';
 import { aptSources } from './guest-apt.js';
 import { planBoot, type InitKind } from './guest-boot.js';

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, constants, copyFileSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, utimesSync, type Stats } from 'node:fs';
 import { CakeError } from '../model/errors.js';
 import { fsJoin } from '../archive/tree-walk.js';
-import { getOwner, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
+import { getOwner, keyFromBytes, lookupOwner, type OwnershipTable } from '../model/ownership.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'fifo';
 

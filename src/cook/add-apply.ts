@@ -8,7 +8,7 @@
  */
 import { chmodSync, copyFileSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync, constants as FS } from 'node:fs';
 import { posix } from 'node:path';
-import { recordOwner, removeOwnerSubtree, type OwnershipTable } from '../archive/ownership.js';
+import { recordOwner, removeOwnerSubtree, type OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { removeTreeSync } from '../archive/remove-tree.js';
 import { resolveIn } from './closure.js';

@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
-import { lookupOwner, type OwnershipTable } from '../archive/ownership.js';
+import { lookupOwner, type OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { resolveClosure, resolveIn, type StartOptions } from './closure.js';
 import { elfRole, readElfFile, type ElfInfo } from '../archive/elf.js';

@@ -9,7 +9,7 @@
  */
 import { lstatSync, readdirSync, readlinkSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { posix } from 'node:path';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { runInEnv, type EngineDeps } from '../run/engine.js';

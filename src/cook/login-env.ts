@@ -12,7 +12,7 @@
  * part of the tree and of its hash.
  */
 import { readFileSync } from 'node:fs';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { resolveIn } from './closure.js';
 import { writeGuestFile } from './add-apply.js';
 

@@ -2,14 +2,14 @@
  * Keeping a working tree's ownership table true after a step changed the tree.
  *
  * Files on disk belong to the user running cake; the table holds what a root install would have
- * (see archive/ownership.ts). After a step: records of removed paths go; a record whose entry
+ * (see model/ownership.ts). After a step: records of removed paths go; a record whose entry
  * changed type goes (the new entry is root's); a record whose entry was chmod'ed takes the new
  * mode. Entries left without owner access (a directory without u+rwx, a file without u+rw) get it
  * on disk, with their real mode recorded, so that snapshots and copies can read them: the same
  * rule the extractor follows. Ownership changes made by programs (chown) are not seen here.
  */
 import { chmodSync, lstatSync } from 'node:fs';
-import { getOwner, lookupOwner, recordOwner, setOwner, type OwnershipTable } from '../archive/ownership.js';
+import { getOwner, lookupOwner, recordOwner, setOwner, type OwnershipTable } from '../model/ownership.js';
 import type { Baseline } from './snapshot.js';
 import { typeBits } from './snapshot.js';
 import { fsJoin, type TreeEntry } from '../archive/tree-walk.js';

@@ -11,7 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { removeTreeSync } from '../archive/remove-tree.js';
 import { isErrno } from '../model/errors.js';
 import type { EnvRecord, GuestConfig } from '../store/env-record.js';

@@ -5,7 +5,7 @@
  * ownership table. Works in any env, with or without useradd.
  */
 import { lstatSync, readFileSync } from 'node:fs';
-import { getOwner, recordOwner, type OwnershipTable } from '../archive/ownership.js';
+import { getOwner, recordOwner, type OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { resolveIn } from './closure.js';
 import { ensureGuestDir, writeGuestFile } from './add-apply.js';

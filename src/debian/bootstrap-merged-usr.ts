@@ -11,7 +11,7 @@
  */
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { renameOwnerSubtree, removeOwnerSubtree, type OwnershipTable } from '../archive/ownership.js';
+import { renameOwnerSubtree, removeOwnerSubtree, type OwnershipTable } from '../model/ownership.js';
 import { removeTreeSync } from '../archive/remove-tree.js';
 
 /** Merged whatever the architecture. */

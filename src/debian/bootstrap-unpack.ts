@@ -7,7 +7,7 @@
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractTar, type ExtractStats } from '../archive/extract.js';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { mergeUsr, type MergeReport } from './bootstrap-merged-usr.js';

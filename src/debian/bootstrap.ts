@@ -13,7 +13,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { removeTree } from '../archive/remove-tree.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';

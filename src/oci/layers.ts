@@ -16,7 +16,7 @@ import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { decompress } from '../archive/decompress.js';
 import { extractTar, type ExtractStats } from '../archive/extract.js';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { layerCompression, type Descriptor } from './manifest.js';

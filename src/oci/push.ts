@@ -10,7 +10,7 @@ import { closeSync, createWriteStream, openSync, readSync, rmSync } from 'node:f
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compressStream } from '../archive/decompress.js';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { writeTar } from '../archive/tar-writer.js';
 import type { Logger } from '../model/logger.js';
 import { fromDistroArch, isDistroArch, normalizePlatform, type Platform } from '../model/platform.js';

@@ -7,7 +7,7 @@
  * sharing a base layer with one pulled before downloads only its own layers.
  */
 import { join } from 'node:path';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { formatPlatform, toDistroArch, type Platform } from '../model/platform.js';
 import { BlobLocations } from '../oci/blob-locations.js';

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { CakeError, isErrno } from '../model/errors.js';
 import { decompress } from '../archive/decompress.js';
 import { extractTar } from '../archive/extract.js';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import type { EnvRecord } from '../store/env-record.js';
 import { HashingStream } from './hashing.js';
 import type { SourceDeps } from './deps.js';

@@ -4,7 +4,7 @@
  * a mismatch installs nothing. The hash function is given by the caller (the CLI passes
  * src/cook/tree-hash.ts, the one cook pins with expect_sha256), so this tier imports no cook code.
  */
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { EnvRecord } from '../store/env-record.js';
 import type { EnvStore } from '../store/envs.js';

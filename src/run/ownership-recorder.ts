@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { applyFakedOwnership } from '../archive/faked-apply.js';
 import { canonicalSave, formatFakedSave, inodeKey, parseFakedSave, snapshotTable, type FakedEntry, type TableSnapshot } from '../archive/faked-save.js';
 import { diffOwnership, isEmptyDiff, type OwnershipDiff } from '../archive/ownership-diff.js';
-import { bytesFromKey, type OwnershipTable } from '../archive/ownership.js';
+import { bytesFromKey, type OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';

@@ -1,4 +1,4 @@
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 
 /** OCI-style defaults a source may bring (image config), used by enter/exec. */
 export interface GuestConfig {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { decompress, compressStream } from '../archive/decompress.js';
 import { extractTar, type ExtractStats } from '../archive/extract.js';
-import type { OwnershipTable } from '../archive/ownership.js';
+import type { OwnershipTable } from '../model/ownership.js';
 import { writeTar } from '../archive/tar-writer.js';
 import { CakeError } from '../model/errors.js';
 import { writeFileAtomic } from './atomic-write.js';

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, readlinkSync, constants as C } from 'node:fs';
-import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from '../archive/ownership.js';
+import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { fsJoin, listTree, type FsPath } from '../archive/tree-walk.js';
 import type { EnvRecord, GuestConfig } from './env-record.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extractTar, type ExtractOptions, type ExtractStats } from '../../src/archive/extract.js';
-import type { OwnershipTable } from '../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../src/model/ownership.js';
 import { removeTreeSync } from '../../src/archive/remove-tree.js';
 
 type Bytes = string | Buffer;

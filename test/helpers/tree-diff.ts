@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { lookupOwner, type OwnershipTable } from '../../src/archive/ownership.js';
+import { lookupOwner, type OwnershipTable } from '../../src/model/ownership.js';
 import { listTree } from '../../src/archive/tree-walk.js';
 
 export interface TreeRow {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getOwner, lookupOwner, type OwnershipTable } from '../../../src/archive/ownership.js';
+import { getOwner, lookupOwner, type OwnershipTable } from '../../../src/model/ownership.js';
 import { BUILD_DIR, runGuestScript } from '../../../src/debian/bootstrap-guest.js';
 import { CakeError } from '../../../src/model/errors.js';
 import { silentLogger } from '../../../src/model/logger.js';

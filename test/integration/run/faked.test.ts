@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { snapshotTable } from '../../../src/archive/faked-save.js';
-import type { OwnershipTable } from '../../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../../src/model/ownership.js';
 import type { FakerootKit } from '../../../src/run/kit-provider.js';
 import { applySaved, FakedDaemon } from '../../../src/run/ownership-recorder.js';
 import { runInEnv } from '../../../src/run/engine.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { canonicalSave, formatFakedSave, parseFakedSave, snapshotTable, type FakedEntry } from '../../../src/archive/faked-save.js';
 import { applyOwnershipDiff, diffOwnership, isEmptyDiff } from '../../../src/archive/ownership-diff.js';
-import type { OwnershipTable } from '../../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../../src/model/ownership.js';
 
 const dirs: string[] = [];
 afterEach(() => {

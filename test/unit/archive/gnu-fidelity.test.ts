@@ -8,7 +8,7 @@ import { lstatSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CakeError } from '../../../src/model/errors.js';
-import { getOwner } from '../../../src/archive/ownership.js';
+import { getOwner } from '../../../src/model/ownership.js';
 import { dir, entry, file, pax, sandbox, tar, type Sandbox } from '../../helpers/tar-build.js';
 
 const boxes: Sandbox[] = [];

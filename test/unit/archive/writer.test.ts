@@ -9,7 +9,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { extractTar } from '../../../src/archive/extract.js';
-import type { OwnershipTable } from '../../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../../src/model/ownership.js';
 import { removeTreeSync } from '../../../src/archive/remove-tree.js';
 import { writeTar } from '../../../src/archive/tar-writer.js';
 import { asUnprivileged, entry, gnuTar, pax, snapshot, tar } from '../../helpers/tar-build.js';

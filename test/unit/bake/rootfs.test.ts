@@ -3,7 +3,7 @@ import { chmodSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { OwnershipTable } from '../../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../../src/model/ownership.js';
 import { estimateExt4, fixupScript } from '../../../src/bake/ext4.js';
 import { busyboxSystem, netFiles } from '../../../src/bake/guest-busybox.js';
 import { resolveInRoot } from '../../../src/bake/guest-path.js';

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyPlan } from '../../../src/cook/add-apply.js';
 import { planFromTree } from '../../../src/cook/add-plan.js';
-import type { OwnershipTable } from '../../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../../src/model/ownership.js';
 import { buildElf, type ElfSpec } from './elf-fixture.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cake-addplan-'));

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { baselineOf, changedSince, fingerprint, materialize, scanTree, snapshotTree } from '../../../src/cook/snapshot.js';
 import { syncOwnership } from '../../../src/cook/ownership-sync.js';
 import { treeHash } from '../../../src/store/tree-hash.js';
-import type { OwnershipTable } from '../../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../../src/model/ownership.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cake-snap-'));
 afterAll(() => {

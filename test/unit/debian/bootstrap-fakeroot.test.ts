@@ -12,7 +12,7 @@ import {
   snapshotInodes,
   type FakedEntry,
 } from '../../../src/debian/bootstrap-fakeroot.js';
-import type { OwnershipTable } from '../../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../../src/model/ownership.js';
 import { CakeError } from '../../../src/model/errors.js';
 
 const dirs: string[] = [];

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mergedUsrDirs, mergedUsrPath, mergeUsr } from '../../../src/debian/bootstrap-merged-usr.js';
-import type { OwnershipTable } from '../../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../../src/model/ownership.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -4,7 +4,7 @@ import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { snapshotTable } from '../../../src/archive/faked-save.js';
-import type { OwnershipTable } from '../../../src/archive/ownership.js';
+import type { OwnershipTable } from '../../../src/model/ownership.js';
 import { kitKey, prepareFakerootKit } from '../../../src/kit/fakeroot.js';
 import { kitDebs } from '../../../src/kit/kit-deb.js';
 import { applySaved, FAKEROOT_GUEST_DIR, whyNotRecorded, withFakeroot } from '../../../src/run/ownership-recorder.js';

@@ -2,7 +2,7 @@ import { appendFileSync, chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { lookupOwner, type OwnershipTable } from '../../../src/archive/ownership.js';
+import { lookupOwner, type OwnershipTable } from '../../../src/model/ownership.js';
 import { CakeError } from '../../../src/model/errors.js';
 import { BlobStore } from '../../../src/store/blobs.js';
 import { resolvePaths } from '../../../src/store/paths.js';

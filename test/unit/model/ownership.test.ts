@@ -8,7 +8,7 @@ import {
   renameOwnerSubtree,
   setOwner,
   type OwnershipTable,
-} from '../../../src/archive/ownership.js';
+} from '../../../src/model/ownership.js';
 
 describe('ownership table', () => {
   it('absent means root:root with the mode on disk', () => {
