@@ -15,7 +15,7 @@ import type { Logger } from '../model/logger.js';
 import { runInEnv, type EngineDeps } from '../run/engine.js';
 import { hasGlibc } from '../run/guest-libc.js';
 import { warnOnce, whyNotRecorded, type OwnershipRecording } from '../run/ownership-recorder.js';
-import { defaultRunOptions, type Bind, type EngineName } from '../run/run-options.js';
+import { defaultRunOptions, type Bind, type EngineName } from '../model/run-options.js';
 import type { GuestConfig } from '../store/env-record.js';
 import { applyPlan, makeGuestDir, writeGuestFile, writeGuestSymlink } from './add-apply.js';
 import type { AddPlan } from './add-plan.js';

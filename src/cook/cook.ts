@@ -10,7 +10,7 @@ import { basename, dirname } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { defaultEnvName, validateEnvName } from '../model/names.js';
 import type { EngineDeps } from '../run/engine.js';
-import type { EngineName } from '../run/run-options.js';
+import type { EngineName } from '../model/run-options.js';
 import type { EnvRecord } from '../store/env-record.js';
 import { withLock } from '../store/lock.js';
 import { removeTreeSync } from '../archive/remove-tree.js';

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { isMap, isScalar, isSeq, type LineCounter, type Scalar, type YAMLMap } from 'yaml';
-import { normalizeGuestPath } from '../run/run-options.js';
+import { normalizeGuestPath } from '../model/run-options.js';
 import type { At, Located, OtherRef, Problem } from './recipe-types.js';
 
 const ENV_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;

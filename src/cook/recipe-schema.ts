@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { CakeError } from '../model/errors.js';
 import { parseSource } from '../model/source.js';
-import { parseBind, normalizeGuestPath } from '../run/run-options.js';
+import { parseBind, normalizeGuestPath } from '../model/run-options.js';
 import { Checker, sub, type Node } from './recipe-checker.js';
 import { confine } from './host-reads.js';
 import { parseImage } from './recipe-image.js';

@@ -4,7 +4,7 @@
  */
 import { CakeError } from '../model/errors.js';
 import type { Source } from '../model/source.js';
-import type { Bind } from '../run/run-options.js';
+import type { Bind } from '../model/run-options.js';
 import type { ImageSpec } from './recipe-image.js';
 
 /** Where something is written: for messages `web.yaml:12 steps[2].run: ...`. */

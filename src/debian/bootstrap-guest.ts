@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { extractTar } from '../archive/extract.js';
 import { CakeError, isErrno } from '../model/errors.js';
 import { runInEnv, type EngineDeps, type GuestEnv } from '../run/engine.js';
-import { defaultRunOptions, type EngineName } from '../run/run-options.js';
+import { defaultRunOptions, type EngineName } from '../model/run-options.js';
 import { fakerootWrapper } from './bootstrap-fakeroot.js';
 import { debFileName, recordKey } from './bootstrap-plan.js';
 import { openDeb } from './deb-file.js';

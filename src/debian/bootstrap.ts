@@ -19,7 +19,7 @@ import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { HttpClient } from '../net/http-client.js';
 import type { EngineDeps } from '../run/engine.js';
-import type { EngineName } from '../run/run-options.js';
+import type { EngineName } from '../model/run-options.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { CakePaths } from '../store/paths.js';
 import { applyFakedOwnership, snapshotInodes } from '../archive/faked-apply.js';

@@ -4,7 +4,7 @@ import type { EnvStore } from '../store/envs.js';
 import type { CakePaths } from '../store/paths.js';
 import type { HttpClient } from '../net/http-client.js';
 import type { KitProvider } from '../run/kit-provider.js';
-import type { EngineName } from '../run/run-options.js';
+import type { EngineName } from '../model/run-options.js';
 
 /** What source handlers are given (never globals). */
 export interface SourceDeps {

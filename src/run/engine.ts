@@ -10,7 +10,7 @@ import type { ProotTool } from './proot-argv.js';
 import { selectProot } from './proot-select.js';
 import type { KitProvider } from './kit-provider.js';
 import { runRecordingOwnership, type OwnershipRecording } from './ownership-recorder.js';
-import type { EngineName, RunOptions } from './run-options.js';
+import type { EngineName, RunOptions } from '../model/run-options.js';
 import { firstFailure, selfCheck, type SelfCheckResult } from './self-check.js';
 import { spawnGuest } from './spawn-guest.js';
 

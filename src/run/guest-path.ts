@@ -1,7 +1,7 @@
 import { lstat, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
-import { normalizeGuestPath } from './run-options.js';
+import { normalizeGuestPath } from '../model/run-options.js';
 
 /** A host directory or file visible at `dst` in the guest. */
 export interface GuestMount {

@@ -33,7 +33,7 @@ import { isForeignArch } from './arch.js';
 import { glibcMismatch } from './guest-libc.js';
 import { readGuestUser } from './guest-user.js';
 import type { FakerootKit } from './kit-provider.js';
-import type { RunOptions } from './run-options.js';
+import type { RunOptions } from '../model/run-options.js';
 
 /** Where the guest sees the directory holding libfakeroot-sysv.so. */
 export const FAKEROOT_GUEST_DIR = '/.cake/fakeroot';

@@ -1,5 +1,5 @@
 import type { GuestUser } from './guest-user.js';
-import { normalizeGuestPath } from './run-options.js';
+import { normalizeGuestPath } from '../model/run-options.js';
 
 /**
  * A run plan: everything an engine needs, decided before any engine-specific argv is built. The

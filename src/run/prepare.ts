@@ -21,7 +21,7 @@ import {
   type RunPlan,
 } from './plan.js';
 import type { CreatedEntry } from './run-dir.js';
-import { normalizeGuestPath, type RunOptions } from './run-options.js';
+import { normalizeGuestPath, type RunOptions } from '../model/run-options.js';
 
 /** What prepare needs to know about the env (a subset of engine.ts's GuestEnv). */
 export interface PlanInput {

@@ -10,7 +10,7 @@ import { hostPlatform, toDistroArch } from '../../model/platform.js';
 import { cook } from '../../cook/cook.js';
 import { archiveKits } from '../../kit/provider.js';
 import { StepCache } from '../../cook/step-cache.js';
-import type { EngineName } from '../../run/run-options.js';
+import type { EngineName } from '../../model/run-options.js';
 import type { CliContext } from '../context.js';
 import { sourceDeps } from './pull.js';
 

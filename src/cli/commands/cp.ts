@@ -2,7 +2,7 @@ import { cpSync, existsSync, lstatSync, mkdtempSync, renameSync, rmSync, statSyn
 import { basename, dirname, join, resolve } from 'node:path';
 import { CakeError, UsageError } from '../../model/errors.js';
 import { resolveGuestPath } from '../../run/guest-path.js';
-import { normalizeGuestPath } from '../../run/run-options.js';
+import { normalizeGuestPath } from '../../model/run-options.js';
 import type { CliContext } from '../context.js';
 import { requireEnv } from '../env-names.js';
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { UsageError } from '../../model/errors.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { parseBind, parseEngineName, parseEnvAssignment, type EngineName, type RunOptions } from '../../run/run-options.js';
+import { parseBind, parseEngineName, parseEnvAssignment, type EngineName, type RunOptions } from '../../model/run-options.js';
 import { configList, configString } from '../config.js';
 import { requireEnv } from '../env-names.js';
 import { runInEnv, type GuestEnv } from '../../run/engine.js';

@@ -22,7 +22,7 @@ import { cake } from '../../helpers/cli.js';
 import type { Logger } from '../../../src/model/logger.js';
 import { HttpClient } from '../../../src/net/http-client.js';
 import { runInEnv } from '../../../src/run/engine.js';
-import { defaultRunOptions } from '../../../src/run/run-options.js';
+import { defaultRunOptions } from '../../../src/model/run-options.js';
 import { pullFromArchive, type ArchivePullDeps, type ArchiveSelection } from '../../../src/pull/archive.js';
 import { BlobStore } from '../../../src/store/blobs.js';
 import type { EnvRecord } from '../../../src/store/env-record.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/model/logger.js';
 import { foundKits } from '../../../src/kit/provider.js';
 import { chooseEngine, runInEnv, type EngineChoice } from '../../../src/run/engine.js';
-import { defaultRunOptions, type RunOptions } from '../../../src/run/run-options.js';
+import { defaultRunOptions, type RunOptions } from '../../../src/model/run-options.js';
 import { createBusyboxRootfs, haveBusybox, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
 import { linkProvisionedProot, provisionTestProot } from '../../helpers/provisioned-proot.js';
 import { buildRunner, runGuest, type RunSpec } from './harness.js';

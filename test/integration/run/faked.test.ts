@@ -13,7 +13,7 @@ import type { OwnershipTable } from '../../../src/model/ownership.js';
 import type { FakerootKit } from '../../../src/run/kit-provider.js';
 import { applySaved, FakedDaemon } from '../../../src/run/ownership-recorder.js';
 import { runInEnv } from '../../../src/run/engine.js';
-import { defaultRunOptions } from '../../../src/run/run-options.js';
+import { defaultRunOptions } from '../../../src/model/run-options.js';
 import { silentLogger } from '../../../src/model/logger.js';
 import { createBusyboxRootfs, haveBusybox } from '../../helpers/busybox-rootfs.js';
 import { missing } from '../../helpers/tools.js';

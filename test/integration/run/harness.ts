@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa, type Options } from 'execa';
 import type { GuestEnv } from '../../../src/run/engine.js';
-import type { RunOptions } from '../../../src/run/run-options.js';
+import type { RunOptions } from '../../../src/model/run-options.js';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/model/logger.js';
 import { foundKits } from '../../../src/kit/provider.js';
 import { chooseEngine } from '../../../src/run/engine.js';
-import { defaultRunOptions } from '../../../src/run/run-options.js';
+import { defaultRunOptions } from '../../../src/model/run-options.js';
 import { createBusyboxRootfs, type BusyboxRootfs } from '../../helpers/busybox-rootfs.js';
 import { linkProvisionedProot, provisionTestProot } from '../../helpers/provisioned-proot.js';
 import { buildRunner, runnerArgs, type RunSpec } from './harness.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { closest, splitArgv } from '../../../src/cli/argv.js';
 import { parseEnvFile, loginShellArgv } from '../../../src/cli/commands/run.js';
-import { parseBind } from '../../../src/run/run-options.js';
+import { parseBind } from '../../../src/model/run-options.js';
 
 const split = (...words: string[]) => splitArgv(['node', 'cake', ...words]);
 

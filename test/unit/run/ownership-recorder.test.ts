@@ -8,7 +8,7 @@ import type { OwnershipTable } from '../../../src/model/ownership.js';
 import { kitKey, prepareFakerootKit } from '../../../src/kit/fakeroot.js';
 import { kitDebs } from '../../../src/kit/kit-deb.js';
 import { applySaved, FAKEROOT_GUEST_DIR, whyNotRecorded, withFakeroot } from '../../../src/run/ownership-recorder.js';
-import { defaultRunOptions } from '../../../src/run/run-options.js';
+import { defaultRunOptions } from '../../../src/model/run-options.js';
 
 const dirs: string[] = [];
 function tmp(): string {

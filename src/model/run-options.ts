@@ -1,4 +1,4 @@
-import { CakeError, UsageError } from '../model/errors.js';
+import { CakeError, UsageError } from './errors.js';
 
 /** Which engine runs a command: `auto` picks userns when it passes the self-check, else proot. */
 export type EngineName = 'auto' | 'userns' | 'proot';

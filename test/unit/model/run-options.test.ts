@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CakeError } from '../../../src/model/errors.js';
-import { normalizeGuestPath, parseBind, parseEngineName, parseEnvAssignment } from '../../../src/run/run-options.js';
+import { normalizeGuestPath, parseBind, parseEngineName, parseEnvAssignment } from '../../../src/model/run-options.js';
 
 function usage(fn: () => unknown): CakeError {
   try {
