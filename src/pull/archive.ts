@@ -15,7 +15,12 @@ import { CakeError } from '../model/errors.js';
 import type { SelectedSource } from '../model/distro.js';
 import type { EnvRecord } from '../store/env-record.js';
 import { TreeCache } from '../store/tree-cache.js';
+import { isForeignArch } from '../run/arch.js';
+import { requireForeignRunner } from '../run/foreign.js';
+import { machine } from 'node:os';
 import type { SourceDeps } from './deps.js';
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export type ArchiveSelection = Extract<SelectedSource, { kind: 'archive' }>;
 
@@ -77,6 +82,8 @@ export async function pullFromArchive(deps: ArchivePullDeps, req: ArchivePullReq
   const key = requestKey(a, variant, packages, recommends, req.sourceDateEpoch);
   let reused = false;
   const reuse = req.force ? undefined : (existing: EnvRecord): boolean => (reused = existing.source.ref === req.source.ref && (existing.resolved as { request?: string }).request === key);
+  // a foreign build runs the guest's dpkg: say so before anything is downloaded when it cannot
+  if (isForeignArch(a.arch, machine())) await requireForeignRunner(a.arch, machine(), deps.hostEnv ?? { PATH: DEFAULT_PATH });
   // what cake and the guest create must not depend on the user's umask (a reproducible tree)
   const umask = process.umask(0o022);
   try {
@@ -108,7 +115,7 @@ async function createFromArchive(
         signal: deps.signal,
         engine: {
           ...(deps.engine ? { name: deps.engine } : {}),
-          hostEnv: deps.hostEnv ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+          hostEnv: deps.hostEnv ?? { PATH: DEFAULT_PATH },
           cacheDir: deps.engineCacheDir ?? join(deps.paths.cache, 'engine'),
           ...(deps.kits ? { kits: deps.kits } : {}),
         },

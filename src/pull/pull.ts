@@ -213,13 +213,16 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
         return await installFromUrl(deps, req, { name, arch, sourceRec, reuseIf, isReused: () => reused }, { url: chosen.url, sha256: chosen.sha256, strip: chosen.strip }, resolvedDistro);
       } catch (err) {
         const unreachable = err instanceof CakeError && (err.code === 'network' || err.code === 'http');
-        if (!unreachable || (sources.length === 1 && failures.length === 0)) throw err;
-        failures.push(`${sourceLabel(chosen.kind === 'archive' ? withMirror(chosen, deps.archiveMirrors?.[distro.name]) : chosen)}: ${err.message}`);
+        if (!unreachable) throw err;
+        const label = sourceLabel(chosen.kind === 'archive' ? withMirror(chosen, deps.archiveMirrors?.[distro.name]) : chosen);
+        const hint = mirrorHint(distro.name, [`${label}:`]);
+        if (sources.length === 1) throw hint === undefined ? err : new CakeError(err.code, err.message, { hint, cause: err });
+        failures.push(`${label}: ${err.message}`);
         if (i < sources.length - 1) deps.logger.warn(`${err.message}; trying the next source`);
       }
     }
     throw new CakeError('network', `no source of ${distro.name}:${release.name} for ${arch} could be pulled:\n  ${failures.join('\n  ')}`, {
-      hint: 'check the network (or HTTPS_PROXY); `cake distros` lists the sources of each release',
+      hint: mirrorHint(distro.name, failures) ?? 'check the network (or HTTPS_PROXY); `cake distros` lists the sources of each release',
     });
   } else {
     throw new CakeError('bad-source', `pulling ${(src as Source).kind} sources is not supported yet: ${req.ref}`, {
@@ -274,4 +277,12 @@ function withMirror<T extends Extract<SelectedSource, { kind: 'archive' }>>(chos
 
 function sourceLabel(s: SelectedSource): string {
   return s.kind === 'tarball' ? `tarball ${s.url}` : s.kind === 'registry' ? `registry ${s.image}` : `archive ${s.suites[0]?.mirror ?? ''}`;
+}
+
+/** When an archive mirror did not answer: the setting that replaces it (`debian-mirror`, `ubuntu-mirror`). Pure. */
+function mirrorHint(distro: string, failures: readonly string[]): string | undefined {
+  if (distro !== 'debian' && distro !== 'ubuntu') return undefined;
+  const mirror = failures.map((f) => /^archive (\S+):/.exec(f)?.[1]).find((m) => m !== undefined);
+  if (mirror === undefined) return undefined;
+  return `the mirror ${mirror} does not answer from here: set CAKE_${distro.toUpperCase()}_MIRROR=URL (or \`cake config set ${distro}-mirror URL\`) to a mirror of it that does`;
 }

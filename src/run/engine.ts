@@ -3,6 +3,7 @@ import { machine } from 'node:os';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
+import { BINFMT_DIR, describeRunner, requireForeignRunner } from './foreign.js';
 import { findUsernsTools } from './host-tools.js';
 import { involvesTerminal, prepareLaunch } from './launch.js';
 import { preparePlan } from './prepare.js';
@@ -19,7 +20,10 @@ export interface GuestEnv {
   name: string;
   /** Absolute host path of the root filesystem. */
   rootfs: string;
-  /** Distro arch name (x86_64, aarch64, ...); a foreign one runs under proot -q qemu-<arch>. */
+  /**
+   * Distro arch name (x86_64, aarch64, ...); a foreign one runs under userns where the kernel has a
+   * binfmt_misc handler for it (F flag), else under proot -q qemu-<arch> (foreign.ts).
+   */
   arch?: string;
   /** OCI-style defaults. `env` and `workingDir` are used; `user`, `cmd`, `entrypoint` are not (cake runs as root unless --user). */
   config?: { env?: string[]; workingDir?: string; user?: string; cmd?: string[]; entrypoint?: string[] };
@@ -47,6 +51,8 @@ export interface EngineDeps {
    * that cannot work (--user, a foreign architecture), with a debug message.
    */
   recordOwnership?: OwnershipRecording;
+  /** Extension: where binfmt_misc handlers are read (default /proc/sys/fs/binfmt_misc; tests give a fixture). */
+  binfmtDir?: string;
 }
 
 export interface EngineChoice {
@@ -82,7 +88,7 @@ async function selectProotEngine(deps: EngineDeps): Promise<Selection> {
 
 /**
  * Which engine `requested` resolves to on this host and why (for `cake doctor` and --verbose).
- * `auto`: proot for a foreign-architecture env, else userns when it passes the self-check, else
+ * `auto`: for a foreign-architecture env userns where binfmt_misc runs it, else proot (selectForeign); else userns when it passes the self-check, else
  * proot. An explicit engine that cannot work is a CakeError('engine') naming the failed check
  * (or 'missing-tool'). Self-checks are cached (see selfCheck), so this is cheap after the first
  * call on a host.
@@ -93,20 +99,9 @@ export async function chooseEngine(requested: EngineName, deps: EngineDeps, env?
 }
 
 async function select(requested: EngineName, deps: EngineDeps, env?: GuestEnv): Promise<Selection> {
-  const foreign = env !== undefined && isForeignArch(env.arch, machine());
-  if (requested === 'userns') {
-    if (foreign) {
-      throw new CakeError('engine', `the userns engine cannot run ${env.arch} programs on this ${machine()} host`, {
-        hint: 'use --engine proot (it runs them through qemu-user)',
-      });
-    }
-    return selectUserns(deps);
-  }
+  if (env !== undefined && isForeignArch(env.arch, machine())) return selectForeign(requested, deps, env as GuestEnv & { arch: string });
+  if (requested === 'userns') return selectUserns(deps);
   if (requested === 'proot') return selectProotEngine(deps);
-  if (foreign) {
-    const s = await selectProotEngine(deps);
-    return { ...s, reason: `env ${env.name} is ${env.arch}: proot with qemu-user; ${s.reason}` };
-  }
   let usernsError: CakeError;
   try {
     return await selectUserns(deps);
@@ -124,6 +119,32 @@ async function select(requested: EngineName, deps: EngineDeps, env?: GuestEnv): 
       cause: err,
     });
   }
+}
+
+/**
+ * A foreign-architecture guest: userns when the kernel runs its programs (binfmt_misc with the F
+ * flag), else the proot cake checks (never one that fails the self-check) with qemu-user's -q.
+ * qemu-user missing altogether is a one-line CakeError('missing-tool') before any proot is tried.
+ */
+async function selectForeign(requested: EngineName, deps: EngineDeps, env: GuestEnv & { arch: string }): Promise<Selection> {
+  const runner = await requireForeignRunner(env.arch, machine(), deps.hostEnv, deps.binfmtDir ?? BINFMT_DIR);
+  const why = `env ${env.name} is ${env.arch}: ${describeRunner(runner, env.arch)}`;
+  if (requested === 'userns' && runner.kind !== 'binfmt') {
+    throw new CakeError('engine', `the userns engine cannot run ${env.arch} programs on this ${machine()} host: the kernel has no binfmt_misc handler for them`, {
+      hint: 'use --engine proot (it runs them through qemu-user), or register qemu-user-static\'s handlers (update-binfmts --enable)',
+    });
+  }
+  if (runner.kind === 'binfmt' && requested !== 'proot') {
+    try {
+      const s = await selectUserns(deps);
+      return { ...s, reason: `${why}; ${s.reason}` };
+    } catch (err) {
+      if (requested === 'userns' || !(err instanceof CakeError) || err.code === 'interrupted') throw err;
+      deps.logger.debug(`${err.message}; trying proot`);
+    }
+  }
+  const s = await selectProotEngine(deps);
+  return { ...s, reason: `${why}; ${s.reason}` };
 }
 
 /**
@@ -160,7 +181,7 @@ export async function runInEnv(env: GuestEnv, argv: string[], opts: RunOptions, 
   }
   const sel = await select(opts.engine, deps, env);
   deps.logger.debug(`engine ${sel.engine} (${sel.binary}): ${sel.reason}`);
-  const plan = await preparePlan(env, argv, opts, deps);
+  const plan = await preparePlan(env, argv, opts, { ...deps, emulate: sel.engine === 'proot' });
   const terminal = involvesTerminal(opts.tty, deps.stdio);
   const launch = await prepareLaunch(plan, sel, { cacheDir: deps.cacheDir, hostEnv: deps.hostEnv, terminal });
   const common = { tty: opts.tty, logger: deps.logger, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.stdio ? { stdio: deps.stdio } : {}) };

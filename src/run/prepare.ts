@@ -4,12 +4,12 @@ import { machine, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CakeError, UsageError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
-import { isForeignArch, qemuProgramNames } from './arch.js';
+import { isForeignArch } from './arch.js';
+import { findQemuUser } from './foreign.js';
 import { fakeProcBinds } from './fake-proc.js';
 import { ensureWithin, readFileWithin } from './env-fs.js';
 import { resolveCommand, resolveGuestPath, type GuestMount } from './guest-path.js';
 import { parseGroup, parsePasswd, resolveGuestUser } from './guest-user.js';
-import { findHostProgram } from './host-tools.js';
 import {
   buildGuestEnvironment,
   cwdCandidates,
@@ -35,6 +35,8 @@ export interface PrepareDeps {
   logger: Logger;
   hostEnv: Record<string, string | undefined>;
   cacheDir: string;
+  /** Whether a foreign guest needs qemu-user in the plan (proot -q); false when the kernel runs it (binfmt_misc). Default true. */
+  emulate?: boolean;
 }
 
 /** Files cake makes work in every guest: bound from the host when the guest's is missing or empty. */
@@ -191,11 +193,8 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
   args = [command, ...args.slice(1)];
 
   let qemu: string | undefined;
-  if (isForeignArch(env.arch, machine())) {
-    for (const name of qemuProgramNames(env.arch!)) {
-      qemu = await findHostProgram(name, deps.hostEnv);
-      if (qemu !== undefined) break;
-    }
+  if (deps.emulate !== false && isForeignArch(env.arch, machine())) {
+    qemu = await findQemuUser(env.arch!, deps.hostEnv);
     if (qemu === undefined) {
       throw new CakeError('missing-tool', `qemu-user is not installed (env ${env.name} is ${env.arch}, this host is ${machine()})`, {
         hint: 'sudo apt-get install qemu-user-static',
