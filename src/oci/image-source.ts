@@ -4,7 +4,7 @@
  * image config. Every manifest and blob is verified against its digest.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CakeError } from '../model/errors.js';
@@ -58,6 +58,28 @@ class Hasher extends Transform {
   }
 }
 
+/**
+ * Copies `file` (a blob of a local image: a layout's or an image archive's) to `partPath`,
+ * checking its size and sha256 against `desc`; `where` names the image in errors.
+ */
+export async function copyVerified(file: string, desc: Descriptor, partPath: string, signal: AbortSignal, where: string): Promise<void> {
+  const h = new Hasher();
+  try {
+    await pipeline(createReadStream(file), h, createWriteStream(partPath), { signal });
+  } catch (err) {
+    rmSync(partPath, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CakeError('not-found', `blob ${desc.digest} is missing from ${where}`, { hint: 'the image is incomplete; copy or save it again' });
+    }
+    throw err;
+  }
+  const digest = `sha256:${h.hash.digest('hex')}`;
+  if (digest !== desc.digest || h.size !== desc.size) {
+    rmSync(partPath, { force: true }); // a local copy is never resumed
+    throw new CakeError('digest-mismatch', `blob ${desc.digest} in ${where} does not match its digest (got ${digest}, ${h.size} bytes)`, { hint: 'the image is corrupt; nothing was installed' });
+  }
+}
+
 /** An image in a local OCI layout, named by tag (or the layout's only image). */
 export function layoutSource(dir: string, tag: string | undefined): ImageSource {
   const what = `oci:${dir}${tag !== undefined ? `:${tag}` : ''}`;
@@ -67,21 +89,7 @@ export function layoutSource(dir: string, tag: string | undefined): ImageSource 
     top: async () => read(findLayoutEntry(dir, readLayoutIndex(dir), tag), MAX_MANIFEST_BYTES),
     manifest: async (desc) => read(desc, MAX_MANIFEST_BYTES),
     blob: async (desc, maxBytes) => readLayoutBlob(dir, desc, maxBytes),
-    async copyBlob(desc, partPath, opts) {
-      const h = new Hasher();
-      try {
-        await pipeline(createReadStream(layoutBlobPath(dir, desc.digest)), h, createWriteStream(partPath), { signal: opts.signal });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new CakeError('not-found', `blob ${desc.digest} is missing from the OCI layout ${dir}`, { hint: 'the layout is incomplete; copy the image into it again' });
-        }
-        throw err;
-      }
-      const digest = `sha256:${h.hash.digest('hex')}`;
-      if (digest !== desc.digest || h.size !== desc.size) {
-        throw new CakeError('digest-mismatch', `blob ${desc.digest} in ${dir} does not match its digest (got ${digest}, ${h.size} bytes)`, { hint: 'the layout is corrupt; nothing was installed' });
-      }
-    },
+    copyBlob: (desc, partPath, opts) => copyVerified(layoutBlobPath(dir, desc.digest), desc, partPath, opts.signal, `the OCI layout ${dir}`),
   };
 }
 

@@ -13,6 +13,7 @@ import { formatPlatform, toDistroArch, type Platform } from '../model/platform.j
 import { RegistryAuth } from '../oci/auth.js';
 import { BlobLocations } from '../oci/blob-locations.js';
 import { CredentialStore } from '../oci/credentials.js';
+import { dockerArchiveSource } from '../oci/docker-archive.js';
 import { layoutSource, registrySource, resolveImage, type ImageSource, type ResolvedImage } from '../oci/image-source.js';
 import { applyLayers } from '../oci/layers.js';
 import type { Descriptor } from '../oci/manifest.js';
@@ -29,8 +30,11 @@ export interface RegistryOptions {
 }
 
 export interface ImagePull {
-  /** An image reference (without docker://), or a local OCI layout. */
-  image: { kind: 'registry'; ref: string } | { kind: 'oci-layout'; dir: string; tag?: string };
+  /**
+   * An image reference (without docker://), a local OCI layout, or an unpacked docker-archive;
+   * `what` names a local one in messages and env.json (the archive file, not its temporary dir).
+   */
+  image: { kind: 'registry'; ref: string } | { kind: 'oci-layout'; dir: string; tag?: string; what?: string } | { kind: 'docker-archive'; dir: string; what: string };
   /** Recorded in env.json as the source. */
   source: EnvRecord['source'];
   name: string;
@@ -107,8 +111,11 @@ export async function pullImage(deps: SourceDeps, req: ImagePull): Promise<Image
     }
     client = await registryClient(deps, req.registry);
     src = registrySource(client, { registry: ref.registry, repository: ref.repository, what: `docker://${formatReference(ref)}` }, manifestReference(ref));
+  } else if (req.image.kind === 'docker-archive') {
+    src = dockerArchiveSource(req.image.dir, req.image.what);
   } else {
     src = layoutSource(req.image.dir, req.image.tag);
+    if (req.image.what !== undefined) src = { ...src, what: req.image.what };
   }
   deps.logger.info(`resolving ${src.what}`);
   const top = await src.top();
