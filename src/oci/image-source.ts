@@ -48,6 +48,45 @@ export function registrySource(client: RegistryClient, repo: Repo, reference: st
   };
 }
 
+/** One candidate of {@link firstAnswering}: a source and how to name it in messages. */
+export interface SourceCandidate {
+  source: ImageSource;
+  /** `mirror 127.0.0.1:5001`; absent for the registry itself. */
+  via?: string;
+}
+
+/**
+ * Mirrors before their registry: the first candidate whose top manifest can be fetched (and
+ * verified) serves the whole pull; one that fails (unreachable, an error status, no such image, a
+ * digest that does not match) is logged and the next is tried. The last candidate's error is the
+ * one thrown. `onChosen` learns which one answered. The result is named as the registry (`what`).
+ */
+export function firstAnswering(what: string, candidates: readonly SourceCandidate[], logger: Logger, signal: AbortSignal, onChosen: (c: SourceCandidate) => void = () => {}): ImageSource {
+  let chosen: Promise<{ c: SourceCandidate; top: FetchedManifest }> | undefined;
+  const choose = async (): Promise<{ c: SourceCandidate; top: FetchedManifest }> => {
+    for (const [i, c] of candidates.entries()) {
+      try {
+        const top = await c.source.top();
+        if (c.via) logger.info(`${what}: pulling through ${c.via}`);
+        onChosen(c);
+        return { c, top };
+      } catch (err) {
+        if (i === candidates.length - 1 || signal.aborted || !(err instanceof CakeError)) throw err;
+        logger.info(`${what}: ${c.via ?? c.source.what} failed (${err.message}); trying ${candidates[i + 1]!.via ?? 'the registry itself'}`);
+      }
+    }
+    throw new CakeError('internal', `${what}: no source to pull from`);
+  };
+  const get = () => (chosen ??= choose());
+  return {
+    what,
+    top: async () => (await get()).top,
+    manifest: async (desc) => (await get()).c.source.manifest(desc),
+    blob: async (desc, maxBytes) => (await get()).c.source.blob(desc, maxBytes),
+    copyBlob: async (desc, partPath, opts) => (await get()).c.source.copyBlob(desc, partPath, opts),
+  };
+}
+
 class Hasher extends Transform {
   readonly hash = createHash('sha256');
   size = 0;
