@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../model/errors.js';
+import { parseRegistryMirrors } from '../oci/mirrors.js';
 
 /**
  * The user configuration: `<config dir>/config.json` (`$XDG_CONFIG_HOME/cake`, or
@@ -18,6 +19,8 @@ export interface ConfigKey {
   list?: boolean;
   /** A URL (http or https). */
   url?: boolean;
+  /** Validates a list value; throws a usage error saying what is wrong. */
+  check?: (values: string[]) => void;
 }
 
 export const CONFIG_KEYS: readonly ConfigKey[] = [
@@ -26,6 +29,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'default-distro', envVar: 'CAKE_DEFAULT_DISTRO', description: 'the distro pulled by `cake enter` without NAME (default: debian)' },
   { key: 'debian-mirror', envVar: 'CAKE_DEBIAN_MIRROR', url: true, description: 'Debian archive mirror for pulls of debian releases (default: the definition\'s, http://deb.debian.org/debian)' },
   { key: 'ubuntu-mirror', envVar: 'CAKE_UBUNTU_MIRROR', url: true, description: 'Ubuntu archive mirror for pulls of ubuntu releases (default: the definition\'s)' },
+  { key: 'registry-mirrors', envVar: 'CAKE_REGISTRY_MIRRORS', list: true, check: (v) => void parseRegistryMirrors(v), description: 'registry mirrors tried in order before the registry, comma-separated MIRROR (Docker Hub) or REGISTRY=MIRROR, MIRROR as [http://]HOST[:PORT][/PREFIX]' },
   { key: 'binds', envVar: 'CAKE_BINDS', description: 'binds added to every enter/exec, comma-separated SRC[:DST[:ro]]', list: true },
   { key: 'gui', envVar: 'CAKE_GUI', description: 'yes: every enter/exec runs as with --gui (default no)', choices: ['yes', 'no'] },
   { key: 'colour', envVar: 'CAKE_COLOUR', description: 'auto (default: on a terminal), always or never; NO_COLOR and FORCE_COLOR win', choices: ['auto', 'always', 'never'] },
@@ -51,7 +55,11 @@ export function readConfigFile(configDir: string): ConfigValues {
 
 /** Checks and normalises a value for `key` (a list key: split at commas). */
 export function parseConfigValue(k: ConfigKey, text: string): string | string[] {
-  if (k.list) return text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (k.list) {
+    const values = text.split(',').map((s) => s.trim()).filter(Boolean);
+    k.check?.(values);
+    return values;
+  }
   if (text === '') throw new UsageError(`empty value for ${k.key}`, `use \`cake config unset ${k.key}\` to remove it`);
   if (k.url && !/^https?:\/\/[^\s/]+/.test(text)) throw new UsageError(`invalid value for ${k.key}: ${JSON.stringify(text)}`, 'give an http:// or https:// URL, e.g. http://ftp.de.debian.org/debian');
   if (k.choices && !k.choices.includes(text)) throw new UsageError(`invalid value for ${k.key}: ${JSON.stringify(text)}`, `one of: ${k.choices.join(', ')}`);

@@ -4,7 +4,7 @@
  * image config. Every manifest and blob is verified against its digest.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CakeError } from '../model/errors.js';
@@ -48,6 +48,45 @@ export function registrySource(client: RegistryClient, repo: Repo, reference: st
   };
 }
 
+/** One candidate of {@link firstAnswering}: a source and how to name it in messages. */
+export interface SourceCandidate {
+  source: ImageSource;
+  /** `mirror 127.0.0.1:5001`; absent for the registry itself. */
+  via?: string;
+}
+
+/**
+ * Mirrors before their registry: the first candidate whose top manifest can be fetched (and
+ * verified) serves the whole pull; one that fails (unreachable, an error status, no such image, a
+ * digest that does not match) is logged and the next is tried. The last candidate's error is the
+ * one thrown. `onChosen` learns which one answered. The result is named as the registry (`what`).
+ */
+export function firstAnswering(what: string, candidates: readonly SourceCandidate[], logger: Logger, signal: AbortSignal, onChosen: (c: SourceCandidate) => void = () => {}): ImageSource {
+  let chosen: Promise<{ c: SourceCandidate; top: FetchedManifest }> | undefined;
+  const choose = async (): Promise<{ c: SourceCandidate; top: FetchedManifest }> => {
+    for (const [i, c] of candidates.entries()) {
+      try {
+        const top = await c.source.top();
+        if (c.via) logger.info(`${what}: pulling through ${c.via}`);
+        onChosen(c);
+        return { c, top };
+      } catch (err) {
+        if (i === candidates.length - 1 || signal.aborted || !(err instanceof CakeError)) throw err;
+        logger.info(`${what}: ${c.via ?? c.source.what} failed (${err.message}); trying ${candidates[i + 1]!.via ?? 'the registry itself'}`);
+      }
+    }
+    throw new CakeError('internal', `${what}: no source to pull from`);
+  };
+  const get = () => (chosen ??= choose());
+  return {
+    what,
+    top: async () => (await get()).top,
+    manifest: async (desc) => (await get()).c.source.manifest(desc),
+    blob: async (desc, maxBytes) => (await get()).c.source.blob(desc, maxBytes),
+    copyBlob: async (desc, partPath, opts) => (await get()).c.source.copyBlob(desc, partPath, opts),
+  };
+}
+
 class Hasher extends Transform {
   readonly hash = createHash('sha256');
   size = 0;
@@ -55,6 +94,28 @@ class Hasher extends Transform {
     this.hash.update(chunk);
     this.size += chunk.length;
     cb(null, chunk);
+  }
+}
+
+/**
+ * Copies `file` (a blob of a local image: a layout's or an image archive's) to `partPath`,
+ * checking its size and sha256 against `desc`; `where` names the image in errors.
+ */
+export async function copyVerified(file: string, desc: Descriptor, partPath: string, signal: AbortSignal, where: string): Promise<void> {
+  const h = new Hasher();
+  try {
+    await pipeline(createReadStream(file), h, createWriteStream(partPath), { signal });
+  } catch (err) {
+    rmSync(partPath, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CakeError('not-found', `blob ${desc.digest} is missing from ${where}`, { hint: 'the image is incomplete; copy or save it again' });
+    }
+    throw err;
+  }
+  const digest = `sha256:${h.hash.digest('hex')}`;
+  if (digest !== desc.digest || h.size !== desc.size) {
+    rmSync(partPath, { force: true }); // a local copy is never resumed
+    throw new CakeError('digest-mismatch', `blob ${desc.digest} in ${where} does not match its digest (got ${digest}, ${h.size} bytes)`, { hint: 'the image is corrupt; nothing was installed' });
   }
 }
 
@@ -67,21 +128,7 @@ export function layoutSource(dir: string, tag: string | undefined): ImageSource 
     top: async () => read(findLayoutEntry(dir, readLayoutIndex(dir), tag), MAX_MANIFEST_BYTES),
     manifest: async (desc) => read(desc, MAX_MANIFEST_BYTES),
     blob: async (desc, maxBytes) => readLayoutBlob(dir, desc, maxBytes),
-    async copyBlob(desc, partPath, opts) {
-      const h = new Hasher();
-      try {
-        await pipeline(createReadStream(layoutBlobPath(dir, desc.digest)), h, createWriteStream(partPath), { signal: opts.signal });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new CakeError('not-found', `blob ${desc.digest} is missing from the OCI layout ${dir}`, { hint: 'the layout is incomplete; copy the image into it again' });
-        }
-        throw err;
-      }
-      const digest = `sha256:${h.hash.digest('hex')}`;
-      if (digest !== desc.digest || h.size !== desc.size) {
-        throw new CakeError('digest-mismatch', `blob ${desc.digest} in ${dir} does not match its digest (got ${digest}, ${h.size} bytes)`, { hint: 'the layout is corrupt; nothing was installed' });
-      }
-    },
+    copyBlob: (desc, partPath, opts) => copyVerified(layoutBlobPath(dir, desc.digest), desc, partPath, opts.signal, `the OCI layout ${dir}`),
   };
 }
 

@@ -93,6 +93,11 @@ export function manifestReference(ref: ImageReference): string {
   return ref.digest ?? ref.tag ?? 'latest';
 }
 
+/** True for `host[:port]` as a registry is named (`[::1]:5000` included). */
+export function isRegistryHost(text: string): boolean {
+  return HOST.test(text);
+}
+
 /** The host (and port) that serves the registry's /v2/ API. */
 export function apiHost(registry: string): string {
   return registry === DOCKER_HUB ? DOCKER_HUB_API : registry;

@@ -1,4 +1,5 @@
 import type { Logger } from '../model/logger.js';
+import type { RegistryMirrors } from '../oci/mirrors.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { EnvStore } from '../store/envs.js';
 import type { CakePaths } from '../store/paths.js';
@@ -33,4 +34,6 @@ export interface SourceDeps {
    * other archives (Debian's security archive) stay as defined.
    */
   archiveMirrors?: Record<string, string>;
+  /** Registry mirrors (the user's `registry-mirrors` setting, oci/mirrors.ts), tried before each registry. */
+  registryMirrors?: RegistryMirrors;
 }

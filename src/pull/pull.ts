@@ -16,7 +16,7 @@ import { fetchToStore } from './fetch.js';
 import { installTarball } from './tarball.js';
 import { pullImage, type RegistryOptions } from './registry.js';
 import { pullFromArchive } from './archive.js';
-import { classifyMembers, firstMemberNames, withUnpackedLayout } from './image-archive.js';
+import { LOCAL_FILE_FORMS, probeLocalFile, pullImageArchive } from './image-archive.js';
 import type { BootstrapVariant } from '../debian/bootstrap.js';
 import { imageBaseName, parseReference } from '../oci/reference.js';
 
@@ -104,19 +104,14 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
   const src = req.source;
   if (src.kind === 'file') {
     const file = resolve(src.path);
-    const image = classifyMembers(await firstMemberNames(file));
-    if (image === 'oci-archive') {
-      // podman save --format oci-archive: an OCI layout in a tar
-      deps.blobs.init();
-      const out = await withUnpackedLayout(file, deps.paths.tmp, deps.signal, (dir) =>
-        pullImage(deps, { image: { kind: 'oci-layout', dir }, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}), resolved: { file } }),
-      );
-      return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
+    const probe = await probeLocalFile(file);
+    if (probe.kind === 'other') {
+      throw new CakeError('bad-source', `${src.path} is neither a root filesystem tarball nor an image archive: it is ${probe.found}`, { hint: LOCAL_FILE_FORMS });
     }
-    if (image) {
-      throw new CakeError('bad-source', `${src.path} is an image archive (${image}, as podman save / docker save write it), not a root filesystem tarball`, {
-        hint: `cake unpacks oci-archive files but not docker-archive ones yet: convert it with \`skopeo copy ${image}:${src.path} oci:DIR:TAG\` and run \`cake pull oci:DIR:TAG\`, or push it to a registry and pull docker://…`,
-      });
+    if (probe.kind !== 'rootfs') {
+      // podman save / docker save: the image the archive holds
+      const out = await pullImageArchive(deps, { kind: probe.kind, file, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}) });
+      return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
     }
     const expected = req.sha256 ? parseSha256(req.sha256) : undefined;
     // The same file (same content) pulled into the same name again is a no-op, as for URLs; the

@@ -12,7 +12,9 @@ import { CakeError } from '../model/errors.js';
 import { formatPlatform, toDistroArch, type Platform } from '../model/platform.js';
 import { BlobLocations } from '../oci/blob-locations.js';
 import { connectRegistry } from '../oci/connect.js';
-import { layoutSource, registrySource, resolveImage, type ImageSource, type ResolvedImage } from '../oci/image-source.js';
+import { dockerArchiveSource } from '../oci/docker-archive.js';
+import { firstAnswering, layoutSource, registrySource, resolveImage, type ImageSource, type ResolvedImage, type SourceCandidate } from '../oci/image-source.js';
+import { mirrorRepository } from '../oci/mirrors.js';
 import { applyLayers } from '../oci/layers.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { formatReference, manifestReference, parseReference, type ImageReference } from '../oci/reference.js';
@@ -28,8 +30,11 @@ export interface RegistryOptions {
 }
 
 export interface ImagePull {
-  /** An image reference (without docker://), or a local OCI layout. */
-  image: { kind: 'registry'; ref: string } | { kind: 'oci-layout'; dir: string; tag?: string };
+  /**
+   * An image reference (without docker://), a local OCI layout, or an unpacked docker-archive;
+   * `what` names a local one in messages and env.json (the archive file, not its temporary dir).
+   */
+  image: { kind: 'registry'; ref: string } | { kind: 'oci-layout'; dir: string; tag?: string; what?: string } | { kind: 'docker-archive'; dir: string; what: string };
   /** Recorded in env.json as the source. */
   source: EnvRecord['source'];
   name: string;
@@ -94,6 +99,8 @@ export async function pullImage(deps: SourceDeps, req: ImagePull): Promise<Image
   let ref: ImageReference | undefined;
   let src: ImageSource;
   let client: RegistryClient | undefined;
+  /** The mirror that served the pull, if one did. */
+  let mirror: string | undefined;
   if (req.image.kind === 'registry') {
     ref = parseReference(req.image.ref);
     // Pinned and already there: nothing to ask the registry.
@@ -102,9 +109,25 @@ export async function pullImage(deps: SourceDeps, req: ImagePull): Promise<Image
       if (sameImage(existing, req.source, ref.digest, platformText)) return { record: existing, upToDate: true, digest: ref.digest, downloaded: 0 };
     }
     client = await registryClient(deps, req.registry);
-    src = registrySource(client, { registry: ref.registry, repository: ref.repository, what: `docker://${formatReference(ref)}` }, manifestReference(ref));
+    const what = `docker://${formatReference(ref)}`;
+    src = registrySource(client, { registry: ref.registry, repository: ref.repository, what }, manifestReference(ref));
+    const mirrors = deps.registryMirrors?.[ref.registry] ?? [];
+    if (mirrors.length > 0) {
+      // the mirrors in order, then the registry; each verified like the registry (mirrors.ts)
+      const candidates: SourceCandidate[] = [];
+      for (const m of mirrors) {
+        const mc = m.insecure && !req.registry?.insecure ? await registryClient(deps, { env: req.registry?.env ?? deps.hostEnv ?? {}, insecure: true }) : client;
+        const repository = mirrorRepository(m, ref.repository);
+        candidates.push({ source: registrySource(mc, { registry: m.host, repository, what: `docker://${m.host}/${repository}` }, manifestReference(ref)), via: `mirror ${m.host}${m.prefix ? `/${m.prefix}` : ''}` });
+      }
+      candidates.push({ source: src });
+      src = firstAnswering(what, candidates, deps.logger, deps.signal, (c) => (mirror = c.via?.replace(/^mirror /, '')));
+    }
+  } else if (req.image.kind === 'docker-archive') {
+    src = dockerArchiveSource(req.image.dir, req.image.what);
   } else {
     src = layoutSource(req.image.dir, req.image.tag);
+    if (req.image.what !== undefined) src = { ...src, what: req.image.what };
   }
   deps.logger.info(`resolving ${src.what}`);
   const top = await src.top();
@@ -146,6 +169,7 @@ export async function pullImage(deps: SourceDeps, req: ImagePull): Promise<Image
           ...req.resolved,
           image: src.what,
           ...(ref ? { registry: ref.registry, repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}) } : {}),
+          ...(mirror ? { mirror } : {}),
           manifestDigest: image.topDigest,
           mediaType: image.topMediaType,
           platformManifest: image.manifestDigest,
@@ -167,6 +191,6 @@ export async function pullImage(deps: SourceDeps, req: ImagePull): Promise<Image
       onWait: () => deps.logger.info(`waiting for another cake process working on ${req.name}`),
     },
   );
-  if (ref && !reused) new BlobLocations(join(deps.paths.cache, 'oci')).remember(ref.registry, ref.repository, [...manifest.layers.map((l) => l.digest), image.configDigest]);
+  if (ref && !reused && !mirror) new BlobLocations(join(deps.paths.cache, 'oci')).remember(ref.registry, ref.repository, [...manifest.layers.map((l) => l.digest), image.configDigest]);
   return { record, upToDate: reused, digest: image.topDigest, downloaded: counter.downloaded };
 }

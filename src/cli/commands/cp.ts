@@ -14,6 +14,23 @@ function envPath(text: string): { env: string; path: string } | undefined {
   return m ? { env: m[1]!, path: normalizeGuestPath(m[2]!) } : undefined;
 }
 
+/**
+ * The host directory an enter/exec shows at `guestPath` instead of the env's own (the host's /tmp
+ * and $HOME, bound unless --isolated: run/plan.ts), or undefined: cp reads and writes the env's
+ * own tree, so a copy there is hidden from a default run.
+ */
+function shadowedBy(guestPath: string, home: string | undefined): string | undefined {
+  const under = (dir: string) => guestPath === dir || guestPath.startsWith(`${dir}/`);
+  if (under('/tmp')) return '/tmp';
+  const h = home?.startsWith('/') ? normalizeGuestPath(home) : undefined;
+  return h !== undefined && h !== '/' && under(h) ? h : undefined;
+}
+
+function warnShadowed(ctx: CliContext, env: string, guestPath: string): void {
+  const dir = shadowedBy(guestPath, ctx.env.HOME);
+  if (dir) ctx.logger.warn(`${env}:${guestPath} is in the env's own ${dir}; \`cake enter\`/\`exec\` show the host's ${dir} there (the env's is seen with --isolated)`);
+}
+
 /** Copies a file or a tree; symlinks are copied as symlinks, never followed. */
 function copyTree(src: string, dst: string): void {
   cpSync(src, dst, { recursive: true, dereference: false, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false });
@@ -48,6 +65,7 @@ export async function cpCommand(ctx: CliContext, args: string[]): Promise<number
       rmSync(tmp, { recursive: true, force: true });
     }
     ctx.logger.info(`copied ${from} to ${target}`);
+    warnShadowed(ctx, src.env, g.guestPath);
     return 0;
   }
   const host = resolve(from);
@@ -69,5 +87,6 @@ export async function cpCommand(ctx: CliContext, args: string[]): Promise<number
     rmSync(tmp, { recursive: true, force: true });
   }
   ctx.logger.info(`copied ${from} to ${d.env}:${g.guestPath}`);
+  warnShadowed(ctx, d.env, g.guestPath);
   return 0;
 }

@@ -7,7 +7,8 @@ import { archiveKits } from '../../kit/provider.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
 import { loadDistros } from '../../model/distro.js';
-import { configString } from '../config.js';
+import { configList, configString } from '../config.js';
+import { parseRegistryMirrors } from '../../oci/mirrors.js';
 import { requireEnv } from '../env-names.js';
 import { treeHash } from '../../store/tree-hash.js';
 import { parseSourceDateEpoch } from '../../debian/bootstrap-normalise.js';
@@ -32,6 +33,7 @@ export function sourceDeps(ctx: CliContext): SourceDeps {
         return m ? [[d, m]] : [];
       }),
     ),
+    registryMirrors: parseRegistryMirrors(configList('registry-mirrors', ctx.env, ctx.config)),
   };
 }
 

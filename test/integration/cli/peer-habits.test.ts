@@ -247,6 +247,11 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     expect(readFileSync(join(out, 'etc-copy/group'), 'utf8')).toContain('cakeusers');
     expect(asUser(['cp', join(work, 'data'), 'debian-like:/root/']).code).toBe(0);
     expect(asUser(['exec', 'debian-like', '--isolated', 'cat', '/root/data/file']).stdout).toBe('host data\n');
+    // the env's own /tmp is not what a default run shows (the host's is bound there): said
+    const shadowed = asUser(['cp', join(work, 'data'), 'debian-like:/tmp/']);
+    expect(shadowed.code).toBe(0);
+    expect(shadowed.stderr).toMatch(/debian-like:\/tmp\/data is in the env's own \/tmp; `cake enter`\/`exec` show the host's \/tmp there/);
+    asUser(['exec', 'debian-like', '--isolated', 'rm', '-rf', '/tmp/data']);
     // a hostile env: a symlink that would point at a host directory if followed on the host
     const victim = join(work, 'victim');
     mkdirSync(victim);
