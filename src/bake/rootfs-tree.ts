@@ -9,8 +9,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, constants, copyFileSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, utimesSync, type Stats } from 'node:fs';
-import { CakeError } from '../model/errors.js';
+import { chmodSync, constants, copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, utimesSync, type Stats } from 'node:fs';
+import { hashFile, HashPacer, type HashOptions } from '../store/tree-hash.js';
 import { fsJoin } from '../archive/tree-walk.js';
 import { getOwner, keyFromBytes, lookupOwner, type OwnershipTable } from '../model/ownership.js';
 
@@ -42,9 +42,11 @@ export function joinRaw(root: string, rel: Buffer): string | Buffer {
 
 /**
  * Walks `root` (which is not followed if it is a symlink) in sorted order. Sockets and other
- * kinds are skipped. With `hashContents` file data goes into the tree hash (a full read).
+ * kinds are skipped. With `hashContents` file data goes into the tree hash (a full read,
+ * interruptible through `signal`, big files named through `logger`: see HashOptions).
  */
-export function walkTree(root: string, ownership: OwnershipTable, opts: { hashContents: boolean }): WalkResult {
+export async function walkTree(root: string, ownership: OwnershipTable, opts: { hashContents: boolean } & HashOptions): Promise<WalkResult> {
+  const pacer = new HashPacer(opts.signal);
   const entries: TreeEntry[] = [];
   // iterative (no recursion limit on depth); the order does not matter: entries are sorted below
   const todo: Buffer[] = [Buffer.alloc(0)];
@@ -63,6 +65,8 @@ export function walkTree(root: string, ownership: OwnershipTable, opts: { hashCo
   let bytes = 0;
   const buf = Buffer.alloc(CHUNK);
   for (const e of entries) {
+    const turn = pacer.due();
+    if (turn) await turn;
     const key = keyFromBytes(e.rel);
     const owner = e.rel.length === 0 ? { uid: 0, gid: 0, mode: 0o755 } : lookupOwner(ownership, key, e.st.mode);
     // The root directory's own mtime is when the env was made, not part of its content.
@@ -74,7 +78,7 @@ export function walkTree(root: string, ownership: OwnershipTable, opts: { hashCo
     if (e.kind === 'file') {
       bytes += e.st.size;
       hash.update(`${e.st.size}\0`);
-      if (opts.hashContents) hashFile(joinRaw(root, e.rel), hash, buf);
+      if (opts.hashContents) await hashFile(joinRaw(root, e.rel), { ...opts, into: hash, buf, pacer, label: () => `/${e.rel.toString()}` });
     }
     hash.update('\n');
   }
@@ -85,24 +89,6 @@ export function walkTree(root: string, ownership: OwnershipTable, opts: { hashCo
     hash.update(`${key}\0${rec.kind}\0${rec.uid}:${rec.gid}:${rec.mode.toString(8)}\0${rec.rdev?.join(',') ?? ''}\n`);
   }
   return { entries, treeHash: hash.digest('hex'), newestMtime, bytes };
-}
-
-function hashFile(path: string | Buffer, hash: ReturnType<typeof createHash>, buf: Buffer): void {
-  // O_NONBLOCK + O_NOFOLLOW and a type check: a file swapped for a fifo or a symlink must not block or lead out
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  if (!fstatSync(fd).isFile()) {
-    closeSync(fd);
-    throw new CakeError('io', `${path.toString()} changed while the tree was being read`, { hint: 'run the bake again when nothing runs in the environment' });
-  }
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**
@@ -149,10 +135,10 @@ export function buildFarm(root: string, walk: WalkResult, farm: string): void {
  * Gives the farm's directories back the env's mtimes (writing files into them changed those);
  * the root and directories the bake added get SOURCE_DATE_EPOCH. Returns the farm's final walk.
  */
-export function restoreDirTimes(farm: string, walk: WalkResult, sde: number): WalkResult {
+export async function restoreDirTimes(farm: string, walk: WalkResult, sde: number): Promise<WalkResult> {
   const env = new Map<string, number>();
   for (const e of walk.entries) if (e.kind === 'dir') env.set(e.rel.toString('latin1'), e.st.mtimeMs / 1000);
-  const final = walkTree(farm, {}, { hashContents: false });
+  const final = await walkTree(farm, {}, { hashContents: false });
   for (const e of final.entries) {
     if (e.kind !== 'dir') continue;
     const t = e.rel.length === 0 ? sde : (env.get(e.rel.toString('latin1')) ?? sde);

@@ -15,7 +15,7 @@ import { saltFromSeed, sha512Crypt } from './sha512-crypt.js';
 /** Stage `tree`: walks and hashes the env, builds the farm in `work/tree` and writes the image's system files into it. */
 export async function stageTree(ctx: KernelStaged): Promise<TreeStaged> {
   const { opts, deps, record, rootfs, kernel } = ctx;
-  const walk = walkTree(rootfs, record.ownership, { hashContents: true });
+  const walk = await walkTree(rootfs, record.ownership, { hashContents: true, signal: deps.signal, logger: deps.logger });
   const seed = opts.seed ?? walk.treeHash;
   const ids = imageIds(seed);
   const sde = opts.sourceDateEpoch ?? walk.newestMtime;
@@ -44,7 +44,7 @@ export async function stageTree(ctx: KernelStaged): Promise<TreeStaged> {
     const note = await addKernelModules(farm, kernel.release, kernel.modulesDir, ctx.tools, sde, indexCache);
     if (note !== undefined) deps.logger.info(note);
   }
-  const final = restoreDirTimes(farm, walk, sde);
+  const final = await restoreDirTimes(farm, walk, sde);
   return { ...ctx, walk, seed, ids, sde, prepared, final };
 }
 

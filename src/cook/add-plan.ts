@@ -26,7 +26,7 @@ import { resolveClosure, resolveIn, type StartOptions } from './closure.js';
 import { elfRole, readElfFile, type ElfInfo } from '../archive/elf.js';
 import { machineOfArch } from '../archive/elf-arch.js';
 import { nixClosure, storePathRoot, type NixDeps } from './nix.js';
-import { hashFileSync } from '../store/tree-hash.js';
+import { hashFile, HashPacer, type HashOptions } from '../store/tree-hash.js';
 
 /** Where files are taken from: an env's rootfs (with its ownership table) or the host (`/`). */
 export interface AddSource {
@@ -88,7 +88,7 @@ function treeItems(src: AddSource, hostDir: string, guestDir: string, dest: stri
     const cst = lstatSync(h);
     if (cst.isDirectory()) treeItems(src, h, g, d, items, hash);
     else if (cst.isSymbolicLink()) items.push({ kind: 'symlink', dest: d, target: readlinkSync(h) });
-    else if (cst.isFile()) items.push({ kind: 'file', dest: d, src: h, mode: modeIn(src, g, cst.mode), sha256: hash ? hashFileSync(h) : '' });
+    else if (cst.isFile()) items.push({ kind: 'file', dest: d, src: h, mode: modeIn(src, g, cst.mode), sha256: hash ? LATER : '' });
   }
 }
 
@@ -113,7 +113,16 @@ function checkMachine(info: ElfInfo, targetArch: string | undefined, what: strin
  * Plans taking `guestPath` from `src` into a target of arch `targetArch`. Throws CakeError
  * ('not-found') for a missing path or libraries that cannot be found (naming them all).
  */
-export async function planFromTree(src: AddSource, guestPath: string, targetArch?: string): Promise<AddPlan> {
+export async function planFromTree(src: AddSource, guestPath: string, targetArch?: string, o: HashOptions = {}): Promise<AddPlan> {
+  const plan = await planTree(src, guestPath, targetArch);
+  // the contents are hashed last, interruptibly: a source env's file may be a sparse giant
+  const pacer = new HashPacer(o.signal);
+  for (const it of plan.items) if (it.kind === 'file' && it.sha256 === LATER) it.sha256 = await hashFile(it.src, { ...o, pacer });
+  return plan;
+}
+/** A file item's sha256 until {@link planFromTree} fills it in. */
+const LATER = '?';
+async function planTree(src: AddSource, guestPath: string, targetArch?: string): Promise<AddPlan> {
   const plan = emptyPlan();
   const where = src.label === 'host' ? `the host's ${guestPath}` : `${src.label}:${guestPath}`;
   const r = await resolveIn(src.root, guestPath);
@@ -136,7 +145,7 @@ export async function planFromTree(src: AddSource, guestPath: string, targetArch
   const mode = modeIn(src, r.guestPath, lstatSync(r.hostPath).mode);
   if (!info || role === 'static-exe' || role === 'other') {
     if (info) checkMachine(info, targetArch, where);
-    plan.items.push({ kind: 'file', dest: guestPath, src: r.hostPath, mode, sha256: hashFileSync(r.hostPath) });
+    plan.items.push({ kind: 'file', dest: guestPath, src: r.hostPath, mode, sha256: LATER });
     plan.summary.push(`${guestPath}: ${info ? 'a static program' : 'a file'} from ${where}`);
     return plan;
   }
@@ -206,7 +215,7 @@ async function planDynamic(
   const put = (dest: string, hostPath: string, m: number): void => {
     if (seen.has(dest)) return;
     seen.add(dest);
-    plan.items.push({ kind: 'file', dest, src: hostPath, mode: m, sha256: hashFileSync(hostPath) });
+    plan.items.push({ kind: 'file', dest, src: hostPath, mode: m, sha256: LATER });
   };
   for (const [name, lib] of closure.libs) put(posix.join(libDir, name), lib.hostPath, modeIn(src, lib.realGuestPath, lstatSync(lib.hostPath).mode));
   if (role === 'library') {

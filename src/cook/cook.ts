@@ -86,7 +86,7 @@ async function execute(p: PlannedRecipe, ctx: CookContext, opts: CookOptions, co
   const n = keys.length;
   let hit = 0;
   // the entry served is checked against its seal first (a tree altered by hand is rebuilt)
-  if (!ctx.noCache) for (let i = n; i > 0; i--) if (cache.verified(keys[i - 1]!, (m) => logger.warn(m))) { hit = i; break; }
+  if (!ctx.noCache) for (let i = n; i > 0; i--) if (await cache.verified(keys[i - 1]!, (m) => logger.warn(m), { signal: ctx.signal, logger })) { hit = i; break; }
   logger.info(`  ${p.baseLabel}: ${ctx.noCache ? 'rebuilt' : 'ready'}`);
   p.steps.forEach((s, i) => {
     if (i < hit) logger.info(`  [${i + 1}/${n}] ${where(s.step)}: cached`);
@@ -142,7 +142,7 @@ async function execute(p: PlannedRecipe, ctx: CookContext, opts: CookOptions, co
       if (tmp) removeTreeSync(tmp);
     }
   }
-  if (meta.treeSha256 === undefined) meta = cache.setTreeHash(meta, envHash(treeHash(cache.treeDir(meta), meta.ownership, ctx.signal), settingsOf(meta, dirname(p.recipe.file))));
+  if (meta.treeSha256 === undefined) meta = cache.setTreeHash(meta, envHash(await treeHash(cache.treeDir(meta), meta.ownership, { signal: ctx.signal, logger: ctx.logger }), settingsOf(meta, dirname(p.recipe.file))));
   return meta;
 }
 

@@ -111,7 +111,7 @@ async function baseFromEnv(name: string, ref: string, ctx: CookContext, lock: Lo
   return withLock(ctx.envs.lockPath(name), { what: `environment ${name}`, signal: ctx.signal }, async () => {
     const rec = ctx.envs.get(name);
     const rootfs = ctx.envs.rootfs(name);
-    const tree = treeHash(rootfs, rec.ownership, ctx.signal);
+    const tree = await treeHash(rootfs, rec.ownership, { signal: ctx.signal, logger: ctx.logger });
     lock.setFrom({ ref, kind: 'env', tree: `sha256:${tree}` });
     const key = cacheKey('base-env', COOK_FORMAT, tree, rec.config ?? null, rec.run ?? null, rec.arch);
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
@@ -189,12 +189,12 @@ async function addInputs(r: Recipe, step: Extract<Step, { kind: 'add' }>, arch: 
       lock.setRecipe(relative(dirname(r.file), f.other.file), `sha256:${sub.treeSha256}`);
       src = { label: recipeLabel(ctx.recipes.get(f.other.file)!), root: ctx.cache.treeDir(sub), ownership: sub.ownership };
     }
-    const plan = await planFromTree(src, f.path, arch);
+    const plan = await planFromTree(src, f.path, arch, { signal: ctx.signal, logger: ctx.logger });
     lock.setAdd(f.text, planDigests(plan));
     plans.push(plan);
   }
   for (const h of step.host) {
-    const plan = await planFromTree({ label: 'host', root: '/' }, h.value, arch);
+    const plan = await planFromTree({ label: 'host', root: '/' }, h.value, arch, { signal: ctx.signal, logger: ctx.logger });
     lock.setAdd(`host:${h.value}`, planDigests(plan));
     plans.push(plan);
   }

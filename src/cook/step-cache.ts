@@ -18,7 +18,7 @@ import type { EnvRecord, GuestConfig } from '../store/env-record.js';
 import { withLock } from '../store/lock.js';
 import type { CakePaths } from '../store/paths.js';
 import { treeSeal, type SnapshotStats } from './snapshot.js';
-import { treeHash } from '../store/tree-hash.js';
+import { treeHash, type HashOptions } from '../store/tree-hash.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { gcStepCache } from './step-cache-gc.js';
 
@@ -91,12 +91,12 @@ export class StepCache {
    * one was recorded (then the seal is renewed). A tree altered by hand is dropped with a warning
    * (undefined: the caller rebuilds it).
    */
-  verified(key: string, warn: (msg: string) => void): EntryMeta | undefined {
+  async verified(key: string, warn: (msg: string) => void, o: HashOptions = {}): Promise<EntryMeta | undefined> {
     const meta = this.get(key);
     if (meta === undefined || meta.seal === undefined) return meta;
     const tree = this.treeDir(meta);
     if (treeSeal(tree) === meta.seal) return meta;
-    if (meta.treeSha256 !== undefined && treeHash(tree, meta.ownership) === meta.treeSha256) {
+    if (meta.treeSha256 !== undefined && (await treeHash(tree, meta.ownership, o)) === meta.treeSha256) {
       const next = { ...meta, seal: treeSeal(tree) };
       writeFileAtomic(join(this.entryDir(key), 'meta.json'), JSON.stringify(next) + '\n');
       return next;

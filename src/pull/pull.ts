@@ -85,8 +85,8 @@ export function defaultNameFor(source: Source): string {
  */
 export async function pull(deps: SourceDeps, req: PullRequest): Promise<PullOutcome> {
   if (req.treeHash === undefined) return pullSource(deps, req);
-  const out = await pullSource({ ...deps, envs: sealingEnvs(deps.envs, req.treeHash, req.expectTreeSha256, deps.signal) }, req);
-  return { ...out, record: await sealKept(deps.envs, out.record, req.treeHash, req.expectTreeSha256, deps.signal) };
+  const out = await pullSource({ ...deps, envs: sealingEnvs(deps.envs, req.treeHash, req.expectTreeSha256, { signal: deps.signal, logger: deps.logger }) }, req);
+  return { ...out, record: await sealKept(deps.envs, out.record, req.treeHash, req.expectTreeSha256, { signal: deps.signal, logger: deps.logger }) };
 }
 
 async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutcome> {

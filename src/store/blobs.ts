@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -7,6 +7,7 @@ import { CakeError } from '../model/errors.js';
 import { isSha256Hex } from '../model/digest.js';
 import type { CakePaths } from './paths.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { hashFileSync } from './tree-hash.js';
 import { holdLease, liveLeases, type Lease } from './lease.js';
 import { lockHolder } from './lock.js';
 import type { Owner } from './owner.js';
@@ -178,20 +179,4 @@ export class BlobStore {
     rmSync(this.path(hex), { force: true });
     rmSync(this.verifiedFile(hex), { force: true });
   }
-}
-
-function hashFileSync(file: string): string {
-  const h = createHash('sha256');
-  const fd = openSync(file, 'r');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
 }

@@ -14,18 +14,64 @@
  * (variables, working dir, user, entrypoint and cmd, default binds and run variables). An env
  * without settings has its plain tree hash.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, readlinkSync, constants as C } from 'node:fs';
 import { bytesFromKey, keyFromBytes, lookupOwner, type OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
+import type { Logger } from '../model/logger.js';
 import { fsJoin, listTree, type FsPath } from '../archive/tree-walk.js';
 import type { EnvRecord, GuestConfig } from './env-record.js';
 import { relative } from 'node:path';
 
 const CHUNK = 1 << 20;
+/** The event loop gets a turn at least this often (ms): signals are handled, the abort is seen. */
+const SLICE_MS = 50;
+/** Files at least this big are named while they are hashed (a sparse giant takes minutes). */
+const BIG = 1 << 30;
 
-/** sha256 hex of a file's content; a file without read permission is made readable for the read. */
-export function hashFileSync(path: FsPath, buf: Buffer = Buffer.allocUnsafe(CHUNK)): string {
+/** How a long hash is interrupted and shown. */
+export interface HashOptions {
+  /** Checked between chunks: an abort ends the hash with CakeError('interrupted') within ~50 ms. */
+  signal?: AbortSignal;
+  /** Names files of 1 GiB or more while they are hashed (a line, and a bar on a TTY). */
+  logger?: Logger;
+}
+
+/**
+ * Time slices for a hash that reads synchronously (fast: no thread-pool round trip per small
+ * file) but gives the event loop a turn every {@link SLICE_MS} ms, so SIGINT/SIGTERM reach the
+ * CLI's abort controller and the abort is honoured between chunks.
+ */
+export class HashPacer {
+  private last = performance.now();
+  constructor(private readonly signal?: AbortSignal) {}
+
+  /** Throws CakeError('interrupted') once aborted. */
+  check(): void {
+    if (this.signal?.aborted) throw new CakeError('interrupted', 'interrupted');
+  }
+
+  /**
+   * A turn for the event loop when the slice is used up (a promise to await), else undefined at
+   * no cost (hot loops skip the await); throws CakeError('interrupted') once aborted.
+   */
+  due(): Promise<void> | undefined {
+    this.check();
+    if (performance.now() - this.last < SLICE_MS) return undefined;
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.last = performance.now();
+      this.check();
+    });
+  }
+
+  /** {@link due}, awaited. */
+  async tick(): Promise<void> {
+    await this.due();
+  }
+}
+
+/** Opens a regular file for hashing without following a symlink or blocking on a fifo; EACCES gets u+r for the read. */
+function openForHash(path: FsPath): { fd: number; size: number; close(): void } {
   let fd: number;
   let restore: number | undefined;
   try {
@@ -36,40 +82,83 @@ export function hashFileSync(path: FsPath, buf: Buffer = Buffer.allocUnsafe(CHUN
     chmodSync(path, restore | 0o400);
     fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   }
-  // a file swapped for a fifo or a device since it was listed is not read (it could block)
-  if (!fstatSync(fd).isFile()) {
+  const close = (): void => {
     closeSync(fd);
     if (restore !== undefined) chmodSync(path, restore);
+  };
+  // a file swapped for a fifo or a device since it was listed is not read (it could block)
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    close();
     throw new CakeError('io', `cannot read ${path.toString()}: it is not a regular file (it changed, or it is a fifo or a device)`, { hint: 'run the command again when nothing runs in the environment' });
   }
+  return { fd, size: st.size, close };
+}
+
+/** sha256 hex of a file's content, synchronously; for cake's own files (blobs, caches). Same rules as {@link hashFile}. */
+export function hashFileSync(path: FsPath, buf: Buffer = Buffer.allocUnsafe(CHUNK)): string {
   const h = createHash('sha256');
+  const f = openForHash(path);
   try {
     for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
+      const n = readSync(f.fd, buf, 0, buf.length, null);
       if (n === 0) break;
       h.update(buf.subarray(0, n));
     }
   } finally {
-    closeSync(fd);
-    if (restore !== undefined) chmodSync(path, restore);
+    f.close();
   }
   return h.digest('hex');
+}
+
+/**
+ * Feeds a file's content into `into` (or a fresh sha256, whose hex is returned), interruptible
+ * (see {@link HashOptions}). A file without read permission is made readable for the read; a
+ * symlink, fifo or device is refused. `label` names the file in the progress line.
+ */
+export async function hashFile(path: FsPath, o: HashOptions & { into?: Hash; buf?: Buffer; pacer?: HashPacer; label?: () => string } = {}): Promise<string> {
+  const pacer = o.pacer ?? new HashPacer(o.signal);
+  const buf = o.buf ?? Buffer.allocUnsafe(CHUNK);
+  const h = o.into ?? createHash('sha256');
+  const f = openForHash(path);
+  let bar: ReturnType<Logger['progress']> | undefined;
+  try {
+    if (f.size >= BIG && o.logger) {
+      const label = o.label?.() ?? path.toString();
+      o.logger.info(`hashing ${label} (${(f.size / BIG).toFixed(1)} GiB): Ctrl-C stops`);
+      bar = o.logger.progress(`hashing ${label}`, f.size, 'bytes');
+    }
+    let done = 0;
+    for (;;) {
+      const n = readSync(f.fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+      done += n;
+      bar?.update(done);
+      const turn = pacer.due();
+      if (turn) await turn;
+    }
+  } finally {
+    bar?.stop();
+    f.close();
+  }
+  return o.into ? '' : h.digest('hex');
 }
 
 interface Item {
   rel: Buffer;
   type: string;
   diskMode: number;
-  path?: FsPath;
-  link?: Buffer;
   rdev?: [number, number];
 }
 
 /**
  * The tree hash of `root` with its ownership table (see the module comment). Reads every file once;
- * the tree must not change meanwhile. Returns 64 hex characters.
+ * the tree must not change meanwhile. Interruptible between files and chunks (see
+ * {@link HashOptions}); depth-safe (paths are made as each entry is read). Returns 64 hex characters.
  */
-export function treeHash(root: string, ownership: OwnershipTable, signal?: AbortSignal): string {
+export async function treeHash(root: string, ownership: OwnershipTable, o: HashOptions = {}): Promise<string> {
+  const pacer = new HashPacer(o.signal);
   const { entries, restore } = listTree(root);
   try {
     const items: Item[] = [];
@@ -85,8 +174,9 @@ export function treeHash(root: string, ownership: OwnershipTable, signal?: Abort
       else if (st.isBlockDevice()) type = 'b';
       else continue; // sockets are made at run time
       index.set(e.rel.toString('latin1'), items.length);
-      items.push({ rel: e.rel, type, diskMode: st.mode, path: fsJoin(root, e.rel), ...(type === 'c' || type === 'b' ? { rdev: [Math.floor(st.rdev / 256) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)] as [number, number] } : {}) });
+      items.push({ rel: e.rel, type, diskMode: st.mode, ...(type === 'c' || type === 'b' ? { rdev: [Math.floor(st.rdev / 256) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)] as [number, number] } : {}) });
     }
+    pacer.check();
     for (const key of Object.keys(ownership)) {
       const rec = ownership[key]!;
       if (rec.kind === undefined) continue;
@@ -101,13 +191,16 @@ export function treeHash(root: string, ownership: OwnershipTable, signal?: Abort
     const h = createHash('sha256');
     h.update('cake-tree-v1\0');
     const buf = Buffer.allocUnsafe(CHUNK);
+    const opts = { ...o, buf, pacer };
     for (const it of items) {
-      if (signal?.aborted) throw new CakeError('interrupted', 'interrupted');
+      const turn = pacer.due();
+      if (turn) await turn;
       const own = lookupOwner(ownership, keyFromBytes(it.rel), it.diskMode);
       const mode = it.type === 'l' ? 0o777 : own.mode;
       let payload: Buffer | string = '';
-      if (it.type === 'f') payload = hashFileSync(it.path!, buf);
-      else if (it.type === 'l') payload = readlinkSync(it.path!, { encoding: 'buffer' });
+      // the path is made here, not while listing: a deep path stays valid only briefly (fsJoin)
+      if (it.type === 'f') payload = await hashFile(fsJoin(root, it.rel), { ...opts, label: () => `/${it.rel.toString()}` });
+      else if (it.type === 'l') payload = readlinkSync(fsJoin(root, it.rel), { encoding: 'buffer' });
       else if (it.type === 'c' || it.type === 'b') payload = `${it.rdev![0]},${it.rdev![1]}`;
       h.update(`${it.type} ${mode.toString(8)} ${own.uid} ${own.gid}\0`);
       h.update(it.rel);

@@ -33,9 +33,9 @@ export async function addCommand(ctx: CliContext, args: string[], opts: Record<s
     if (sep <= 0) throw new UsageError(`invalid --from ${JSON.stringify(f)}: expected OTHER:/PATH`, `cake add ${name} --from debian:/usr/bin/gawk`);
     const other = f.slice(0, sep);
     const rec = ctx.envs.get(other);
-    plans.push(await planFromTree({ label: other, root: ctx.envs.rootfs(other), ownership: rec.ownership }, f.slice(sep + 1), target.arch));
+    plans.push(await planFromTree({ label: other, root: ctx.envs.rootfs(other), ownership: rec.ownership }, f.slice(sep + 1), target.arch, { signal: ctx.signal, logger: ctx.logger }));
   }
-  for (const h of host) plans.push(await planFromTree({ label: 'host', root: '/' }, resolve(h), target.arch));
+  for (const h of host) plans.push(await planFromTree({ label: 'host', root: '/' }, resolve(h), target.arch, { signal: ctx.signal, logger: ctx.logger }));
   if (nix.length > 0) plans.push((await planNix(nix, { hostEnv: ctx.env, logger: ctx.logger, signal: ctx.signal })).plan);
   const plan = mergePlans(plans);
   await withLock(ctx.envs.lockPath(name), { what: `environment ${name}`, signal: ctx.signal }, async () => {

@@ -35,39 +35,39 @@ function tree(files: Record<string, string>, links: Record<string, string> = {})
 }
 
 const T = 1_600_000_000;
-function setTimes(root: string): void {
-  const walk = walkTree(root, {}, { hashContents: false });
+async function setTimes(root: string): Promise<void> {
+  const walk = await walkTree(root, {}, { hashContents: false });
   for (const e of walk.entries.reverse()) (e.kind === 'symlink' ? lutimesSync : utimesSync)(e.rel.length ? join(root, e.rel.toString()) : root, T, T);
 }
 
 describe('tree walk and hash', () => {
-  it('hashes content, names and real ownership, not the inode times of the extraction', () => {
+  it('hashes content, names and real ownership, not the inode times of the extraction', async () => {
     const a = tree({ 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n', 'bin/sh': 'ELF' }, { 'sbin/init': '/bin/sh' });
     const b = tree({ 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n', 'bin/sh': 'ELF' }, { 'sbin/init': '/bin/sh' });
-    setTimes(a);
-    setTimes(b);
-    const ha = walkTree(a, {}, { hashContents: true });
-    expect(walkTree(b, {}, { hashContents: true }).treeHash).toBe(ha.treeHash);
+    await setTimes(a);
+    await setTimes(b);
+    const ha = await walkTree(a, {}, { hashContents: true });
+    expect((await walkTree(b, {}, { hashContents: true })).treeHash).toBe(ha.treeHash);
     // the same tree with other file times (a second cook a minute later): the same identity
     utimesSync(join(b, 'etc/passwd'), T + 60, T + 60);
-    expect(walkTree(b, {}, { hashContents: true }).treeHash).toBe(ha.treeHash);
+    expect((await walkTree(b, {}, { hashContents: true })).treeHash).toBe(ha.treeHash);
     utimesSync(join(b, 'etc/passwd'), T, T);
     const owned: OwnershipTable = { 'bin/sh': { uid: 0, gid: 0, mode: 0o4755 } };
-    expect(walkTree(b, owned, { hashContents: true }).treeHash).not.toBe(ha.treeHash);
+    expect((await walkTree(b, owned, { hashContents: true })).treeHash).not.toBe(ha.treeHash);
     writeFileSync(join(b, 'bin/sh'), 'ELG');
     utimesSync(join(b, 'bin/sh'), T, T);
-    expect(walkTree(b, {}, { hashContents: true }).treeHash).not.toBe(ha.treeHash);
+    expect((await walkTree(b, {}, { hashContents: true })).treeHash).not.toBe(ha.treeHash);
     expect(ha.entries.map((e) => e.rel.toString())).toEqual(['', 'bin', 'bin/sh', 'etc', 'etc/passwd', 'sbin', 'sbin/init']);
     expect(ha.newestMtime).toBe(T);
   });
 
-  it('mirrors the tree as copies that the overlay replaces without touching the env, not even its ctimes', () => {
+  it('mirrors the tree as copies that the overlay replaces without touching the env, not even its ctimes', async () => {
     const env = tree({ 'etc/hostname': 'old\n', 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n', 'bin/busybox': 'ELF', 'tmp/': '' }, { 'bin/sh': 'busybox' });
     chmodSync(join(env, 'tmp'), 0o1777);
     const farm = join(mkdtempSync(join(tmpdir(), 'cake-farm-')), 'tree');
     dirs.push(join(farm, '..'));
     const before = lstatSync(join(env, 'bin/busybox'));
-    buildFarm(env, walkTree(env, {}, { hashContents: false }), farm);
+    buildFarm(env, await walkTree(env, {}, { hashContents: false }), farm);
     const after = lstatSync(join(env, 'bin/busybox'));
     expect(after.ctimeMs).toBe(before.ctimeMs);
     expect(after.nlink).toBe(1);
@@ -92,16 +92,16 @@ describe('tree walk and hash', () => {
 });
 
 describe('the system files of a baked env', () => {
-  function farmOf(files: Record<string, string>, links: Record<string, string> = {}): string {
+  async function farmOf(files: Record<string, string>, links: Record<string, string> = {}): Promise<string> {
     const env = tree(files, links);
     const farm = join(mkdtempSync(join(tmpdir(), 'cake-farm-')), 'tree');
     dirs.push(join(farm, '..'));
-    buildFarm(env, walkTree(env, {}, { hashContents: false }), farm);
+    buildFarm(env, await walkTree(env, {}, { hashContents: false }), farm);
     return farm;
   }
 
-  it('systemd: serial getty, networkd with DHCP, host keys at first boot, none baked, machine-id emptied', () => {
-    const farm = farmOf(
+  it('systemd: serial getty, networkd with DHCP, host keys at first boot, none baked, machine-id emptied', async () => {
+    const farm = await farmOf(
       {
         'lib/systemd/systemd': 'ELF',
         'lib/systemd/system/systemd-journald.service': '',
@@ -136,29 +136,29 @@ describe('the system files of a baked env', () => {
     expect(readFileSync(join(farm, 'etc/shadow'), 'utf8')).toBe('root:*:19000:0:99999:7:::\n');
   });
 
-  it('locks an empty root password; --password replaces the hash and keeps the owner of /etc/shadow', () => {
+  it('locks an empty root password; --password replaces the hash and keeps the owner of /etc/shadow', async () => {
     const files = { 'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/:/bin/false\n', 'etc/shadow': 'root::19000:0:99999:7:::\nbin:*:19000::::::\n' };
-    const locked = farmOf(files);
+    const locked = await farmOf(files);
     const r = prepareRootfs({ farm: locked, ownership: {}, hostname: 'h', rootFsUuid: 'x', busybox: Buffer.alloc(0), sourceDateEpoch: T });
     expect(readFileSync(join(locked, 'etc/shadow'), 'utf8').split('\n')[0]).toBe('root:*:19000:0:99999:7:::');
     expect(r.notes.join(' ')).toMatch(/empty password/);
-    const set = farmOf(files);
+    const set = await farmOf(files);
     const r2 = prepareRootfs({ farm: set, ownership: { 'etc/shadow': { uid: 0, gid: 42, mode: 0o640 } }, hostname: 'h', rootFsUuid: 'x', passwordHash: '$6$s$h', busybox: Buffer.alloc(0), sourceDateEpoch: T });
     expect(readFileSync(join(set, 'etc/shadow'), 'utf8')).toBe('root:$6$s$h:19000:0:99999:7:::\nbin:*:19000::::::\n');
     expect(r2.owners.get('etc/shadow')).toEqual({ uid: 0, gid: 42, mode: 0o640 });
-    const noShadow = farmOf({ 'etc/passwd': 'root::0:0:root:/root:/bin/sh\n' });
+    const noShadow = await farmOf({ 'etc/passwd': 'root::0:0:root:/root:/bin/sh\n' });
     prepareRootfs({ farm: noShadow, ownership: {}, hostname: 'h', rootFsUuid: 'x', passwordHash: '$6$s$h', busybox: Buffer.alloc(0), sourceDateEpoch: T });
     expect(readFileSync(join(noShadow, 'etc/shadow'), 'utf8')).toBe('root:$6$s$h:19000:0:99999:7:::\n');
     expect(readFileSync(join(noShadow, 'etc/passwd'), 'utf8')).toBe('root:x:0:0:root:/root:/bin/sh\n');
   });
 
-  it('resolves guest paths inside the root, never on the host', () => {
+  it('resolves guest paths inside the root, never on the host', async () => {
     const root = tree({ 'usr/lib/systemd/systemd': 'ELF' }, { lib: 'usr/lib', 'sbin/init': '/lib/systemd/systemd', 'etc/evil': '/../../../../etc/passwd' });
     expect(resolveInRoot(root, '/sbin/init')).toBe(`${root}/usr/lib/systemd/systemd`);
     expect(resolveInRoot(root, '/etc/evil')).toBeUndefined();
   });
 
-  it('busybox system: OpenSSH started with host keys made at boot', () => {
+  it('busybox system: OpenSSH started with host keys made at boot', async () => {
     const files = busyboxSystem({ login: '/bin/login', sshd: 'openssh' });
     const rc = files.find((f) => f.path === 'usr/lib/cake/rc.boot')?.content ?? '';
     expect(rc).toContain('/usr/bin/ssh-keygen -A');
@@ -178,10 +178,10 @@ describe('the system files of a baked env', () => {
 });
 
 describe('ext4 fix-up script and size', () => {
-  it('sets owners, modes and times once per inode, quotes names, adds device nodes', () => {
+  it('sets owners, modes and times once per inode, quotes names, adds device nodes', async () => {
     const root = tree({ 'etc/shadow': 's', 'a "q".txt': 'x', 'bin/passwd': 'ELF' });
     chmodSync(join(root, 'bin/passwd'), 0o755);
-    const walk = walkTree(root, {}, { hashContents: false });
+    const walk = await walkTree(root, {}, { hashContents: false });
     const owners: OwnershipTable = { 'etc/shadow': { uid: 0, gid: 42, mode: 0o640 }, 'bin/passwd': { uid: 0, gid: 0, mode: 0o4755 } };
     const { script } = fixupScript({
       entries: walk.entries,
@@ -203,13 +203,13 @@ describe('ext4 fix-up script and size', () => {
     expect(text).toContain('sif / ctime');
   });
 
-  it('estimates a size that grows with the content and leaves headroom', () => {
-    const small = walkTree(tree({ a: 'x' }), {}, { hashContents: false });
+  it('estimates a size that grows with the content and leaves headroom', async () => {
+    const small = await walkTree(tree({ a: 'x' }), {}, { hashContents: false });
     const e = estimateExt4(small.entries, 0);
     expect(e.autoBytes).toBeGreaterThan(e.minBytes);
     expect(e.minBytes % (1024 * 1024)).toBe(0);
     const big = tree({ big: '' });
     writeFileSync(join(big, 'big'), Buffer.alloc(50 * 1024 * 1024, 1));
-    expect(estimateExt4(walkTree(big, {}, { hashContents: false }).entries, 0).minBytes).toBeGreaterThan(e.minBytes + 50 * 1024 * 1024);
+    expect(estimateExt4((await walkTree(big, {}, { hashContents: false })).entries, 0).minBytes).toBeGreaterThan(e.minBytes + 50 * 1024 * 1024);
   });
 });

@@ -28,10 +28,10 @@ describe('snapshots (hard-link trees, copy-on-write discipline)', () => {
     const s0 = join(base, 's0');
     mkdirSync(s0);
     seed(s0);
-    const hash0 = treeHash(s0, {});
+    const hash0 = await treeHash(s0, {});
     const work = join(base, 'work');
     let baseline = materialize(s0, work);
-    expect(treeHash(work, {})).toBe(hash0);
+    expect(await treeHash(work, {})).toBe(hash0);
     expect(lstatSync(join(work, 'etc/keep')).ino).not.toBe(lstatSync(join(s0, 'etc/keep')).ino);
     expect(lstatSync(join(work, 'etc/h1')).ino).toBe(lstatSync(join(work, 'etc/h2')).ino);
     expect(changedSince(baseline, scanTree(work))).toBe(false);
@@ -48,8 +48,8 @@ describe('snapshots (hard-link trees, copy-on-write discipline)', () => {
     const snap = snapshotTree(work, entries, baseline, s0, s1);
     baseline = snap.baseline;
     expect(readFileSync(join(s0, 'etc/append'), 'utf8')).toBe('one\n');
-    expect(treeHash(s0, {})).toBe(hash0);
-    expect(treeHash(s1, {})).toBe(treeHash(work, {}));
+    expect(await treeHash(s0, {})).toBe(hash0);
+    expect(await treeHash(s1, {})).toBe(await treeHash(work, {}));
     expect(lstatSync(join(s1, 'etc/keep')).ino).toBe(lstatSync(join(s0, 'etc/keep')).ino);
     expect(lstatSync(join(s1, 'etc/sub/deep')).ino).toBe(lstatSync(join(s0, 'etc/sub/deep')).ino);
     expect(lstatSync(join(s1, 'etc/link')).ino).toBe(lstatSync(join(s0, 'etc/link')).ino);
