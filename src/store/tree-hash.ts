@@ -63,11 +63,6 @@ export class HashPacer {
       this.check();
     });
   }
-
-  /** {@link due}, awaited. */
-  async tick(): Promise<void> {
-    await this.due();
-  }
 }
 
 /** Opens a regular file for hashing without following a symlink or blocking on a fifo; EACCES gets u+r for the read. */
