@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quick start, second command (`npm test`): installs what the tests need (host packages, npm
-# packages), builds (the type check), lints, then runs the unit and integration suites with
+# packages), builds (the type check of src/), type-checks the tests, lints, then runs the unit and integration suites with
 # CAKE_TEST_STRICT=1: a test that needs a missing host tool or fixture fails instead of skipping
 # (test/helpers/tools.ts).
 set -euo pipefail
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 ensure_packages scripts/host-packages.txt scripts/test-packages.txt
 ensure_node_modules
 npm run build --silent
+npx tsc -p tsconfig.test.json
 npm run lint --silent
 export CAKE_TEST_BUILT=1
 export CAKE_TEST_STRICT=1

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expandTokens, ldSoConfDirs, resolveClosure } from '../../../src/cook/closure.js';
+import type { ElfInfo } from '../../../src/archive/elf.js';
 import { buildElf, type ElfSpec } from './elf-fixture.js';
 
 const INTERP = '/lib64/ld-linux-x86-64.so.2';
@@ -59,7 +60,7 @@ describe('runtime closure resolution', () => {
   });
 
   it('expands $ORIGIN, ${LIB} and $PLATFORM and drops unknown tokens', () => {
-    const info = { bits: 64, endian: 'le', machine: 62, type: 3, osabi: 0, needed: [], rpath: [], runpath: undefined, flags1: 0 } as const;
+    const info: ElfInfo = { bits: 64, endian: 'le', machine: 62, type: 3, osabi: 0, needed: [], rpath: [], runpath: undefined, flags1: 0 };
     expect(expandTokens('$ORIGIN/../lib', '/opt/x/bin', info)).toEqual(['/opt/x/lib']);
     expect(expandTokens('/usr/${LIB}/foo', '/', info)).toEqual(['/usr/lib/x86_64-linux-gnu/foo', '/usr/lib64/foo', '/usr/lib/foo']);
     expect(expandTokens('/p/$PLATFORM', '/', info)).toEqual(['/p/x86_64']);
