@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, lutimesSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CakeError } from '../model/errors.js';
-import { resolveInRoot } from './guest-path.js';
+import { resolveInRoot } from '../run/guest-path.js';
 import type { ToolRunner } from './tools.js';
 
 /** The files depmod writes (the ones cake's kernel cache wrote are replaced too). */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { compareVersions } from '../debian/version.js';
 import { decompressModule } from './kernel-cache.js';
-import { resolveInRoot } from './guest-path.js';
+import { resolveInRoot } from '../run/guest-path.js';
 import { parseModulesDb, type ModulesDb } from './modules-dep.js';
 
 export interface KernelFiles {

@@ -13,7 +13,7 @@ import type { DeviceNode, Owner } from './ext4.js';
 import { aptSources } from './guest-apt.js';
 import { planBoot, type InitKind } from './guest-boot.js';
 import { CAKE_LIB, type GuestFile } from './guest-busybox.js';
-import { existsInRoot, readInRoot, resolveInRoot } from './guest-path.js';
+import { existsInRoot, readInRoot, resolveInRoot } from '../run/guest-path.js';
 
 export interface PrepareInput {
   farm: string;

@@ -1,3 +1,10 @@
+/**
+ * Looking at files of a root filesystem from the host as the guest would see them: a path is
+ * resolved component by component inside the root, absolute symlinks meaning the root's own paths
+ * (`/sbin/init -> /lib/systemd/systemd`), never the host's. One module for the engine (async, with
+ * the run's mounts) and for bake (sync, a finished tree without mounts). Reads only.
+ */
+import { lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { lstat, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
@@ -35,14 +42,18 @@ export function hostPathOf(root: string, mounts: readonly GuestMount[], guestPat
   return rest === '' ? best.src : join(best.src, rest);
 }
 
+/** One file-system question the walk asks; a driver (sync or async) answers it. */
+type FsAsk = { lstat: string } | { readlink: string };
+/** An lstat's answer: the Stats, or the errno of a missing path. Other errors are thrown by the driver. */
+type LstatAnswer = Stats | 'ENOENT' | 'ENOTDIR';
+
 /**
- * Resolves a guest path the way the guest's kernel view would: component by component, following
- * symlinks as *guest* symlinks (absolute targets restart at the guest's `/`, `..` never climbs
- * above it), looking each component up through `mounts`. It never follows a symlink on the host,
- * so a hostile rootfs cannot point cake at host files. A missing intermediate directory or a
- * non-directory in the middle makes the rest 'missing'. Reads only; idempotent.
+ * The one walk behind {@link resolveGuestPath} and {@link resolveInRoot}: component by component,
+ * following symlinks as *guest* symlinks (absolute targets restart at the guest's `/`, `..` never
+ * climbs above it), looking each component up through `mounts`. Written once as a generator that
+ * yields its lstat/readlink questions, so the async and the sync drivers cannot drift apart.
  */
-export async function resolveGuestPath(root: string, mounts: readonly GuestMount[], guestPath: string): Promise<ResolvedGuestPath> {
+function* walk(root: string, mounts: readonly GuestMount[], guestPath: string): Generator<FsAsk, ResolvedGuestPath, LstatAnswer | string> {
   const todo = normalizeGuestPath(guestPath).split('/').filter((p) => p !== '');
   const done: string[] = [];
   let links = 0;
@@ -55,26 +66,21 @@ export async function resolveGuestPath(root: string, mounts: readonly GuestMount
     if (part === '.') continue;
     const candidate = '/' + [...done, part].join('/');
     const host = hostPathOf(root, mounts, candidate);
-    let st;
-    try {
-      st = await lstat(host);
-    } catch (err) {
+    const st = (yield { lstat: host }) as LstatAnswer;
+    if (typeof st === 'string') {
       // An ancestor of a mount point exists in the guest once the mounts are made (mount points are created).
-      if (isErrno(err, 'ENOENT') && mounts.some((m) => m.dst.startsWith(candidate + '/'))) {
+      if (st === 'ENOENT' && mounts.some((m) => m.dst.startsWith(candidate + '/'))) {
         done.push(part);
         continue;
       }
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) {
-        const rest = normalizeGuestPath(candidate + '/' + todo.join('/'));
-        return { guestPath: rest, hostPath: hostPathOf(root, mounts, rest), kind: 'missing' };
-      }
-      throw err;
+      const rest = normalizeGuestPath(candidate + '/' + todo.join('/'));
+      return { guestPath: rest, hostPath: hostPathOf(root, mounts, rest), kind: 'missing' };
     }
     if (st.isSymbolicLink()) {
       if (++links > MAX_LINKS) {
         throw new CakeError('engine', `too many levels of symbolic links in the guest path ${guestPath}`);
       }
-      const target = await readlink(host);
+      const target = (yield { readlink: host }) as string;
       if (target.startsWith('/')) done.length = 0;
       todo.unshift(...target.split('/').filter((p) => p !== ''));
       continue;
@@ -87,9 +93,99 @@ export async function resolveGuestPath(root: string, mounts: readonly GuestMount
   }
   const final = '/' + done.join('/');
   const host = hostPathOf(root, mounts, final);
-  const st = await lstat(host).catch(() => undefined);
-  if (!st) return { guestPath: final, hostPath: host, kind: mounts.some((m) => m.dst.startsWith(final + '/')) ? 'dir' : 'missing' };
+  const st = (yield { lstat: host }) as LstatAnswer;
+  if (typeof st === 'string') return { guestPath: final, hostPath: host, kind: mounts.some((m) => m.dst.startsWith(final + '/')) ? 'dir' : 'missing' };
   return { guestPath: final, hostPath: host, kind: st.isDirectory() ? 'dir' : 'file' };
+}
+
+function missingErrno(err: unknown): 'ENOENT' | 'ENOTDIR' | undefined {
+  return isErrno(err, 'ENOENT') ? 'ENOENT' : isErrno(err, 'ENOTDIR') ? 'ENOTDIR' : undefined;
+}
+
+/**
+ * Resolves a guest path the way the guest's kernel view would (see {@link walk}). It never follows
+ * a symlink on the host, so a hostile rootfs cannot point cake at host files. A missing
+ * intermediate directory or a non-directory in the middle makes the rest 'missing'. Reads only;
+ * idempotent.
+ */
+export async function resolveGuestPath(root: string, mounts: readonly GuestMount[], guestPath: string): Promise<ResolvedGuestPath> {
+  const w = walk(root, mounts, guestPath);
+  let step = w.next();
+  while (!step.done) {
+    const ask = step.value;
+    let answer: LstatAnswer | string;
+    if ('lstat' in ask) {
+      try {
+        answer = await lstat(ask.lstat);
+      } catch (err) {
+        const code = missingErrno(err);
+        if (code === undefined) throw err;
+        answer = code;
+      }
+    } else {
+      answer = await readlink(ask.readlink);
+    }
+    step = w.next(answer);
+  }
+  return step.value;
+}
+
+/**
+ * The host path of the guest path `path` (absolute) inside `root` (no mounts), symlinks followed
+ * as the guest would; undefined when it does not exist or cannot be read. Synchronous, for bake's
+ * look at a finished tree.
+ */
+export function resolveInRoot(root: string, path: string): string | undefined {
+  try {
+    const w = walk(root, [], path);
+    let step = w.next();
+    while (!step.done) {
+      const ask = step.value;
+      let answer: LstatAnswer | string;
+      if ('lstat' in ask) {
+        try {
+          answer = lstatSync(ask.lstat);
+        } catch (err) {
+          const code = missingErrno(err);
+          if (code === undefined) return undefined;
+          answer = code;
+        }
+      } else {
+        answer = readlinkSync(ask.readlink, 'utf8');
+      }
+      step = w.next(answer);
+    }
+    return step.value.kind === 'missing' ? undefined : step.value.hostPath;
+  } catch {
+    return undefined;
+  }
+}
+
+/** lstat of the resolved path (so a symlink to a file reports the file). */
+export function statInRoot(root: string, path: string): Stats | undefined {
+  const p = resolveInRoot(root, path);
+  if (p === undefined) return undefined;
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+export function existsInRoot(root: string, path: string): boolean {
+  return statInRoot(root, path) !== undefined;
+}
+
+/** The text of a regular file of the guest, undefined when absent or not a file. */
+export function readInRoot(root: string, path: string): string | undefined {
+  const p = resolveInRoot(root, path);
+  if (p === undefined) return undefined;
+  try {
+    const st = lstatSync(p);
+    return st.isFile() ? readFileSync(p, 'utf8') : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { OwnershipTable } from '../../../src/model/ownership.js';
 import { estimateExt4, fixupScript } from '../../../src/bake/ext4.js';
 import { busyboxSystem, netFiles } from '../../../src/bake/guest-busybox.js';
-import { resolveInRoot } from '../../../src/bake/guest-path.js';
+import { resolveInRoot } from '../../../src/run/guest-path.js';
 import { systemdSystem } from '../../../src/bake/guest-systemd.js';
 import { sysvSystem } from '../../../src/bake/guest-sysv.js';
 import { INITRAMFS_INIT, initramfsConf } from '../../../src/bake/init-script.js';

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isForeignArch, normalizeArch, qemuProgramNames } from '../../../src/run/arch.js';
 import { FAKE_PROC_FILES, fakeProcBinds } from '../../../src/run/fake-proc.js';
 import { ensureWithin, removeOwnWithin } from '../../../src/run/env-fs.js';
-import { hostPathOf, resolveCommand, resolveGuestPath } from '../../../src/run/guest-path.js';
+import { hostPathOf, readInRoot, resolveCommand, resolveGuestPath, resolveInRoot } from '../../../src/run/guest-path.js';
 import { parseProotHelp } from '../../../src/run/proot-tool.js';
 import { signalExitCode } from '../../../src/run/spawn-guest.js';
 
@@ -79,6 +79,14 @@ describe('guest paths', () => {
       kind: 'missing',
     });
     await expect(resolveGuestPath(root, [], '/loop1')).rejects.toThrow(/symbolic links/);
+  });
+  it('the sync resolver (bake) answers as the async one (engine) does', async () => {
+    for (const p of ['/lib', '/lib/up/passwd', '/etc/resolv.conf', '/bin/sh', '/bin/sh/x', '/', '/nope/x', '/loop1']) {
+      const r = await resolveGuestPath(root, [], p).catch(() => undefined);
+      expect(resolveInRoot(root, p), p).toBe(r === undefined || r.kind === 'missing' ? undefined : r.hostPath);
+    }
+    expect(readInRoot(root, '/lib/up/passwd')).toBe('x');
+    expect(readInRoot(root, '/lib')).toBeUndefined();
   });
   it('resolves through mounts; a symlink inside a bound dir is a guest symlink', async () => {
     const mounts = [{ src: host, dst: '/home/me' }];
