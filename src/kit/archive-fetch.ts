@@ -9,7 +9,8 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findRelease, loadDistros, selectSource } from '../model/distro.js';
+import { findRelease, selectSource } from '../model/distro.js';
+import { loadDistros } from '../store/distros.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { HttpClient } from '../net/http-client.js';

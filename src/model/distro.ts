@@ -33,10 +33,8 @@
  * platform.ts). Unknown keys, wrong types and bad values are errors; all of a file's problems are
  * reported together, each as `file:line key.path: message`.
  */
-import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { CakeError, isErrno } from './errors.js';
+import { CakeError } from './errors.js';
 import { fromDistroArch, isDistroArch, parsePlatform, toDebianArch, toDistroArch, type DistroArch } from './platform.js';
 import { checkDoc, type Problem } from './distro-check.js';
 
@@ -115,31 +113,22 @@ export function parseDistro(text: string, file: string): DistroDef {
   return def;
 }
 
-export interface DistroIo {
-  readdir(dir: string): Promise<string[]>;
-  readFile(file: string): Promise<string>;
+/** One definition file's name and text, as the distros/ directory gives them. */
+export interface DistroFile {
+  file: string;
+  text: string;
 }
-const nodeIo: DistroIo = { readdir: (dir) => readdir(dir), readFile: (file) => readFile(file, 'utf8') };
 
 /**
- * Reads and parses every `*.yaml` in `dir` (the caller passes distros/), sorted by name. Problems
- * of all files are reported together; distro names and aliases must be unique across files.
- * The one I/O in model/, injectable through `io` for tests.
+ * Parses every definition (the caller, store/distros.ts, reads distros/). Problems of all files
+ * are reported together; distro names and aliases must be unique across files. Pure.
  */
-export async function loadDistros(dir: string, io: DistroIo = nodeIo): Promise<DistroDef[]> {
-  let names: string[];
-  try {
-    names = (await io.readdir(dir)).filter((n) => n.endsWith('.yaml')).sort();
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-    throw new CakeError('not-found', `distro definitions not found: ${dir}`, { cause: err, hint: 'reinstall cake' });
-  }
+export function parseDistros(files: readonly DistroFile[]): DistroDef[] {
   const defs: DistroDef[] = [];
   const problems: Problem[] = [];
-  for (const n of names) {
-    const file = join(dir, n);
+  for (const { file, text } of files) {
     try {
-      defs.push(parseDistro(await io.readFile(file), file));
+      defs.push(parseDistro(text, file));
     } catch (err) {
       if (!(err instanceof DistroDefinitionError)) throw err;
       problems.push(...err.problems);

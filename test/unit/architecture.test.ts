@@ -88,6 +88,14 @@ describe('architecture', () => {
     expect(readers).toEqual([]);
   });
 
+  it('model/ does no I/O: it imports no file, process or network module', () => {
+    const io = /\bfrom\s+['"]node:(fs|fs\/promises|child_process|net|http|https|dgram|worker_threads)['"]/;
+    const bad = sources(join(SRC, 'model'))
+      .map((f) => relative(SRC, f))
+      .filter((f) => io.test(readFileSync(join(SRC, f), 'utf8')));
+    expect(bad).toEqual([]);
+  });
+
   it('the checker sees real edges (it cannot pass on an empty graph)', () => {
     expect(all.length).toBeGreaterThan(100);
     expect(all.some((e) => e.from === 'cli' && e.to === 'model')).toBe(true);

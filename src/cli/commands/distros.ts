@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadDistros } from '../../model/distro.js';
+import { loadDistros } from '../../store/distros.js';
 import type { CliContext } from '../context.js';
 
 /** `cake distros [--json]`: the definitions in distros/, with releases, aliases, arches and source kinds. */

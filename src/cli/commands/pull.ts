@@ -6,7 +6,7 @@ import type { SourceDeps } from '../../pull/deps.js';
 import { archiveKits } from '../../kit/provider.js';
 import type { CliContext } from '../context.js';
 import { join } from 'node:path';
-import { loadDistros } from '../../model/distro.js';
+import { loadDistros } from '../../store/distros.js';
 import { configList, configString } from '../config.js';
 import { parseRegistryMirrors } from '../../oci/mirrors.js';
 import { requireEnv } from '../env-names.js';

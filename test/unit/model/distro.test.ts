@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CakeError } from '../../../src/model/errors.js';
@@ -6,12 +9,12 @@ import {
   findRelease,
   isArchiveAlias,
   releaseKnown,
-  loadDistros,
   parseDistro,
+  parseDistros,
   selectSource,
   type DistroDef,
-  type DistroIo,
 } from '../../../src/model/distro.js';
+import { loadDistros } from '../../../src/store/distros.js';
 
 const DISTROS_DIR = fileURLToPath(new URL('../../../distros', import.meta.url));
 
@@ -238,23 +241,34 @@ describe('parseDistro', () => {
   });
 });
 
-describe('loadDistros', () => {
-  const io = (files: Record<string, string>): DistroIo => ({
-    readdir: async () => Object.keys(files),
-    readFile: async (f) => files[f.replace(/^.*\//, '')]!,
-  });
-
+describe('loadDistros and parseDistros', () => {
   it('reads *.yaml only, sorted, and reports problems of every file together', async () => {
-    const ok = await loadDistros('/d', io({ 'demo.yaml': SAMPLE, 'README.md': '# not yaml' }));
-    expect(ok.map((d) => d.name)).toEqual(['demo']);
-    const err = await loadDistros('/d', io({ 'demo.yaml': SAMPLE.replace('strip: 1', 'strip: -1'), 'b.yaml': 'name: b\n' })).catch((e) => e);
-    expect(err).toBeInstanceOf(DistroDefinitionError);
-    expect((err as DistroDefinitionError).problems.map((p) => p.file)).toEqual(['/d/b.yaml', '/d/b.yaml', '/d/b.yaml', '/d/demo.yaml']);
+    const dir = mkdtempSync(join(tmpdir(), 'cake-distros-'));
+    try {
+      writeFileSync(join(dir, 'demo.yaml'), SAMPLE);
+      writeFileSync(join(dir, 'README.md'), '# not yaml');
+      expect((await loadDistros(dir)).map((d) => d.name)).toEqual(['demo']);
+      writeFileSync(join(dir, 'demo.yaml'), SAMPLE.replace('strip: 1', 'strip: -1'));
+      writeFileSync(join(dir, 'b.yaml'), 'name: b\n');
+      const err = await loadDistros(dir).catch((e) => e);
+      expect(err).toBeInstanceOf(DistroDefinitionError);
+      expect((err as DistroDefinitionError).problems.map((p) => p.file)).toEqual([join(dir, 'b.yaml'), join(dir, 'b.yaml'), join(dir, 'b.yaml'), join(dir, 'demo.yaml')]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
-  it('refuses a name or alias defined twice', async () => {
+  it('refuses a name or alias defined twice', () => {
     const twin = SAMPLE.replace('name: demo', 'name: dm').replace('aliases: [dm]', 'aliases: [demo]');
-    const err = await loadDistros('/d', io({ 'demo.yaml': SAMPLE, 'dm.yaml': twin })).catch((e) => e);
+    let err: unknown;
+    try {
+      parseDistros([
+        { file: '/d/demo.yaml', text: SAMPLE },
+        { file: '/d/dm.yaml', text: twin },
+      ]);
+    } catch (e) {
+      err = e;
+    }
     expect((err as DistroDefinitionError).problems.map((p) => p.message)).toEqual([
       '"dm" is also defined by /d/demo.yaml',
       '"demo" is also defined by /d/demo.yaml',
