@@ -20,7 +20,7 @@ _cake() {
   cmd="${COMP_WORDS[i]}"
   case "$cmd" in
     pull) opts="--name --platform --sha256 --force --packages --variant --recommends --expect-sha256 --lock --locked --allow-expired"; vopts=" --name --platform --sha256 --packages --variant --expect-sha256 --lock --locked "; kind="source"; guest=0
-      case "$prev" in --name|--platform|--sha256|--packages|--expect-sha256) COMPREPLY=(); return ;; --variant) COMPREPLY=( $(compgen -W "essential minbase standard" -- "$cur") ); return ;; --lock|--locked) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac ;;
+      case "$prev" in --name|--platform|--sha256|--packages|--expect-sha256) COMPREPLY=(); return ;; --variant) COMPREPLY=( $(compgen -W "essential minbase standard buildd" -- "$cur") ); return ;; --lock|--locked) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; esac ;;
     enter|login|shell) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --gui --engine"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env-or-distro"; guest=1
       case "$prev" in -b|--bind|-v|--volume|--env-file) COMPREPLY=( $(compgen -f -- "$cur") ); return ;; -w|--cwd|--workdir|--work-dir|-e|--env|-u|--user|--hostname) COMPREPLY=(); return ;; --engine) COMPREPLY=( $(compgen -W "auto userns proot" -- "$cur") ); return ;; esac ;;
     exec) opts="--bind --volume --cwd --workdir --work-dir --env --env-file --user --hostname --isolated --gui --engine --rm"; vopts=" -b --bind -v --volume -w --cwd --workdir --work-dir -e --env --env-file -u --user --hostname --engine "; kind="env"; guest=1

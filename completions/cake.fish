@@ -10,7 +10,7 @@ complete -c cake -n "__fish_seen_subcommand_from pull" -l platform -x -d 'platfo
 complete -c cake -n "__fish_seen_subcommand_from pull" -l sha256 -x -d 'pin the source\'s sha256; a mismatch installs nothing'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l force -d 'replace an existing environment of that name'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l packages -x -d 'Debian/Ubuntu archive sources: extra packages to install (repeatable, comma-separated)'
-complete -c cake -n "__fish_seen_subcommand_from pull" -l variant -x -a 'essential minbase standard' -d 'Debian/Ubuntu archive sources: package set'
+complete -c cake -n "__fish_seen_subcommand_from pull" -l variant -x -a 'essential minbase standard buildd' -d 'Debian/Ubuntu archive sources: package set'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l recommends -d 'Debian/Ubuntu archive sources: install Recommends too'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l expect-sha256 -x -d 'the tree hash the new environment must have (as `cake pull` prints it); a mismatch installs nothing'
 complete -c cake -n "__fish_seen_subcommand_from pull" -l lock -r -F -d 'Debian/Ubuntu archive sources: write the InRelease digests and the exact package set to FILE'

@@ -2,6 +2,7 @@
  * Option specs of the command table (command-table.ts) that are long enough to stand alone:
  * the options of the run commands and of `cake pull`.
  */
+import { VARIANTS } from '../model/names.js';
 import type { OptionSpec } from './command-table.js';
 
 /** The options of the commands that run something in an env (enter, exec). */
@@ -24,7 +25,7 @@ export const PULL_OPTIONS: readonly OptionSpec[] = [
   { flags: '--sha256 <HEX>', description: 'pin the source\'s sha256; a mismatch installs nothing', complete: 'none' },
   { flags: '--force', description: 'replace an existing environment of that name' },
   { flags: '--packages <PKG,...>', description: 'Debian/Ubuntu archive sources: extra packages to install (repeatable, comma-separated)', repeatable: true, complete: 'none' },
-  { flags: '--variant <VARIANT>', description: 'Debian/Ubuntu archive sources: package set', choices: ['essential', 'minbase', 'standard'] },
+  { flags: '--variant <VARIANT>', description: 'Debian/Ubuntu archive sources: package set', choices: [...VARIANTS] },
   { flags: '--recommends', description: 'Debian/Ubuntu archive sources: install Recommends too' },
   { flags: '--expect-sha256 <HEX>', description: 'the tree hash the new environment must have (as `cake pull` prints it); a mismatch installs nothing', complete: 'none' },
   { flags: '--lock <FILE>', description: 'Debian/Ubuntu archive sources: write the InRelease digests and the exact package set to FILE', complete: 'file' },

@@ -4,10 +4,10 @@
  */
 import { resolve } from 'node:path';
 import { isMap, isScalar, isSeq, type LineCounter, type Scalar, type YAMLMap } from 'yaml';
+import { isEnvName } from '../model/names.js';
 import { normalizeGuestPath } from '../model/run-options.js';
 import type { At, Located, OtherRef, Problem } from './recipe-types.js';
 
-const ENV_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const RECIPE_FILE = /\.ya?ml$/;
 
 export type Node = unknown;
@@ -103,7 +103,7 @@ export class Checker {
 
   other(text: string, node: Node, path: string): OtherRef | undefined {
     if (RECIPE_FILE.test(text)) return { kind: 'recipe', file: this.hostPath(text) };
-    if (ENV_NAME.test(text) && !text.includes('..')) return { kind: 'env', name: text };
+    if (isEnvName(text)) return { kind: 'env', name: text };
     return this.fail(node, path, `${JSON.stringify(text)} is neither an env name nor a recipe file (*.yaml)`);
   }
 }

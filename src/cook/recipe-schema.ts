@@ -6,6 +6,7 @@
 import { dirname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { CakeError } from '../model/errors.js';
+import { isEnvName, VARIANTS } from '../model/names.js';
 import { parseSource } from '../model/source.js';
 import { parseBind, normalizeGuestPath } from '../model/run-options.js';
 import { Checker, sub, type Node } from './recipe-checker.js';
@@ -14,7 +15,6 @@ import { parseImage } from './recipe-image.js';
 import type { AddFrom, FromRef, Located, Problem, PullOptions, Recipe, Step, StepKind } from './recipe-types.js';
 import { STEP_KINDS } from './recipe-types.js';
 
-const ENV_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
 const HEX64 = /^(sha256:)?[0-9a-f]{64}$/;
@@ -35,7 +35,6 @@ const STEP_KEYS: Record<StepKind, readonly string[]> = {
 
 /** A package request as `cake pull --packages` takes it (name, optional :arch and =version). */
 const PACKAGE = /^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
-const VARIANTS = ['essential', 'minbase', 'standard', 'buildd'] as const;
 
 /**
  * `from: SOURCE`, or the mapping `from: { source: SOURCE, packages: [...], variant: V,
@@ -76,7 +75,7 @@ function parseFromText(c: Checker, node: Node, key: string): FromRef | undefined
   if (text === undefined) return undefined;
   if (text.startsWith('env:')) {
     const name = text.slice(4);
-    return ENV_NAME.test(name) ? { kind: 'env', name } : c.fail(node, key, `invalid env name ${JSON.stringify(name)}`);
+    return isEnvName(name) ? { kind: 'env', name } : c.fail(node, key, `invalid env name ${JSON.stringify(name)}`);
   }
   if (RECIPE_FILE.test(text) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return { kind: 'recipe', file: c.hostPath(text) };
   try {
@@ -245,7 +244,7 @@ export function parseRecipe(text: string, file: string, display: string): { reci
   const f = c.map(doc.contents, '', ['name', 'from', 'steps', 'expect_sha256', 'host_paths', 'image'], ['from']);
   if (!f) return { problems: c.problems };
   const name = f.has('name') ? c.str(f.get('name'), 'name', { nonEmpty: true }) : undefined;
-  if (name !== undefined && (!ENV_NAME.test(name) || name.includes('..'))) c.fail(f.get('name'), 'name', 'expected an env name: 1-63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit');
+  if (name !== undefined && !isEnvName(name)) c.fail(f.get('name'), 'name', 'expected an env name: 1-63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit');
   const from = f.has('from') ? parseFrom(c, f.get('from')) : undefined;
   const steps: Step[] = [];
   const sn = f.get('steps');

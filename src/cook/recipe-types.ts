@@ -2,6 +2,7 @@
  * What a parsed recipe is (the format is documented in the README, "Recipes", and in
  * man/cake-recipe.5; the strict parser is recipe-schema.ts). Pure types and the error class.
  */
+import type { Variant } from '../model/names.js';
 import { CakeError } from '../model/errors.js';
 import type { Source } from '../model/source.js';
 import type { Bind } from '../model/run-options.js';
@@ -22,7 +23,7 @@ export type OtherRef = { kind: 'env'; name: string } | { kind: 'recipe'; file: s
 /** The options of `cake pull` for a Debian/Ubuntu archive source (`--packages`, `--variant`, `--recommends`). */
 export interface PullOptions {
   packages?: string[];
-  variant?: 'essential' | 'minbase' | 'standard' | 'buildd';
+  variant?: Variant;
   recommends?: boolean;
 }
 

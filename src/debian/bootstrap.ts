@@ -11,6 +11,7 @@
  *    scripts chown'ed becomes the env's ownership table.
  * The tree is left without cake's build files, stubs or policy-rc.d.
  */
+import type { Variant } from '../model/names.js';
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { OwnershipTable } from '../model/ownership.js';
@@ -34,7 +35,8 @@ import { clampTimes, normaliseContent } from './bootstrap-normalise.js';
 import type { KeyringSpec } from './keyrings.js';
 import type { PackageRecord } from './package-index.js';
 
-export type BootstrapVariant = 'essential' | 'minbase' | 'standard' | 'buildd';
+/** The package set a bootstrap starts from (model/names.ts). */
+export type BootstrapVariant = Variant;
 
 export interface BootstrapDeps {
   http: HttpClient;

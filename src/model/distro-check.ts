@@ -2,6 +2,7 @@
  * The strict checker behind parseDistro (schema in distro.ts): walks the YAML AST so that every
  * problem carries its line and key path, and collects all of them instead of stopping at the first.
  */
+import { VARIANTS } from './names.js';
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type YAMLMap } from 'yaml';
 import { isSha256Hex } from './digest.js';
 import { DISTRO_ARCHES, isDistroArch, type DistroArch } from './platform.js';
@@ -246,7 +247,7 @@ function checkArchive(c: Checker, node: YAMLMap, path: string): ArchiveSourceDef
   const f = c.map(node, path, keys, keys);
   if (f === undefined) return undefined;
   const keyring = c.oneOf(f.get('keyring'), sub(path, 'keyring'), ['debian', 'ubuntu'] as const);
-  const variant = c.oneOf(f.get('variant'), sub(path, 'variant'), ['essential', 'minbase', 'buildd'] as const);
+  const variant = c.oneOf(f.get('variant'), sub(path, 'variant'), VARIANTS);
   const components = c.strList(f.get('components'), sub(path, 'components'), COMPONENT, 'component');
   const arch = c.arches(f.get('arch'), sub(path, 'arch'));
   const reposNode = f.get('repos');

@@ -22,7 +22,7 @@
  *           arch: [x86_64, aarch64]   # optional; absent = let the registry pick by platform
  *         - kind: archive         # a Debian/Ubuntu archive, bootstrapped by cake
  *           keyring: debian       # debian | ubuntu: the archive keyring that verifies InRelease
- *           variant: minbase      # essential | minbase | buildd
+ *           variant: minbase      # essential | minbase | standard | buildd
  *           components: [main]
  *           arch: [x86_64, aarch64]
  *           repos:                # the first suite of the first repo is the release's own suite
@@ -33,6 +33,7 @@
  * platform.ts). Unknown keys, wrong types and bad values are errors; all of a file's problems are
  * reported together, each as `file:line key.path: message`.
  */
+import type { Variant } from './names.js';
 import { LineCounter, parseDocument } from 'yaml';
 import { CakeError } from './errors.js';
 import { fromDistroArch, isDistroArch, parsePlatform, toDebianArch, toDistroArch, type DistroArch } from './platform.js';
@@ -58,7 +59,7 @@ export interface ArchiveRepoDef {
 export interface ArchiveSourceDef {
   kind: 'archive';
   keyring: 'debian' | 'ubuntu';
-  variant: 'essential' | 'minbase' | 'buildd';
+  variant: Variant;
   components: string[];
   arch: DistroArch[];
   repos: ArchiveRepoDef[];

@@ -6,6 +6,7 @@
  * moved on, see src/debian/snapshot.ts), the same packages, the same times, and checks the tree
  * hash. JSON, written atomically; `version` is bumped on an incompatible change.
  */
+import type { Variant } from '../model/names.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { DebRef } from '../debian/bootstrap.js';
 import { CakeError, isErrno } from '../model/errors.js';
@@ -22,7 +23,7 @@ export interface PullLock {
   debianArch: string;
   keyring: 'debian' | 'ubuntu';
   components: string[];
-  variant: 'essential' | 'minbase' | 'standard' | 'buildd';
+  variant: Variant;
   /** As requested (--packages). */
   packages: string[];
   recommends: boolean;

@@ -60,6 +60,7 @@ host_paths: [../shared, /usr/bin/bash]
   it('takes from: as a recipe, an env or a tarball relative to the recipe', () => {
     expect(parse('from: ./base.yaml\n').recipe?.from).toEqual({ kind: 'recipe', file: '/work/r/base.yaml' });
     expect(parse('from: env:mine\n').recipe?.from).toEqual({ kind: 'env', name: 'mine' });
+    expect(parse('from: env:a..b\n').problems?.map((p) => p.message)).toEqual(['invalid env name "a..b"']);
     expect(parse('from: ./rootfs.tar.gz\n').recipe?.from).toMatchObject({ kind: 'source', source: { kind: 'file', path: '/work/r/rootfs.tar.gz' } });
     expect(parse('from: alpine\nsteps:\n').recipe?.steps).toEqual([]);
   });
