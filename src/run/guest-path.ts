@@ -98,8 +98,11 @@ function* walk(root: string, mounts: readonly GuestMount[], guestPath: string): 
   return { guestPath: final, hostPath: host, kind: st.isDirectory() ? 'dir' : 'file' };
 }
 
-function missingErrno(err: unknown): 'ENOENT' | 'ENOTDIR' | undefined {
-  return isErrno(err, 'ENOENT') ? 'ENOENT' : isErrno(err, 'ENOTDIR') ? 'ENOTDIR' : undefined;
+/** An lstat error as the walk's answer: the errno of a missing path; any other error is thrown on. */
+function missingOrThrow(err: unknown): 'ENOENT' | 'ENOTDIR' {
+  if (isErrno(err, 'ENOENT')) return 'ENOENT';
+  if (isErrno(err, 'ENOTDIR')) return 'ENOTDIR';
+  throw err;
 }
 
 /**
@@ -113,19 +116,7 @@ export async function resolveGuestPath(root: string, mounts: readonly GuestMount
   let step = w.next();
   while (!step.done) {
     const ask = step.value;
-    let answer: LstatAnswer | string;
-    if ('lstat' in ask) {
-      try {
-        answer = await lstat(ask.lstat);
-      } catch (err) {
-        const code = missingErrno(err);
-        if (code === undefined) throw err;
-        answer = code;
-      }
-    } else {
-      answer = await readlink(ask.readlink);
-    }
-    step = w.next(answer);
+    step = w.next('lstat' in ask ? await lstat(ask.lstat).catch(missingOrThrow) : await readlink(ask.readlink));
   }
   return step.value;
 }
@@ -146,13 +137,9 @@ export function resolveInRoot(root: string, path: string): string | undefined {
         try {
           answer = lstatSync(ask.lstat);
         } catch (err) {
-          const code = missingErrno(err);
-          if (code === undefined) return undefined;
-          answer = code;
+          answer = missingOrThrow(err);
         }
-      } else {
-        answer = readlinkSync(ask.readlink, 'utf8');
-      }
+      } else answer = readlinkSync(ask.readlink, 'utf8');
       step = w.next(answer);
     }
     return step.value.kind === 'missing' ? undefined : step.value.hostPath;
