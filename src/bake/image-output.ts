@@ -5,6 +5,7 @@
  * through `qemu-img convert`. The image is written next to its final name and renamed into place only
  * when complete: a failed bake leaves no partial image.
  */
+import { pidMayOwn } from '../store/owner.js';
 import { accessSync, closeSync, constants, ftruncateSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
@@ -101,17 +102,8 @@ export function sweepStaleOutputs(output: string): void {
   }
   for (const f of names) {
     const m = /^\.(.+)\.(raw|qcow2)\.(\d+)\.tmp$/.exec(f);
-    if (m === null || m[1] !== basename(output) || Number(m[3]) === process.pid || alive(Number(m[3]))) continue;
+    if (m === null || m[1] !== basename(output) || pidMayOwn(Number(m[3]))) continue;
     rmSync(join(dir, f), { force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
