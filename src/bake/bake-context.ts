@@ -3,13 +3,9 @@
  * stage takes the previous stage's result and returns it with its own part added, so a stage run
  * before the one it needs does not compile, and no stage reads a field that may be missing.
  */
-import type { Logger } from '../model/logger.js';
+import type { UseCaseDeps } from '../store/use-case-deps.js';
 import type { BakeOptions } from '../model/bake-options.js';
-import type { HttpClient } from '../net/http-client.js';
-import type { BlobStore } from '../store/blobs.js';
 import type { EnvRecord } from '../store/env-record.js';
-import type { EnvStore } from '../store/envs.js';
-import type { CakePaths } from '../store/paths.js';
 import type { FetchedDeb } from '../kit/kit-deb.js';
 import type { ImageIds } from './identity.js';
 import type { Layout } from './image-output.js';
@@ -19,15 +15,7 @@ import type { PrepareResult } from './rootfs-prepare.js';
 import type { WalkResult } from './rootfs-tree.js';
 import type { ToolRunner } from './tools.js';
 
-export interface BakeDeps {
-  paths: CakePaths;
-  blobs: BlobStore;
-  envs: EnvStore;
-  logger: Logger;
-  signal: AbortSignal;
-  http: () => Promise<HttpClient>;
-  /** The host environment (PATH to find tools). */
-  hostEnv: Record<string, string | undefined>;
+export interface BakeDeps extends UseCaseDeps {
   distrosDir: string;
   now?: () => Date;
 }

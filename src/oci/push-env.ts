@@ -4,29 +4,17 @@
  * temporary is removed whatever happens; a killed run's leftovers are swept from the env first, so
  * they never reach the layer.
  */
+import type { UseCaseDeps } from '../store/use-case-deps.js';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from '../model/logger.js';
-import type { HttpClient } from '../net/http-client.js';
 import { engineCacheDir, sweepRuns } from '../run/run-dir.js';
-import type { BlobStore } from '../store/blobs.js';
-import type { EnvStore } from '../store/envs.js';
 import { withLock } from '../store/lock.js';
-import type { CakePaths } from '../store/paths.js';
 import { BlobLocations } from './blob-locations.js';
 import { connectRegistry } from './connect.js';
 import { buildImage, pushToLayout, pushToRegistry } from './push.js';
 import { formatReference } from './reference.js';
 
-export interface PushEnvDeps {
-  paths: CakePaths;
-  blobs: BlobStore;
-  envs: EnvStore;
-  logger: Logger;
-  signal: AbortSignal;
-  http: () => Promise<HttpClient>;
-  /** The user's environment, for registry credentials. */
-  hostEnv: Record<string, string | undefined>;
+export interface PushEnvDeps extends UseCaseDeps {
   insecure?: boolean;
 }
 

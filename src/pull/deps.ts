@@ -1,20 +1,10 @@
-import type { Logger } from '../model/logger.js';
+import type { UseCaseDeps } from '../store/use-case-deps.js';
 import type { RegistryMirrors } from '../oci/mirrors.js';
-import type { BlobStore } from '../store/blobs.js';
-import type { EnvStore } from '../store/envs.js';
-import type { CakePaths } from '../store/paths.js';
-import type { HttpClient } from '../net/http-client.js';
 import type { KitProvider } from '../run/kit-provider.js';
 import type { EngineName } from '../model/run-options.js';
 
 /** What source handlers are given (never globals). */
-export interface SourceDeps {
-  paths: CakePaths;
-  blobs: BlobStore;
-  envs: EnvStore;
-  http: () => Promise<HttpClient>;
-  logger: Logger;
-  signal: AbortSignal;
+export interface SourceDeps extends Omit<UseCaseDeps, 'hostEnv'> {
   /** Directory of distro definitions. */
   distrosDir: string;
   /** Host architecture as Node names it (process.arch). */
