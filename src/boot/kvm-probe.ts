@@ -8,8 +8,9 @@
  * Each step has a short timeout. The answer is cached per QEMU binary, host kernel, boot and user,
  * so the cost is paid once.
  */
+import { writeFileAtomic } from '../store/atomic-write.js';
 import { spawn } from 'node:child_process';
-import { constants, accessSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { constants, accessSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { release as osRelease } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -117,9 +118,7 @@ function cacheKey(qemu: string): string {
 
 function save(file: string, c: ProbeCache): void {
   mkdirSync(join(file, '..'), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(c) + '\n');
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(c) + '\n');
 }
 
 /** Runs a KVM guest until `marker` appears on its serial port (true) or `seconds` pass (false). */

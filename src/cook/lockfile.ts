@@ -5,7 +5,8 @@
  * host, Nix closures), and rewrites the file when anything changed. With --locked it resolves
  * nothing new: a missing lock, a missing entry or a different digest is an error.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../store/atomic-write.js';
+import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { CakeError, isErrno } from '../model/errors.js';
 import type { PullOptions } from './recipe-types.js';
@@ -60,9 +61,7 @@ export function writeLock(file: string, lock: LockFile): boolean {
   } catch {
     // absent: write it
   }
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
+  writeFileAtomic(file, text);
   return true;
 }
 

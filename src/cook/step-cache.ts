@@ -218,17 +218,14 @@ export class StepCache {
       return next;
     }
     const file = join(this.entryDir(meta.key), 'meta.json');
-    const tmp = `${file}.${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(next) + '\n');
-    renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify(next) + '\n');
     return next;
   }
 
   /** Remembers the chain of keys of the last cook of `recipe` (what gc keeps). */
   writeRoot(recipe: string, keys: string[]): void {
     const file = join(this.dir('roots'), `${cacheKey('root', recipe).slice(0, 32)}.json`);
-    writeFileSync(`${file}.${process.pid}`, JSON.stringify({ recipe, keys, updated: new Date().toISOString() }) + '\n');
-    renameSync(`${file}.${process.pid}`, file);
+    writeFileAtomic(file, JSON.stringify({ recipe, keys, updated: new Date().toISOString() }) + '\n');
   }
 
   /** The lock that active cooks and gc take. */

@@ -4,8 +4,9 @@
  * verified InRelease is kept in the store (so a pin recorded today loads tomorrow) and as the
  * latest one for its mirror and suite (so offline use works).
  */
+import { writeFileAtomic } from '../store/atomic-write.js';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PublicKey } from 'openpgp';
 import { CakeError, isErrno } from '../model/errors.js';
@@ -161,9 +162,7 @@ function remember(ctx: InReleaseLoadContext, bytes: Buffer, sha256: string, cach
     }
   }
   mkdirSync(dirname(cacheFile), { recursive: true });
-  const tmp = `${cacheFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, cacheFile);
+  writeFileAtomic(cacheFile, bytes);
 }
 
 /** `<cache>/debian/inrelease/<suite>-<hash of mirror and suite>`. */

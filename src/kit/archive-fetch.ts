@@ -7,7 +7,8 @@
  * day: a second bake within that day touches no network at all when the .debs are in the store.
  * When the archive cannot be reached, an older answer is used with a warning.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../store/atomic-write.js';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findRelease, selectSource } from '../model/distro.js';
 import { loadDistros } from '../store/distros.js';
@@ -156,7 +157,5 @@ function readCache(file: string): CacheFile | undefined {
 
 function writeCache(file: string, c: CacheFile): void {
   mkdirSync(join(file, '..'), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(c, null, 1) + '\n');
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(c, null, 1) + '\n');
 }

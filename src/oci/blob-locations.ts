@@ -4,7 +4,8 @@
  * cross-repository mount instead of uploading it. A hint cache: losing an update only costs an
  * upload, so concurrent writers just replace the file atomically.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../store/atomic-write.js';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 type Locations = Record<string, Record<string, string[]>>;
@@ -41,9 +42,7 @@ export class BlobLocations {
       const reg = (all[registry] ??= {});
       for (const d of digests) reg[d] = [repository, ...(reg[d] ?? []).filter((x) => x !== repository)].slice(0, MAX_REPOS_PER_BLOB);
       mkdirSync(this.dir, { recursive: true });
-      const tmp = `${this.file}.${process.pid}`;
-      writeFileSync(tmp, JSON.stringify(all));
-      renameSync(tmp, this.file);
+      writeFileAtomic(this.file, JSON.stringify(all));
     } catch {
       // a hint cache: never fail a pull or push over it
     }

@@ -4,8 +4,9 @@
  * the `org.opencontainers.image.ref.name` annotation) and `blobs/sha256/<hex>`. Read as a source
  * for `cake pull oci:DIR[:TAG]`, written by `cake push NAME oci:DIR[:TAG]`.
  */
+import { tmpSibling, writeFileAtomic } from '../store/atomic-write.js';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
 import { MEDIA, parseManifest, type Descriptor, type ImageIndex } from './manifest.js';
@@ -89,9 +90,7 @@ export function readLayoutBlob(dir: string, desc: Descriptor, maxBytes: number):
 }
 
 function writeAtomic(file: string, data: Buffer | string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
+  writeFileAtomic(file, data);
 }
 
 /**
@@ -119,7 +118,7 @@ export class LayoutWriter {
   putFile(file: string, digest: string): void {
     const path = layoutBlobPath(this.dir, digest);
     if (existsSync(path) && statSync(path).size === statSync(file).size) return;
-    const tmp = `${path}.${process.pid}.tmp`;
+    const tmp = tmpSibling(path);
     copyFileSync(file, tmp);
     renameSync(tmp, path);
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { writeFileAtomic } from '../store/atomic-write.js';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withLock } from '../store/lock.js';
 import type { SourceDeps } from './deps.js';
@@ -58,9 +59,7 @@ export async function fetchToStore(deps: SourceDeps, url: string, sha256: string
       const path = deps.blobs.adopt(part, result.sha256);
       if (!sha256) {
         mkdirSync(join(deps.paths.cache, 'urls'), { recursive: true });
-        const tmp = `${indexFile}.${process.pid}`;
-        writeFileSync(tmp, JSON.stringify({ url, sha256: result.sha256, fetched: new Date().toISOString() }) + '\n');
-        renameSync(tmp, indexFile);
+        writeFileAtomic(indexFile, JSON.stringify({ url, sha256: result.sha256, fetched: new Date().toISOString() }) + '\n');
       }
       return { sha256: result.sha256, path, downloaded: true, size: result.size };
     },

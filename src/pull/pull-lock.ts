@@ -6,8 +6,9 @@
  * moved on, see src/debian/snapshot.ts), the same packages, the same times, and checks the tree
  * hash. JSON, written atomically; `version` is bumped on an incompatible change.
  */
+import { writeFileAtomic } from '../store/atomic-write.js';
 import type { Variant } from '../model/names.js';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { DebRef } from '../debian/bootstrap.js';
 import { CakeError, isErrno } from '../model/errors.js';
 import type { EnvRecord } from '../store/env-record.js';
@@ -71,9 +72,7 @@ export function lockOf(record: EnvRecord): PullLock {
 
 /** Writes `lock` to `file` atomically (temp file, rename). */
 export function writePullLock(file: string, lock: PullLock): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(lock, null, 1) + '\n');
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(lock, null, 1) + '\n');
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;

@@ -1,4 +1,5 @@
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
+import { writeFileAtomic } from '../store/atomic-write.js';
 import { join } from 'node:path';
 
 /**
@@ -57,9 +58,7 @@ export async function fakeProcBinds(dir: string, readable: (path: string) => Pro
     if (await readable(guest)) continue;
     const file = join(dir, guest.slice('/proc/'.length).replaceAll('/', '.'));
     await mkdir(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, content);
-    await rename(tmp, file);
+    writeFileAtomic(file, content);
     out.push({ src: file, dst: guest });
   }
   return out;

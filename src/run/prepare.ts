@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../store/atomic-write.js';
+import { mkdir, readFile, realpath, stat } from 'node:fs/promises';
 import { machine, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CakeError, UsageError } from '../model/errors.js';
@@ -109,9 +110,7 @@ async function hostsNaming(text: string, hostname: string, cacheDir: string): Pr
   // rewritten when a run changed it: the bind is writable, and edits must not reach later runs
   if ((await readFile(file, 'utf8').catch(() => '')) !== content) {
     await mkdir(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}`;
-    await writeFile(tmp, content, { mode: 0o644 });
-    await rename(tmp, file);
+    writeFileAtomic(file, content, { mode: 0o644 });
   }
   return file;
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
+import { writeFileAtomic } from '../store/atomic-write.js';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { CakeError } from '../model/errors.js';
@@ -96,9 +97,7 @@ export async function selfCheck(
   // An interrupted check proves nothing either way: never cache it.
   if (deps.signal?.aborted) throw new CakeError('interrupted', 'interrupted');
   await mkdir(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify({ key, results }, null, 1));
-  await rename(tmp, file);
+  writeFileAtomic(file, JSON.stringify({ key, results }, null, 1));
   return results;
 }
 

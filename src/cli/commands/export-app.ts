@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { writeFileAtomic } from '../../store/atomic-write.js';
 import { basename, join } from 'node:path';
 import { CakeError, UsageError } from '../../model/errors.js';
 import { resolveGuestPath } from '../../run/guest-path.js';
@@ -13,9 +14,7 @@ function shWord(s: string): string {
 }
 
 function writeAtomic(file: string, text: string, mode: number): void {
-  const tmp = `${file}.cake-tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode });
-  renameSync(tmp, file);
+  writeFileAtomic(file, text, { mode });
 }
 
 /** The guest's .desktop entry for PROGRAM: PROGRAM.desktop, else one whose Exec starts with it. */
