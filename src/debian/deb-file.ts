@@ -7,8 +7,8 @@
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { extract as tarExtract } from 'tar-stream';
 import { decompress } from '../archive/decompress.js';
+import { TarReader, type EntrySink, type TarEntry } from '../archive/tar-reader.js';
 import { CakeError } from '../model/errors.js';
 import { parseStanzas } from './deb822.js';
 
@@ -162,32 +162,22 @@ async function readControlTar(member: Buffer, bad: (why: string, cause?: unknown
   let total = 0;
   try {
     const { stream } = await decompress(Readable.from([member]));
-    const ex = tarExtract();
-    const done = new Promise<void>((resolve, reject) => {
-      ex.on('entry', (header, body, next) => {
-        const name = header.name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-        const chunks: Buffer[] = [];
-        body.on('data', (c: unknown) => {
-          if (!Buffer.isBuffer(c)) return;
-          total += c.length;
-          if (total > MAX_CONTROL_TAR) {
-            ex.destroy(new Error(`control.tar is larger than ${MAX_CONTROL_TAR} bytes`));
-            return;
-          }
-          if (header.type === 'file') chunks.push(c);
-        });
-        body.on('end', () => {
-          if (header.type === 'file' && name !== '' && !name.includes('/')) files.set(name, Buffer.concat(chunks));
-          next();
-        });
-        body.on('error', reject);
-      });
-      ex.on('finish', resolve);
-      ex.on('error', reject);
-      stream.on('error', reject);
+    // cake's own tar reader (archive/tar-reader.ts), the one every archive goes through
+    const reader = new TarReader((e: TarEntry): EntrySink | null => {
+      if (e.type !== 'file') return null;
+      total += e.size;
+      if (total > MAX_CONTROL_TAR) throw new Error(`control.tar is larger than ${MAX_CONTROL_TAR} bytes`);
+      const name = Buffer.from(e.path, 'latin1').toString('utf8').replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+      const buf = Buffer.alloc(e.size);
+      return {
+        write: (b, start, end, pos) => void b.copy(buf, pos, start, end),
+        end: () => {
+          if (name !== '' && !name.includes('/')) files.set(name, buf);
+        },
+      };
     });
-    stream.pipe(ex);
-    await done;
+    for await (const chunk of stream) reader.write(chunk as Buffer);
+    reader.end();
   } catch (err) {
     throw bad(`unreadable control.tar: ${(err as Error).message}`, err);
   }
