@@ -67,6 +67,8 @@ export async function prepareDebianKernel(
       rmSync(dir, { recursive: true, force: true });
       const tmp = `${dir}.tmp-${process.pid}`;
       rmSync(tmp, { recursive: true, force: true });
+      // the cache's own parents keep the user's umask; the entry and what is in it get fixed modes
+      mkdirSync(dirname(tmp), { recursive: true });
       mkdirs(tmp);
       try {
         await unpack(deb.path, tmp, null);
