@@ -5,7 +5,8 @@
  * ownership table (files on disk all belong to the user running cake), access and change times
  * equal to the (clamped) modification time, the device nodes the system needs before devtmpfs.
  * Reproducible: a pinned mke2fs configuration (host defaults cannot leak in), fixed UUID and
- * directory hash seed, E2FSPROGS_FAKE_TIME for the times mke2fs itself stamps.
+ * directory hash seed, E2FSPROGS_FAKE_TIME for the times mke2fs itself stamps, the lifetime-writes
+ * counter (s_kbytes_written) set to 0.
  */
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { CakeError } from '../model/errors.js';
@@ -174,6 +175,9 @@ export function fixupScript(input: Pick<Ext4Input, 'entries' | 'owner' | 'device
     cmd(p, 'mode', `0${((d.kind === 'char' ? 0o020000 : 0o060000) | d.owner.mode).toString(8)}`);
     for (const f of ['atime', 'ctime', 'mtime', 'crtime']) cmd(p, f, `@${sde}`);
   }
+  // the superblock's lifetime-writes counter counts what mke2fs and this run wrote (it differs
+  // between runs): 0, which e2fsprogs leaves alone on close
+  lines.push(Buffer.from('ssv kbytes_written 0\n'));
   return { script: Buffer.concat(lines), commands: lines.length, skipped };
 }
 

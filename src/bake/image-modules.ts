@@ -5,12 +5,14 @@
  * links from the kernel cache (never the env's files); the module indexes are regenerated in the
  * farm with the host's `depmod -b` (the kmod package). The modules keep the package's times (the
  * cache sets them), the indexes and directories get SOURCE_DATE_EPOCH: the image stays
- * reproducible, and concurrent bakes never change each other's files. An env that already has a
+ * reproducible, and concurrent bakes never change each other's files. Modes are fixed (directories
+ * 0755, files 0644), never the umask's: the cache's files, depmod's output and the copies are made
+ * by the user baking. An env that already has a
  * /lib/modules/RELEASE of its own keeps it.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, lstatSync, lutimesSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, lstatSync, lutimesSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CakeError } from '../model/errors.js';
 import { resolveInRoot } from '../run/guest-path.js';
 import type { ToolRunner } from './tools.js';
@@ -28,7 +30,9 @@ export async function addKernelModules(farm: string, release: string, modulesDir
   const parent = join(lib, 'modules');
   const target = join(parent, release);
   if (lstatSync(target, { throwIfNoEntry: false }) !== undefined) return undefined;
-  mkdirSync(parent, { recursive: true });
+  // a /lib/modules the env lacks gets 0755, not the umask's mode
+  const made = mkdirSync(parent, { recursive: true });
+  if (made !== undefined) for (let d = parent; d.length >= made.length; d = dirname(d)) chmodSync(d, 0o755);
   // hard links when the cache is on the same filesystem (it is cake's, not the env's), else a copy
   let cp = spawnSync('cp', ['-al', '--', modulesDir, target], { encoding: 'utf8' });
   if (cp.status !== 0) {
@@ -55,8 +59,12 @@ export async function addKernelModules(farm: string, release: string, modulesDir
   let bytes = 0;
   // Only the farm's own entries get SOURCE_DATE_EPOCH: the hard-linked modules are the cache's
   // inodes, shared with concurrent bakes, and keep the package's times (clamped in the image).
+  // Every entry gets its fixed mode (a cache inode too: a cache made under umask 077 by an earlier
+  // cake is mended, and a concurrent bake sets the same mode).
   const stamp = (p: string): void => {
     const st = lstatSync(p);
+    const mode = st.isDirectory() ? 0o755 : 0o644;
+    if (!st.isSymbolicLink() && (st.mode & 0o7777) !== mode) chmodSync(p, mode);
     if (st.isDirectory()) for (const n of readdirSync(p)) stamp(join(p, n));
     else {
       files++;

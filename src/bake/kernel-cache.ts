@@ -6,10 +6,11 @@
  * gets the whole directory (hard links from here), so the booted system can load any module.
  * Reading the package means decompressing ~400 MB: it is done once per package (a cache entry
  * from before, which kept only the initramfs' modules, is redone). Concurrent bakes are
- * serialised by a lock per package.
+ * serialised by a lock per package. Every file it writes is 0644 and every directory 0755, whatever
+ * the umask of the user baking (the image takes these modes): two homes give the same image.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { TarReader, type EntrySink, type TarEntry } from '../archive/tar-reader.js';
@@ -27,6 +28,20 @@ export interface PreparedKernel {
   /** The /lib/modules/RELEASE directory (modules.dep and the modules kept so far). */
   modulesDir: string;
   db: ModulesDb;
+}
+
+/** A directory (and its missing parents) with mode 0755, not the umask's. */
+function mkdirs(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let d = dir; d.length >= first.length; d = dirname(d)) chmodSync(d, 0o755);
+}
+
+/** A file with mode 0644 (not the umask's) and, when given, the package's time. */
+function writeFixed(file: string, data: string | Buffer, mtime?: number): void {
+  writeFileSync(file, data, { mode: 0o644 });
+  chmodSync(file, 0o644);
+  if (mtime !== undefined) utimesSync(file, mtime, mtime);
 }
 
 const MODULE_PATH = /^(?:\.\/)?(?:usr\/)?lib\/modules\/([^/]+)\/(.+)$/;
@@ -52,10 +67,12 @@ export async function prepareDebianKernel(
       rmSync(dir, { recursive: true, force: true });
       const tmp = `${dir}.tmp-${process.pid}`;
       rmSync(tmp, { recursive: true, force: true });
-      mkdirSync(tmp, { recursive: true });
+      // the cache's own parents keep the user's umask; the entry and what is in it get fixed modes
+      mkdirSync(dirname(tmp), { recursive: true });
+      mkdirs(tmp);
       try {
         await unpack(deb.path, tmp, null);
-        writeFileSync(join(tmp, COMPLETE), '');
+        writeFixed(join(tmp, COMPLETE), '');
         renameSync(tmp, dir);
       } finally {
         rmSync(tmp, { recursive: true, force: true });
@@ -97,6 +114,7 @@ async function unpack(debPath: string, dir: string, only: Set<string> | null): P
   const infos: Array<{ path: string; info: ModInfo }> = [];
   let release: string | undefined;
   let builtin = '';
+  let builtinTime: number | undefined;
   const collect = (done: (data: Buffer) => void): EntrySink => {
     const chunks: Buffer[] = [];
     return {
@@ -113,17 +131,19 @@ async function unpack(debPath: string, dir: string, only: Set<string> | null): P
     const vm = VMLINUZ.exec(e.path);
     if (vm !== null && only === null) {
       release = vm[1] as string;
-      return collect((data) => writeFileSync(join(dir, 'vmlinuz'), data));
+      return collect((data) => writeFixed(join(dir, 'vmlinuz'), data, e.mtime));
     }
     const m = MODULE_PATH.exec(e.path);
     if (m === null) return null;
     const rel = m[2] as string;
-    if (rel === 'modules.builtin' && only === null) return collect((data) => (builtin = data.toString('utf8')));
+    if (rel === 'modules.builtin' && only === null) {
+      builtinTime = e.mtime;
+      return collect((data) => (builtin = data.toString('utf8')));
+    }
     if ((rel === 'modules.order' || rel === 'modules.builtin.modinfo') && only === null) {
       return collect((data) => {
-        mkdirSync(join(dir, 'modules', m[1] as string), { recursive: true });
-        writeFileSync(join(dir, 'modules', m[1] as string, rel), data);
-        utimesSync(join(dir, 'modules', m[1] as string, rel), e.mtime, e.mtime);
+        mkdirs(join(dir, 'modules', m[1] as string));
+        writeFixed(join(dir, 'modules', m[1] as string, rel), data, e.mtime);
       });
     }
     if (!/\.ko(\.(xz|gz|zst))?$/.test(rel)) return null;
@@ -133,10 +153,9 @@ async function unpack(debPath: string, dir: string, only: Set<string> | null): P
       const ko = decompressModule(data, rel);
       if (only === null) infos.push({ path: plainRel, info: readModinfo(ko, rel) });
       const target = join(dir, 'modules', m[1] as string, plainRel);
-      mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, ko);
+      mkdirs(dirname(target));
       // the package's time, not the unpacking's: images hard-link these files and keep their times
-      utimesSync(target, e.mtime, e.mtime);
+      writeFixed(target, ko, e.mtime);
     });
   };
   const reader = new TarReader(handler);
@@ -145,13 +164,13 @@ async function unpack(debPath: string, dir: string, only: Set<string> | null): P
   if (only !== null) return;
   if (release === undefined) throw new CakeError('bake', `${debPath} is not a kernel package: it has no /boot/vmlinuz-*`);
   const modulesDir = join(dir, 'modules', release);
-  mkdirSync(modulesDir, { recursive: true });
+  mkdirs(modulesDir);
   const texts = writeModulesTexts(infos);
-  writeFileSync(join(modulesDir, 'modules.dep'), texts.dep);
-  writeFileSync(join(modulesDir, 'modules.softdep'), texts.softdep);
-  writeFileSync(join(modulesDir, 'modules.alias'), texts.alias);
-  writeFileSync(join(modulesDir, 'modules.builtin'), builtin);
-  writeFileSync(join(dir, 'release'), `${release}\n`);
+  writeFixed(join(modulesDir, 'modules.dep'), texts.dep);
+  writeFixed(join(modulesDir, 'modules.softdep'), texts.softdep);
+  writeFixed(join(modulesDir, 'modules.alias'), texts.alias);
+  writeFixed(join(modulesDir, 'modules.builtin'), builtin, builtinTime);
+  writeFixed(join(dir, 'release'), `${release}\n`);
 }
 
 /** A module's ELF bytes: .ko as is, .ko.gz in-process, .ko.xz and .ko.zst through xz and zstd. */

@@ -15,7 +15,7 @@ import { resolve, type Resolution, type Variant } from './resolver.js';
 const MiB = 1024 * 1024;
 
 /** Bumped whenever the same inputs would give a different tree (it is part of the build key). */
-export const BOOTSTRAP_FORMAT = 2;
+export const BOOTSTRAP_FORMAT = 3;
 
 /** The first phase of a bootstrap (planBootstrap); bootstrapDebian carries on from it. */
 export interface BootstrapPlan {

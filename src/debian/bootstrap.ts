@@ -14,7 +14,7 @@
 import type { Variant } from '../model/names.js';
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { OwnershipTable } from '../model/ownership.js';
+import { recordOwner, type OwnershipTable } from '../model/ownership.js';
 import { removeTree } from '../archive/remove-tree.js';
 import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
@@ -180,6 +180,13 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, 
   const normalised = normaliseContent(root, plan.inputs.sourceDateEpoch);
   if (saved.length === 0) throw new CakeError('internal', 'fakeroot recorded nothing during the build', { hint: `see ${logFile}` });
   const applied = applyFakedOwnership(root, saved, table, { skip: [BUILD_DIR], baseline });
+  // What cake wrote after the guest's runs is root's with the mode cake gave it: a new inode may be
+  // one the filesystem reused from a file the guest chmod'ed and deleted, and faked's stale record
+  // of it must not become this file's (which inode is reused differs between machines and homes)
+  for (const rel of HOST_WRITTEN) {
+    const st = lstatSync(join(root, rel), { throwIfNoEntry: false });
+    if (st?.isFile()) recordOwner(table, rel, { uid: 0, gid: 0, mode: st.mode & 0o7777 }, st.mode);
+  }
   await removeTree(join(root, BUILD_DIR));
   removeEmptyMountPoint(root, 'etc/resolv.conf', hadResolvConf);
   const clamped = clampTimes(root, plan.inputs.sourceDateEpoch);
@@ -192,6 +199,9 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, 
     stats: { entries: applied.paths, unpacked: unpacked.stats.entries, fakedPaths: applied.faked, devices: applied.devices, dpkgRuns: 1 + runs.length },
   };
 }
+
+/** Files cake writes into the tree after the guest's dpkg runs (sources.list, finishTree's diversions). */
+const HOST_WRITTEN = ['etc/apt/sources.list', 'var/lib/dpkg/diversions'];
 
 /** The dpkg runs after the essential set: its batches without the essential packages, merged. */
 function restRuns(plan: BootstrapPlan, arch: string): PackageRecord[][] {

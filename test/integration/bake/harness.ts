@@ -147,3 +147,63 @@ export async function sshUntilUp(key: string, port: number, command: string, sec
 export function sshMarker(key: string, port: number, marker: string): void {
   spawnSync('ssh', [...SSH_OPTS, '-i', key, '-p', String(port), 'root@127.0.0.1', `echo ${marker} > /dev/ttyS0`], { timeout: 30_000 });
 }
+
+/** `ls -p` of every directory of the root filesystem: path → "mode uid:gid size" (BFS, one debugfs run per level). */
+function listImage(image: string): Map<string, string> {
+  const dev = `${image}?offset=${partitionOffset(image, 2)}`;
+  const rows = new Map<string, string>();
+  let level = ['/'];
+  while (level.length > 0) {
+    const script = level.map((d) => `ls -p "${d}"\n`).join('');
+    const out = spawnSync('debugfs', ['-f', '-', dev], { input: script, encoding: 'utf8', maxBuffer: 1 << 28 }).stdout;
+    const next: string[] = [];
+    let dir = '/';
+    for (const line of out.split('\n')) {
+      const cmd = /^debugfs: ls -p "(.*)"$/.exec(line);
+      if (cmd !== null) dir = cmd[1] as string;
+      const m = /^\/(\d+)\/(\d+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line);
+      if (m === null || m[5] === '.' || m[5] === '..') continue;
+      const path = `${dir === '/' ? '' : dir}/${m[5]}`;
+      rows.set(path, `mode ${m[2]} owner ${m[3]}:${m[4]} size ${m[6]}`);
+      if (/^0?40/.test(m[2] as string)) next.push(path);
+    }
+    level = next;
+  }
+  return rows;
+}
+
+/**
+ * Why two raw cake images differ, or undefined when their bytes are the same: the first differing
+ * byte and its partition, and for the root filesystem the first path whose mode, owner or size
+ * differs, else the first differing superblock field.
+ */
+export function imageDifference(a: string, b: string): string | undefined {
+  const cmp = spawnSync('cmp', [a, b], { encoding: 'utf8' });
+  if (cmp.status === 0) return undefined;
+  const at = /byte (\d+)/.exec(cmp.stdout);
+  if (at === null) return `${a} and ${b} differ: ${cmp.stdout}${cmp.stderr}`.trim();
+  const byte = Number(at[1]) - 1;
+  const fd = openSync(a, 'r');
+  const head = Buffer.alloc(34 * 512);
+  readSync(fd, head, 0, head.length, 0);
+  closeSync(fd);
+  let parts: ReturnType<typeof readGpt>['partitions'] = [];
+  try {
+    parts = readGpt(head).partitions;
+  } catch {
+    return `first differing byte ${byte} (not a raw GPT image)`;
+  }
+  const n = parts.findIndex((p) => byte >= p.start * 512 && byte < (p.start + p.sectors) * 512);
+  const where = `first differing byte ${byte} (${n < 0 ? 'outside the partitions' : `partition ${n + 1}`})`;
+  if (n !== 1) return where;
+  const [la, lb] = [listImage(a), listImage(b)];
+  for (const p of [...new Set([...la.keys(), ...lb.keys()])].sort()) {
+    if (la.get(p) !== lb.get(p)) return `${where}: ${p}: ${la.get(p) ?? 'absent'} ≠ ${lb.get(p) ?? 'absent'}`;
+  }
+  const sb = (img: string): string[] => spawnSync('dumpe2fs', ['-h', `${img}?offset=${partitionOffset(img, 2)}`], { encoding: 'utf8' }).stdout.split('\n');
+  const [sa, sbb] = [sb(a), sb(b)];
+  for (let i = 0; i < Math.max(sa.length, sbb.length); i++) {
+    if (sa[i] !== sbb[i] && !/^Checksum:/.test(sa[i] ?? '')) return `${where}: superblock ${JSON.stringify(sa[i])} ≠ ${JSON.stringify(sbb[i])}`;
+  }
+  return `${where}: same superblock and listing (a time, content or layout differs)`;
+}
