@@ -44,12 +44,19 @@ for (let r = 0; r < rounds; r++) {
 const results = commands.map(([name]) => ({ name, wallMs: median(samples.get(name).wall), cpuMs: median(samples.get(name).cpu) }));
 const node = results[0];
 console.log(`\n## start-up per call (median of ${rounds} rounds of ${calls} calls)`);
+const ratio = (a, b) => (b > 0 ? a / b : NaN);
 for (const r of results) {
-  console.log(`${r.name.padEnd(28)} wall ${r.wallMs.toFixed(1).padStart(6)} ms (${r === node ? 'baseline' : `+${(r.wallMs - node.wallMs).toFixed(1)} ms`})   cpu ${r.cpuMs.toFixed(1).padStart(6)} ms (${r === node ? 'baseline' : `+${(r.cpuMs - node.cpuMs).toFixed(1)} ms`})`);
+  const vs = (k) => (r === node ? 'baseline' : `+${(r[k] - node[k]).toFixed(1)} ms, ${ratio(r[k], node[k]).toFixed(2)}x`);
+  console.log(`${r.name.padEnd(28)} wall ${r.wallMs.toFixed(1).padStart(6)} ms (${vs('wallMs')})   cpu ${r.cpuMs.toFixed(1).padStart(6)} ms (${vs('cpuMs')})`);
 }
 const exec = results[2];
 const met = exec.wallMs - node.wallMs <= 30 && exec.cpuMs - node.cpuMs <= 30;
+console.log(`cake exec / node -e 0: wall ${ratio(exec.wallMs, node.wallMs).toFixed(2)}x, cpu ${ratio(exec.cpuMs, node.cpuMs).toFixed(2)}x`);
 console.log(`goal (cake exec <= node -e 0 + 30 ms, wall and cpu): ${met ? 'met' : 'not met'}`);
+for (const r of results) {
+  r.wallRatio = ratio(r.wallMs, node.wallMs);
+  r.cpuRatio = ratio(r.cpuMs, node.cpuMs);
+}
 mkdirSync(CACHE, { recursive: true });
 writeFileSync(join(CACHE, 'startup.json'), JSON.stringify({ rounds, calls, results, goalMet: met }, null, 2) + '\n');
 rmrf(work);
