@@ -4,6 +4,7 @@
 // BENCH_STARTUP_ROUNDS rounds of BENCH_STARTUP_CALLS calls. Also shown, to place the remainder:
 // `cake --version` (module loading alone) and the userns engine's own exec chain run by hand
 // (unshare, the bind mounts, the chroot: what any engine run costs, cake or not).
+// BENCH_STARTUP_BASE=DIR adds another built checkout's --version and exec to the same rounds.
 // Results: bench/.cache/startup.json. The goal: cake exec <= node -e 0 + 30 ms, CPU and wall.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,12 @@ const commands = [
   ['cake exec bb -- /bin/true', `${cakeEnv} ${CAKE} exec bb -- /bin/true`],
   ['userns chain by hand', chain],
 ];
+// BENCH_STARTUP_BASE=DIR: another built cake checkout (an earlier commit, say), measured in the same rounds
+const base = process.env.BENCH_STARTUP_BASE;
+if (base) {
+  const other = q(join(base, 'bin/cake'));
+  commands.push(['base: cake --version', `${other} --version >/dev/null`], ['base: cake exec bb -- /bin/true', `${cakeEnv} ${other} exec bb -- /bin/true`]);
+}
 const samples = new Map(commands.map(([name]) => [name, { wall: [], cpu: [] }]));
 for (let r = 0; r < rounds; r++) {
   for (const [name, cmd] of commands) {
