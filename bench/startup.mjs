@@ -4,6 +4,7 @@
 // BENCH_STARTUP_ROUNDS rounds of BENCH_STARTUP_CALLS calls. Also shown, to place the remainder:
 // `cake --version` (module loading alone) and the userns engine's own exec chain run by hand
 // (unshare, the bind mounts, the chroot: what any engine run costs, cake or not).
+// BENCH_STARTUP_BASE=DIR adds another built checkout's --version and exec to the same rounds.
 // Results: bench/.cache/startup.json. The goal: cake exec <= node -e 0 + 30 ms, CPU and wall.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,12 @@ const commands = [
   ['cake exec bb -- /bin/true', `${cakeEnv} ${CAKE} exec bb -- /bin/true`],
   ['userns chain by hand', chain],
 ];
+// BENCH_STARTUP_BASE=DIR: another built cake checkout (an earlier commit, say), measured in the same rounds
+const base = process.env.BENCH_STARTUP_BASE;
+if (base) {
+  const other = q(join(base, 'bin/cake'));
+  commands.push(['base: cake --version', `${other} --version >/dev/null`], ['base: cake exec bb -- /bin/true', `${cakeEnv} ${other} exec bb -- /bin/true`]);
+}
 const samples = new Map(commands.map(([name]) => [name, { wall: [], cpu: [] }]));
 for (let r = 0; r < rounds; r++) {
   for (const [name, cmd] of commands) {
@@ -44,12 +51,19 @@ for (let r = 0; r < rounds; r++) {
 const results = commands.map(([name]) => ({ name, wallMs: median(samples.get(name).wall), cpuMs: median(samples.get(name).cpu) }));
 const node = results[0];
 console.log(`\n## start-up per call (median of ${rounds} rounds of ${calls} calls)`);
+const ratio = (a, b) => (b > 0 ? a / b : NaN);
 for (const r of results) {
-  console.log(`${r.name.padEnd(28)} wall ${r.wallMs.toFixed(1).padStart(6)} ms (${r === node ? 'baseline' : `+${(r.wallMs - node.wallMs).toFixed(1)} ms`})   cpu ${r.cpuMs.toFixed(1).padStart(6)} ms (${r === node ? 'baseline' : `+${(r.cpuMs - node.cpuMs).toFixed(1)} ms`})`);
+  const vs = (k) => (r === node ? 'baseline' : `+${(r[k] - node[k]).toFixed(1)} ms, ${ratio(r[k], node[k]).toFixed(2)}x`);
+  console.log(`${r.name.padEnd(28)} wall ${r.wallMs.toFixed(1).padStart(6)} ms (${vs('wallMs')})   cpu ${r.cpuMs.toFixed(1).padStart(6)} ms (${vs('cpuMs')})`);
 }
 const exec = results[2];
 const met = exec.wallMs - node.wallMs <= 30 && exec.cpuMs - node.cpuMs <= 30;
+console.log(`cake exec / node -e 0: wall ${ratio(exec.wallMs, node.wallMs).toFixed(2)}x, cpu ${ratio(exec.cpuMs, node.cpuMs).toFixed(2)}x`);
 console.log(`goal (cake exec <= node -e 0 + 30 ms, wall and cpu): ${met ? 'met' : 'not met'}`);
+for (const r of results) {
+  r.wallRatio = ratio(r.wallMs, node.wallMs);
+  r.cpuRatio = ratio(r.cpuMs, node.cpuMs);
+}
 mkdirSync(CACHE, { recursive: true });
 writeFileSync(join(CACHE, 'startup.json'), JSON.stringify({ rounds, calls, results, goalMet: met }, null, 2) + '\n');
 rmrf(work);

@@ -5,6 +5,21 @@
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
+// `import process from 'node:process'` (chalk, execa and others do) makes Node build the module's
+// ESM facade, which reads every property of process, stdin included: that opens a stream on fd 0
+// at start-up (about 7 ms, and a tty.ReadStream on a terminal). The bundle gets the global
+// `process` instead; a name not listed here fails the build ("No matching export").
+const processShim = {
+  name: 'process-shim',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?process$/ }, (a) => (a.kind === 'require-call' ? undefined : { path: 'process', namespace: 'cake-process' }));
+    b.onLoad({ filter: /.*/, namespace: 'cake-process' }, () => ({
+      loader: 'js',
+      contents: 'const p = globalThis.process;\nexport default p;\nexport const { argv, env, execArgv, execPath, hrtime, platform } = p;\n',
+    }));
+  },
+};
+
 rmSync('dist/bundle', { recursive: true, force: true });
 await build({
   entryPoints: ['dist/cli/main.js'],
@@ -15,6 +30,7 @@ await build({
   target: 'node20',
   outdir: 'dist/bundle',
   external: ['node-pty'],
+  plugins: [processShim],
   sourcemap: true,
   logLevel: 'warning',
   // Some CommonJS dependencies call require(): give the ESM bundle one.

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { BlobStore } from '../store/blobs.js';
 import { EnvStore } from '../store/envs.js';
 import { resolvePaths, type CakePaths } from '../store/paths.js';
@@ -7,6 +5,9 @@ import type { HttpClient } from '../net/http-client.js';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { CliLogger, colourLevel } from './logger.js';
 import { configString, readConfigFile, type ConfigValues } from './config.js';
+import { PACKAGE_ROOT, readVersion } from './version.js';
+
+export { PACKAGE_ROOT, readVersion };
 
 /** Everything a command handler needs, built once by main() from argv and the environment. */
 export interface CliContext {
@@ -30,16 +31,6 @@ export interface CliContext {
   config: ConfigValues;
   /** Lazily created HTTP client (closed by main at exit). */
   http(): Promise<HttpClient>;
-}
-
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-export function readVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { CakeError, toCakeError } from '../model/errors.js';
 import { splitArgv, type SplitArgv } from './argv.js';
 import type { CommandSpec } from './command-table.js';
-import { createContext, ignoreClosedPipes, type CliContext } from './context.js';
+import type { CliContext } from './context.js';
 import { CliLogger } from './logger.js';
 
 /** A command handler: parsed positionals and options in, exit code out. */
@@ -82,6 +82,15 @@ const FAST = new Set(['exec', 'enter']);
 
 /** Entry point: parses argv, runs one command, exits with its code. Never throws. */
 export async function main(argv: string[]): Promise<void> {
+  // `cake --version` alone: no context, no commander (what commander would print, without its cost)
+  if (argv.length === 3 && argv[2] === '--version') {
+    const { readVersion } = await import('./version.js');
+    process.stdout.on('error', () => {});
+    process.stdout.write(`${readVersion()}\n`);
+    return;
+  }
+  // loaded here, not at the top: the stores and their modules are not needed for --version
+  const { createContext, ignoreClosedPipes } = await import('./context.js');
   ignoreClosedPipes();
   const env = { ...process.env };
   const controller = new AbortController();

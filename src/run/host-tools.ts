@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { realpathSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { elfRole, readElfFile } from '../archive/elf.js';
 import { CakeError } from '../model/errors.js';
 
@@ -45,28 +45,61 @@ export async function findStaticBusybox(hostEnv: Record<string, string | undefin
   const found = await findHostProgram('busybox', hostEnv);
   if (found === undefined) throw new CakeError('missing-tool', 'busybox is not installed (the engines need a static busybox)', { hint });
   const real = realpathSync(found);
+  if (elfRoleOf(real) !== 'static-exe') throw new CakeError('missing-tool', `${real} is not a statically linked busybox (the engines need one)`, { hint });
+  return real;
+}
+
+/** ELF roles read in this process, by path, size and mtime: a run asks for busybox more than once. */
+const roles = new Map<string, string | undefined>();
+
+function elfRoleOf(path: string): string | undefined {
+  let key: string;
+  try {
+    const st = statSync(path);
+    key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  } catch {
+    return undefined;
+  }
+  if (roles.has(key)) return roles.get(key);
   let role: string | undefined;
   try {
-    const info = readElfFile(real);
+    const info = readElfFile(path);
     role = info === undefined ? undefined : elfRole(info);
   } catch {
     role = undefined;
   }
-  if (role !== 'static-exe') throw new CakeError('missing-tool', `${real} is not a statically linked busybox (the engines need one)`, { hint });
-  return real;
+  roles.set(key, role);
+  return role;
+}
+
+type UsernsTools = { unshare: string; setpriv: string; mount: string; env: string; dumbInit: string; busybox: string };
+
+/**
+ * Lookups kept for the rest of the process, by program and PATH: engine selection and the launch
+ * both ask for the userns tools. A failed lookup is not kept, so it is tried again.
+ */
+const lookups = new Map<string, Promise<string>>();
+
+function once(what: string, hostEnv: Record<string, string | undefined>, find: () => Promise<string>): Promise<string> {
+  const key = `${what}\0${hostEnv.PATH ?? ''}`;
+  let found = lookups.get(key);
+  if (found === undefined) {
+    found = find();
+    lookups.set(key, found);
+    found.catch(() => lookups.delete(key));
+  }
+  return found;
 }
 
 /** Host programs of the userns engine; missing ones are CakeError('missing-tool'). */
-export async function findUsernsTools(
-  hostEnv: Record<string, string | undefined>,
-  unshare?: string,
-): Promise<{ unshare: string; setpriv: string; mount: string; env: string; dumbInit: string; busybox: string }> {
+export async function findUsernsTools(hostEnv: Record<string, string | undefined>, unshare?: string): Promise<UsernsTools> {
+  const need = (name: string, pkg: string): Promise<string> => once(name, hostEnv, () => requireHostProgram(name, hostEnv, pkg));
   return {
-    unshare: unshare ?? (await requireHostProgram('unshare', hostEnv, 'util-linux')),
-    setpriv: await requireHostProgram('setpriv', hostEnv, 'util-linux'),
-    mount: await requireHostProgram('mount', hostEnv, 'mount'),
-    env: await requireHostProgram('env', hostEnv, 'coreutils'),
-    dumbInit: await requireHostProgram('dumb-init', hostEnv, 'dumb-init'),
-    busybox: await findStaticBusybox(hostEnv),
+    unshare: unshare ?? (await need('unshare', 'util-linux')),
+    setpriv: await need('setpriv', 'util-linux'),
+    mount: await need('mount', 'mount'),
+    env: await need('env', 'coreutils'),
+    dumbInit: await need('dumb-init', 'dumb-init'),
+    busybox: await once('static busybox', hostEnv, () => findStaticBusybox(hostEnv)),
   };
 }

@@ -47,6 +47,15 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  it('--version alone (its own fast path) prints what commander prints after a global flag (#13.1)', () => {
+    const version = (JSON.parse(readFileSync(join(import.meta.dirname, '../../../package.json'), 'utf8')) as { version: string }).version;
+    const fast = asUser(['--version']);
+    expect(fast).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+    expect(asUser(['-v', '--version'])).toMatchObject({ code: 0, stdout: fast.stdout });
+    const closed = spawnSync('sh', ['-c', `${CAKE} --version | true`], { encoding: 'utf8' });
+    expect(closed).toMatchObject({ status: 0, stderr: '' });
+  });
+
   it('exec: after NAME the first word that is not an option starts CMD; -- still works (#11.1)', () => {
     const c = asUser(['exec', 'debian-like', 'sh', '-c', 'echo hi']);
     expect([c.code, c.stdout, c.stderr]).toEqual([0, 'hi\n', '']);
