@@ -5,9 +5,11 @@
  * and every module of the package, decompressed, in its /lib/modules/RELEASE layout: the image
  * gets the whole directory (hard links from here), so the booted system can load any module.
  * Reading the package means decompressing ~400 MB: it is done once per package (a cache entry
- * from before, which kept only the initramfs' modules, is redone). Concurrent bakes are
- * serialised by a lock per package. Every file it writes is 0644 and every directory 0755, whatever
- * the umask of the user baking (the image takes these modes): two homes give the same image.
+ * from before, which kept only the initramfs' modules, or had no manifest, is redone). Each use
+ * checks the entry against the manifest written with it (kernel-seal.ts); a damaged entry is
+ * unpacked again, with a warning. Concurrent bakes are serialised by a lock per package. Every
+ * file it writes is 0644 and every directory 0755, whatever the umask of the user baking (the
+ * image takes these modes): two homes give the same image.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ import type { Logger } from '../model/logger.js';
 import { withLock } from '../store/lock.js';
 import type { CakePaths } from '../store/paths.js';
 import { readModinfo, type ModInfo } from './modinfo.js';
+import { isSealed, kernelEntryDamage, sealKernelEntry } from './kernel-seal.js';
 import { parseModulesDb, writeModulesTexts, type ModulesDb } from './modules-dep.js';
 
 export interface PreparedKernel {
@@ -62,8 +65,12 @@ export async function prepareDebianKernel(
   mkdirSync(deps.paths.locks, { recursive: true });
   const lock = join(deps.paths.locks, `bake-kernel-${deb.sha256}.lock`);
   return withLock(lock, { what: `the kernel cache of ${deb.label}`, ...(deps.signal ? { signal: deps.signal } : {}) }, async () => {
-    if (!existsSync(join(dir, 'release')) || !existsSync(join(dir, COMPLETE))) {
-      deps.logger.info(`unpacking ${deb.label} (once: it is kept in the cache)`);
+    const hashing = deps.signal ? { signal: deps.signal } : {};
+    const made = existsSync(join(dir, 'release')) && existsSync(join(dir, COMPLETE)) && isSealed(dir);
+    const damage = made ? await kernelEntryDamage(dir, hashing) : undefined;
+    if (damage !== undefined) deps.logger.warn(`the cached ${deb.label} is damaged (${damage}); it is unpacked again`);
+    if (!made || damage !== undefined) {
+      if (damage === undefined) deps.logger.info(`unpacking ${deb.label} (once: it is kept in the cache)`);
       rmSync(dir, { recursive: true, force: true });
       const tmp = `${dir}.tmp-${process.pid}`;
       rmSync(tmp, { recursive: true, force: true });
@@ -73,6 +80,7 @@ export async function prepareDebianKernel(
       try {
         await unpack(deb.path, tmp, null);
         writeFixed(join(tmp, COMPLETE), '');
+        await sealKernelEntry(tmp, hashing);
         renameSync(tmp, dir);
       } finally {
         rmSync(tmp, { recursive: true, force: true });
@@ -83,6 +91,7 @@ export async function prepareDebianKernel(
     if (missing.length > 0) {
       deps.logger.info(`unpacking ${missing.length} more module(s) from ${deb.label}`);
       await unpack(deb.path, dir, new Set(missing));
+      await sealKernelEntry(dir, hashing);
       k = load(dir);
     }
     return k;

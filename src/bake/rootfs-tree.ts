@@ -9,9 +9,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, constants, copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, utimesSync, type Stats } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, utimesSync, type Stats } from 'node:fs';
 import { hashFile, HashPacer, type HashOptions } from '../store/tree-hash.js';
 import { fsJoin } from '../archive/tree-walk.js';
+import { copyFileKeepingHoles } from '../archive/copy-file.js';
 import { getOwner, keyFromBytes, lookupOwner, type OwnershipTable } from '../model/ownership.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'fifo';
@@ -99,7 +100,7 @@ export async function walkTree(root: string, ownership: OwnershipTable, opts: { 
  */
 export function buildFarm(root: string, walk: WalkResult, farm: string): void {
   // GNU cp does the same several times faster; cake's own loop is the fallback (another cp).
-  if (spawnSync('cp', ['-a', '--reflink=auto', '--no-preserve=ownership,xattr', '--', root, farm], { stdio: 'ignore' }).status === 0) {
+  if (spawnSync('cp', ['-a', '--reflink=auto', '--sparse=always', '--no-preserve=ownership,xattr', '--', root, farm], { stdio: 'ignore' }).status === 0) {
     for (const e of walk.entries) {
       if (e.kind === 'dir' && (e.st.mode & 0o700) !== 0o700) chmodSync(joinRaw(farm, e.rel), (e.st.mode & 0o7777) | 0o700);
     }
@@ -122,7 +123,7 @@ export function buildFarm(root: string, walk: WalkResult, farm: string): void {
       spawnSync('mkfifo', ['-m', '600', '--', String(dst)]);
       utimesSync(dst, e.st.atime, e.st.mtime);
     } else {
-      copyFileSync(src, dst, constants.COPYFILE_FICLONE);
+      copyFileKeepingHoles(src, dst);
       chmodSync(dst, (e.st.mode & 0o7777) | 0o600);
       utimesSync(dst, e.st.atime, e.st.mtime);
     }

@@ -6,11 +6,12 @@
  * On disk, directories get u+rwx and files u+rw; the real mode goes to the ownership table, and
  * what is written is root's.
  */
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync, constants as FS } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { recordOwner, removeOwnerSubtree, type OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import { removeTreeSync } from '../archive/remove-tree.js';
+import { copyFileKeepingHoles } from '../archive/copy-file.js';
 import { resolveIn } from './closure.js';
 import type { AddPlan } from './add-plan.js';
 
@@ -59,7 +60,7 @@ export async function writeGuestFile(root: string, table: OwnershipTable, dest: 
   const tmp = tmpBeside(host);
   try {
     if ('content' in data) writeFileSync(tmp, data.content, { mode: 0o600 });
-    else copyFileSync(data.copyOf, tmp, FS.COPYFILE_FICLONE);
+    else copyFileKeepingHoles(data.copyOf, tmp, { follow: true });
     const disk = mode | 0o600;
     chmodSync(tmp, disk);
     replace(tmp, host);

@@ -1,8 +1,8 @@
 /**
  * Step snapshots: hard-link trees with a copy-on-write discipline.
  *
- * A cook works in one private *working tree* (a real data copy: `copyFileSync` with FICLONE, so a
- * reflink on btrfs/XFS and a plain copy on ext4). After a step, the step's *snapshot* is a new
+ * A cook works in one private *working tree* (a real data copy: `copyFileKeepingHoles`, so a
+ * reflink on btrfs/XFS and a plain copy on ext4; a sparse file stays sparse). After a step, the step's *snapshot* is a new
  * tree in the cache where every file the step did not touch is a hard link to the same file of
  * the parent snapshot and only new or changed files are copied. Snapshots are immutable: nothing
  * ever writes into them (a working tree is always a copy), so sharing inodes between them is
@@ -23,7 +23,8 @@
  * layers, where a hard-link tree is a complete tree to copy, hash or read from. What remains is
  * one full copy per cook into the working tree (a reflink where the filesystem has them).
  */
-import { copyFileSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, utimesSync, constants as FS, type Stats } from 'node:fs';
+import { linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { copyFileKeepingHoles } from '../archive/copy-file.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { isErrno } from '../model/errors.js';
@@ -105,7 +106,7 @@ function mkfifo(path: FsPath, mode: number): void {
 /** Copies one non-directory entry (file, symlink, fifo) with its mode and times. */
 function copyEntry(src: FsPath, dst: FsPath, st: Stats): number {
   if (st.isFile()) {
-    copyFileSync(src, dst, FS.COPYFILE_FICLONE);
+    copyFileKeepingHoles(src, dst);
     utimesSync(dst, st.atime, st.mtime);
     return st.size;
   }

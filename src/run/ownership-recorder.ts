@@ -5,7 +5,8 @@
  * disk. For a glibc env with a fakeroot kit (src/kit/fakeroot.ts):
  *
  * 1. faked-sysv starts on the HOST (the kit's own binary and loader, in its own session so a
- *    terminal's Ctrl-C does not stop it early), loaded with the env's table: each recorded path's
+ *    terminal's Ctrl-C does not stop it early, under `setpriv --pdeathsig TERM` so it ends when
+ *    cake does, even killed), loaded with the env's table: each recorded path's
  *    inode with its real owner and mode, so programs inside see them;
  * 2. the command runs with the kit's libfakeroot-sysv.so preloaded *inside the guest only*
  *    (bound at /.cake/fakeroot; LD_* variables are set by the guest's `env`, never in proot or the
@@ -33,6 +34,7 @@ import { isForeignArch } from './arch.js';
 import { glibcMismatch } from './guest-libc.js';
 import { readGuestUser } from './guest-user.js';
 import type { FakerootKit } from './kit-provider.js';
+import { findHostProgram } from './host-tools.js';
 import type { RunOptions } from '../model/run-options.js';
 
 /** Where the guest sees the directory holding libfakeroot-sysv.so. */
@@ -173,7 +175,7 @@ function inodesKept(root: string, baseline: ReadonlyMap<string, string>): boolea
   return true;
 }
 
-/** faked-sysv on the host, run in the foreground as cake's child (its own session). */
+/** faked-sysv on the host, run in the foreground as cake's child (its own session), dying with cake. */
 export class FakedDaemon {
   private constructor(
     private readonly child: ChildProcess,
@@ -196,9 +198,14 @@ export class FakedDaemon {
         loadFd = openSync(join(work, 'load'), 'r');
         args.push('--load');
       }
-      const child = spawn(kit.ldso, args, { stdio: [loadFd ?? 'ignore', 'pipe', 'pipe'], detached: true, env: { PATH: '/usr/bin:/bin' } });
+      // faked must not outlive cake (it would keep its message queues): the kernel sends it SIGTERM
+      // when cake dies, even by SIGKILL (PR_SET_PDEATHSIG, kept across setpriv's exec; faked
+      // --foreground does not fork); SIGTERM, not KILL, so faked removes its queues as it goes
+      const setpriv = await findHostProgram('setpriv', {});
+      const argv: [string, string[]] = setpriv === undefined ? [kit.ldso, args] : [setpriv, ['--pdeathsig', 'TERM', '--', kit.ldso, ...args]];
+      const child = spawn(argv[0], argv[1], { stdio: [loadFd ?? 'ignore', 'pipe', 'pipe'], detached: true, env: { PATH: '/usr/bin:/bin' } });
       const { key, pid } = await readKey(child);
-      // a safety net: faked must not outlive cake (it would keep its message queues)
+      // and on a normal exit that skipped stop()
       const onExit = (): void => void child.kill('SIGTERM');
       process.once('exit', onExit);
       return new FakedDaemon(child, work, key, pid, onExit);

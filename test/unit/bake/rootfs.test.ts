@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -88,6 +88,39 @@ describe('tree walk and hash', () => {
     expect(r.devices.map((d) => d.path)).toEqual(['dev/console', 'dev/null']);
     expect(r.owners.get('usr/lib/cake/busybox')).toEqual({ uid: 0, gid: 0, mode: 0o755 });
     expect(lstatSync(join(farm, 'etc/hostname')).mtimeMs / 1000).toBe(T);
+  });
+});
+
+describe('the farm keeps sparse files sparse', () => {
+  const sparse = (size: number): string => {
+    const env = tree({ 'etc/hostname': 'h\n', 'giant': '' });
+    truncateSync(join(env, 'giant'), size);
+    return env;
+  };
+  it('with GNU cp: a 200 GiB sparse file takes no space in the farm', async () => {
+    const env = sparse(200 * 2 ** 30);
+    const farm = join(mkdtempSync(join(tmpdir(), 'cake-farm-')), 'tree');
+    dirs.push(join(farm, '..'));
+    buildFarm(env, await walkTree(env, {}, { hashContents: false }), farm);
+    const st = lstatSync(join(farm, 'giant'));
+    expect(st.size).toBe(200 * 2 ** 30);
+    expect(st.blocks * 512).toBeLessThan(1 << 20);
+  });
+  it("without cp (cake's own copy loop): the same", async () => {
+    const env = sparse(64 << 20);
+    const farm = join(mkdtempSync(join(tmpdir(), 'cake-farm-')), 'tree');
+    dirs.push(join(farm, '..'));
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      buildFarm(env, await walkTree(env, {}, { hashContents: false }), farm);
+    } finally {
+      process.env.PATH = path;
+    }
+    const st = lstatSync(join(farm, 'giant'));
+    expect(st.size).toBe(64 << 20);
+    expect(st.blocks).toBe(0);
+    expect(readFileSync(join(farm, 'etc/hostname'), 'utf8')).toBe('h\n');
   });
 });
 
