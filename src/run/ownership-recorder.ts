@@ -15,7 +15,8 @@
  *    change and every recorded path still has its inode, the walk is skipped.
  *
  * Not recorded (the command runs as without recording): statically linked programs (they do not
- * load libfakeroot), programs that clear the environment, envs of a
+ * load libfakeroot; their chmods of recorded paths are seen on disk afterwards and adopted, with a
+ * warning: unrecorded-modes.ts), programs that clear the environment, envs of a
  * foreign architecture (the kit's faked cannot run on the host).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -32,6 +33,7 @@ import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
 import { glibcMismatch } from './guest-libc.js';
 import { readGuestUser } from './guest-user.js';
+import { adoptUnrecordedModes, unrecordedModesWarning } from './unrecorded-modes.js';
 import type { FakerootKit } from './kit-provider.js';
 import type { RunOptions } from '../model/run-options.js';
 
@@ -132,7 +134,9 @@ export async function runRecordingOwnership(
   } finally {
     try {
       const saved = await faked.stop();
-      const diff = applySaved(env.rootfs, rec.table, snap, saved);
+      const adopted: string[] = [];
+      const diff = applySaved(env.rootfs, rec.table, snap, saved, adopted);
+      if (adopted.length > 0) warnOnce(deps.logger, unrecordedModesWarning(env.name, adopted), 'unrecorded-modes');
       if (!isEmptyDiff(diff)) {
         deps.logger.debug(`ownership: ${diff.set.length} record(s) set, ${diff.removed.length} removed`);
         await rec.onChange?.(diff);
@@ -147,22 +151,26 @@ export async function runRecordingOwnership(
 
 const warned = new Set<string>();
 
-/** Warns with `message` once per cake run (a cook runs many steps). */
-export function warnOnce(logger: Logger, message: string): void {
-  if (warned.has(message)) return;
-  warned.add(message);
+/** Warns with `message` once per cake run (a cook runs many steps); `key` names the kind of warning when messages differ. */
+export function warnOnce(logger: Logger, message: string, key = message): void {
+  if (warned.has(key)) return;
+  warned.add(key);
   logger.warn(message);
 }
 
 /**
  * Updates `table` from faked's save and returns what changed. Skips the walk of the tree when
  * faked's records are exactly those it was loaded with and every recorded path kept its inode.
+ * Modes changed on disk behind faked's back (a static chmod) are adopted too, their keys pushed
+ * to `adopted` (unrecorded-modes.ts).
  */
-export function applySaved(root: string, table: OwnershipTable, snap: TableSnapshot, saved: readonly FakedEntry[]): OwnershipDiff {
-  if (canonicalSave(saved) === canonicalSave(snap.entries) && inodesKept(root, snap.baseline)) return { set: [], removed: [] };
+export function applySaved(root: string, table: OwnershipTable, snap: TableSnapshot, saved: readonly FakedEntry[], adopted: string[] = []): OwnershipDiff {
   const before: OwnershipTable = { ...table };
-  applyFakedOwnership(root, saved, table, { skip: [CAKE_TOP], baseline: snap.baseline });
-  return diffOwnership(before, table);
+  const walk = canonicalSave(saved) !== canonicalSave(snap.entries) || !inodesKept(root, snap.baseline);
+  if (walk) applyFakedOwnership(root, saved, table, { skip: [CAKE_TOP], baseline: snap.baseline });
+  const modes = adoptUnrecordedModes(root, table, snap);
+  adopted.push(...modes);
+  return walk || modes.length > 0 ? diffOwnership(before, table) : { set: [], removed: [] };
 }
 
 function inodesKept(root: string, baseline: ReadonlyMap<string, string>): boolean {
