@@ -55,7 +55,7 @@ export function adoptUnrecordedModes(root: string, table: OwnershipTable, snap: 
 
 /** The warning for `adopted` (non-empty) in env `name`: what happened, which paths, what to do. Pure. */
 export function unrecordedModesWarning(name: string, adopted: readonly string[]): string {
-  const shown = adopted.slice(0, 3).map((k) => `/${k}`).join(', ');
+  const shown = [...adopted].sort().slice(0, 3).map((k) => `/${k}`).join(', ');
   const more = adopted.length > 3 ? ` and ${adopted.length - 3} more` : '';
   return (
     `${adopted.length} mode change(s) in ${name} bypassed fakeroot (${shown}${more}), probably made by a statically linked program; ` +
