@@ -33,6 +33,7 @@ import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
 import { glibcMismatch } from './guest-libc.js';
 import { readGuestUser } from './guest-user.js';
+import { GROUPS_GUEST_DIR, GROUPS_SHIM, prepareGroupsShim } from './groups-shim.js';
 import { adoptUnrecordedModes, unrecordedModesWarning } from './unrecorded-modes.js';
 import type { FakerootKit } from './kit-provider.js';
 import type { RunOptions } from '../model/run-options.js';
@@ -62,19 +63,21 @@ export function whyNotRecorded(env: { arch?: string }, _opts: Pick<RunOptions, '
 
 /**
  * `opts` with libfakeroot preloaded against the faked with `key`, its directory bound; with `ids`
- * (a `--user` run), libfakeroot's real, effective, saved and fs ids are that user's. Pure.
+ * (a `--user` run), libfakeroot's real, effective, saved and fs ids are that user's, and with
+ * `groupsDir` the groups shim (groups-shim.ts) is bound and preloaded first. Pure.
  */
-export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string, ids?: { uid: number; gid: number }): RunOptions {
+export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string, ids?: { uid: number; gid: number }, groupsDir?: string): RunOptions {
   const faked: Record<string, string> = {};
   if (ids !== undefined && (ids.uid !== 0 || ids.gid !== 0)) {
     for (const k of ['UID', 'EUID', 'SUID', 'FUID']) faked[`FAKEROOT${k}`] = String(ids.uid);
     for (const k of ['GID', 'EGID', 'SGID', 'FGID']) faked[`FAKEROOT${k}`] = String(ids.gid);
   }
-  const lib = `${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`;
+  // the groups shim answers getgroups before libfakeroot does (groups-shim.ts)
+  const lib = `${groupsDir !== undefined ? `${GROUPS_GUEST_DIR}/${GROUPS_SHIM}:` : ''}${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`;
   const preload = opts.env.LD_PRELOAD;
   return {
     ...opts,
-    binds: [...opts.binds, { src: kit.libDir, dst: FAKEROOT_GUEST_DIR }],
+    binds: [...opts.binds, { src: kit.libDir, dst: FAKEROOT_GUEST_DIR }, ...(groupsDir !== undefined ? [{ src: groupsDir, dst: GROUPS_GUEST_DIR }] : [])],
     env: {
       ...opts.env,
       LD_PRELOAD: preload ? `${lib}:${preload}` : lib,
@@ -128,7 +131,12 @@ export async function runRecordingOwnership(
   let failed = true;
   try {
     const ids = opts.user === undefined ? undefined : await readGuestUser(env.rootfs, opts.user);
-    const code = await run(withFakeroot(opts, rec.kit, faked.key, ids));
+    let groupsDir: string | undefined;
+    if (ids !== undefined && (ids.uid !== 0 || ids.gid !== 0)) {
+      groupsDir = await prepareGroupsShim(deps.cacheDir, ids.groups);
+      if (groupsDir === undefined) deps.logger.debug(`no groups shim for ${process.arch}: ${ids.name} shows only its primary group`);
+    }
+    const code = await run(withFakeroot(opts, rec.kit, faked.key, ids, groupsDir));
     failed = false;
     return code;
   } finally {
