@@ -8,6 +8,8 @@
  * process's groups see what a real login would. The object is generated here (an ELF with one
  * loadable segment, a dynamic section, a symbol hash table and the function's machine code, the
  * gids as immediates), kept content-addressed under `<cache>/groups/`. Nothing is compiled.
+ * The bind is read-write (proot has no read-only binds), so the file is compared with what it
+ * must be before every use and rewritten when a guest changed it.
  *
  * Only the answer to getgroups is faked: the kernel's permission checks still use the engine's
  * real ids (README "What an env is not"). x86_64 hosts only for now; elsewhere `id` shows the
