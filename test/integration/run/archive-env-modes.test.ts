@@ -3,6 +3,7 @@
  * kernel directly, so libfakeroot never sees it. In an env built from the Debian archive, cake
  * sees the changed modes of recorded paths on disk after the run, takes them into the ownership
  * table (what the guest sees next and what an export writes) and warns once per run.
+ * And `--user` (issue 16.3): `id` lists the supplementary groups /etc/group gives the user.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
+import { linkProvisionedProot, provisionTestProot } from '../../helpers/provisioned-proot.js';
+import { resolvePaths } from '../../../src/store/paths.js';
 
 const WARNING = /mode change\(s\) in deb bypassed fakeroot/g;
 
@@ -64,5 +67,34 @@ describe('a static chmod in an archive env', () => {
     const line = (p: string): string => listing.find((l) => l.endsWith(` ${p}`) || l.endsWith(` ./${p}`)) ?? `${p} missing`;
     expect(line('etc/shadow')).toMatch(/^---------- 0\/42 /);
     expect(line('usr/bin/chage')).toMatch(/^-rwsr-xr-x 0\/42 /);
+  }, 300_000);
+});
+
+describe('--user in an archive env', () => {
+  let h: { home: string; cleanup(): void };
+
+  beforeAll(async () => {
+    h = freshHome('cake-user-groups-');
+    await provisionTestProot();
+    linkProvisionedProot(join(resolvePaths({ CAKE_HOME: h.home }).cache, 'engine'));
+    const pull = await cake(h.home, ['pull', 'debian:bookworm', '--name', 'deb']);
+    expect(pull.code, pull.stderr).toBe(0);
+  }, 900_000);
+
+  afterAll(() => h?.cleanup());
+
+  it('lists the groups /etc/group gives the user, on the default engine and on proot', async () => {
+    const add = await cake(h.home, ['exec', 'deb', '--', 'sh', '-c', 'useradd -m bob && usermod -aG sudo,users bob']);
+    expect(add.code, add.stderr).toBe(0);
+    for (const engine of ['auto', 'proot']) {
+      const id = await cake(h.home, ['exec', 'deb', '--engine', engine, '--user', 'bob', '--', 'id']);
+      expect(id.code, `${engine}: ${id.stderr}`).toBe(0);
+      expect(id.stdout, engine).toBe('uid=1000(bob) gid=1000(bob) groups=1000(bob),27(sudo),100(users)');
+      const names = await cake(h.home, ['exec', 'deb', '--engine', engine, '--user', 'bob', '--', 'id', '-Gn']);
+      expect(names.stdout, engine).toBe('bob sudo users');
+      // root's own runs are untouched
+      const root = await cake(h.home, ['exec', 'deb', '--engine', engine, '--', 'id']);
+      expect(root.stdout, engine).toBe('uid=0(root) gid=0(root) groups=0(root)');
+    }
   }, 300_000);
 });
