@@ -77,6 +77,8 @@ export interface TableSnapshot {
   entries: FakedEntry[];
   /** Table key → inode key as it is now (the baseline for applyFakedOwnership). */
   baseline: Map<string, string>;
+  /** Table key → the st_mode found on disk now (to see chmods that bypassed faked: run/unrecorded-modes.ts). */
+  diskModes: Map<string, number>;
 }
 
 /**
@@ -88,13 +90,15 @@ export interface TableSnapshot {
 export function snapshotTable(root: string, table: OwnershipTable): TableSnapshot {
   const baseline = new Map<string, string>();
   const byInode = new Map<string, FakedEntry>();
+  const diskModes = new Map<string, number>();
   for (const [key, rec] of Object.entries(table)) {
     const st = lstatSync(Buffer.concat([Buffer.from(root), Buffer.from('/'), bytesFromKey(key)]), { bigint: true, throwIfNoEntry: false });
     if (st === undefined) continue;
     const ik = inodeKey(st.dev, st.ino);
     baseline.set(key, ik);
+    diskModes.set(key, Number(st.mode));
     if (rec.kind !== undefined) continue; // a placeholder: its record is not the file's
     byInode.set(ik, { dev: st.dev, ino: st.ino, mode: (Number(st.mode) & 0o170000) | (rec.mode & 0o7777), uid: rec.uid, gid: rec.gid, nlink: Number(st.nlink), rdev: 0n });
   }
-  return { entries: [...byInode.values()], baseline };
+  return { entries: [...byInode.values()], baseline, diskModes };
 }

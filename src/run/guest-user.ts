@@ -49,6 +49,21 @@ export function parseGroup(text: string): Map<string, number> {
   return out;
 }
 
+/**
+ * The groups a login of `name` (primary group `gid`) gets from /etc/group text, as initgroups
+ * gives them: `gid` first, then each group listing `name` as a member, in file order, once. Pure.
+ */
+export function userGroups(name: string, gid: number, groupText: string): number[] {
+  const out = [gid];
+  for (const line of groupText.split('\n')) {
+    const f = line.split(':');
+    const g = toId(f[2]);
+    if (f.length < 4 || g === undefined || out.includes(g)) continue;
+    if (f[3]!.split(',').some((m) => m.trim() === name)) out.push(g);
+  }
+  return out;
+}
+
 function toId(text: string | undefined): number | undefined {
   if (text === undefined || !/^\d{1,10}$/.test(text)) return undefined;
   const n = Number(text);
@@ -100,8 +115,12 @@ async function readGuestText(root: string, guestPath: string): Promise<string> {
   return r?.kind === 'file' ? readFile(r.hostPath, 'utf8').catch(() => '') : '';
 }
 
-/** Resolves `spec` (see resolveGuestUser) against the passwd and group files of the guest at `root`. */
-export async function readGuestUser(root: string, spec: string | undefined): Promise<GuestUser> {
+/**
+ * Resolves `spec` (see resolveGuestUser) against the passwd and group files of the guest at
+ * `root`, with the user's supplementary groups (userGroups: the primary gid first).
+ */
+export async function readGuestUser(root: string, spec: string | undefined): Promise<GuestUser & { groups: number[] }> {
   const [passwd, group] = await Promise.all([readGuestText(root, '/etc/passwd'), readGuestText(root, '/etc/group')]);
-  return resolveGuestUser(spec, parsePasswd(passwd), parseGroup(group));
+  const user = resolveGuestUser(spec, parsePasswd(passwd), parseGroup(group));
+  return { ...user, groups: userGroups(user.name, user.gid, group) };
 }

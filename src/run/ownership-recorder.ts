@@ -16,7 +16,8 @@
  *    change and every recorded path still has its inode, the walk is skipped.
  *
  * Not recorded (the command runs as without recording): statically linked programs (they do not
- * load libfakeroot), programs that clear the environment, envs of a
+ * load libfakeroot; their chmods of recorded paths are seen on disk afterwards and adopted, with a
+ * warning: unrecorded-modes.ts), programs that clear the environment, envs of a
  * foreign architecture (the kit's faked cannot run on the host).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -33,6 +34,8 @@ import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
 import { glibcMismatch } from './guest-libc.js';
 import { readGuestUser } from './guest-user.js';
+import { GROUPS_GUEST_DIR, GROUPS_SHIM, prepareGroupsShim } from './groups-shim.js';
+import { adoptUnrecordedModes, unrecordedModesWarning } from './unrecorded-modes.js';
 import type { FakerootKit } from './kit-provider.js';
 import { findHostProgram } from './host-tools.js';
 import type { RunOptions } from '../model/run-options.js';
@@ -62,19 +65,21 @@ export function whyNotRecorded(env: { arch?: string }, _opts: Pick<RunOptions, '
 
 /**
  * `opts` with libfakeroot preloaded against the faked with `key`, its directory bound; with `ids`
- * (a `--user` run), libfakeroot's real, effective, saved and fs ids are that user's. Pure.
+ * (a `--user` run), libfakeroot's real, effective, saved and fs ids are that user's, and with
+ * `groupsDir` the groups shim (groups-shim.ts) is bound and preloaded first. Pure.
  */
-export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string, ids?: { uid: number; gid: number }): RunOptions {
+export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string, ids?: { uid: number; gid: number }, groupsDir?: string): RunOptions {
   const faked: Record<string, string> = {};
   if (ids !== undefined && (ids.uid !== 0 || ids.gid !== 0)) {
     for (const k of ['UID', 'EUID', 'SUID', 'FUID']) faked[`FAKEROOT${k}`] = String(ids.uid);
     for (const k of ['GID', 'EGID', 'SGID', 'FGID']) faked[`FAKEROOT${k}`] = String(ids.gid);
   }
-  const lib = `${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`;
+  // the groups shim answers getgroups before libfakeroot does (groups-shim.ts)
+  const lib = `${groupsDir !== undefined ? `${GROUPS_GUEST_DIR}/${GROUPS_SHIM}:` : ''}${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`;
   const preload = opts.env.LD_PRELOAD;
   return {
     ...opts,
-    binds: [...opts.binds, { src: kit.libDir, dst: FAKEROOT_GUEST_DIR }],
+    binds: [...opts.binds, { src: kit.libDir, dst: FAKEROOT_GUEST_DIR }, ...(groupsDir !== undefined ? [{ src: groupsDir, dst: GROUPS_GUEST_DIR }] : [])],
     env: {
       ...opts.env,
       LD_PRELOAD: preload ? `${lib}:${preload}` : lib,
@@ -128,13 +133,20 @@ export async function runRecordingOwnership(
   let failed = true;
   try {
     const ids = opts.user === undefined ? undefined : await readGuestUser(env.rootfs, opts.user);
-    const code = await run(withFakeroot(opts, rec.kit, faked.key, ids));
+    let groupsDir: string | undefined;
+    if (ids !== undefined && (ids.uid !== 0 || ids.gid !== 0)) {
+      groupsDir = await prepareGroupsShim(deps.cacheDir, ids.groups);
+      if (groupsDir === undefined) deps.logger.debug(`no groups shim for ${process.arch}: ${ids.name} shows only its primary group`);
+    }
+    const code = await run(withFakeroot(opts, rec.kit, faked.key, ids, groupsDir));
     failed = false;
     return code;
   } finally {
     try {
       const saved = await faked.stop();
-      const diff = applySaved(env.rootfs, rec.table, snap, saved);
+      const adopted: string[] = [];
+      const diff = applySaved(env.rootfs, rec.table, snap, saved, adopted);
+      if (adopted.length > 0) warnOnce(deps.logger, unrecordedModesWarning(env.name, adopted), 'unrecorded-modes');
       if (!isEmptyDiff(diff)) {
         deps.logger.debug(`ownership: ${diff.set.length} record(s) set, ${diff.removed.length} removed`);
         await rec.onChange?.(diff);
@@ -149,22 +161,26 @@ export async function runRecordingOwnership(
 
 const warned = new Set<string>();
 
-/** Warns with `message` once per cake run (a cook runs many steps). */
-export function warnOnce(logger: Logger, message: string): void {
-  if (warned.has(message)) return;
-  warned.add(message);
+/** Warns with `message` once per cake run (a cook runs many steps); `key` names the kind of warning when messages differ. */
+export function warnOnce(logger: Logger, message: string, key = message): void {
+  if (warned.has(key)) return;
+  warned.add(key);
   logger.warn(message);
 }
 
 /**
  * Updates `table` from faked's save and returns what changed. Skips the walk of the tree when
  * faked's records are exactly those it was loaded with and every recorded path kept its inode.
+ * Modes changed on disk behind faked's back (a static chmod) are adopted too, their keys pushed
+ * to `adopted` (unrecorded-modes.ts).
  */
-export function applySaved(root: string, table: OwnershipTable, snap: TableSnapshot, saved: readonly FakedEntry[]): OwnershipDiff {
-  if (canonicalSave(saved) === canonicalSave(snap.entries) && inodesKept(root, snap.baseline)) return { set: [], removed: [] };
+export function applySaved(root: string, table: OwnershipTable, snap: TableSnapshot, saved: readonly FakedEntry[], adopted: string[] = []): OwnershipDiff {
   const before: OwnershipTable = { ...table };
-  applyFakedOwnership(root, saved, table, { skip: [CAKE_TOP], baseline: snap.baseline });
-  return diffOwnership(before, table);
+  const walk = canonicalSave(saved) !== canonicalSave(snap.entries) || !inodesKept(root, snap.baseline);
+  if (walk) applyFakedOwnership(root, saved, table, { skip: [CAKE_TOP], baseline: snap.baseline });
+  const modes = adoptUnrecordedModes(root, table, snap);
+  adopted.push(...modes);
+  return walk || modes.length > 0 ? diffOwnership(before, table) : { set: [], removed: [] };
 }
 
 function inodesKept(root: string, baseline: ReadonlyMap<string, string>): boolean {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { kitKey, prepareFakerootKit } from '../../../src/kit/fakeroot.js';
 import { kitDebs } from '../../../src/kit/kit-deb.js';
 import { applySaved, FAKEROOT_GUEST_DIR, whyNotRecorded, withFakeroot } from '../../../src/run/ownership-recorder.js';
 import { defaultRunOptions } from '../../../src/model/run-options.js';
+import { unrecordedModesWarning } from '../../../src/run/unrecorded-modes.js';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -79,6 +80,46 @@ describe('applySaved', () => {
     const diff = applySaved(root, table, snap, saved);
     expect(diff).toEqual({ set: [['var/lib/testdir', { uid: 0, gid: 999, mode: 0o2770 }]], removed: ['gone'] });
     expect(table).toEqual({ shadow: { uid: 0, gid: 42, mode: 0o640 }, 'var/lib/testdir': { uid: 0, gid: 999, mode: 0o2770 } });
+  });
+
+  it('adopts a mode changed on disk behind faked (a static chmod) and reports it', () => {
+    const root = tmp();
+    writeFileSync(join(root, 'shadow'), 'x', { mode: 0o640 });
+    chmodSync(join(root, 'shadow'), 0o640);
+    mkdirSync(join(root, 'www'), { mode: 0o755 });
+    chmodSync(join(root, 'www'), 0o755);
+    const table: OwnershipTable = { shadow: { uid: 0, gid: 42, mode: 0o640 }, www: { uid: 33, gid: 33, mode: 0o755 } };
+    const snap = snapshotTable(root, table);
+    chmodSync(join(root, 'shadow'), 0o4000); // static chmod 4000: no owner access left on disk
+    chmodSync(join(root, 'www'), 0o750);
+    const adopted: string[] = [];
+    const diff = applySaved(root, table, snap, snap.entries, adopted);
+    expect(adopted.sort()).toEqual(['shadow', 'www']);
+    expect(table).toEqual({ shadow: { uid: 0, gid: 42, mode: 0o4000 }, www: { uid: 33, gid: 33, mode: 0o750 } });
+    expect(diff.set.map(([k]) => k).sort()).toEqual(['shadow', 'www']);
+    expect(lstatSync(join(root, 'shadow')).mode & 0o7777).toBe(0o4600); // owner access back on disk
+  });
+
+  it('does not adopt a chmod faked saw (libfakeroot keeps owner access on disk)', () => {
+    const root = tmp();
+    writeFileSync(join(root, 'f'), 'x');
+    chmodSync(join(root, 'f'), 0o644);
+    const table: OwnershipTable = { f: { uid: 5, gid: 5, mode: 0o644 } };
+    const snap = snapshotTable(root, table);
+    chmodSync(join(root, 'f'), 0o600); // what libfakeroot does for chmod 0400
+    const saved = snap.entries.map((e) => ({ ...e, mode: (e.mode & 0o170000) | 0o400 }));
+    const adopted: string[] = [];
+    applySaved(root, table, snap, saved, adopted);
+    expect(adopted).toEqual([]);
+    expect(table.f).toEqual({ uid: 5, gid: 5, mode: 0o400 });
+  });
+});
+
+describe('unrecordedModesWarning', () => {
+  it('names the env, up to three paths and the way out', () => {
+    const w = unrecordedModesWarning('deb', ['a', 'b', 'c', 'd']);
+    expect(w).toContain('4 mode change(s) in deb bypassed fakeroot (/a, /b, /c and 1 more)');
+    expect(w).toContain('dynamically linked tools');
   });
 });
 
