@@ -33,7 +33,8 @@ export type SourceKind = Source['kind'];
 
 export const SOURCE_FORMS_HINT =
   'SOURCE is a distro (alpine, alpine:3.22, debian:bookworm), docker://HOST/REPO[:TAG][@sha256:…], ' +
-  'oci:DIR[:TAG], https://…/rootfs.tar.xz[#sha256=HEX], or a local tarball (./rootfs.tar.gz)';
+  'oci:DIR[:TAG], docker-archive:FILE[:REF|:@N] or oci-archive:FILE[:REF] (docker save / podman save), ' +
+  'https://…/rootfs.tar.xz[#sha256=HEX], or a local tarball (./rootfs.tar.gz)';
 
 const MAX_SOURCE = 4096;
 const MAX_NAME = 63;
