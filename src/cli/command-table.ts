@@ -36,7 +36,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'pull',
     args: '[SOURCE]',
-    summary: 'create an environment from a distro, registry image, OCI layout, URL or tarball',
+    summary: 'create an environment from a distro, registry image, OCI layout, image archive (docker save / podman save), URL or tarball',
     completeArgs: 'source',
     options: PULL_OPTIONS,
     examples: [
@@ -44,6 +44,10 @@ export const COMMANDS: readonly CommandSpec[] = [
       'cake pull debian:bookworm --name web',
       'cake pull docker://docker.io/library/nginx:1.27 --name web',
       'cake pull oci:./layout:latest --name app',
+      'cake pull ./saved.tar --name app',
+      'cake pull docker-archive:./saved.tar:localhost/app:1 --name app',
+      'cake pull docker-archive:./saved.tar:@0 --name app',
+      'cake pull oci-archive:./app-oci.tar --name app',
       'cake pull https://example.org/rootfs.tar.xz --sha256 0123…',
       'cake pull ./rootfs.tar.gz --name mine',
     ],

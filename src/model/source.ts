@@ -8,7 +8,9 @@ import { CakeError } from './errors.js';
  * 2. `oci:DIR[:TAG]` is a local OCI layout; TAG is what follows the last `:` unless that holds a `/`
  *    (so a DIR with a `:` in its last component needs an explicit TAG).
  * 2b. `oci-archive:PATH[:REF]` and `docker-archive:PATH[:REF]` (skopeo's spelling) are a local image
- *    archive file, as `podman save` writes them (REF is ignored; the file's content decides).
+ *    archive file, as `podman save` writes them (the file's content decides which). REF (everything
+ *    after the second `:`) picks one image of a docker-archive that holds several: a reference its
+ *    RepoTags hold, or `@N`, the N-th image (from 0), as skopeo reads them.
  * 3. `http://…` and `https://…` are tarball URLs; a `#sha256=HEX` fragment pins them (and is removed).
  * 4. Text that starts with `/`, `./`, `../` or `~/`, or that contains no `:` and ends with a tarball
  *    extension (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tzst, .tar.bz2, .tbz2, .tbz, .tar.lz,
@@ -25,13 +27,14 @@ export type Source =
   | { kind: 'registry'; ref: string }
   | { kind: 'oci-layout'; dir: string; tag?: string }
   | { kind: 'url'; url: string; sha256?: string }
-  | { kind: 'file'; path: string; sha256?: string };
+  | { kind: 'file'; path: string; sha256?: string; imageRef?: string };
 
 export type SourceKind = Source['kind'];
 
 export const SOURCE_FORMS_HINT =
   'SOURCE is a distro (alpine, alpine:3.22, debian:bookworm), docker://HOST/REPO[:TAG][@sha256:…], ' +
-  'oci:DIR[:TAG], https://…/rootfs.tar.xz[#sha256=HEX], or a local tarball (./rootfs.tar.gz)';
+  'oci:DIR[:TAG], docker-archive:FILE[:REF|:@N] or oci-archive:FILE[:REF] (docker save / podman save), ' +
+  'https://…/rootfs.tar.xz[#sha256=HEX], or a local tarball (./rootfs.tar.gz)';
 
 const MAX_SOURCE = 4096;
 const MAX_NAME = 63;
@@ -129,12 +132,17 @@ function parseUrl(text: string, flagSha: string | undefined): Source {
   return sha256 === undefined ? { kind: 'url', url: clean } : { kind: 'url', url: clean, sha256 };
 }
 
-/** skopeo's `oci-archive:PATH[:REF]` / `docker-archive:PATH[:REF]`: a local file (its content says which; REF is not used). */
+/** skopeo's `oci-archive:PATH[:REF]` / `docker-archive:PATH[:REF]`: a local file (its content says which), REF the image in it. */
 function parseImageArchive(text: string): Source {
   const rest = text.slice(text.indexOf(':') + 1);
-  const path = rest.includes(':') ? rest.slice(0, rest.indexOf(':')) : rest;
+  const colon = rest.indexOf(':');
+  const path = colon >= 0 ? rest.slice(0, colon) : rest;
   if (path === '') throw bad(text, `no file after ${text.slice(0, text.indexOf(':') + 1)}`);
-  return { kind: 'file', path };
+  if (colon < 0) return { kind: 'file', path };
+  const imageRef = rest.slice(colon + 1);
+  if (imageRef === '') throw bad(text, 'no image reference after the second ":"', 'write docker-archive:FILE, docker-archive:FILE:NAME:TAG or docker-archive:FILE:@N');
+  if (imageRef.startsWith('@') && !/^@\d{1,6}$/.test(imageRef)) throw bad(text, `invalid image index ${JSON.stringify(imageRef)}`, 'an image index is @N, N from 0 (the N-th image of the archive)');
+  return { kind: 'file', path, imageRef };
 }
 
 function parseFile(text: string): Source {

@@ -15,6 +15,7 @@ import { sniffCompression } from '../archive/decompress.js';
 import { CakeError, isErrno } from '../model/errors.js';
 import { copyVerified, type ImageSource } from './image-source.js';
 import { MAX_CONFIG_BYTES, MEDIA, parseImageConfig, type Descriptor } from './manifest.js';
+import { formatReference, parseReference } from './reference.js';
 import type { FetchedManifest } from './registry-client.js';
 
 /** One entry of manifest.json. */
@@ -44,6 +45,46 @@ export function parseDockerManifest(bytes: Buffer, what: string): DockerArchiveE
     const tags = Array.isArray(o.RepoTags) ? o.RepoTags.filter((t): t is string => typeof t === 'string') : [];
     return { config: o.Config, repoTags: tags, layers: o.Layers as string[] };
   });
+}
+
+/** `name:tag` of an entry, normalized (`alpine:3` is docker.io/library/alpine:3), or undefined when it is not a reference. */
+function normalTag(text: string): string | undefined {
+  try {
+    const r = parseReference(text);
+    return r.digest === undefined ? formatReference(r) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The entry `ref` names, as skopeo reads `docker-archive:FILE:REF` (pure): `@N` is the N-th image
+ * (from 0); another REF is a reference (`:latest` when it has no tag) matched against each image's
+ * RepoTags, both normalized. Without REF the archive must hold one image.
+ */
+export function selectDockerEntry(entries: readonly DockerArchiveEntry[], ref: string | undefined, what: string): DockerArchiveEntry {
+  const listed = entries.map((e, i) => `@${i} ${e.repoTags.join(' ') || '(untagged)'}`).join(', ');
+  if (ref === undefined) {
+    if (entries.length === 1) return entries[0]!;
+    throw new CakeError('usage', `${what} holds ${entries.length} images (${listed}); name one with ${what}:NAME:TAG or ${what}:@N`, {
+      exitCode: 2,
+      hint: `e.g. cake pull ${what}:${entries.find((e) => e.repoTags.length > 0)?.repoTags[0] ?? '@0'}`,
+    });
+  }
+  if (ref.startsWith('@')) {
+    const n = Number(ref.slice(1));
+    const e = Number.isInteger(n) ? entries[n] : undefined;
+    if (e === undefined) throw new CakeError('not-found', `${what} has no image ${ref}: it holds ${entries.length} (${listed})`, { hint: `an index is @0 to @${entries.length - 1}` });
+    return e;
+  }
+  const want = parseReference(ref);
+  if (want.digest !== undefined) {
+    throw new CakeError('bad-source', `${what}:${ref}: a docker-archive names its images by tag, not by digest`, { exitCode: 2, hint: `name one of its images: ${listed}` });
+  }
+  const key = formatReference(want);
+  const found = entries.find((e) => e.repoTags.some((t) => normalTag(t) === key));
+  if (found === undefined) throw new CakeError('not-found', `${what} has no image tagged ${ref} (${key}); it holds ${listed}`, { hint: `name one of its tags, or an image by position (${what}:@0)` });
+  return found;
 }
 
 /** The real path of member `name` of the archive unpacked at `dir`: a regular file inside `dir` (symlinks inside it are followed). */
@@ -80,15 +121,10 @@ async function sha256File(file: string): Promise<string> {
 
 const LAYER_TYPE = { none: MEDIA.ociLayer, gzip: MEDIA.ociLayerGzip, zstd: MEDIA.ociLayerZstd } as Record<string, string>;
 
-/** The archive's one image, as a manifest over its files (file paths by digest). */
-async function load(dir: string, what: string): Promise<{ top: FetchedManifest; files: Map<string, string> }> {
+/** The archive's image `ref` names (see {@link selectDockerEntry}), as a manifest over its files (file paths by digest). */
+async function load(dir: string, what: string, ref: string | undefined): Promise<{ top: FetchedManifest; files: Map<string, string> }> {
   const entries = parseDockerManifest(readFileSync(member(dir, 'manifest.json', what)), what);
-  if (entries.length > 1) {
-    throw new CakeError('usage', `${what} holds ${entries.length} images (${entries.map((e) => e.repoTags.join(' ') || e.config).join(', ')})`, {
-      hint: 'save one image per archive (`podman save -o FILE IMAGE`), or push them to a registry and pull each by name',
-    });
-  }
-  const entry = entries[0]!;
+  const entry = selectDockerEntry(entries, ref, what);
   const files = new Map<string, string>();
   const configFile = member(dir, entry.config, what);
   if (statSync(configFile).size > MAX_CONFIG_BYTES) throw malformed(what, `the image config ${entry.config} is larger than ${MAX_CONFIG_BYTES} bytes`);
@@ -112,10 +148,14 @@ async function load(dir: string, what: string): Promise<{ top: FetchedManifest; 
   return { top: { bytes, contentType: MEDIA.ociManifest, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` }, files };
 }
 
-/** The image of the docker-archive unpacked at `dir`; `what` (`docker-archive:FILE`) names it in messages. */
-export function dockerArchiveSource(dir: string, what: string): ImageSource {
+/**
+ * The image of the docker-archive unpacked at `dir` that `ref` names (see {@link selectDockerEntry});
+ * `archive` (`docker-archive:FILE`) names it in messages, and with `:REF` as the image.
+ */
+export function dockerArchiveSource(dir: string, archive: string, ref?: string): ImageSource {
+  const what = ref === undefined ? archive : `${archive}:${ref}`;
   let loaded: ReturnType<typeof load> | undefined;
-  const get = () => (loaded ??= load(dir, what));
+  const get = () => (loaded ??= load(dir, archive, ref));
   const fileOf = async (desc: Descriptor): Promise<string> => {
     const f = (await get()).files.get(desc.digest);
     if (f === undefined) throw new CakeError('internal', `${what}: no file for ${desc.digest}`);

@@ -57,33 +57,52 @@ export interface SourceCandidate {
 
 /**
  * Mirrors before their registry: the first candidate whose top manifest can be fetched (and
- * verified) serves the whole pull; one that fails (unreachable, an error status, no such image, a
+ * verified) serves the pull; one that fails (unreachable, an error status, no such image, a
  * digest that does not match) is logged and the next is tried. The last candidate's error is the
  * one thrown. `onChosen` learns which one answered. The result is named as the registry (`what`).
+ * After that, each manifest and blob is asked of the chosen candidate first and, when that fails
+ * (missing, an error status after retries, a digest that does not match), of the candidates after
+ * it in turn, the registry last: a mirror that holds the manifest but lost or corrupted a blob
+ * does not fail the pull. A partial download is dropped before the next source is asked (its
+ * bytes may be the bad ones).
  */
 export function firstAnswering(what: string, candidates: readonly SourceCandidate[], logger: Logger, signal: AbortSignal, onChosen: (c: SourceCandidate) => void = () => {}): ImageSource {
-  let chosen: Promise<{ c: SourceCandidate; top: FetchedManifest }> | undefined;
-  const choose = async (): Promise<{ c: SourceCandidate; top: FetchedManifest }> => {
+  let chosen: Promise<{ index: number; top: FetchedManifest }> | undefined;
+  const name = (i: number) => candidates[i]!.via ?? 'the registry itself';
+  const choose = async (): Promise<{ index: number; top: FetchedManifest }> => {
     for (const [i, c] of candidates.entries()) {
       try {
         const top = await c.source.top();
         if (c.via) logger.info(`${what}: pulling through ${c.via}`);
         onChosen(c);
-        return { c, top };
+        return { index: i, top };
       } catch (err) {
         if (i === candidates.length - 1 || signal.aborted || !(err instanceof CakeError)) throw err;
-        logger.info(`${what}: ${c.via ?? c.source.what} failed (${err.message}); trying ${candidates[i + 1]!.via ?? 'the registry itself'}`);
+        logger.info(`${what}: ${c.via ?? c.source.what} failed (${err.message}); trying ${name(i + 1)}`);
       }
     }
     throw new CakeError('internal', `${what}: no source to pull from`);
   };
   const get = () => (chosen ??= choose());
+  /** `fetch` from the chosen candidate, then from each one after it. */
+  const each = async <T>(item: string, fetch: (s: ImageSource) => Promise<T>, beforeNext: () => void = () => {}): Promise<T> => {
+    const { index } = await get();
+    for (let i = index; ; i++) {
+      try {
+        return await fetch(candidates[i]!.source);
+      } catch (err) {
+        if (i === candidates.length - 1 || signal.aborted || !(err instanceof CakeError) || err.code === 'interrupted') throw err;
+        logger.info(`${what}: ${item} from ${name(i)} failed (${err.message}); trying ${name(i + 1)}`);
+        beforeNext();
+      }
+    }
+  };
   return {
     what,
     top: async () => (await get()).top,
-    manifest: async (desc) => (await get()).c.source.manifest(desc),
-    blob: async (desc, maxBytes) => (await get()).c.source.blob(desc, maxBytes),
-    copyBlob: async (desc, partPath, opts) => (await get()).c.source.copyBlob(desc, partPath, opts),
+    manifest: (desc) => each(`manifest ${desc.digest}`, (s) => s.manifest(desc)),
+    blob: (desc, maxBytes) => each(`blob ${desc.digest}`, (s) => s.blob(desc, maxBytes)),
+    copyBlob: (desc, partPath, opts) => each(`blob ${desc.digest}`, (s) => s.copyBlob(desc, partPath, opts), () => rmSync(partPath, { force: true })),
   };
 }
 
@@ -120,12 +139,12 @@ export async function copyVerified(file: string, desc: Descriptor, partPath: str
 }
 
 /** An image in a local OCI layout, named by tag (or the layout's only image). */
-export function layoutSource(dir: string, tag: string | undefined): ImageSource {
-  const what = `oci:${dir}${tag !== undefined ? `:${tag}` : ''}`;
+export function layoutSource(dir: string, tag: string | undefined, archive?: string): ImageSource {
+  const what = `${archive ?? `oci:${dir}`}${tag !== undefined ? `:${tag}` : ''}`;
   const read = (desc: Descriptor, maxBytes: number): FetchedManifest => ({ bytes: readLayoutBlob(dir, desc, maxBytes), contentType: desc.mediaType, digest: desc.digest });
   return {
     what,
-    top: async () => read(findLayoutEntry(dir, readLayoutIndex(dir), tag), MAX_MANIFEST_BYTES),
+    top: async () => read(findLayoutEntry(dir, readLayoutIndex(dir), tag, archive), MAX_MANIFEST_BYTES),
     manifest: async (desc) => read(desc, MAX_MANIFEST_BYTES),
     blob: async (desc, maxBytes) => readLayoutBlob(dir, desc, maxBytes),
     copyBlob: (desc, partPath, opts) => copyVerified(layoutBlobPath(dir, desc.digest), desc, partPath, opts.signal, `the OCI layout ${dir}`),

@@ -58,15 +58,15 @@ export function layoutTags(index: ImageIndex): string[] {
  * The index entry for `tag`, or the only entry when no tag is given. Throws 'not-found' listing the
  * tags there are.
  */
-export function findLayoutEntry(dir: string, index: ImageIndex, tag: string | undefined): Descriptor {
+export function findLayoutEntry(dir: string, index: ImageIndex, tag: string | undefined, what = `oci:${dir}`): Descriptor {
   const tags = layoutTags(index);
   const listed = tags.length > 0 ? `its tags: ${tags.join(', ')}` : 'it has no tagged images';
   if (tag === undefined) {
     if (index.manifests.length === 1) return index.manifests[0]!;
-    throw new CakeError('usage', `oci:${dir} holds ${index.manifests.length} images; name one with oci:${dir}:TAG`, { hint: listed });
+    throw new CakeError('usage', `${what} holds ${index.manifests.length} images; name one with ${what}:TAG`, { hint: listed });
   }
   const found = index.manifests.filter((d) => d.annotations?.[REF_NAME] === tag);
-  if (found.length === 0) throw new CakeError('not-found', `oci:${dir} has no image tagged ${tag}`, { hint: listed });
+  if (found.length === 0) throw new CakeError('not-found', `${what} has no image tagged ${tag}`, { hint: listed });
   return found[found.length - 1]!;
 }
 

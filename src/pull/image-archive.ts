@@ -111,6 +111,8 @@ export interface ImageArchivePull {
   kind: ImageArchiveKind;
   /** The archive as given (absolute). */
   file: string;
+  /** `docker-archive:FILE:REF`'s REF: a reference in the archive's RepoTags, or `@N`. */
+  imageRef?: string;
   source: EnvRecord['source'];
   name: string;
   platform: Platform;
@@ -131,7 +133,10 @@ export async function pullImageArchive(deps: SourceDeps, req: ImageArchivePull):
     const input = createReadStream(req.file);
     const { stream } = await decompress(input);
     await extractTar(stream, { root: dir, ownership: {}, signal: deps.signal });
-    const image = req.kind === 'oci-archive' ? { kind: 'oci-layout' as const, dir, what } : { kind: 'docker-archive' as const, dir, what };
+    const image =
+      req.kind === 'oci-archive'
+        ? { kind: 'oci-layout' as const, dir, what, ...(req.imageRef !== undefined ? { tag: req.imageRef } : {}) }
+        : { kind: 'docker-archive' as const, dir, what, ...(req.imageRef !== undefined ? { imageRef: req.imageRef } : {}) };
     return await pullImage(deps, {
       image,
       source: req.source,
@@ -139,7 +144,7 @@ export async function pullImageArchive(deps: SourceDeps, req: ImageArchivePull):
       platform: req.platform,
       platformExplicit: req.platformExplicit,
       ...(req.force ? { force: true } : {}),
-      resolved: { file: req.file },
+      resolved: { file: req.file, ...(req.imageRef !== undefined ? { imageRef: req.imageRef } : {}) },
     });
   } finally {
     removeTreeSync(dir);

@@ -109,9 +109,21 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
     if (probe.kind === 'other') {
       throw new CakeError('bad-source', `${src.path} is neither a root filesystem tarball nor an image archive: it is ${probe.found}`, { hint: LOCAL_FILE_FORMS });
     }
+    if (probe.kind === 'rootfs' && src.imageRef !== undefined) {
+      throw new CakeError('bad-source', `${src.path} is a root filesystem tarball, not an image archive: it has no image ${JSON.stringify(src.imageRef)}`, { exitCode: 2, hint: `pull it as ${src.path} (without :${src.imageRef})` });
+    }
     if (probe.kind !== 'rootfs') {
-      // podman save / docker save: the image the archive holds
-      const out = await pullImageArchive(deps, { kind: probe.kind, file, source: sourceRec, name, platform, platformExplicit: req.platform !== undefined, ...(req.force ? { force: true } : {}) });
+      // podman save / docker save: the image the archive holds (the one REF names)
+      const out = await pullImageArchive(deps, {
+        kind: probe.kind,
+        file,
+        ...(src.imageRef !== undefined ? { imageRef: src.imageRef } : {}),
+        source: sourceRec,
+        name,
+        platform,
+        platformExplicit: req.platform !== undefined,
+        ...(req.force ? { force: true } : {}),
+      });
       return { record: out.record, upToDate: out.upToDate, sha256: out.digest.slice('sha256:'.length), unpinned: false };
     }
     const expected = req.sha256 ? parseSha256(req.sha256) : undefined;

@@ -34,7 +34,7 @@ export interface ImagePull {
    * An image reference (without docker://), a local OCI layout, or an unpacked docker-archive;
    * `what` names a local one in messages and env.json (the archive file, not its temporary dir).
    */
-  image: { kind: 'registry'; ref: string } | { kind: 'oci-layout'; dir: string; tag?: string; what?: string } | { kind: 'docker-archive'; dir: string; what: string };
+  image: { kind: 'registry'; ref: string } | { kind: 'oci-layout'; dir: string; tag?: string; what?: string } | { kind: 'docker-archive'; dir: string; what: string; imageRef?: string };
   /** Recorded in env.json as the source. */
   source: EnvRecord['source'];
   name: string;
@@ -124,10 +124,9 @@ export async function pullImage(deps: SourceDeps, req: ImagePull): Promise<Image
       src = firstAnswering(what, candidates, deps.logger, deps.signal, (c) => (mirror = c.via?.replace(/^mirror /, '')));
     }
   } else if (req.image.kind === 'docker-archive') {
-    src = dockerArchiveSource(req.image.dir, req.image.what);
+    src = dockerArchiveSource(req.image.dir, req.image.what, req.image.imageRef);
   } else {
-    src = layoutSource(req.image.dir, req.image.tag);
-    if (req.image.what !== undefined) src = { ...src, what: req.image.what };
+    src = layoutSource(req.image.dir, req.image.tag, req.image.what);
   }
   deps.logger.info(`resolving ${src.what}`);
   const top = await src.top();

@@ -305,9 +305,18 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     expect(asUser(['export-app', 'debian-like', 'nosuch', '--bin-dir', bin]).stderr).toMatch(/^cake: env debian-like has no program nosuch on its PATH\nhint: /);
   });
 
-  it('help pull shows the docker:// and oci: forms (#11.22)', async () => {
+  it('help pull shows the docker://, oci:, docker-archive: and oci-archive: forms (#11.22, #11.14)', async () => {
     const r = await cake(home, ['help', 'pull']);
     expect(r.stdout).toContain('docker://');
     expect(r.stdout).toContain('oci:');
+    expect(r.stdout).toMatch(/image archive\s+\(docker save \/ podman save\)/);
+    expect(r.stdout).toContain('cake pull ./saved.tar');
+    expect(r.stdout).toContain('cake pull docker-archive:./saved.tar:localhost/app:1');
+    expect(r.stdout).toContain('cake pull docker-archive:./saved.tar:@0');
+    expect(r.stdout).toContain('cake pull oci-archive:./app-oci.tar');
+    // a SOURCE cake cannot read lists the archive forms too
+    const bad = await cake(home, ['pull', 'what?ever', '--name', 'x']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/\nhint: SOURCE is a distro .*docker-archive:FILE\[:REF\|:@N\] or oci-archive:FILE\[:REF\]/);
   });
 });

@@ -26,6 +26,7 @@ const storeTmp = (home: string): string[] => readdirSync(join(home, 'v1/store/tm
 describe.skipIf(!haveBusybox())('image archives (podman save, skopeo copy)', () => {
   let work: string;
   const tag = `localhost/cake-archive-test:${process.pid}`;
+  const tag2 = `localhost/cake-archive-two:${process.pid}`;
   const h = freshHome('cake-image-archive-');
 
   beforeAll(() => {
@@ -34,6 +35,10 @@ describe.skipIf(!haveBusybox())('image archives (podman save, skopeo copy)', () 
     execFileSync('podman', ['import', join(work, 'root.tar'), tag], { stdio: 'ignore' });
     execFileSync('podman', ['save', '-o', join(work, 'docker.tar'), tag], { stdio: 'ignore' });
     execFileSync('podman', ['save', '--format', 'oci-archive', '-o', join(work, 'oci.tar'), tag], { stdio: 'ignore' });
+    // two images in one docker-archive (podman save -m), as `docker save A B` writes them
+    writeFileSync(join(work, 'root2.tar'), tar(file('hello', 'the second image\n')));
+    execFileSync('podman', ['import', join(work, 'root2.tar'), tag2], { stdio: 'ignore' });
+    execFileSync('podman', ['save', '-m', '-o', join(work, 'multi.tar'), tag, tag2], { stdio: 'ignore' });
     // A two-layer image with a config: a busybox base (gzip), then a plain layer whose whiteout
     // removes a file of the base; copied by skopeo into a docker-archive, as it writes one (skopeo
     // refuses zstd layers in docker-archives; the hand-made archive below has one).
@@ -48,7 +53,7 @@ describe.skipIf(!haveBusybox())('image archives (podman save, skopeo copy)', () 
   }, 120_000);
 
   afterAll(() => {
-    execFileSync('podman', ['rmi', '-f', tag], { stdio: 'ignore' });
+    execFileSync('podman', ['rmi', '-f', tag, tag2], { stdio: 'ignore' });
     h.cleanup();
     rmSync(work, { recursive: true, force: true });
   });
@@ -77,6 +82,59 @@ describe.skipIf(!haveBusybox())('image archives (podman save, skopeo copy)', () 
     const imp = await cake(h.home, ['import', join(work, 'docker.tar'), '--name', 'di']);
     expect(imp.code, imp.stderr).toBe(0);
     expect(readFileSync(join(h.home, 'v1/envs/di/rootfs/hello'), 'utf8')).toBe('from podman\n');
+  });
+
+  it('a docker-archive of several images: docker-archive:FILE:REF picks one by its RepoTags or @N, as skopeo does', async () => {
+    const multi = join(work, 'multi.tar');
+    const configOf = (name: string) => (JSON.parse(readFileSync(join(h.home, 'v1/envs', name, 'env.json'), 'utf8')) as { resolved: Record<string, unknown> }).resolved;
+    // skopeo's own choice for the same REF: the config digest it reads
+    const skopeoConfig = (ref: string) => digestOf(execFileSync('skopeo', ['inspect', '--raw', '--config', `docker-archive:${multi}:${ref}`]));
+
+    const none = await cake(h.home, ['pull', multi, '--name', 'm0']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(`holds 2 images (@0 ${tag}, @1 ${tag2}); name one with docker-archive:${multi}:NAME:TAG or docker-archive:${multi}:@N`);
+    expect(none.stderr).toMatch(/\nhint: e\.g\. cake pull docker-archive:/);
+    expect(none.stderr).not.toMatch(/\n\s+at /);
+
+    const byTag = await cake(h.home, ['pull', `docker-archive:${multi}:${tag2}`, '--name', 'm2']);
+    expect(byTag.code, byTag.stderr).toBe(0);
+    expect(readFileSync(join(h.home, 'v1/envs/m2/rootfs/hello'), 'utf8')).toBe('the second image\n');
+    expect(configOf('m2')).toMatchObject({ image: `docker-archive:${multi}:${tag2}`, imageRef: tag2, config: skopeoConfig(tag2) });
+    const again = await cake(h.home, ['pull', `docker-archive:${multi}:${tag2}`, '--name', 'm2']);
+    expect(again.stderr).toContain('m2 is up to date');
+
+    const byIndex = await cake(h.home, ['pull', `docker-archive:${multi}:@0`, '--name', 'm1']);
+    expect(byIndex.code, byIndex.stderr).toBe(0);
+    expect(readFileSync(join(h.home, 'v1/envs/m1/rootfs/hello'), 'utf8')).toBe('from podman\n');
+    expect(configOf('m1').config).toBe(skopeoConfig('@0'));
+    const idx1 = await cake(h.home, ['pull', `docker-archive:${multi}:@1`, '--name', 'm3']);
+    expect(idx1.code, idx1.stderr).toBe(0);
+    expect(configOf('m3').config).toBe(configOf('m2').config);
+
+    // no such tag (without localhost/ the name is Docker Hub's, as for skopeo), no such index, a digest
+    for (const [ref, code, msg] of [
+      ['localhost/nope:1', 1, `has no image tagged localhost/nope:1 (localhost/nope:1); it holds @0 ${tag}, @1 ${tag2}`],
+      [tag2.replace('localhost/', ''), 1, `(docker.io/library/${tag2.replace('localhost/', '')}); it holds`],
+      ['@2', 1, 'has no image @2: it holds 2 (@0'],
+      ['@x', 2, 'invalid image index "@x"'],
+      [`x@sha256:${'a'.repeat(64)}`, 2, 'names its images by tag, not by digest'],
+    ] as const) {
+      const r = await cake(h.home, ['pull', `docker-archive:${multi}:${ref}`, '--name', 'mx']);
+      expect(r.code, `${ref}: ${r.stderr}`).toBe(code);
+      expect(r.stderr).toContain(msg);
+      expect(r.stderr).toMatch(/\nhint: /);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(envs(h.home)).not.toContain('mx');
+    // a one-image archive is checked against REF too
+    const wrong = await cake(h.home, ['pull', `docker-archive:${join(work, 'docker.tar')}:${tag2}`, '--name', 'mx']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain(`has no image tagged ${tag2}`);
+    // a root filesystem tarball has no images to name
+    const rootfs = await cake(h.home, ['pull', `docker-archive:${join(work, 'root.tar')}:${tag}`, '--name', 'mx']);
+    expect(rootfs.code).toBe(2);
+    expect(rootfs.stderr).toContain('is a root filesystem tarball, not an image archive');
+    expect(storeTmp(h.home)).toEqual([]);
   });
 
   it("skopeo's docker-archive: layers applied in order with whiteouts, the config's Env, WorkingDir, Entrypoint and Cmd kept", async () => {

@@ -3,7 +3,7 @@ import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cake, freshHome } from '../../helpers/cli.js';
-import { FaultProxy, TestRegistry, haveRegistryTools, uploadImage } from '../../helpers/registry.js';
+import { FaultProxy, TestRegistry, digestOf, haveRegistryTools, uploadImage } from '../../helpers/registry.js';
 import { file, tar } from '../../helpers/tar-build.js';
 import { image, layer } from './images.js';
 
@@ -99,5 +99,79 @@ describe.skipIf(!haveRegistryTools())('registry mirrors', () => {
     const p = await cake(h.home, ['pull', 'docker://alpine', '--name', 'x'], { env: { CAKE_REGISTRY_MIRRORS: 'https://' } });
     expect(p.code).toBe(2);
     expect(p.stderr).toMatch(/^cake: invalid registry mirror "https:\/\/"/);
+  });
+});
+
+// issue 11 item 20: a mirror that serves the manifest but not a blob (missing, 5xx, corrupt) does
+// not fail the pull: that blob comes from the next mirror, then the registry itself.
+describe.skipIf(!haveRegistryTools())('registry mirrors: per-blob fallback', () => {
+  let origin: TestRegistry;
+  let mirror: TestRegistry;
+  let proxy: FaultProxy;
+  const homes: Array<{ home: string; cleanup(): void }> = [];
+  const home = () => {
+    const h = freshHome('cake-mirror-blobs-');
+    homes.push(h);
+    return h.home;
+  };
+  const l = layer(tar(file('hello', 'every blob verified\n')), 'gzip');
+  const img = image([l], { env: ['PATH=/bin'] });
+  const layerPath = new RegExp(`/blobs/${l.desc.digest}$`);
+
+  beforeAll(async () => {
+    [origin, mirror] = await Promise.all([TestRegistry.start(), TestRegistry.start()]);
+    proxy = await FaultProxy.start(mirror.origin);
+    await uploadImage(origin, 'team/app', '1', img);
+    await uploadImage(mirror, 'ns/team/app', '1', img);
+  }, 60_000);
+
+  afterAll(async () => {
+    await proxy?.close();
+    await Promise.all([origin?.stop(), mirror?.stop()]);
+    for (const h of homes) h.cleanup();
+  });
+
+  it('blobs missing on the mirror (404) come from the registry itself', async () => {
+    proxy.reset();
+    proxy.fail(/\/blobs\//, { type: 'status', status: 404 }, 10);
+    const h = home();
+    const r = await cake(h, ['pull', `docker://${origin.host}/team/app:1`, '--name', 'app'], { env: { CAKE_REGISTRY_MIRRORS: `${origin.host}=${proxy.host}/ns` } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`pulling through mirror ${proxy.host}/ns`);
+    expect(r.stderr).toMatch(new RegExp(`blob ${l.desc.digest} from mirror ${proxy.host}/ns failed \\(.*404.*\\); trying the registry itself`));
+    expect(r.stderr).toMatch(new RegExp(`blob ${digestOf(img.config)} from mirror ${proxy.host}/ns failed`));
+    expect(readFileSync(join(h, 'v1/envs/app/rootfs/hello'), 'utf8')).toBe('every blob verified\n');
+    expect(resolved(h, 'app')).toMatchObject({ registry: origin.host, mirror: `${proxy.host}/ns` });
+    expect(proxy.to(layerPath).map((x) => x.status)).toEqual([404]);
+  });
+
+  it('a corrupt layer and a config that keeps failing with 503 come from the next mirror; the env is what the digests say', async () => {
+    proxy.reset();
+    proxy.fail(layerPath, { type: 'corrupt' }, 10);
+    proxy.fail(/\/blobs\/sha256:/, { type: 'status', status: 503, retryAfter: 0 }, 10);
+    const h = home();
+    const env = { CAKE_REGISTRY_MIRRORS: `${origin.host}=${proxy.host}/ns,${origin.host}=${mirror.host}/ns` };
+    const r = await cake(h, ['pull', `docker://${origin.host}/team/app:1`, '--name', 'app'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`blob ${l.desc.digest} from mirror ${proxy.host}/ns failed \\(.*does not match its digest.*\\); trying mirror ${mirror.host}/ns`));
+    expect(r.stderr).toMatch(new RegExp(`blob ${digestOf(img.config)} from mirror ${proxy.host}/ns failed \\(.*503.*\\); trying mirror ${mirror.host}/ns`));
+    expect(r.stderr).not.toContain('trying the registry itself');
+    expect(readFileSync(join(h, 'v1/envs/app/rootfs/hello'), 'utf8')).toBe('every blob verified\n');
+    expect(readdirSync(join(h, 'v1/store/tmp'))).toEqual([]);
+  });
+
+  it('when every source fails a blob, the last error is the one reported and nothing is installed', async () => {
+    proxy.reset();
+    proxy.fail(layerPath, { type: 'corrupt' }, 10);
+    const dead = `127.0.0.1:${await deadPort()}`;
+    const h = home();
+    await uploadImage(mirror, `ns/dead/app`, '1', img);
+    const r = await cake(h, ['pull', `docker://${dead}/dead/app:1`, '--name', 'app'], { env: { CAKE_REGISTRY_MIRRORS: `${dead}=${proxy.host}/ns` } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`blob ${l.desc.digest} from mirror ${proxy.host}/ns failed \\(.*does not match its digest.*\\); trying the registry itself`));
+    expect(r.stderr).toMatch(new RegExp(`^cake: .*${dead.replace(/\./g, '\\.')}`, 'm'));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(h, 'v1/envs/app'))).toBe(false);
+    expect(readdirSync(join(h, 'v1/store/tmp')).filter((n) => n.endsWith('.part'))).toEqual([]);
   });
 });

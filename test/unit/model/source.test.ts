@@ -37,7 +37,11 @@ describe('parseSource', () => {
 
   it("reads skopeo's oci-archive: and docker-archive: as local files, and the new tarball extensions", () => {
     expect(parseSource('oci-archive:/tmp/x.tar')).toEqual({ kind: 'file', path: '/tmp/x.tar' });
-    expect(parseSource('docker-archive:./img.tar:localhost/img:1')).toEqual({ kind: 'file', path: './img.tar' });
+    expect(parseSource('docker-archive:./img.tar:localhost/img:1')).toEqual({ kind: 'file', path: './img.tar', imageRef: 'localhost/img:1' });
+    expect(parseSource('docker-archive:./img.tar:@1')).toEqual({ kind: 'file', path: './img.tar', imageRef: '@1' });
+    expect(parseSource('docker-archive:./img.tar')).toEqual({ kind: 'file', path: './img.tar' });
+    expect(() => parseSource('docker-archive:./img.tar:')).toThrow(/no image reference/);
+    expect(() => parseSource('docker-archive:./img.tar:@-1')).toThrow(/invalid image index/);
     expect(() => parseSource('oci-archive:')).toThrow(CakeError);
     for (const n of ['a.tar.lz', 'a.tlz', 'a.tar.lzma', 'a.tar.lzo', 'a.tar.lz4', 'a.tar.Z', 'a.tbz', 'a.pax.Z']) expect(hasTarballExtension(n)).toBe(true);
   });

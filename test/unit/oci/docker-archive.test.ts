@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDockerManifest } from '../../../src/oci/docker-archive.js';
+import { parseDockerManifest, selectDockerEntry } from '../../../src/oci/docker-archive.js';
 import { classifyMembers, describeContent } from '../../../src/pull/image-archive.js';
 
 const hex = 'a'.repeat(64);
@@ -21,6 +21,25 @@ describe('docker-archive manifest.json', () => {
     ['[{"Config":"c.json","Layers":[1]}]', /image 1 in manifest\.json has no Layers list/],
   ])('refuses %s', (text, why) => {
     expect(() => parseDockerManifest(Buffer.from(text), 'docker-archive:f')).toThrow(why);
+  });
+});
+
+describe('docker-archive:FILE:REF', () => {
+  const a = { config: 'a.json', repoTags: ['alpine:3', 'localhost/a:1'], layers: [] };
+  const b = { config: 'b.json', repoTags: ['docker.io/library/busybox:latest'], layers: [] };
+  const c = { config: 'c.json', repoTags: [], layers: [] };
+  it('picks by normalized tag or by index; one image needs no REF', () => {
+    expect(selectDockerEntry([a, b], 'docker.io/library/alpine:3', 'f')).toBe(a);
+    expect(selectDockerEntry([a, b], 'localhost/a:1', 'f')).toBe(a);
+    expect(selectDockerEntry([a, b], 'busybox', 'f')).toBe(b);
+    expect(selectDockerEntry([a, b, c], '@2', 'f')).toBe(c);
+    expect(selectDockerEntry([c], undefined, 'f')).toBe(c);
+  });
+  it('refuses what names nothing, listing the images', () => {
+    expect(() => selectDockerEntry([a, c], undefined, 'f')).toThrow('f holds 2 images (@0 alpine:3 localhost/a:1, @1 (untagged)); name one with f:NAME:TAG or f:@N');
+    expect(() => selectDockerEntry([a, b], 'a:1', 'f')).toThrow('f has no image tagged a:1 (docker.io/library/a:1)');
+    expect(() => selectDockerEntry([a], '@1', 'f')).toThrow('f has no image @1: it holds 1');
+    expect(() => selectDockerEntry([a], `alpine@sha256:${hex}`, 'f')).toThrow(/by tag, not by digest/);
   });
 });
 
