@@ -8,6 +8,7 @@ import type { MultiArch, PackageRecord } from './package-index.js';
 import { type Alternatives, type Relation, parseProvides, parseRelations } from './relations.js';
 
 const MULTI_ARCH = new Set<string>(['same', 'foreign', 'allowed', 'no']);
+const MENTION_FIELDS = ['pre-depends', 'depends', 'conflicts', 'breaks', 'recommends', 'replaces', 'provides'];
 
 /**
  * A record whose relation fields are parsed on first use (most are never looked at). A malformed
@@ -69,6 +70,25 @@ export class IndexedPackage implements PackageRecord {
   }
   get replaces(): Alternatives[] {
     return this.rel('replaces', 'Replaces');
+  }
+
+  /**
+   * The names this stanza mentions, in the order apt's cache generator first meets them: the
+   * package, then Pre-Depends, Depends, Conflicts, Breaks, Recommends, Replaces, Provides (apt
+   * also reads Suggests and Enhances between Recommends and Provides; the index does not keep
+   * them). A cheap scan of the raw text, no full parse.
+   */
+  mentionedNames(): string[] {
+    const out = [this.name];
+    for (const key of MENTION_FIELDS) {
+      const text = this.raw[key];
+      if (text === undefined) continue;
+      for (const part of text.split(/[,|]/)) {
+        const m = /^\s*([A-Za-z0-9][A-Za-z0-9+.-]*)/.exec(part);
+        if (m !== null) out.push(m[1] as string);
+      }
+    }
+    return out;
   }
 
   private rel(key: string, label: string): Alternatives[] {

@@ -93,6 +93,9 @@ export class PackageIndex {
   private readonly byNameMap = new Map<string, PackageRecord[]>();
   private readonly providersMap = new Map<string, Provider[]>();
   private count = 0;
+  /** Records in the order added, for {@link aptId}. */
+  private readonly added: IndexedPackage[] = [];
+  private aptIds: Map<string, number> | undefined;
 
   /** Builds an index from stanzas (see {@link PACKAGE_FIELDS}) in one call. */
   static from(stanzas: Iterable<Stanza>, origin?: string): PackageIndex {
@@ -125,6 +128,8 @@ export class PackageIndex {
       while (at > 0 && compareVersions((list[at - 1] as PackageRecord).version, pkg.version) < 0) at--;
       list.splice(at, 0, pkg);
       this.count++;
+      this.added.push(pkg);
+      this.aptIds = undefined;
       for (const p of pkg.provides) {
         let provs = this.providersMap.get(p.name);
         if (provs === undefined) {
@@ -134,6 +139,22 @@ export class PackageIndex {
         provs.push(p.version === undefined ? { pkg } : { pkg, version: p.version });
       }
     }
+  }
+
+  /**
+   * apt's package ID of `name`: apt numbers a package when its cache generator first meets the
+   * name (as a Package, a relation's target or a Provides) reading the Packages files in order,
+   * and breaks a tie between equally good providers by the higher ID (pkgDepCache's
+   * CompareProviders). Here: the same count over the records in the order added (add the files in
+   * sources.list order). -1 for a name never seen. Computed once per index, on first use.
+   */
+  aptId(name: string): number {
+    if (this.aptIds === undefined) {
+      const ids = new Map<string, number>();
+      for (const pkg of this.added) for (const n of pkg.mentionedNames()) if (!ids.has(n)) ids.set(n, ids.size);
+      this.aptIds = ids;
+    }
+    return this.aptIds.get(name) ?? -1;
   }
 
   /** How many records the index holds. */

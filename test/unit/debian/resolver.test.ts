@@ -82,9 +82,33 @@ describe('alternatives', () => {
     expect(r.reasons.get('mawk')).toBe('Pre-Depends of base-files 12: awk');
   });
 
-  it('breaks priority ties between providers by name, deterministically', () => {
-    const idx = index(pkg('a', '1', { Depends: 'v' }), pkg('zz', '1', { Provides: 'v' }), pkg('bb', '1', { Provides: 'v' }));
-    expect(names(run(idx, ['a']))).toEqual(['a', 'bb']);
+  it("breaks priority ties between providers as apt does: the higher package ID (the name apt's cache met last), not the first name", () => {
+    const later = index(pkg('a', '1', { Depends: 'v' }), pkg('zz', '1', { Provides: 'v' }), pkg('bb', '1', { Provides: 'v' }));
+    expect(names(run(later, ['a']))).toEqual(['a', 'bb']);
+    const earlier = index(pkg('a', '1', { Depends: 'v' }), pkg('bb', '1', { Provides: 'v' }), pkg('zz', '1', { Provides: 'v' }));
+    expect(names(run(earlier, ['a']))).toEqual(['a', 'zz']);
+    // a name mentioned early (here as a Conflicts target) has a low ID even if its stanza comes last
+    const mentioned = index(pkg('a', '1', { Depends: 'v', Conflicts: 'zz (<< 0)' }), pkg('bb', '1', { Provides: 'v' }), pkg('zz', '1', { Provides: 'v' }));
+    expect(mentioned.aptId('zz')).toBeLessThan(mentioned.aptId('bb'));
+    expect(names(run(mentioned, ['a']))).toEqual(['a', 'bb']);
+    // deterministic: the same index gives the same answer
+    expect(names(run(earlier, ['a']))).toEqual(['a', 'zz']);
+  });
+
+  it('ranks Priority after native architecture, and Essential before both (apt\'s CompareProviders order)', () => {
+    const idx = index(
+      pkg('a', '1', { Depends: 'v' }),
+      pkg('ess', '1', { Provides: 'v', Essential: 'yes', Priority: 'optional' }),
+      pkg('req', '1', { Provides: 'v', Priority: 'required' }),
+    );
+    expect(names(run(idx, ['a']))).toEqual(['a', 'ess']);
+  });
+
+  it('a request naming only a virtual package takes the same provider a dependency would', () => {
+    const v = index(pkg('lynx', '2.9', { Provides: 'www-browser' }), pkg('w3m', '0.5', { Provides: 'www-browser' }));
+    const r = run(v, ['www-browser']);
+    expect(names(r)).toEqual(['w3m']);
+    expect(r.notes).toEqual(['www-browser is a virtual package: installing w3m; other providers: lynx (name one to choose it)']);
   });
 
   it('falls back to an older version when a versioned relation needs it', () => {
