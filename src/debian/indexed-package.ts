@@ -30,6 +30,7 @@ export class IndexedPackage implements PackageRecord {
   origin?: string;
   suite?: string;
   notAutomatic?: boolean;
+  alsoIn?: string[];
   provides: Relation[];
   private readonly raw: Stanza;
   private parsed: Record<string, Alternatives[]> | undefined;

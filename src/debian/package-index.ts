@@ -43,6 +43,8 @@ export interface PackageRecord {
   suite?: string;
   /** From a NotAutomatic suite (backports, experimental): a candidate only when nothing else is. */
   notAutomatic?: boolean;
+  /** Other suites listing the same name, version and architecture (added after `suite`). */
+  alsoIn?: string[];
 }
 
 /** The fields (lowercase) an index needs: pass to parseStanzas as its allow-list. */
@@ -122,7 +124,12 @@ export class PackageIndex {
         list = [];
         this.byNameMap.set(pkg.name, list);
       }
-      if (list.some((p) => p.arch === pkg.arch && p.version === pkg.version)) continue;
+      const same = list.find((p) => p.arch === pkg.arch && p.version === pkg.version);
+      if (same !== undefined) {
+        // e.g. a point release's version listed in bookworm and bookworm-updates: NAME/SUITE finds it in both
+        if (from.suite !== undefined && from.suite !== same.suite && !same.alsoIn?.includes(from.suite)) (same.alsoIn ??= []).push(from.suite);
+        continue;
+      }
       // Keep each list sorted newest first; lists are short, so insertion is fine.
       let at = list.length;
       while (at > 0 && compareVersions((list[at - 1] as PackageRecord).version, pkg.version) < 0) at--;

@@ -79,10 +79,11 @@ export function parseRequest(text: string): PackageRequest {
 /** The root of a `NAME/RELEASE` request: the newest version of NAME listed in that suite. */
 function releaseRoot(index: PackageIndex, req: PackageRequest, label: string, native: string): Root {
   const arch = req.arch ?? native;
-  const inSuite = index.byName(req.name).filter((p) => p.suite === req.release && (p.arch === arch || p.arch === 'all'));
+  const listed = (p: PackageRecord): boolean => p.suite === req.release || (req.release !== undefined && p.alsoIn?.includes(req.release) === true);
+  const inSuite = index.byName(req.name).filter((p) => listed(p) && (p.arch === arch || p.arch === 'all'));
   const exact = inSuite[0];
   if (exact === undefined) {
-    const suites = [...new Set(index.byName(req.name).map((p) => `${p.suite ?? '?'} (${p.version})`))];
+    const suites = [...new Set(index.byName(req.name).flatMap((p) => [p.suite ?? '?', ...(p.alsoIn ?? [])].map((s) => `${s} (${p.version})`)))];
     throw new CakeError('resolver', `${label}: ${req.name} is not in ${req.release ?? '?'}`, {
       hint: suites.length ? `${req.name} is in ${suites.join(', ')}` : `no suite read has ${req.name}; check the name`,
     });

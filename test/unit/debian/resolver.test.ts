@@ -483,9 +483,13 @@ describe('version pins, NAME/SUITE and virtual requests', () => {
     expect(run(bp, ['nginx']).packages.map((p) => p.version)).toEqual(['1.22.1-9']);
     expect(run(bp, ['nginx/bookworm-backports']).packages.map((p) => `${p.name} ${p.version}`)).toEqual(['libc6 2.36-9', 'nginx 1.26.0-1~bpo12+1']);
     expect(parseRequest('nginx/bookworm-backports')).toEqual({ name: 'nginx', release: 'bookworm-backports' });
+    // a version listed in two suites (a point release's, in bookworm and bookworm-updates) is found under either
+    bp.add(parseStanzas([pkg('nginx', '1.22.1-9'), pkg('tzdata', '2024a')].join('\n\n'), PACKAGE_FIELDS), undefined, { suite: 'bookworm-updates' });
+    expect(run(bp, ['nginx/bookworm-updates']).packages.map((p) => `${p.name} ${p.version}`)).toEqual(['nginx 1.22.1-9']);
+    expect(failure(() => run(bp, ['only-bp/bookworm-updates'])).hint).toBe('only-bp is in bookworm-backports (1.0)');
     const err = failure(() => run(bp, ['nginx/trixie']));
     expect(err.message).toBe('nginx/trixie: nginx is not in trixie');
-    expect(err.hint).toBe('nginx is in bookworm-backports (1.26.0-1~bpo12+1), bookworm (1.22.1-9)');
+    expect(err.hint).toBe('nginx is in bookworm-backports (1.26.0-1~bpo12+1), bookworm (1.22.1-9), bookworm-updates (1.22.1-9)');
   });
 
   it('a request naming only a virtual package says which provider it picked and lists the others', () => {
