@@ -515,6 +515,14 @@ describe('the real bookworm main amd64 index', () => {
     expect(idx.size).toBeGreaterThan(60000);
   });
 
+  it("picks the providers bookworm's apt picks where only the package ID breaks the tie", () => {
+    // apt-get -s on bookworm: zutty for x-terminal-emulator (not alacritty, the first by name),
+    // php8.2-phpdbg for phpapi-20220829 (not libapache2-mod-php8.2 with Apache)
+    const first = (v: string): string | undefined => /installing ([^,;]+)/.exec(resolve(idx, { variant: 'none', install: [v], recommends: false, arch: 'amd64' }).notes[0] ?? '')?.[1];
+    expect(first('x-terminal-emulator')).toBe('zutty');
+    expect(first('phpapi-20220829')).toBe('php8.2-phpdbg');
+  });
+
   it.each([
     ['essential', [], false],
     ['minbase', [], false],
