@@ -9,6 +9,8 @@ import { type Alternatives, type Relation, parseProvides, parseRelations } from 
 
 const MULTI_ARCH = new Set<string>(['same', 'foreign', 'allowed', 'no']);
 const MENTION_FIELDS = ['pre-depends', 'depends', 'conflicts', 'breaks', 'recommends', 'replaces', 'provides'];
+/** A relation's package name: at the start of the field or after a ',' or '|'. */
+const MENTION = /(?:^|[,|])\s*([A-Za-z0-9][A-Za-z0-9+.-]*)/g;
 
 /**
  * A record whose relation fields are parsed on first use (most are never looked at). A malformed
@@ -79,17 +81,14 @@ export class IndexedPackage implements PackageRecord {
    * also reads Suggests and Enhances between Recommends and Provides; the index does not keep
    * them). A cheap scan of the raw text, no full parse.
    */
-  mentionedNames(): string[] {
-    const out = [this.name];
+  mentionedNames(visit: (name: string) => void): void {
+    visit(this.name);
     for (const key of MENTION_FIELDS) {
       const text = this.raw[key];
       if (text === undefined) continue;
-      for (const part of text.split(/[,|]/)) {
-        const m = /^\s*([A-Za-z0-9][A-Za-z0-9+.-]*)/.exec(part);
-        if (m !== null) out.push(m[1] as string);
-      }
+      MENTION.lastIndex = 0;
+      for (let m = MENTION.exec(text); m !== null; m = MENTION.exec(text)) visit(m[1] as string);
     }
-    return out;
   }
 
   private rel(key: string, label: string): Alternatives[] {

@@ -158,7 +158,10 @@ export class PackageIndex {
   aptId(name: string): number {
     if (this.aptIds === undefined) {
       const ids = new Map<string, number>();
-      for (const pkg of this.added) for (const n of pkg.mentionedNames()) if (!ids.has(n)) ids.set(n, ids.size);
+      const visit = (n: string): void => {
+        if (!ids.has(n)) ids.set(n, ids.size);
+      };
+      for (const pkg of this.added) pkg.mentionedNames(visit);
       this.aptIds = ids;
     }
     return this.aptIds.get(name) ?? -1;
