@@ -1,6 +1,6 @@
 // `npm run bench`: every side-by-side benchmark, in one run, reported as ratios.
 // BENCH=spine,... selects; BENCH_RUNS sets repetitions.
-const all = ['spine', 'startup', 'oci', 'cook', 'bake', 'engine'];
+const all = ['spine', 'startup', 'oci', 'cook', 'bake', 'engine', 'foreign'];
 const chosen = (process.env.BENCH ?? all.join(',')).split(',');
 for (const name of chosen) {
   await import(`./${name}.mjs`);

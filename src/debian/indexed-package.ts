@@ -8,6 +8,9 @@ import type { MultiArch, PackageRecord } from './package-index.js';
 import { type Alternatives, type Relation, parseProvides, parseRelations } from './relations.js';
 
 const MULTI_ARCH = new Set<string>(['same', 'foreign', 'allowed', 'no']);
+const MENTION_FIELDS = ['pre-depends', 'depends', 'conflicts', 'breaks', 'recommends', 'replaces', 'provides'];
+/** A relation's package name: at the start of the field or after a ',' or '|'. */
+const MENTION = /(?:^|[,|])\s*([A-Za-z0-9][A-Za-z0-9+.-]*)/g;
 
 /**
  * A record whose relation fields are parsed on first use (most are never looked at). A malformed
@@ -29,6 +32,7 @@ export class IndexedPackage implements PackageRecord {
   origin?: string;
   suite?: string;
   notAutomatic?: boolean;
+  alsoIn?: string[];
   provides: Relation[];
   private readonly raw: Stanza;
   private parsed: Record<string, Alternatives[]> | undefined;
@@ -69,6 +73,22 @@ export class IndexedPackage implements PackageRecord {
   }
   get replaces(): Alternatives[] {
     return this.rel('replaces', 'Replaces');
+  }
+
+  /**
+   * The names this stanza mentions, in the order apt's cache generator first meets them: the
+   * package, then Pre-Depends, Depends, Conflicts, Breaks, Recommends, Replaces, Provides (apt
+   * also reads Suggests and Enhances between Recommends and Provides; the index does not keep
+   * them). A cheap scan of the raw text, no full parse.
+   */
+  mentionedNames(visit: (name: string) => void): void {
+    visit(this.name);
+    for (const key of MENTION_FIELDS) {
+      const text = this.raw[key];
+      if (text === undefined) continue;
+      MENTION.lastIndex = 0;
+      for (let m = MENTION.exec(text); m !== null; m = MENTION.exec(text)) visit(m[1] as string);
+    }
   }
 
   private rel(key: string, label: string): Alternatives[] {

@@ -43,6 +43,8 @@ export interface PackageRecord {
   suite?: string;
   /** From a NotAutomatic suite (backports, experimental): a candidate only when nothing else is. */
   notAutomatic?: boolean;
+  /** Other suites listing the same name, version and architecture (added after `suite`). */
+  alsoIn?: string[];
 }
 
 /** The fields (lowercase) an index needs: pass to parseStanzas as its allow-list. */
@@ -93,6 +95,9 @@ export class PackageIndex {
   private readonly byNameMap = new Map<string, PackageRecord[]>();
   private readonly providersMap = new Map<string, Provider[]>();
   private count = 0;
+  /** Records in the order added, for {@link aptId}. */
+  private readonly added: IndexedPackage[] = [];
+  private aptIds: Map<string, number> | undefined;
 
   /** Builds an index from stanzas (see {@link PACKAGE_FIELDS}) in one call. */
   static from(stanzas: Iterable<Stanza>, origin?: string): PackageIndex {
@@ -119,12 +124,19 @@ export class PackageIndex {
         list = [];
         this.byNameMap.set(pkg.name, list);
       }
-      if (list.some((p) => p.arch === pkg.arch && p.version === pkg.version)) continue;
+      const same = list.find((p) => p.arch === pkg.arch && p.version === pkg.version);
+      if (same !== undefined) {
+        // e.g. a point release's version listed in bookworm and bookworm-updates: NAME/SUITE finds it in both
+        if (from.suite !== undefined && from.suite !== same.suite && !same.alsoIn?.includes(from.suite)) (same.alsoIn ??= []).push(from.suite);
+        continue;
+      }
       // Keep each list sorted newest first; lists are short, so insertion is fine.
       let at = list.length;
       while (at > 0 && compareVersions((list[at - 1] as PackageRecord).version, pkg.version) < 0) at--;
       list.splice(at, 0, pkg);
       this.count++;
+      this.added.push(pkg);
+      this.aptIds = undefined;
       for (const p of pkg.provides) {
         let provs = this.providersMap.get(p.name);
         if (provs === undefined) {
@@ -134,6 +146,25 @@ export class PackageIndex {
         provs.push(p.version === undefined ? { pkg } : { pkg, version: p.version });
       }
     }
+  }
+
+  /**
+   * apt's package ID of `name`: apt numbers a package when its cache generator first meets the
+   * name (as a Package, a relation's target or a Provides) reading the Packages files in order,
+   * and breaks a tie between equally good providers by the higher ID (pkgDepCache's
+   * CompareProviders). Here: the same count over the records in the order added (add the files in
+   * sources.list order). -1 for a name never seen. Computed once per index, on first use.
+   */
+  aptId(name: string): number {
+    if (this.aptIds === undefined) {
+      const ids = new Map<string, number>();
+      const visit = (n: string): void => {
+        if (!ids.has(n)) ids.set(n, ids.size);
+      };
+      for (const pkg of this.added) pkg.mentionedNames(visit);
+      this.aptIds = ids;
+    }
+    return this.aptIds.get(name) ?? -1;
   }
 
   /** How many records the index holds. */

@@ -108,12 +108,15 @@ export function buildProblem(
     const real = list.filter((p) => p.name === rel.name);
     const provided = list.filter((p) => p.name !== rel.name);
     real.sort((a, b) => archRank(a) - archRank(b));
-    // Among providers, prefer what apt prefers: Essential, then higher Priority, native arch, name.
+    // Among providers, prefer what apt's CompareProviders prefers (for a package not yet
+    // installed): Essential, native architecture, higher Priority, then the higher apt package ID
+    // (the name apt's cache met last; see PackageIndex.aptId), and the name only as a last resort.
     provided.sort(
       (a, b) =>
         Number(b.essential) - Number(a.essential) ||
-        priorityRank(a) - priorityRank(b) ||
         archRank(a) - archRank(b) ||
+        priorityRank(a) - priorityRank(b) ||
+        index.aptId(b.name) - index.aptId(a.name) ||
         (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
     );
     return [...real, ...provided, ...older];

@@ -6,8 +6,9 @@
  * The search is complete (a CDCL SAT search: an alternative that leads into a conflict is undone
  * and the next one tried) but its decisions follow apt's habits, so results look like apt's:
  * dependencies are satisfied in the order they are met, an OR group's alternatives in the order
- * listed, a virtual package's providers by Essential, Priority (required > important > standard >
- * optional > extra), native architecture and name, the newest version first. Older versions are
+ * listed, a virtual package's providers by Essential, native architecture, Priority (required >
+ * important > standard > optional > extra) and then apt's package ID (the provider whose name
+ * apt's cache met last wins a tie, not the first by name), the newest version first. Older versions are
  * tried after every candidate of a relation: so a pinned package (`NAME=VERSION`) pulls the older
  * versions its exact dependencies need through unversioned ones (as apt installs a consistent
  * older set), while an unpinned request still gets the candidates. Pure, no I/O.
@@ -78,10 +79,11 @@ export function parseRequest(text: string): PackageRequest {
 /** The root of a `NAME/RELEASE` request: the newest version of NAME listed in that suite. */
 function releaseRoot(index: PackageIndex, req: PackageRequest, label: string, native: string): Root {
   const arch = req.arch ?? native;
-  const inSuite = index.byName(req.name).filter((p) => p.suite === req.release && (p.arch === arch || p.arch === 'all'));
+  const listed = (p: PackageRecord): boolean => p.suite === req.release || (req.release !== undefined && p.alsoIn?.includes(req.release) === true);
+  const inSuite = index.byName(req.name).filter((p) => listed(p) && (p.arch === arch || p.arch === 'all'));
   const exact = inSuite[0];
   if (exact === undefined) {
-    const suites = [...new Set(index.byName(req.name).map((p) => `${p.suite ?? '?'} (${p.version})`))];
+    const suites = [...new Set(index.byName(req.name).flatMap((p) => [p.suite ?? '?', ...(p.alsoIn ?? [])].map((s) => `${s} (${p.version})`)))];
     throw new CakeError('resolver', `${label}: ${req.name} is not in ${req.release ?? '?'}`, {
       hint: suites.length ? `${req.name} is in ${suites.join(', ')}` : `no suite read has ${req.name}; check the name`,
     });
@@ -105,8 +107,10 @@ export function resolve(index: PackageIndex, request: ResolveRequest): Resolutio
 }
 
 /**
- * For each request naming a virtual package (no real package of that name), which provider was
- * picked and which others exist: apt says the same ("Note, selecting X instead of Y").
+ * Where only-virtual names are handled for requests: for each request naming a virtual package
+ * (no real package of that name), which provider was picked (the first candidate in the order
+ * resolver-problem.ts gives providers, apt's) and which others exist: apt says the same ("Note,
+ * selecting X instead of Y").
  */
 function virtualNotes(problem: Problem, selected: readonly number[]): string[] {
   const chosen = new Set(selected);

@@ -82,9 +82,33 @@ describe('alternatives', () => {
     expect(r.reasons.get('mawk')).toBe('Pre-Depends of base-files 12: awk');
   });
 
-  it('breaks priority ties between providers by name, deterministically', () => {
-    const idx = index(pkg('a', '1', { Depends: 'v' }), pkg('zz', '1', { Provides: 'v' }), pkg('bb', '1', { Provides: 'v' }));
-    expect(names(run(idx, ['a']))).toEqual(['a', 'bb']);
+  it("breaks priority ties between providers as apt does: the higher package ID (the name apt's cache met last), not the first name", () => {
+    const later = index(pkg('a', '1', { Depends: 'v' }), pkg('zz', '1', { Provides: 'v' }), pkg('bb', '1', { Provides: 'v' }));
+    expect(names(run(later, ['a']))).toEqual(['a', 'bb']);
+    const earlier = index(pkg('a', '1', { Depends: 'v' }), pkg('bb', '1', { Provides: 'v' }), pkg('zz', '1', { Provides: 'v' }));
+    expect(names(run(earlier, ['a']))).toEqual(['a', 'zz']);
+    // a name mentioned early (here as a Conflicts target) has a low ID even if its stanza comes last
+    const mentioned = index(pkg('a', '1', { Depends: 'v', Conflicts: 'zz (<< 0)' }), pkg('bb', '1', { Provides: 'v' }), pkg('zz', '1', { Provides: 'v' }));
+    expect(mentioned.aptId('zz')).toBeLessThan(mentioned.aptId('bb'));
+    expect(names(run(mentioned, ['a']))).toEqual(['a', 'bb']);
+    // deterministic: the same index gives the same answer
+    expect(names(run(earlier, ['a']))).toEqual(['a', 'zz']);
+  });
+
+  it('ranks Priority after native architecture, and Essential before both (apt\'s CompareProviders order)', () => {
+    const idx = index(
+      pkg('a', '1', { Depends: 'v' }),
+      pkg('ess', '1', { Provides: 'v', Essential: 'yes', Priority: 'optional' }),
+      pkg('req', '1', { Provides: 'v', Priority: 'required' }),
+    );
+    expect(names(run(idx, ['a']))).toEqual(['a', 'ess']);
+  });
+
+  it('a request naming only a virtual package takes the same provider a dependency would', () => {
+    const v = index(pkg('lynx', '2.9', { Provides: 'www-browser' }), pkg('w3m', '0.5', { Provides: 'www-browser' }));
+    const r = run(v, ['www-browser']);
+    expect(names(r)).toEqual(['w3m']);
+    expect(r.notes).toEqual(['www-browser is a virtual package: installing w3m; other providers: lynx (name one to choose it)']);
   });
 
   it('falls back to an older version when a versioned relation needs it', () => {
@@ -459,9 +483,13 @@ describe('version pins, NAME/SUITE and virtual requests', () => {
     expect(run(bp, ['nginx']).packages.map((p) => p.version)).toEqual(['1.22.1-9']);
     expect(run(bp, ['nginx/bookworm-backports']).packages.map((p) => `${p.name} ${p.version}`)).toEqual(['libc6 2.36-9', 'nginx 1.26.0-1~bpo12+1']);
     expect(parseRequest('nginx/bookworm-backports')).toEqual({ name: 'nginx', release: 'bookworm-backports' });
+    // a version listed in two suites (a point release's, in bookworm and bookworm-updates) is found under either
+    bp.add(parseStanzas([pkg('nginx', '1.22.1-9'), pkg('tzdata', '2024a')].join('\n\n'), PACKAGE_FIELDS), undefined, { suite: 'bookworm-updates' });
+    expect(run(bp, ['nginx/bookworm-updates']).packages.map((p) => `${p.name} ${p.version}`)).toEqual(['nginx 1.22.1-9']);
+    expect(failure(() => run(bp, ['only-bp/bookworm-updates'])).hint).toBe('only-bp is in bookworm-backports (1.0)');
     const err = failure(() => run(bp, ['nginx/trixie']));
     expect(err.message).toBe('nginx/trixie: nginx is not in trixie');
-    expect(err.hint).toBe('nginx is in bookworm-backports (1.26.0-1~bpo12+1), bookworm (1.22.1-9)');
+    expect(err.hint).toBe('nginx is in bookworm-backports (1.26.0-1~bpo12+1), bookworm (1.22.1-9), bookworm-updates (1.22.1-9)');
   });
 
   it('a request naming only a virtual package says which provider it picked and lists the others', () => {
@@ -485,6 +513,14 @@ describe('the real bookworm main amd64 index', () => {
     idx = PackageIndex.from(parseStanzas(text, PACKAGE_FIELDS));
     console.log(`bookworm: parsed and indexed ${idx.size} packages in ${(performance.now() - start).toFixed(0)} ms`);
     expect(idx.size).toBeGreaterThan(60000);
+  });
+
+  it("picks the providers bookworm's apt picks where only the package ID breaks the tie", () => {
+    // apt-get -s on bookworm: zutty for x-terminal-emulator (not alacritty, the first by name),
+    // php8.2-phpdbg for phpapi-20220829 (not libapache2-mod-php8.2 with Apache)
+    const first = (v: string): string | undefined => /installing ([^,;]+)/.exec(resolve(idx, { variant: 'none', install: [v], recommends: false, arch: 'amd64' }).notes[0] ?? '')?.[1];
+    expect(first('x-terminal-emulator')).toBe('zutty');
+    expect(first('phpapi-20220829')).toBe('php8.2-phpdbg');
   });
 
   it.each([
