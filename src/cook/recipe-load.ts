@@ -104,7 +104,7 @@ async function checkRefs(r: Recipe, io: LoadIo, problems: Problem[]): Promise<vo
       if (s.release === undefined && !f.pull && io.envExists(s.distro)) r.from = { kind: 'env', name: s.distro };
       else fail(r.fromAt, `no distro or env named ${f.text} (see \`cake distros\` and \`cake list\`)`);
     } else if (s.kind === 'distro' && f.pull && io.distroFromArchive && !(await io.distroFromArchive(s.distro, s.release))) {
-      fail(r.fromAt, `${f.text} is not built from a Debian or Ubuntu archive here, so packages, variant and recommends do not apply`);
+      fail(r.fromAt, `${f.text} is not built from a Debian or Ubuntu archive here, so packages, variant, recommends and allow_expired do not apply`);
     }
     if (s.kind === 'file' && !existsSync(s.path)) fail(r.fromAt, `no such file: ${s.path}`);
   }

@@ -33,22 +33,22 @@ const STEP_KEYS: Record<StepKind, readonly string[]> = {
   bind: [],
 };
 
-/** A package request as `cake pull --packages` takes it (name, optional :arch and =version). */
-const PACKAGE = /^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
+/** A package request as `cake pull --packages` takes it (name, optional :arch, and =version or /suite). */
+const PACKAGE = /^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+|\/[a-z0-9][a-z0-9.+-]*)?$/;
 
 /**
  * `from: SOURCE`, or the mapping `from: { source: SOURCE, packages: [...], variant: V,
- * recommends: BOOL }` for a Debian/Ubuntu release built from the archive with the options of
- * `cake pull`.
+ * recommends: BOOL, allow_expired: BOOL }` for a Debian/Ubuntu release built from the archive with
+ * the options of `cake pull` (`allow_expired` is `--allow-expired`).
  */
 function parseFrom(c: Checker, node: Node): FromRef | undefined {
   if (!isMap(node)) return parseFromText(c, node, 'from');
-  const f = c.map(node, 'from', ['source', 'packages', 'variant', 'recommends'], ['source']);
+  const f = c.map(node, 'from', ['source', 'packages', 'variant', 'recommends', 'allow_expired'], ['source']);
   if (!f) return undefined;
   const pull: PullOptions = {};
   if (f.has('packages')) {
     const list = c.strs(f.get('packages'), 'from.packages') ?? [];
-    for (const p of list) if (!PACKAGE.test(p.value)) c.fail(f.get('packages'), p.at.path, `expected a Debian package name (optionally :ARCH and =VERSION), found ${JSON.stringify(p.value)}`);
+    for (const p of list) if (!PACKAGE.test(p.value)) c.fail(f.get('packages'), p.at.path, `expected a Debian package name (optionally :ARCH, and =VERSION or /SUITE), found ${JSON.stringify(p.value)}`);
     pull.packages = [...new Set(list.map((p) => p.value))];
   }
   if (f.has('variant')) {
@@ -61,11 +61,17 @@ function parseFrom(c: Checker, node: Node): FromRef | undefined {
     if (isScalar(r) && typeof r.value === 'boolean') pull.recommends = r.value;
     else c.fail(r, 'from.recommends', 'expected true or false');
   }
+  if (f.has('allow_expired')) {
+    const a = f.get('allow_expired');
+    if (isScalar(a) && typeof a.value === 'boolean') {
+      if (a.value) pull.allowExpired = true;
+    } else c.fail(a, 'from.allow_expired', 'expected true or false');
+  }
   if (!f.has('source')) return undefined;
   const ref = parseFromText(c, f.get('source'), 'from.source');
   if (!ref) return undefined;
   if (ref.kind !== 'source' || ref.source.kind !== 'distro') {
-    return c.fail(f.get('source'), 'from.source', 'packages, variant and recommends apply to a Debian or Ubuntu release (such as debian:bookworm); write other bases as from: SOURCE');
+    return c.fail(f.get('source'), 'from.source', 'packages, variant, recommends and allow_expired apply to a Debian or Ubuntu release (such as debian:bookworm); write other bases as from: SOURCE');
   }
   return Object.keys(pull).length > 0 ? { ...ref, pull } : ref;
 }

@@ -25,6 +25,8 @@ export interface PullOptions {
   packages?: string[];
   variant?: Variant;
   recommends?: boolean;
+  /** Accept a Release past its Valid-Until, with one warning (`allow_expired: true`, `--allow-expired`). */
+  allowExpired?: boolean;
 }
 
 /**

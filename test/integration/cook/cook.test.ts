@@ -209,7 +209,7 @@ steps:
   it('refuses pull options in from: for a base that is not built from a Debian archive', async () => {
     const r = await cook(recipe('alpine-pkgs.yaml', 'from:\n  source: alpine:3.22\n  packages: [curl]\n'));
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^cake: alpine-pkgs\.yaml:2 from: alpine:3\.22 is not built from a Debian or Ubuntu archive here, so packages, variant and recommends do not apply\nhint: /);
+    expect(r.stderr).toMatch(/^cake: alpine-pkgs\.yaml:2 from: alpine:3\.22 is not built from a Debian or Ubuntu archive here, so packages, variant, recommends and allow_expired do not apply\nhint: /);
   });
 
   it('stops at a failing step, naming it; the steps before it stay cached', async () => {

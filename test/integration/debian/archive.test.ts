@@ -339,12 +339,24 @@ describe('local archive: failure paths', () => {
     server.file('/debian/dists/s5/InRelease', await sign2('Origin: Test\nSuite: s4\nCodename: s4\nSHA256:\n'));
     expect((await caught(localClient(join(work, 'home4'), ['s5']).loadIndices())).message).toContain("not 's5'");
 
-    await publish('s6', packages, { validUntil: new Date(Date.now() + 86400_000).toUTCString() });
+    const validUntil = new Date(Date.now() + 86400_000).toUTCString();
+    const s6 = await publish('s6', packages, { validUntil });
     const expired = await caught(localClient(join(work, 'home5'), ['s6'], new Date(Date.now() + 2 * 86400_000)).loadIndices());
     expect(expired.message).toContain('expired');
     expect(expired.code).toBe('signature');
-    const frozen = localClient(join(work, 'home5'), ['s6'], new Date(Date.now() + 2 * 86400_000), silentLogger, { checkValidUntil: false });
+    // --allow-expired (checkValidUntil: false): loaded, with one warning naming the date
+    const warned: string[] = [];
+    const noting = { ...silentLogger, warn: (m: string) => warned.push(m) };
+    const frozen = localClient(join(work, 'home5'), ['s6'], new Date(Date.now() + 2 * 86400_000), noting, { checkValidUntil: false });
     expect((await frozen.loadIndices()).packagesText[0]?.text).toBe(packages);
+    expect(warned).toEqual([
+      `InRelease of s6 at ${server.url('/debian/')} expired on ${new Date(validUntil).toISOString()} (Valid-Until); using it anyway (--allow-expired: signatures are still verified)`,
+    ]);
+    // ... but the signature is still verified: an expired, tampered InRelease is refused with the flag too
+    server.file('/debian/dists/s6/InRelease', s6.replace('Origin: Test', 'Origin: Tost'));
+    const tamperedExpired = await caught(localClient(join(work, 'home5b'), ['s6'], new Date(Date.now() + 2 * 86400_000), noting, { checkValidUntil: false }).loadIndices());
+    expect(tamperedExpired.code).toBe('signature');
+    expect(tamperedExpired.message).toContain('no valid signature');
 
     await publish('s7', packages);
     const xz = readFileSync(join(work, 'Packages.xz'));

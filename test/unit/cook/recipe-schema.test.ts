@@ -129,21 +129,23 @@ host_paths: [../shared, /usr/bin/bash]
   });
 
   it('takes from: as a Debian/Ubuntu release with the options of cake pull', () => {
-    expect(parse('from:\n  source: debian:bookworm\n  packages: [openssh-server, nginx-light, cron=3.0pl1-162]\n  variant: minbase\n  recommends: false\n').recipe?.from).toEqual({
+    expect(parse('from:\n  source: debian:bookworm\n  packages: [openssh-server, nginx-light, cron=3.0pl1-162, nginx/bookworm-backports]\n  variant: minbase\n  recommends: false\n  allow_expired: true\n').recipe?.from).toEqual({
       kind: 'source',
       text: 'debian:bookworm',
       source: { kind: 'distro', distro: 'debian', release: 'bookworm' },
-      pull: { packages: ['openssh-server', 'nginx-light', 'cron=3.0pl1-162'], variant: 'minbase', recommends: false },
+      pull: { packages: ['openssh-server', 'nginx-light', 'cron=3.0pl1-162', 'nginx/bookworm-backports'], variant: 'minbase', recommends: false, allowExpired: true },
     });
+    expect(parse('from: { source: debian:sid, allow_expired: false }\n').recipe?.from).toEqual({ kind: 'source', text: 'debian:sid', source: { kind: 'distro', distro: 'debian', release: 'sid' } });
     expect(parse('from: { source: ubuntu:noble }\n').recipe?.from).toEqual({ kind: 'source', text: 'ubuntu:noble', source: { kind: 'distro', distro: 'ubuntu', release: 'noble' } });
     expect(problems('from:\n  source: ./rootfs.tar.gz\n  packages: [a]\n')).toEqual([
-      'web.yaml:2 from.source: packages, variant and recommends apply to a Debian or Ubuntu release (such as debian:bookworm); write other bases as from: SOURCE',
+      'web.yaml:2 from.source: packages, variant, recommends and allow_expired apply to a Debian or Ubuntu release (such as debian:bookworm); write other bases as from: SOURCE',
     ]);
-    expect(problems('from:\n  source: debian:bookworm\n  packages: ["Bad Name"]\n  variant: huge\n  recommends: maybe\n  mirror: x\n')).toEqual([
-      'web.yaml:3 from.packages[0]: expected a Debian package name (optionally :ARCH and =VERSION), found "Bad Name"',
+    expect(problems('from:\n  source: debian:bookworm\n  packages: ["Bad Name"]\n  variant: huge\n  recommends: maybe\n  mirror: x\n  allow_expired: 1\n')).toEqual([
+      'web.yaml:3 from.packages[0]: expected a Debian package name (optionally :ARCH, and =VERSION or /SUITE), found "Bad Name"',
       'web.yaml:4 from.variant: expected one of: essential, minbase, standard, buildd',
       'web.yaml:5 from.recommends: expected true or false',
-      'web.yaml:6 from.mirror: unknown key (expected one of: source, packages, variant, recommends)',
+      'web.yaml:6 from.mirror: unknown key (expected one of: source, packages, variant, recommends, allow_expired)',
+      'web.yaml:7 from.allow_expired: expected true or false',
     ]);
     expect(problems('from: { packages: [a] }\n')).toEqual(['web.yaml:1 from.source: missing']);
   });
