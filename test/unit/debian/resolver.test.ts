@@ -1,4 +1,5 @@
-import { bookwormMainAmd64, INDEX_TIMEOUT_MS } from '../../helpers/bookworm-index.js';
+import { bookwormMainAmd64, bookwormSuites, INDEX_TIMEOUT_MS } from '../../helpers/bookworm-index.js';
+import { toPackageIndex } from '../../../src/debian/archive-client.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseStanzas } from '../../../src/debian/deb822.js';
 import { PACKAGE_FIELDS, PackageIndex, type PackageRecord } from '../../../src/debian/package-index.js';
@@ -544,5 +545,35 @@ describe('the real bookworm main amd64 index', () => {
     expect(ms).toBeLessThan(5000); // sanity bound only: the time is reported above
     if (variant === 'essential') expect(r.packages).toHaveLength(69); // mmdebstrap --variant=essential
     if (variant === 'minbase' && install.length === 0) expect(r.packages).toHaveLength(96); // apt-get, main only
+  });
+});
+
+describe('the real bookworm + bookworm-updates + bookworm-security amd64 indices', () => {
+  // What this mirror holds (checked when written): bookworm has openssh 1:9.2p1-2+deb12u10,
+  // bookworm-security u9, bookworm-updates u7; each binary needs its own openssh-client version.
+  let idx: PackageIndex;
+  beforeAll(async () => {
+    idx = toPackageIndex(
+      await bookwormSuites([
+        { mirror: 'http://deb.debian.org/debian', suites: ['bookworm', 'bookworm-updates'] },
+        { mirror: 'http://deb.debian.org/debian-security', suites: ['bookworm-security'] },
+      ]),
+    );
+  }, INDEX_TIMEOUT_MS);
+
+  it('a pin on an older openssh-server pulls the matching client and sftp-server, as apt does', () => {
+    const versions = (p: string): string[] => idx.byName(p).map((r) => r.version);
+    const older = versions('openssh-server').filter((v) => v !== idx.candidate('openssh-server', 'amd64')?.version);
+    expect(older.length, `the archive holds only ${versions('openssh-server').join(', ')}`).toBeGreaterThan(0);
+    for (const v of older) {
+      // only pins whose exact client version the archive still has (every older one here)
+      expect(versions('openssh-client')).toContain(v);
+      const r = resolve(idx, { variant: 'minbase', install: [`openssh-server=${v}`], recommends: false, arch: 'amd64' });
+      const got = Object.fromEntries(r.packages.filter((p) => p.name.startsWith('openssh-')).map((p) => [p.name, p.version]));
+      expect(got).toEqual({ 'openssh-client': v, 'openssh-server': v, 'openssh-sftp-server': v });
+      expect(unsatisfied(idx, r.packages)).toEqual([]);
+      expect(conflicting(idx, r.packages)).toEqual([]);
+    }
+    expect(older).toContain('1:9.2p1-2+deb12u9');
   });
 });
