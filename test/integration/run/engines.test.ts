@@ -248,3 +248,50 @@ describe('engine selection on this host', () => {
     expect(r.stdout).toBe(`seccomp-off=\n${statSync(join(rootfs.root, 'etc/passwd')).size}`);
   });
 });
+
+/**
+ * Issue 17 item 1, the binfmt_misc path. This host has no binfmt_misc mounted, so the handler is
+ * a fixture directory laid out as /proc/sys/fs/binfmt_misc (what Debian's qemu-user-static
+ * registers for aarch64, F flag): the engine choice and the plan are checked, not a guest run
+ * through the kernel's handler (unverified here).
+ */
+describe('a foreign (aarch64) guest: the kernel handler decides the engine', () => {
+  const AARCH64 = 'enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: POF\noffset 0\nmagic 7f454c460201010000000000000000000200b700\nmask ffffffffffffff00fffffffffffffffffeffffff\n';
+  const withHandler = join(scratch, 'binfmt-aarch64');
+  const without = join(scratch, 'binfmt-none');
+  const arm = (): { name: string; rootfs: string; arch: string } => ({ name: 'arm', rootfs: rootfs.root, arch: 'aarch64' });
+  beforeAll(() => {
+    mkdirSync(withHandler, { recursive: true });
+    writeFileSync(join(withHandler, 'status'), 'enabled\n');
+    writeFileSync(join(withHandler, 'register'), '');
+    writeFileSync(join(withHandler, 'qemu-aarch64'), AARCH64);
+    mkdirSync(without, { recursive: true });
+    writeFileSync(join(without, 'status'), 'enabled\n');
+  });
+  const deps = (binfmtDir: string) => ({ logger: silentLogger, hostEnv: process.env, cacheDir, kits: foundKits, binfmtDir });
+
+  it.skipIf(process.arch !== 'x64')('with an F-flag handler: auto and userns pick userns, and the plan runs no qemu', async () => {
+    for (const requested of ['auto', 'userns'] as const) {
+      const c = await chooseEngine(requested, deps(withHandler), arm());
+      expect(c.engine).toBe('userns');
+      expect(c.reason).toMatch(/^env arm is aarch64: the kernel runs aarch64 programs through \/usr\/libexec\/qemu-binfmt\/aarch64-binfmt-P \(binfmt_misc qemu-aarch64, F flag\); /);
+    }
+    // --engine proot still means proot (with qemu-user's -q)
+    expect((await chooseEngine('proot', deps(withHandler), arm())).engine).toBe('proot');
+    const { preparePlan } = await import('../../../src/run/prepare.js');
+    const kernel = await preparePlan(arm(), ['true'], defaultRunOptions(), { logger: silentLogger, hostEnv: process.env, cacheDir, emulate: false });
+    expect(kernel.qemu).toBeUndefined();
+    const emulated = await preparePlan(arm(), ['true'], defaultRunOptions(), { logger: silentLogger, hostEnv: process.env, cacheDir });
+    expect(emulated.qemu).toMatch(/\/qemu-aarch64(-static)?$/);
+  });
+
+  it.skipIf(process.arch !== 'x64')('without one: auto picks proot with qemu-user, and --engine userns is a one-line refusal', async () => {
+    const c = await chooseEngine('auto', deps(without), arm());
+    expect(c.engine).toBe('proot');
+    expect(c.reason).toMatch(/^env arm is aarch64: no binfmt_misc handler with the F flag for aarch64: proot with \/\S+\/qemu-aarch64(-static)?; /);
+    await expect(chooseEngine('userns', deps(without), arm())).rejects.toMatchObject({
+      code: 'engine',
+      message: 'the userns engine cannot run aarch64 programs on this x86_64 host: the kernel has no binfmt_misc handler for them',
+    });
+  });
+});
