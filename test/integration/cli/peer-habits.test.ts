@@ -317,6 +317,6 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     // a SOURCE cake cannot read lists the archive forms too
     const bad = await cake(home, ['pull', 'what?ever', '--name', 'x']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/\nhint: SOURCE is a distro .*docker-archive:FILE\[:REF\|:@N\] or oci-archive:FILE\[:REF\]/);
+    expect(bad.stderr).toMatch(/\nhint: SOURCE is a distro .*docker-archive:FILE\[:REF\|:@N\] or oci-archive:FILE\[:REF\|:@N\]/);
   });
 });
