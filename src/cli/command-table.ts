@@ -48,6 +48,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'cake pull docker-archive:./saved.tar:localhost/app:1 --name app',
       'cake pull docker-archive:./saved.tar:@0 --name app',
       'cake pull oci-archive:./app-oci.tar --name app',
+      'cake pull oci-archive:./app-oci.tar:app:1 --name app',
       'cake pull https://example.org/rootfs.tar.xz --sha256 0123…',
       'cake pull ./rootfs.tar.gz --name mine',
     ],

@@ -20,7 +20,7 @@ function roff(text: string): string {
 }
 
 /** The man page's date: bump it when the command table changes (the page must be reproducible). */
-export const MAN_DATE = '2026-12-02';
+export const MAN_DATE = '2026-12-04';
 
 /** Every environment variable cake reads, for ENVIRONMENT (grep the source for `env.` when adding one). */
 export const ENVIRONMENT: readonly (readonly [string, string])[] = [
@@ -34,9 +34,13 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['CAKE_BOOT_ACCEL', 'kvm, tcg or auto (default): the QEMU accelerator of cake boot'],
   ['CAKE_BOOT_FIRMWARE', 'bios or efi: how cake boot boots an image that has both'],
   ['CAKE_BAKE_SEED', 'a seed for the identifiers cake bake generates (UUIDs, machine-id), for reproducible images'],
+  ['CAKE_NET_TIMEOUT', 'seconds a silent server is waited for before a download fails (default 60; what arrived is kept and resumed)'],
+  ['CAKE_SNAPSHOT_URL', 'the snapshot service that serves a lock file\'s pinned packages once the archive has dropped them (default http://snapshot.debian.org, https://snapshot.ubuntu.com for Ubuntu)'],
   ['REGISTRY_AUTH_FILE', 'a containers auth.json with registry credentials (read first)'],
-  ['XDG_RUNTIME_DIR', 'containers/auth.json under it holds podman login credentials'],
+  ['XDG_RUNTIME_DIR', 'containers/auth.json under it holds podman login credentials; bound into the env with --gui'],
+  ['TMPDIR', 'without XDG_RUNTIME_DIR, podman login writes $TMPDIR/podman-run-UID/containers/auth.json (TMPDIR defaults to /tmp), and cake reads it'],
   ['DOCKER_CONFIG', 'the directory of docker\'s config.json (default ~/.docker)'],
+  ['DISPLAY, WAYLAND_DISPLAY, PULSE_SERVER, XAUTHORITY', 'passed to the guest with --gui (or the gui setting), with /tmp/.X11-unix and the XAUTHORITY file bound'],
   ['HOME', 'bound into enter/exec (unless --isolated); ~/.docker and ~/.config are read for credentials'],
   ['TERM', 'passed to the guest, so that the terminal works'],
   ['NO_COLOR, FORCE_COLOR', 'colour control (they win over the colour setting)'],
@@ -81,11 +85,17 @@ export function manPage(version: string): string {
     ['~/.cache/cake/v1/', 'refetchable data: archive indices, partial downloads, engine self-checks, the provisioned proot'],
     ['~/.config/cake/config.json', 'the user configuration (cake config)'],
     ['$CAKE_HOME/{v1,cache/v1,config}/', 'all of the above when CAKE_HOME is set'],
-    ['~/.docker/config.json, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json', 'registry credentials'],
-    ['/usr/local/share/{bash-completion/completions/cake,zsh/site-functions/_cake,fish/vendor_completions.d/cake.fish}', 'shell completions as scripts/setup.sh installs them for root; for a user, ~/.local/share/{bash-completion/completions,zsh/site-functions}/ and ~/.config/fish/completions/'],
+    ['$REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json', 'registry credentials, read first (podman login writes the second)'],
+    ['/run/containers/0/auth.json, /run/user/UID/containers/auth.json, /tmp/podman-run-UID/containers/auth.json', 'where podman login writes when XDG_RUNTIME_DIR is unset (root; a user)'],
+    ['~/.config/containers/auth.json, ~/.docker/config.json, ~/.dockercfg', 'more registry credentials (skopeo, docker login; credHelpers and credsStore run docker-credential-NAME)'],
+    ['~/.local/bin/PROGRAM, ~/.local/share/applications/cake-NAME-ENTRY.desktop', 'what cake export-app writes ($XDG_DATA_HOME/applications when set)'],
+    ['/usr/local/share/bash-completion/completions/cake', 'the bash completion as scripts/setup.sh installs it for root (for a user: ~/.local/share/bash-completion/completions/cake)'],
+    ['/usr/local/share/zsh/site-functions/_cake', 'the zsh completion (for a user: ~/.local/share/zsh/site-functions/_cake, added to fpath)'],
+    ['/usr/local/share/fish/vendor_completions.d/cake.fish', 'the fish completion (for a user: ~/.config/fish/completions/cake.fish)'],
+    ['/usr/local/share/man/man1/cake.1, /usr/local/share/man/man5/cake-recipe.5', 'these man pages (for a user: under ~/.local/share/man)'],
   ] as const) out.push('.TP', `.B ${roff(k)}`, roff(v));
   out.push('.SH SEE ALSO');
-  out.push(roff('cake-recipe(5), proot(1), unshare(1), qemu-system-x86_64(1), mmdebstrap(1), skopeo(1), podman(1), docker(1)'));
+  out.push(roff('cake-recipe(5), proot(1), unshare(1), newuidmap(1), fakeroot(1), qemu-system-x86_64(1), mmdebstrap(1), debootstrap(8), skopeo(1), umoci(1), podman(1), podman-login(1), containers-auth.json(5), docker(1), distrobox(1), toolbox(1)'));
   return out.join('\n') + '\n';
 }
 

@@ -9,8 +9,9 @@ import { CakeError } from './errors.js';
  *    (so a DIR with a `:` in its last component needs an explicit TAG).
  * 2b. `oci-archive:PATH[:REF]` and `docker-archive:PATH[:REF]` (skopeo's spelling) are a local image
  *    archive file, as `podman save` writes them (the file's content decides which). REF (everything
- *    after the second `:`) picks one image of a docker-archive that holds several: a reference its
- *    RepoTags hold, or `@N`, the N-th image (from 0), as skopeo reads them.
+ *    after the second `:`) picks one image of an archive that holds several: a reference its
+ *    RepoTags (docker-archive) or ref.name (oci-archive) hold, both normalized, or `@N`, the N-th
+ *    image (from 0).
  * 3. `http://…` and `https://…` are tarball URLs; a `#sha256=HEX` fragment pins them (and is removed).
  * 4. Text that starts with `/`, `./`, `../` or `~/`, or that contains no `:` and ends with a tarball
  *    extension (.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst, .tzst, .tar.bz2, .tbz2, .tbz, .tar.lz,
@@ -33,7 +34,7 @@ export type SourceKind = Source['kind'];
 
 export const SOURCE_FORMS_HINT =
   'SOURCE is a distro (alpine, alpine:3.22, debian:bookworm), docker://HOST/REPO[:TAG][@sha256:…], ' +
-  'oci:DIR[:TAG], docker-archive:FILE[:REF|:@N] or oci-archive:FILE[:REF] (docker save / podman save), ' +
+  'oci:DIR[:TAG], docker-archive:FILE[:REF|:@N] or oci-archive:FILE[:REF|:@N] (docker save / podman save), ' +
   'https://…/rootfs.tar.xz[#sha256=HEX], or a local tarball (./rootfs.tar.gz)';
 
 const MAX_SOURCE = 4096;

@@ -15,7 +15,7 @@ import { sniffCompression } from '../archive/decompress.js';
 import { CakeError, isErrno } from '../model/errors.js';
 import { copyVerified, type ImageSource } from './image-source.js';
 import { MAX_CONFIG_BYTES, MEDIA, parseImageConfig, type Descriptor } from './manifest.js';
-import { formatReference, parseReference } from './reference.js';
+import { formatReference, normalizedTag, parseReference } from './reference.js';
 import type { FetchedManifest } from './registry-client.js';
 
 /** One entry of manifest.json. */
@@ -48,15 +48,6 @@ export function parseDockerManifest(bytes: Buffer, what: string): DockerArchiveE
 }
 
 /** `name:tag` of an entry, normalized (`alpine:3` is docker.io/library/alpine:3), or undefined when it is not a reference. */
-function normalTag(text: string): string | undefined {
-  try {
-    const r = parseReference(text);
-    return r.digest === undefined ? formatReference(r) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The entry `ref` names, as skopeo reads `docker-archive:FILE:REF` (pure): `@N` is the N-th image
  * (from 0); another REF is a reference (`:latest` when it has no tag) matched against each image's
@@ -82,7 +73,7 @@ export function selectDockerEntry(entries: readonly DockerArchiveEntry[], ref: s
     throw new CakeError('bad-source', `${what}:${ref}: a docker-archive names its images by tag, not by digest`, { exitCode: 2, hint: `name one of its images: ${listed}` });
   }
   const key = formatReference(want);
-  const found = entries.find((e) => e.repoTags.some((t) => normalTag(t) === key));
+  const found = entries.find((e) => e.repoTags.some((t) => normalizedTag(t) === key));
   if (found === undefined) throw new CakeError('not-found', `${what} has no image tagged ${ref} (${key}); it holds ${listed}`, { hint: `name one of its tags, or an image by position (${what}:@0)` });
   return found;
 }

@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync
 import { join } from 'node:path';
 import { CakeError, isErrno } from '../model/errors.js';
 import { MEDIA, parseManifest, type Descriptor, type ImageIndex } from './manifest.js';
+import { normalizedTag } from './reference.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -54,8 +55,14 @@ export function layoutTags(index: ImageIndex): string[] {
   return index.manifests.map((d) => d.annotations?.[REF_NAME]).filter((t): t is string => t !== undefined);
 }
 
+/** containerd's (and `docker save`'s) full image name beside a short ref.name. */
+const CONTAINERD_NAME = 'io.containerd.image.name';
+
 /**
- * The index entry for `tag`, or the only entry when no tag is given. Throws 'not-found' listing the
+ * The index entry for `tag`, or the only entry when no tag is given. `tag` is matched as skopeo
+ * does (the ref.name exactly) and then as the name it normalizes to (`app:1` finds podman save's
+ * `docker.io/library/app:1`, and containerd's full name beside a short ref.name), the way
+ * docker-archive RepoTags are; `@N` is the N-th entry (from 0). Throws 'not-found' listing the
  * tags there are.
  */
 export function findLayoutEntry(dir: string, index: ImageIndex, tag: string | undefined, what = `oci:${dir}`): Descriptor {
@@ -65,8 +72,17 @@ export function findLayoutEntry(dir: string, index: ImageIndex, tag: string | un
     if (index.manifests.length === 1) return index.manifests[0]!;
     throw new CakeError('usage', `${what} holds ${index.manifests.length} images; name one with ${what}:TAG`, { hint: listed });
   }
-  const found = index.manifests.filter((d) => d.annotations?.[REF_NAME] === tag);
-  if (found.length === 0) throw new CakeError('not-found', `${what} has no image tagged ${tag}`, { hint: listed });
+  if (/^@\d+$/.test(tag)) {
+    const e = index.manifests[Number(tag.slice(1))];
+    if (e === undefined) throw new CakeError('not-found', `${what} has no image ${tag}: it holds ${index.manifests.length}`, { hint: `an index is @0 to @${index.manifests.length - 1}; ${listed}` });
+    return e;
+  }
+  let found = index.manifests.filter((d) => d.annotations?.[REF_NAME] === tag);
+  const key = normalizedTag(tag);
+  if (found.length === 0 && key !== undefined) {
+    found = index.manifests.filter((d) => [d.annotations?.[REF_NAME], d.annotations?.[CONTAINERD_NAME]].some((n) => n !== undefined && normalizedTag(n) === key));
+  }
+  if (found.length === 0) throw new CakeError('not-found', `${what} has no image tagged ${tag}${key !== undefined && key !== tag ? ` (${key})` : ''}`, { hint: `${listed}; or name an image by position (${what}:@0)` });
   return found[found.length - 1]!;
 }
 

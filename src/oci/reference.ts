@@ -88,6 +88,20 @@ export function formatReference(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
 }
 
+/**
+ * A tag's canonical spelling (`app:1` → `docker.io/library/app:1`, `localhost/app` →
+ * `localhost/app:latest`), as docker, podman and skopeo compare image names; undefined for text
+ * that is not a reference, or one with a digest.
+ */
+export function normalizedTag(text: string): string | undefined {
+  try {
+    const r = parseReference(text);
+    return r.digest === undefined ? formatReference(r) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The manifest to ask for: the digest when pinned (the tag is then only informative), else the tag. */
 export function manifestReference(ref: ImageReference): string {
   return ref.digest ?? ref.tag ?? 'latest';

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { writeFileAtomic } from '../../store/atomic-write.js';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { CakeError, UsageError } from '../../model/errors.js';
 import { resolveGuestPath } from '../../run/guest-path.js';
 import { DEFAULT_PATH } from '../../run/plan.js';
@@ -62,7 +62,9 @@ export async function exportAppCommand(ctx: CliContext, args: string[], opts: Re
     throw new CakeError('exists', `${wrapper} exists and was not written by cake`, { hint: 'pick another directory with --bin-dir' });
   }
   mkdirSync(binDir, { recursive: true });
-  writeAtomic(wrapper, `#!/bin/sh\n${MARK}: runs ${program} in the env ${name}\nexec ${shWord(join(PACKAGE_ROOT, 'bin/cake'))} exec --gui ${shWord(name)} -- ${shWord(program)} "$@"\n`, 0o755);
+  // the store the env is in: a wrapper started from a menu or another shell has no CAKE_HOME of its own
+  const store = ctx.env.CAKE_HOME ? `export CAKE_HOME=${shWord(resolve(ctx.env.CAKE_HOME))}\n` : '';
+  writeAtomic(wrapper, `#!/bin/sh\n${MARK}: runs ${program} in the env ${name}\n${store}exec ${shWord(join(PACKAGE_ROOT, 'bin/cake'))} exec --gui ${shWord(name)} -- ${shWord(program)} "$@"\n`, 0o755);
   ctx.logger.info(`wrote ${wrapper}`);
   const entry = await findDesktopEntry(root, program);
   if (entry) {

@@ -295,8 +295,9 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     const bin = join(home, 'apps-bin');
     const r = asUser(['export-app', 'debian-like', 'ls', '--bin-dir', bin], { env: { XDG_DATA_HOME: join(home, 'share') } });
     expect([r.code, r.stdout], r.stderr).toEqual([0, `${join(bin, 'ls')}\n`]);
-    const run = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'env', `PATH=${process.env.PATH}`, `HOME=${home}`, `CAKE_HOME=${join(home, 'cake')}`, join(bin, 'ls'), '-d', '/usr/share/applications/lister.desktop'], { encoding: 'utf8' });
-    expect([run.status, run.stdout]).toEqual([0, '/usr/share/applications/lister.desktop\n']);
+    // run as from a menu: no CAKE_HOME of its own, the wrapper knows the store the env is in
+    const run = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'env', '-i', `PATH=${process.env.PATH}`, `HOME=${home}`, join(bin, 'ls'), '-d', '/usr/share/applications/lister.desktop'], { encoding: 'utf8' });
+    expect([run.status, run.stdout], run.stderr).toEqual([0, '/usr/share/applications/lister.desktop\n']);
     const desktop = readFileSync(join(home, 'share/applications/cake-debian-like-lister.desktop'), 'utf8');
     expect(desktop).toContain(`Exec=${join(bin, 'ls')} %F`);
     expect(desktop).toContain('Name=Lister (debian-like)');
@@ -317,6 +318,6 @@ describe('cake as peers\' users type it (as a plain user)', () => {
     // a SOURCE cake cannot read lists the archive forms too
     const bad = await cake(home, ['pull', 'what?ever', '--name', 'x']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/\nhint: SOURCE is a distro .*docker-archive:FILE\[:REF\|:@N\] or oci-archive:FILE\[:REF\]/);
+    expect(bad.stderr).toMatch(/\nhint: SOURCE is a distro .*docker-archive:FILE\[:REF\|:@N\] or oci-archive:FILE\[:REF\|:@N\]/);
   });
 });

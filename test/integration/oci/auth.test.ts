@@ -1,9 +1,9 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cake, freshHome } from '../../helpers/cli.js';
+import { CAKE, cake, freshHome } from '../../helpers/cli.js';
 import { TestRegistry, REGISTRY_TOOLS, uploadImage } from '../../helpers/registry.js';
 import { file, tar } from '../../helpers/tar-build.js';
 import { image, layer, type BuiltImage } from './images.js';
@@ -121,4 +121,35 @@ describe.skipIf(missingCommands(...REGISTRY_TOOLS))('registry authentication (ht
     expect(r.code, r.stderr).toBe(0);
     expect(token.tokens!.requests).toEqual([{ method: 'POST', user: 'refresh:bob', service: 'cake-test-registry', scopes: ['repository:private/app:pull'], status: 200 }]);
   });
+
+  it.skipIf(missingCommands('podman', 'setpriv'))('podman login as a plain user: its runtime-dir auth.json is read, with and without XDG_RUNTIME_DIR (#11.16)', () => {
+    // nobody, with a home and a TMPDIR of its own: without XDG_RUNTIME_DIR (and no /run/user/UID)
+    // podman writes $TMPDIR/podman-run-UID/containers/auth.json
+    const root = join(work, 'podman-user');
+    for (const d of ['home', 'tmp', 'run']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
+    chmodSync(work, 0o755);
+    chmodSync(root, 0o755);
+    for (const d of ['', 'home', 'tmp', 'run']) chownSync(join(root, d), 65534, 65534);
+    const asNobody = (cmd: string[], env: Record<string, string>): { code: number | null; out: string } => {
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'env', '-i', `PATH=${process.env.PATH}`, `HOME=${join(root, 'home')}`, `TMPDIR=${join(root, 'tmp')}`, 'NO_COLOR=1',
+        ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...cmd], { encoding: 'utf8', cwd: root, timeout: 60_000 });
+      return { code: r.status, out: r.stdout + r.stderr };
+    };
+    const ref = `docker://${basic.host}/team/app:v1`;
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['no XDG_RUNTIME_DIR', {}, join(root, 'tmp/podman-run-65534/containers/auth.json')],
+      ['XDG_RUNTIME_DIR set', { XDG_RUNTIME_DIR: join(root, 'run') }, join(root, 'run/containers/auth.json')],
+    ];
+    for (const [what, env, authFile] of cases) {
+      const cakeEnv = { ...env, CAKE_HOME: join(root, 'home', `cake-${what.replace(/ /g, '-')}`) };
+      const before = asNobody([CAKE, 'pull', ref, '--name', 'app'], cakeEnv);
+      expect([what, before.code, before.out]).toEqual([what, 1, expect.stringContaining('unauthorized (401)')]);
+      const login = asNobody(['podman', 'login', '--tls-verify=false', '-u', 'alice', '-p', 'secret', basic.host], env);
+      expect(login.code, login.out).toBe(0);
+      expect(existsSync(authFile), `${what}: podman wrote ${authFile}`).toBe(true);
+      const r = asNobody([CAKE, 'pull', ref, '--name', 'app'], cakeEnv);
+      expect([what, r.code], r.out).toEqual([what, 0]);
+      expect(readFileSync(join(cakeEnv.CAKE_HOME, 'v1/envs/app/rootfs/hello'), 'utf8')).toBe('world\n');
+    }
+  }, 120_000);
 });

@@ -27,6 +27,7 @@ describe.skipIf(!haveBusybox())('image archives (podman save, skopeo copy)', () 
   let work: string;
   const tag = `localhost/cake-archive-test:${process.pid}`;
   const tag2 = `localhost/cake-archive-two:${process.pid}`;
+  const hubTag = `docker.io/library/cake-archive-hub:${process.pid}`;
   const h = freshHome('cake-image-archive-');
 
   beforeAll(() => {
@@ -35,6 +36,9 @@ describe.skipIf(!haveBusybox())('image archives (podman save, skopeo copy)', () 
     execFileSync('podman', ['import', join(work, 'root.tar'), tag], { stdio: 'ignore' });
     execFileSync('podman', ['save', '-o', join(work, 'docker.tar'), tag], { stdio: 'ignore' });
     execFileSync('podman', ['save', '--format', 'oci-archive', '-o', join(work, 'oci.tar'), tag], { stdio: 'ignore' });
+    // podman save names a Docker Hub image in full in the oci-archive's ref.name
+    execFileSync('podman', ['tag', tag, hubTag], { stdio: 'ignore' });
+    execFileSync('podman', ['save', '--format', 'oci-archive', '-o', join(work, 'hub-oci.tar'), hubTag], { stdio: 'ignore' });
     // two images in one docker-archive (podman save -m), as `docker save A B` writes them
     writeFileSync(join(work, 'root2.tar'), tar(file('hello', 'the second image\n')));
     execFileSync('podman', ['import', join(work, 'root2.tar'), tag2], { stdio: 'ignore' });
@@ -53,7 +57,7 @@ describe.skipIf(!haveBusybox())('image archives (podman save, skopeo copy)', () 
   }, 120_000);
 
   afterAll(() => {
-    execFileSync('podman', ['rmi', '-f', tag, tag2], { stdio: 'ignore' });
+    execFileSync('podman', ['rmi', '-f', tag, tag2, hubTag], { stdio: 'ignore' });
     h.cleanup();
     rmSync(work, { recursive: true, force: true });
   });
@@ -63,6 +67,24 @@ describe.skipIf(!haveBusybox())('image archives (podman save, skopeo copy)', () 
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(h.home, 'v1/envs/oa/rootfs/hello'), 'utf8')).toBe('from podman\n');
     expect(r.stderr).toContain(`resolving oci-archive:${join(work, 'oci.tar')}`);
+    expect(storeTmp(h.home)).toEqual([]);
+  });
+
+  it('oci-archive:FILE:REF normalizes REF as docker-archive RepoTags are: a short name finds podman save\'s full ref.name; @N by position', async () => {
+    const hub = join(work, 'hub-oci.tar');
+    const short = `cake-archive-hub:${process.pid}`;
+    expect(execFileSync('tar', ['-xOf', hub, 'index.json'], { encoding: 'utf8' })).toContain(`"org.opencontainers.image.ref.name":"${hubTag}"`);
+    for (const [ref, name] of [[short, 'os'], [`library/${short}`, 'ol'], [hubTag, 'of'], ['@0', 'o0']] as const) {
+      const r = await cake(h.home, ['pull', `oci-archive:${hub}:${ref}`, '--name', name]);
+      expect([ref, r.code], r.stderr).toEqual([ref, 0]);
+      expect(readFileSync(join(h.home, `v1/envs/${name}/rootfs/hello`), 'utf8')).toBe('from podman\n');
+    }
+    // localhost/ names stay local: without it the name is Docker Hub's (as for docker-archive)
+    const local = await cake(h.home, ['pull', `oci-archive:${join(work, 'oci.tar')}:${tag}`, '--name', 'ok']);
+    expect(local.code, local.stderr).toBe(0);
+    const miss = await cake(h.home, ['pull', `oci-archive:${join(work, 'oci.tar')}:${tag.slice('localhost/'.length)}`, '--name', 'no']);
+    expect(miss.code).toBe(1);
+    expect(miss.stderr).toMatch(new RegExp(`^cake: oci-archive:.*oci.tar has no image tagged cake-archive-test:${process.pid} \\(docker.io/library/cake-archive-test:${process.pid}\\)\nhint: its tags: ${tag}; or name an image by position`, 'm'));
     expect(storeTmp(h.home)).toEqual([]);
   });
 

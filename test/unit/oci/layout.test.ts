@@ -26,6 +26,29 @@ describe('OCI image layouts', () => {
     expect(findLayoutEntry(dir, { kind: 'index', mediaType: MEDIA.ociIndex, manifests: [index.manifests[0]!] }, undefined).digest).toBe(two.digest);
   });
 
+  it('a tag is matched exactly, then normalized as docker-archive RepoTags are (podman save, containerd names); @N by position', () => {
+    const d = (n: number, annotations: Record<string, string>) => ({ mediaType: MEDIA.ociManifest, digest: `sha256:${String(n).repeat(64)}`, size: n, annotations });
+    const index = {
+      kind: 'index' as const, mediaType: MEDIA.ociIndex, manifests: [
+        d(1, { 'org.opencontainers.image.ref.name': 'localhost/app:1' }),
+        d(2, { 'org.opencontainers.image.ref.name': 'docker.io/library/web:2' }),
+        d(3, { 'org.opencontainers.image.ref.name': '3', 'io.containerd.image.name': 'docker.io/library/db:3' }),
+        d(4, { 'org.opencontainers.image.ref.name': 'latest' }),
+      ],
+    };
+    const size = (tag: string): number => findLayoutEntry('x', index, tag, 'oci-archive:x.tar').size;
+    expect(size('localhost/app:1')).toBe(1);
+    expect(size('web:2')).toBe(2);
+    expect(size('library/web:2')).toBe(2);
+    expect(size('docker.io/web:2')).toBe(2);
+    expect(size('db:3')).toBe(3);
+    expect(size('3')).toBe(3);
+    expect(size('latest')).toBe(4);
+    expect(size('@1')).toBe(2);
+    expect(() => size('app:1')).toThrow(/oci-archive:x.tar has no image tagged app:1 \(docker.io\/library\/app:1\)/);
+    expect(() => size('@4')).toThrow(/has no image @4: it holds 4/);
+  });
+
   it('verifies blobs and refuses what is not a layout', () => {
     const dir = join(root, 'b');
     const w = new LayoutWriter(dir);
