@@ -11,7 +11,7 @@ import { configList, configString } from '../config.js';
 import { parseRegistryMirrors } from '../../oci/mirrors.js';
 import { requireEnv } from '../env-names.js';
 import { treeHash } from '../../store/tree-hash.js';
-import { parseSourceDateEpoch } from '../../debian/bootstrap-normalise.js';
+import { parseSourceDateEpoch } from '../../model/source-date-epoch.js';
 import { lockOf, readPullLock, writePullLock } from '../../pull/pull-lock.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
