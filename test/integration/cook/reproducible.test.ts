@@ -4,8 +4,8 @@
  * with umask 077 and another time zone, cooked one after the other (every mtime differs) — and the
  * hash covers what changes the env's behaviour (env:, path:, bind:), and a run that fails its pin
  * caches nothing new, also with --no-cache (a later edit of a no-op step still gives the pinned
- * hash), and a change of only an env: value or a bind fails the pin. A mismatch names the first
- * differing path and field.
+ * hash), a change of only an env: value or a bind fails the pin, and RECIPE.lock pins an env
+ * base with its settings. A mismatch names the first differing path and field.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -171,6 +171,22 @@ ${pin}`;
     expect(edited.code, edited.stderr).toBe(0);
     expect(edited.stderr).toMatch(/\[1\/2\] flaky\.yaml:4 \S+: cached/);
     expect(HASH.exec(edited.stdout)![2]).toBe(tree);
+  });
+
+  it('RECIPE.lock pins an env base with its settings: a bind changed on the base fails --locked', () => {
+    const base = (bind: string) => `name: lockbase\nfrom: ./busybox-rootfs.tar.gz\nsteps:\n  - bind: ${bind}\n`;
+    writeFileSync(join(a.dir, 'lockbase.yaml'), base('./data:/data'));
+    writeFileSync(join(a.dir, 'onbase.yaml'), 'name: onbase\nfrom: env:lockbase\nsteps:\n  - file: /etc/on\n    content: "on\\n"\n');
+    expect(run('root', a.home, a.dir, 'cook', 'lockbase.yaml').code).toBe(0);
+    const first = run('root', a.home, a.dir, 'cook', 'onbase.yaml');
+    expect(first.code, first.stderr).toBe(0);
+    expect(run('root', a.home, a.dir, 'cook', 'onbase.yaml', '--locked').code).toBe(0);
+    // the base's files stay the same, its bind does not
+    writeFileSync(join(a.dir, 'lockbase.yaml'), base('./data:/elsewhere'));
+    expect(run('root', a.home, a.dir, 'cook', 'lockbase.yaml').code).toBe(0);
+    const locked = run('root', a.home, a.dir, 'cook', 'onbase.yaml', '--locked');
+    expect(locked.code).toBe(1);
+    expect(locked.stderr).toMatch(/cake: --locked: the base env:lockbase has tree sha256:[0-9a-f]{64}, and \S*onbase\.lock pins sha256:[0-9a-f]{64}\nhint: /);
   });
 
   it('caches nothing new when the result fails its pin, also with --no-cache', () => {
