@@ -23,7 +23,7 @@ import type { Recipe } from './recipe-types.js';
 import type { ImageSpec } from './recipe-image.js';
 import { changedSince, fingerprint, materialize, scanTree, snapshotTree } from './snapshot.js';
 import type { EntryMeta } from './step-cache.js';
-import { envHash, settingsOf, treeHash } from '../store/tree-hash.js';
+import { ENV_HASH_FORMAT, envHash, settingsOf, treeHash } from '../store/tree-hash.js';
 
 export interface CookOptions {
   file: string;
@@ -142,7 +142,10 @@ async function execute(p: PlannedRecipe, ctx: CookContext, opts: CookOptions, co
       if (tmp) removeTreeSync(tmp);
     }
   }
-  if (meta.treeSha256 === undefined) meta = cache.setTreeHash(meta, envHash(await treeHash(cache.treeDir(meta), meta.ownership, { signal: ctx.signal, logger: ctx.logger }), settingsOf(meta, dirname(p.recipe.file))));
+  if (meta.treeSha256 === undefined) {
+    const files = await treeHash(cache.treeDir(meta), meta.ownership, { signal: ctx.signal, logger: ctx.logger });
+    meta = cache.setTreeHash(meta, envHash(files, settingsOf(meta, dirname(p.recipe.file))), files);
+  }
   return meta;
 }
 
@@ -235,6 +238,8 @@ export async function cook(base: Omit<CookContext, 'cookNested' | 'recipes'>, op
           created: new Date().toISOString(),
           source: { kind: 'recipe', ref: entry.display },
           resolved: { recipe: entry.file, key: final.key, treeSha256: final.treeSha256, lock: p.lock.file, fingerprint: fingerprint(rootfs) },
+          treeSha256: final.treeSha256!,
+          treeHashFormat: ENV_HASH_FORMAT,
           arch: final.arch,
           ...(final.config && Object.keys(final.config).length > 0 ? { config: final.config } : {}),
           ...(final.run && Object.keys(final.run).length > 0 ? { run: final.run } : {}),

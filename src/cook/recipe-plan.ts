@@ -26,7 +26,7 @@ import { isStorePath, nixClosure, resolveInstallable } from './nix.js';
 import type { Recipe, Step } from './recipe-types.js';
 import { materialize } from './snapshot.js';
 import { cacheKey, type EntryMeta, type StepCache } from './step-cache.js';
-import { hashFileSync, treeHash } from '../store/tree-hash.js';
+import { envHash, hashFileSync, settingsOf, treeHash } from '../store/tree-hash.js';
 
 /** Everything a cook needs (built by the CLI). */
 export interface CookContext {
@@ -112,7 +112,9 @@ async function baseFromEnv(name: string, ref: string, ctx: CookContext, lock: Lo
     const rec = ctx.envs.get(name);
     const rootfs = ctx.envs.rootfs(name);
     const tree = await treeHash(rootfs, rec.ownership, { signal: ctx.signal, logger: ctx.logger });
-    lock.setFrom({ ref, kind: 'env', tree: `sha256:${tree}` });
+    // the lock pins the env's hash (its settings folded in, as `cake pull` records it): a changed
+    // variable or bind of the base fails --locked like a changed file
+    lock.setFrom({ ref, kind: 'env', tree: `sha256:${envHash(tree, settingsOf(rec))}` });
     const key = cacheKey('base-env', COOK_FORMAT, tree, rec.config ?? null, rec.run ?? null, rec.arch);
     const have = ctx.noCache ? undefined : ctx.cache.get(key);
     if (have) return have;

@@ -35,8 +35,14 @@ export interface EntryMeta {
   config?: GuestConfig;
   run?: EnvRecord['run'];
   ownership: OwnershipTable;
-  /** Filled in when first computed. */
+  /**
+   * The hash of the entry as an env (what `cake cook` prints and `expect_sha256` pins: the tree
+   * hash with the settings folded in, see envHash in src/store/tree-hash.ts); filled in when first
+   * computed.
+   */
   treeSha256?: string;
+  /** The tree hash of the files alone (see treeHash), filled in with {@link treeSha256}: what {@link StepCache.verified} compares. */
+  filesSha256?: string;
   /** The tree's seal when the entry was made (see treeSeal): checked before the entry is served. */
   seal?: string;
   stats?: SnapshotStats;
@@ -87,8 +93,8 @@ export class StepCache {
 
   /**
    * The entry for `key` when it is complete and its tree is as it was made: the seal recorded at
-   * write time is compared (a walk of stats, no reads); on a mismatch the tree hash decides when
-   * one was recorded (then the seal is renewed). A tree altered by hand is dropped with a warning
+   * write time is compared (a walk of stats, no reads); on a mismatch the tree hash of the files
+   * decides when one was recorded (then the seal is renewed). A tree altered by hand is dropped with a warning
    * (undefined: the caller rebuilds it).
    */
   async verified(key: string, warn: (msg: string) => void, o: HashOptions = {}): Promise<EntryMeta | undefined> {
@@ -96,7 +102,9 @@ export class StepCache {
     if (meta === undefined || meta.seal === undefined) return meta;
     const tree = this.treeDir(meta);
     if (treeSeal(tree) === meta.seal) return meta;
-    if (meta.treeSha256 !== undefined && (await treeHash(tree, meta.ownership, o)) === meta.treeSha256) {
+    // an entry of an older cake has only treeSha256: without settings it is the files' hash, else it misses (rebuilt)
+    const files = meta.filesSha256 ?? meta.treeSha256;
+    if (files !== undefined && (await treeHash(tree, meta.ownership, o)) === files) {
       const next = { ...meta, seal: treeSeal(tree) };
       writeFileAtomic(join(this.entryDir(key), 'meta.json'), JSON.stringify(next) + '\n');
       return next;
@@ -209,9 +217,9 @@ export class StepCache {
     }
   }
 
-  /** Records the tree hash of an entry (rewrites its meta atomically). */
-  setTreeHash(meta: EntryMeta, hex: string): EntryMeta {
-    const next = { ...meta, treeSha256: hex };
+  /** Records the env hash of an entry and its files' tree hash (rewrites its meta atomically). */
+  setTreeHash(meta: EntryMeta, hex: string, filesHex: string): EntryMeta {
+    const next = { ...meta, treeSha256: hex, filesSha256: filesHex };
     const staged = this.pending.get(meta.key);
     if (staged) {
       staged.meta = next;

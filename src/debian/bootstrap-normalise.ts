@@ -14,7 +14,6 @@
 import { existsSync, lstatSync, lutimesSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fsJoin, listTree } from '../archive/tree-walk.js';
-import { CakeError } from '../model/errors.js';
 
 /** Guest paths removed from every build (they record when and in what order the build ran). */
 export const BUILD_MOMENT_FILES: readonly string[] = [
@@ -25,18 +24,6 @@ export const BUILD_MOMENT_FILES: readonly string[] = [
   'var/log/apt/eipp.log.xz',
   'var/cache/ldconfig/aux-cache',
 ];
-
-/**
- * SOURCE_DATE_EPOCH as given (digits only, seconds since 1970), else undefined when absent or
- * empty. Throws CakeError('usage') for any other text.
- */
-export function parseSourceDateEpoch(text: string | undefined): number | undefined {
-  if (text === undefined || text.trim() === '') return undefined;
-  if (!/^\d{1,12}$/.test(text.trim())) {
-    throw new CakeError('usage', `SOURCE_DATE_EPOCH=${JSON.stringify(text)} is not a number of seconds since 1970`, { exitCode: 2, hint: 'set it to a Unix time, e.g. SOURCE_DATE_EPOCH=$(date +%s), or unset it' });
-  }
-  return Number(text.trim());
-}
 
 /** The default epoch of an archive build: the newest Date of the Release files it read (seconds). */
 export function epochOfReleases(dates: ReadonlyArray<string | undefined>): number {

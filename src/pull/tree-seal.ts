@@ -1,17 +1,17 @@
 /**
- * The tree hash of every pulled env (issue 14): computed on the staged rootfs before the env is
- * committed, recorded as env.json's `treeSha256`, and checked against `--expect-sha256` there, so
- * a mismatch installs nothing. The hash function is given by the caller (the CLI passes
- * src/store/tree-hash.ts, the one cook pins with expect_sha256), so this tier imports no cook code.
+ * The hash of every pulled env (issue 14): computed on the staged rootfs before the env is
+ * committed, recorded as env.json's `treeSha256` (with `treeHashFormat`), and checked against
+ * `--expect-sha256` there, so a mismatch installs nothing. The hash function is given by the
+ * caller (the CLI passes envTreeHash of src/store/tree-hash.ts: the files and the settings, the
+ * hash cook pins with expect_sha256).
  */
-import type { OwnershipTable } from '../model/ownership.js';
 import { CakeError } from '../model/errors.js';
 import type { EnvRecord } from '../store/env-record.js';
 import type { EnvStore } from '../store/envs.js';
-import type { HashOptions } from '../store/tree-hash.js';
+import { ENV_HASH_FORMAT, hasSettings, type HashOptions } from '../store/tree-hash.js';
 
-/** sha256 hex of a root filesystem with its ownership table (interruptible: see HashOptions). */
-export type TreeHasher = (rootfs: string, ownership: OwnershipTable, o?: HashOptions) => Promise<string>;
+/** sha256 hex of a root filesystem with its record's ownership table and settings (interruptible: see HashOptions). */
+export type TreeHasher = (rootfs: string, record: Pick<EnvRecord, 'ownership' | 'config' | 'run'>, o?: HashOptions) => Promise<string>;
 
 /** The check of `--expect-sha256`: CakeError('digest-mismatch') naming both hashes. */
 export function checkTreeHash(name: string, got: string, expected: string | undefined): void {
@@ -33,22 +33,25 @@ export function sealingEnvs(envs: EnvStore, hash: TreeHasher, expected: string |
       name,
       async (staging) => {
         const record = await build(staging);
-        const treeSha256 = await hash(staging.rootfs, record.ownership, o);
+        const treeSha256 = await hash(staging.rootfs, record, o);
         checkTreeHash(name, treeSha256, expected);
-        return { ...record, treeSha256 } satisfies EnvRecord;
+        return { ...record, treeSha256, treeHashFormat: ENV_HASH_FORMAT } satisfies EnvRecord;
       },
       opts,
     );
   return sealed;
 }
 
-/** For an env that was kept as it was: its recorded hash (computed and recorded now when older cake left none), checked. */
+/**
+ * For an env that was kept as it was: its recorded hash, checked. An older cake left none, or the
+ * plain tree hash of an env with settings (no treeHashFormat): then it is computed and recorded now.
+ */
 export async function sealKept(envs: EnvStore, record: EnvRecord, hash: TreeHasher, expected: string | undefined, o: HashOptions = {}): Promise<EnvRecord> {
-  if (record.treeSha256 !== undefined) {
+  if (record.treeSha256 !== undefined && (record.treeHashFormat === ENV_HASH_FORMAT || !hasSettings(record))) {
     checkTreeHash(record.name, record.treeSha256, expected);
     return record;
   }
-  const treeSha256 = await hash(envs.rootfs(record.name), record.ownership, o);
+  const treeSha256 = await hash(envs.rootfs(record.name), record, o);
   checkTreeHash(record.name, treeSha256, expected);
-  return envs.update(record.name, (r) => ({ ...r, treeSha256 }));
+  return envs.update(record.name, (r) => ({ ...r, treeSha256, treeHashFormat: ENV_HASH_FORMAT }));
 }

@@ -24,8 +24,13 @@ export interface EnvRecord {
   config?: GuestConfig;
   /** Counters from extraction (entries, devicesSkipped, ...). */
   stats?: Record<string, number>;
-  /** The tree hash of the rootfs as built (src/store/tree-hash.ts), recorded by `cake pull`. */
+  /**
+   * The env's hash as built (envHash in src/store/tree-hash.ts: the tree hash with the settings
+   * folded in), recorded by `cake pull` and `cake cook`.
+   */
   treeSha256?: string;
+  /** The scheme of treeSha256 (ENV_HASH_FORMAT); absent: an older cake's plain tree hash. */
+  treeHashFormat?: number;
   /** Real ownership of entries that differ from root:root with the on-disk mode. */
   ownership: OwnershipTable;
   /** Default run options recorded by recipes or the user (binds, env). */

@@ -9,10 +9,13 @@
  * sockets are not part of it. Device nodes (and fifos) that exist only in the ownership table
  * count as if they were on disk. The whole stream starts with `cake-tree-v1\0`.
  *
- * The hash of a cooked env (what `cake cook` prints and `expect_sha256` pins) covers what changes
- * the env's behaviour besides its files: {@link envHash} of the tree hash and the env's settings
- * (variables, working dir, user, entrypoint and cmd, default binds and run variables). An env
- * without settings has its plain tree hash.
+ * The hash of an env (what `cake cook` and `cake pull` print, env.json's `treeSha256`,
+ * `expect_sha256` and `--expect-sha256` pin) covers what changes the env's behaviour besides its
+ * files: {@link envHash} of the tree hash and the env's settings as a canonical record (the
+ * variables, PATH included, the working dir, user, entrypoint and cmd of its config; its default
+ * binds and run variables), so an `env:`, `path:` or `bind:` step, or an image's Env or Cmd,
+ * cannot change under a pin. An env without settings (a tarball, a Debian/Ubuntu archive build)
+ * has its plain tree hash. {@link ENV_HASH_FORMAT} names this scheme in env.json.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, readlinkSync, constants as C } from 'node:fs';
@@ -215,6 +218,13 @@ export interface EnvSettings {
   run?: EnvRecord['run'];
 }
 
+/**
+ * The scheme of env.json's `treeSha256`, recorded beside it as `treeHashFormat`: 2 is
+ * {@link envHash} (settings folded in). A record without it, made by an older cake, holds the
+ * plain tree hash, which is the same value only for an env without settings.
+ */
+export const ENV_HASH_FORMAT = 2;
+
 /** JSON with object keys sorted (arrays keep their order). Pure. */
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
@@ -227,13 +237,15 @@ function canonical(v: unknown): string {
 
 /**
  * The settings of an entry as they are hashed: empty parts left out, bind sources inside
- * `recipeDir` relative to it (so the same recipe checked out elsewhere gives the same hash).
+ * `recipeDir` relative to it (so the same recipe checked out elsewhere gives the same hash;
+ * without `recipeDir` they are kept as they are).
  */
-export function settingsOf(e: EnvSettings, recipeDir: string): EnvSettings {
+export function settingsOf(e: EnvSettings, recipeDir?: string): EnvSettings {
   const out: EnvSettings = {};
   const config = Object.fromEntries(Object.entries(e.config ?? {}).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)));
   if (Object.keys(config).length > 0) out.config = config as GuestConfig;
   const binds = (e.run?.binds ?? []).map((b) => {
+    if (recipeDir === undefined) return { src: b.src, dst: b.dst };
     const rel = relative(recipeDir, b.src);
     return { src: rel === '' ? '.' : rel.startsWith('../') || rel === '..' ? b.src : `./${rel}`, dst: b.dst };
   });
@@ -246,4 +258,15 @@ export function settingsOf(e: EnvSettings, recipeDir: string): EnvSettings {
 export function envHash(treeHex: string, settings: EnvSettings): string {
   if (settings.config === undefined && settings.run === undefined) return treeHex;
   return createHash('sha256').update(`cake-env-v1\0${treeHex}\0${canonical(settings)}\0`).digest('hex');
+}
+
+/** The hash of the env at `root` with `e`'s ownership and settings (see the module comment). */
+export async function envTreeHash(root: string, e: EnvSettings & { ownership: OwnershipTable }, o: HashOptions = {}): Promise<string> {
+  return envHash(await treeHash(root, e.ownership, o), settingsOf(e));
+}
+
+/** Whether `e` has settings that {@link envHash} folds in (else its hash is the plain tree hash). */
+export function hasSettings(e: EnvSettings): boolean {
+  const s = settingsOf(e);
+  return s.config !== undefined || s.run !== undefined;
 }

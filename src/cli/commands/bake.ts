@@ -4,6 +4,7 @@ import { bake } from '../../bake/pipeline.js';
 import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseModules, parseSize, type BakeOptions } from '../../model/bake-options.js';
 import { findHostProgram } from '../../run/host-tools.js';
 import { CakeError, UsageError } from '../../model/errors.js';
+import { parseSourceDateEpoch } from '../../model/source-date-epoch.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../logger.js';
 
@@ -22,8 +23,7 @@ export async function bakeCommand(ctx: CliContext, args: string[], opts: Record<
     bios = false;
   }
   const modules = parseModules(str('modules') !== undefined ? [str('modules') as string] : []);
-  const sde = ctx.env.SOURCE_DATE_EPOCH;
-  if (sde !== undefined && sde !== '' && !/^\d+$/.test(sde)) throw new UsageError(`SOURCE_DATE_EPOCH=${sde} is not a number of seconds`);
+  const sde = parseSourceDateEpoch(ctx.env.SOURCE_DATE_EPOCH);
   const options: BakeOptions = {
     env: name,
     output: opts.output,
@@ -36,7 +36,7 @@ export async function bakeCommand(ctx: CliContext, args: string[], opts: Record<
     extraModules: modules.names,
     cmdline: parseCmdline(str('cmdline') !== undefined ? [str('cmdline') as string] : []),
     hostname: str('hostname') !== undefined ? checkHostname(str('hostname') as string) : hostnameFromEnv(name),
-    ...(sde ? { sourceDateEpoch: Number(sde) } : {}),
+    ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(ctx.env.CAKE_BAKE_SEED ? { seed: ctx.env.CAKE_BAKE_SEED } : {}),
   };
   if (options.kernel.kind !== 'path' && options.moduleDirs.length > 0) {

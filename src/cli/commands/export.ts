@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../../model/errors.js';
+import { parseSourceDateEpoch } from '../../model/source-date-epoch.js';
 import { exportEnv, type ExportTarget } from '../../oci/export-env.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../logger.js';
@@ -28,8 +29,8 @@ export async function exportCommand(ctx: CliContext, args: string[]): Promise<nu
     const file = resolve(fileArg);
     target = { kind: 'file', file, compression: compressionFor(file) };
   }
-  const sde = ctx.env.SOURCE_DATE_EPOCH;
-  const stats = await exportEnv({ paths: ctx.paths, envs: ctx.envs, signal: ctx.signal }, name, target, sde && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {});
+  const sde = parseSourceDateEpoch(ctx.env.SOURCE_DATE_EPOCH);
+  const stats = await exportEnv({ paths: ctx.paths, envs: ctx.envs, signal: ctx.signal }, name, target, sde !== undefined ? { sourceDateEpoch: sde } : {});
   ctx.logger.info(`exported ${name}: ${stats.entries} entries, ${formatBytes(stats.bytes)} to ${target.kind === 'file' ? target.file : 'stdout'}`);
   return 0;
 }

@@ -10,8 +10,8 @@ import { loadDistros } from '../../store/distros.js';
 import { configList, configString } from '../config.js';
 import { parseRegistryMirrors } from '../../oci/mirrors.js';
 import { requireEnv } from '../env-names.js';
-import { treeHash } from '../../store/tree-hash.js';
-import { parseSourceDateEpoch } from '../../debian/bootstrap-normalise.js';
+import { envTreeHash } from '../../store/tree-hash.js';
+import { parseSourceDateEpoch } from '../../model/source-date-epoch.js';
 import { lockOf, readPullLock, writePullLock } from '../../pull/pull-lock.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
@@ -134,7 +134,7 @@ function reproOptions(ctx: CliContext, opts: Record<string, unknown>): Pick<Pull
     throw new UsageError(`--expect-sha256 wants 64 hex digits, got ${JSON.stringify(opts.expectSha256)}`, 'copy the hash `cake pull` printed ("tree: sha256:…")');
   }
   const epoch = parseSourceDateEpoch(ctx.env.SOURCE_DATE_EPOCH);
-  return { treeHash, ...(expect !== undefined ? { expectTreeSha256: expect } : {}), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) };
+  return { treeHash: envTreeHash, ...(expect !== undefined ? { expectTreeSha256: expect } : {}), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) };
 }
 
 /** `cake import FILE --name NAME`: pull of a local file. */
@@ -169,7 +169,7 @@ async function importFile(ctx: CliContext, file: string, ref: string, opts: Reco
     name: opts.name as string,
     ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
     ...(opts.force ? { force: true } : {}),
-    treeHash,
+    treeHash: envTreeHash,
   });
   report(ctx, out);
   return 0;

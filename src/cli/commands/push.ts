@@ -1,15 +1,9 @@
 import { UsageError } from '../../model/errors.js';
 import { parseSource } from '../../model/source.js';
+import { parseSourceDateEpoch } from '../../model/source-date-epoch.js';
 import { pushEnv, type PushTarget } from '../../oci/push-env.js';
 import { parseReference } from '../../oci/reference.js';
 import type { CliContext } from '../context.js';
-
-function sourceDateEpoch(ctx: CliContext): number | undefined {
-  const v = ctx.env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d{1,12}$/.test(v)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, not ${JSON.stringify(v)}`);
-  return Number(v);
-}
 
 /** `docker://HOST/REPO[:TAG]` or `oci:DIR[:TAG]` → a push target (tag default latest); anything else is a usage error. */
 function pushTarget(targetText: string): PushTarget {
@@ -29,7 +23,7 @@ export async function pushCommand(ctx: CliContext, args: string[], _opts: Record
   const [name, targetText] = args;
   if (!name || !targetText) throw new UsageError('push needs an environment and a target', 'cake push NAME docker://HOST/REPO:TAG');
   const target = pushTarget(targetText);
-  const epoch = sourceDateEpoch(ctx);
+  const epoch = parseSourceDateEpoch(ctx.env.SOURCE_DATE_EPOCH);
   const deps = { paths: ctx.paths, blobs: ctx.blobs, envs: ctx.envs, logger: ctx.logger, signal: ctx.signal, http: () => ctx.http(), hostEnv: ctx.env, insecure: ctx.insecure };
   const r = await pushEnv(deps, name, target, epoch !== undefined ? { sourceDateEpoch: epoch } : {});
   ctx.stdout.write(`${r.shown}@${r.digest}\n`);

@@ -140,6 +140,11 @@ describe.skipIf(missing('busybox-static', haveBusybox()))('cake CLI spine (built
     const out2 = join(work, 'owned-export2.tar.gz');
     await cake(h, ['export', 'owned', out2], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
     expect(sha256(readFileSync(out2))).toBe(sha256(readFileSync(out)));
+    // a bad SOURCE_DATE_EPOCH is an error, not silently the export's own times; nothing is written
+    const bad = await cake(h, ['export', 'owned', join(work, 'owned-bad.tar')], { env: { SOURCE_DATE_EPOCH: 'yesterday' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^cake: SOURCE_DATE_EPOCH="yesterday" is not a number of seconds since 1970\nhint: /);
+    expect(existsSync(join(work, 'owned-bad.tar'))).toBe(false);
     // Round trip.
     expect((await cake(h, ['import', out, '--name', 'owned2'])).code).toBe(0);
     const rec = JSON.parse(readFileSync(join(h, 'v1/envs/owned2/env.json'), 'utf8')) as { ownership: Record<string, { uid: number; gid: number; mode: number }> };

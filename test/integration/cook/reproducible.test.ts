@@ -3,7 +3,9 @@
  * recipe in different directories, two CAKE_HOMEs, root with umask 022 and TZ=UTC against nobody
  * with umask 077 and another time zone, cooked one after the other (every mtime differs) — and the
  * hash covers what changes the env's behaviour (env:, path:, bind:), and a run that fails its pin
- * caches nothing new, also with --no-cache. A mismatch names the first differing path and field.
+ * caches nothing new, also with --no-cache (a later edit of a no-op step still gives the pinned
+ * hash), a change of only an env: value or a bind fails the pin, and RECIPE.lock pins an env
+ * base with its settings. A mismatch names the first differing path and field.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -119,6 +121,72 @@ describe.skipIf(missing('busybox-static', haveBusybox()))('cook is reproducible 
     expect(profile).toContain("export GREETING='hello'");
     expect(readFileSync(join(a.home, 'v1/envs/repro/rootfs/etc/environment'), 'utf8')).toMatch(/^GREETING="hello"$/m);
     writeFileSync(join(a.dir, 'repro.yaml'), RECIPE());
+  });
+
+  it('fails the pin when only an env: value or a bind changes, in one line with both hashes; inspect shows the hash', () => {
+    const ok = run('root', a.home, a.dir, 'cook', 'repro.yaml');
+    expect(ok.code, ok.stderr).toBe(0);
+    const tree = HASH.exec(ok.stdout)![2]!;
+    const shown = run('root', a.home, a.dir, 'inspect', 'repro', '--json');
+    expect(JSON.parse(shown.stdout).treeSha256).toBe(tree);
+    const listed = JSON.parse(run('root', a.home, a.dir, 'list', '--json').stdout) as { name: string; treeSha256?: string }[];
+    expect(listed.find((e) => e.name === 'repro')?.treeSha256).toBe(tree);
+    // the same files, the same pin, another value of GREETING
+    writeFileSync(join(a.dir, 'repro.yaml'), `${RECIPE('-there')}expect_sha256: sha256:${tree}\n`);
+    const bad = run('root', a.home, a.dir, 'cook', 'repro.yaml');
+    expect(bad.code).toBe(1);
+    const line = RECIPE('-there').split('\n').length;
+    expect(bad.stderr).toMatch(new RegExp(`(^|\\n)cake: repro\\.yaml:${line} expect_sha256: the result's tree hash is sha256:[0-9a-f]{64}, the recipe expects sha256:${tree}\\nhint: [^\\n]+\\n$`));
+    expect(bad.stderr).not.toContain(`sha256:${tree}, the recipe`);
+    // the env is as it was
+    expect(run('root', a.home, a.dir, 'exec', 'repro', '--', 'sh', '-c', 'echo $GREETING').stdout).toBe('hello');
+    // a bind changes no file at all (env: and path: also write the login-shell variables): the settings alone fail the pin
+    writeFileSync(join(a.dir, 'repro.yaml'), `${RECIPE().replace('./data:/data', './data:/data2')}expect_sha256: sha256:${tree}\n`);
+    const bind = run('root', a.home, a.dir, 'cook', 'repro.yaml');
+    expect(bind.code).toBe(1);
+    expect(bind.stderr).toMatch(new RegExp(`(^|\\n)cake: repro\\.yaml:${line} expect_sha256: the result's tree hash is sha256:[0-9a-f]{64}, the recipe expects sha256:${tree}\\nhint: [^\\n]+\\n$`));
+    writeFileSync(join(a.dir, 'repro.yaml'), RECIPE());
+  });
+
+  it('after a --no-cache run that fails its pin, an edit of a no-op step still gives the pinned hash (no stale entries)', () => {
+    // a step whose output differs on every run: a --no-cache rebuild of it fails the pin
+    const flaky = (noop: string, pin = '') => `name: flaky
+from: ./busybox-rootfs.tar.gz
+steps:
+  - run: echo $RANDOM$RANDOM$RANDOM > /srv-stamp
+  - run: ${noop}
+${pin}`;
+    writeFileSync(join(a.dir, 'flaky.yaml'), flaky('"true"'));
+    const ok = run('root', a.home, a.dir, 'cook', 'flaky.yaml');
+    expect(ok.code, ok.stderr).toBe(0);
+    const tree = HASH.exec(ok.stdout)![2]!;
+    const pin = `expect_sha256: sha256:${tree}\n`;
+    writeFileSync(join(a.dir, 'flaky.yaml'), flaky('"true"', pin));
+    const rebuilt = run('root', a.home, a.dir, 'cook', 'flaky.yaml', '--no-cache');
+    expect(rebuilt.code, rebuilt.stderr).toBe(1);
+    expect(rebuilt.stderr).toMatch(/cake: flaky\.yaml:6 expect_sha256: the result's tree hash is sha256:[0-9a-f]{64}, the recipe expects sha256:/);
+    // the no-op step edited: its prefix comes from the cache, which must still hold the pinned result
+    writeFileSync(join(a.dir, 'flaky.yaml'), flaky('":"', pin));
+    const edited = run('root', a.home, a.dir, 'cook', 'flaky.yaml');
+    expect(edited.code, edited.stderr).toBe(0);
+    expect(edited.stderr).toMatch(/\[1\/2\] flaky\.yaml:4 \S+: cached/);
+    expect(HASH.exec(edited.stdout)![2]).toBe(tree);
+  });
+
+  it('RECIPE.lock pins an env base with its settings: a bind changed on the base fails --locked', () => {
+    const base = (bind: string) => `name: lockbase\nfrom: ./busybox-rootfs.tar.gz\nsteps:\n  - bind: ${bind}\n`;
+    writeFileSync(join(a.dir, 'lockbase.yaml'), base('./data:/data'));
+    writeFileSync(join(a.dir, 'onbase.yaml'), 'name: onbase\nfrom: env:lockbase\nsteps:\n  - file: /etc/on\n    content: "on\\n"\n');
+    expect(run('root', a.home, a.dir, 'cook', 'lockbase.yaml').code).toBe(0);
+    const first = run('root', a.home, a.dir, 'cook', 'onbase.yaml');
+    expect(first.code, first.stderr).toBe(0);
+    expect(run('root', a.home, a.dir, 'cook', 'onbase.yaml', '--locked').code).toBe(0);
+    // the base's files stay the same, its bind does not
+    writeFileSync(join(a.dir, 'lockbase.yaml'), base('./data:/elsewhere'));
+    expect(run('root', a.home, a.dir, 'cook', 'lockbase.yaml').code).toBe(0);
+    const locked = run('root', a.home, a.dir, 'cook', 'onbase.yaml', '--locked');
+    expect(locked.code).toBe(1);
+    expect(locked.stderr).toMatch(/cake: --locked: the base env:lockbase has tree sha256:[0-9a-f]{64}, and \S*onbase\.lock pins sha256:[0-9a-f]{64}\nhint: /);
   });
 
   it('caches nothing new when the result fails its pin, also with --no-cache', () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { FaultProxy, TestRegistry, digestOf, REGISTRY_TOOLS, uploadImage } from 
 import { dir, file, hardlink, tar } from '../../helpers/tar-build.js';
 import { image, index, layer, type BuiltImage } from './images.js';
 import { missing, missingCommands } from '../../helpers/tools.js';
+import { ENV_HASH_FORMAT, envHash, settingsOf, treeHash } from '../../../src/store/tree-hash.js';
 
 const HOST_ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
 const OTHER_ARCH = HOST_ARCH === 'amd64' ? 'arm64' : 'amd64';
@@ -101,6 +102,35 @@ describe.skipIf(missingCommands(...REGISTRY_TOOLS) || missing('busybox-static', 
     expect(ex.stdout).toBe('hello from the image\n/srv/app');
     const ex2 = await cake(h, ['exec', 'app', '--cwd', '/opt', '--env', 'GREETING=over', '--', 'sh', '-c', 'echo "$GREETING"; pwd']);
     expect(ex2.stdout).toBe('over\n/opt');
+  });
+
+  it('prints and records the env hash: the files with the image config folded in, the hash a recipe from the image pins', async () => {
+    const h = home();
+    const ref = `docker://${proxy.host}/demo/app:v1`;
+    const r = await cake(h, ['pull', ref]);
+    expect(r.code, r.stderr).toBe(0);
+    const recFile = join(envDir(h, 'app'), 'env.json');
+    const rec = JSON.parse(readFileSync(recFile, 'utf8'));
+    const hash = /tree: sha256:([0-9a-f]{64})/.exec(r.stderr)?.[1];
+    expect(hash).toBe(rec.treeSha256);
+    expect(rec.treeHashFormat).toBe(ENV_HASH_FORMAT);
+    const files = await treeHash(join(envDir(h, 'app'), 'rootfs'), rec.ownership);
+    expect(hash).not.toBe(files);
+    expect(hash).toBe(envHash(files, settingsOf(rec)));
+    // a recipe with no steps from the same image cooks to the same hash
+    writeFileSync(join(work, 'from-app.yaml'), `from: ${ref}\n`);
+    const c = await cake(h, ['cook', join(work, 'from-app.yaml')]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toBe(`from-app\tsha256:${hash}`);
+    // an env an older cake pulled (the plain tree hash, no format): the next pull records the env hash
+    writeFileSync(recFile, JSON.stringify({ ...rec, treeSha256: files, treeHashFormat: undefined }));
+    const again = await cake(h, ['pull', ref, '--expect-sha256', hash!]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`tree: sha256:${hash} `);
+    expect(JSON.parse(readFileSync(recFile, 'utf8'))).toMatchObject({ treeSha256: hash, treeHashFormat: ENV_HASH_FORMAT });
+    const plain = await cake(h, ['pull', ref, '--expect-sha256', files]);
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderr).toContain(`app: the tree hash is sha256:${hash}, not the expected sha256:${files}`);
   });
 
   it('shares layers by digest: a second image with the same base downloads only its own layer', async () => {

@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StepCache, cacheKey, type EntryMeta } from '../../../src/cook/step-cache.js';
 import { resolvePaths } from '../../../src/store/paths.js';
+import { envHash, treeHash } from '../../../src/store/tree-hash.js';
 
 const home = mkdtempSync(join(tmpdir(), 'cake-stepcache-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -59,18 +60,38 @@ describe('step cache', () => {
     expect(cache.get(d.key)).toEqual(d);
     expect(existsSync(join(cache.treeDir(e), 'f'))).toBe(true);
     expect(cache.treeDir(e)).not.toBe(join(cache.entryDir(d.key), 'rootfs'));
-    expect(cache.setTreeHash(e, 'ab'.repeat(32)).treeSha256).toBe('ab'.repeat(32));
+    expect(cache.setTreeHash(e, 'ab'.repeat(32), 'ef'.repeat(32)).treeSha256).toBe('ab'.repeat(32));
     expect(existsSync(cache.entryDir(d.key))).toBe(false);
     cache.dropPending();
     expect(cache.get(d.key)).toBeUndefined();
     expect(cache.get(e.key)).toBeUndefined();
     const f = cache.stage('s', false, fill('f'.repeat(64)));
     const g = cache.stage('s', false, fill('9'.repeat(64), f.key));
-    cache.setTreeHash(g, 'cd'.repeat(32));
+    cache.setTreeHash(g, 'cd'.repeat(32), 'ef'.repeat(32));
     cache.commitPending();
     expect(cache.get(g.key)?.treeSha256).toBe('cd'.repeat(32));
     expect(cache.treeDir(cache.get(g.key)!)).toBe(join(cache.entryDir(f.key), 'rootfs'));
     expect(existsSync(join(cache.entryDir(f.key), 'rootfs/f'))).toBe(true);
+  });
+
+  it('serves an entry whose seal changed but whose files hash the same, also when its env hash covers settings', async () => {
+    const k = '7'.repeat(64);
+    const stage = cache.tmp('t');
+    mkdirSync(join(stage, 'rootfs'));
+    writeFileSync(join(stage, 'rootfs/f'), 'same');
+    const m = cache.commit(stage, { ...meta(k), config: { env: ['GREETING=hi'] } }, false);
+    const files = await treeHash(cache.treeDir(m), {});
+    cache.setTreeHash(m, envHash(files, { config: { env: ['GREETING=hi'] } }), files);
+    expect(cache.get(k)!.treeSha256).not.toBe(files);
+    utimesSync(join(cache.treeDir(m), 'f'), 1000, 1000); // the seal changes, the content does not
+    const warned: string[] = [];
+    const served = await cache.verified(k, (w) => warned.push(w));
+    expect(warned).toEqual([]);
+    expect(served?.filesSha256).toBe(files);
+    // content changed by hand: dropped with a warning
+    writeFileSync(join(cache.treeDir(m), 'f'), 'other');
+    expect(await cache.verified(k, (w) => warned.push(w))).toBeUndefined();
+    expect(warned).toHaveLength(1);
   });
 
   it('gc keeps the chains of recipes that exist (and the trees they use), removes the rest, and waits for no one', async () => {

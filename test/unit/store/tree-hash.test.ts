@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, u
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { treeHash } from '../../../src/store/tree-hash.js';
+import { ENV_HASH_FORMAT, envHash, envTreeHash, hasSettings, settingsOf, treeHash } from '../../../src/store/tree-hash.js';
 import { silentLogger } from '../../../src/model/logger.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cake-treehash-'));
@@ -124,5 +124,39 @@ describe('tree hash: pinned value, interruption', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(lines).toEqual(['hashing /giant (1024.0 GiB): Ctrl-C stops']);
     rmSync(root, { recursive: true });
+  });
+});
+
+describe('env hash (the tree hash with the settings folded in)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'cake-envhash-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  writeFileSync(join(root, 'f'), 'x');
+
+  it('is the plain tree hash without settings (tarballs, archive builds keep their hash)', async () => {
+    const files = await treeHash(root, {});
+    expect(await envTreeHash(root, { ownership: {} })).toBe(files);
+    expect(await envTreeHash(root, { ownership: {}, config: { env: [], cmd: [] }, run: { binds: [], env: {} } })).toBe(files);
+    expect(hasSettings({ config: { env: [] } })).toBe(false);
+  });
+
+  it('differs by every setting, and not by key order (a canonical record)', async () => {
+    const files = await treeHash(root, {});
+    const variants = [
+      { config: { env: ['PATH=/usr/bin'] } },
+      { config: { env: ['PATH=/opt/bin:/usr/bin'] } },
+      { config: { workingDir: '/srv' } },
+      { config: { user: 'app' } },
+      { config: { cmd: ['sh'] } },
+      { config: { entrypoint: ['sh'] } },
+      { run: { binds: [{ src: '/data', dst: '/data' }] } },
+      { run: { env: { A: '1' } } },
+    ];
+    const hashes = await Promise.all(variants.map((v) => envTreeHash(root, { ownership: {}, ...v })));
+    expect(new Set([files, ...hashes]).size).toBe(variants.length + 1);
+    expect(variants.every((v) => hasSettings(v))).toBe(true);
+    expect(envHash(files, settingsOf({ config: { user: 'a', workingDir: '/w' } }))).toBe(envHash(files, settingsOf({ config: { workingDir: '/w', user: 'a' } })));
+    // without a recipe dir, a bind source is kept as it is
+    expect(settingsOf({ run: { binds: [{ src: '/r/data', dst: '/d' }] } })).toEqual({ run: { binds: [{ src: '/r/data', dst: '/d' }] } });
+    expect(ENV_HASH_FORMAT).toBe(2);
   });
 });
