@@ -35,6 +35,7 @@ import { isForeignArch } from './arch.js';
 import { glibcMismatch } from './guest-libc.js';
 import { readGuestUser } from './guest-user.js';
 import { GROUPS_GUEST_DIR, GROUPS_SHIM, prepareGroupsShim } from './groups-shim.js';
+import { OWNER_GUEST_DIR, OWNER_SHIM, prepareOwnerShim } from './owner-shim.js';
 import { adoptUnrecordedModes, unrecordedModesWarning } from './unrecorded-modes.js';
 import type { FakerootKit } from './kit-provider.js';
 import { findHostProgram } from './host-tools.js';
@@ -63,23 +64,34 @@ export function whyNotRecorded(env: { arch?: string }, _opts: Pick<RunOptions, '
   return undefined;
 }
 
+/** cake's own shims preloaded before libfakeroot, by host directory. */
+export interface Shims {
+  /** The groups shim (groups-shim.ts), for a `--user` run. */
+  groupsDir?: string;
+  /** The owner shim (owner-shim.ts): creations under a faked euid/egid are that user's. */
+  ownerDir?: string;
+}
+
 /**
  * `opts` with libfakeroot preloaded against the faked with `key`, its directory bound; with `ids`
- * (a `--user` run), libfakeroot's real, effective, saved and fs ids are that user's, and with
- * `groupsDir` the groups shim (groups-shim.ts) is bound and preloaded first. Pure.
+ * (a `--user` run), libfakeroot's real, effective, saved and fs ids are that user's, and each of
+ * `shims` is bound and preloaded before libfakeroot (the groups shim first). Pure.
  */
-export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string, ids?: { uid: number; gid: number }, groupsDir?: string): RunOptions {
+export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string, ids?: { uid: number; gid: number }, shims: Shims = {}): RunOptions {
   const faked: Record<string, string> = {};
   if (ids !== undefined && (ids.uid !== 0 || ids.gid !== 0)) {
     for (const k of ['UID', 'EUID', 'SUID', 'FUID']) faked[`FAKEROOT${k}`] = String(ids.uid);
     for (const k of ['GID', 'EGID', 'SGID', 'FGID']) faked[`FAKEROOT${k}`] = String(ids.gid);
   }
-  // the groups shim answers getgroups before libfakeroot does (groups-shim.ts)
-  const lib = `${groupsDir !== undefined ? `${GROUPS_GUEST_DIR}/${GROUPS_SHIM}:` : ''}${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`;
+  // the shims answer before libfakeroot does (groups-shim.ts, owner-shim.ts)
+  const pre: Array<{ src: string; dst: string; lib: string }> = [];
+  if (shims.groupsDir !== undefined) pre.push({ src: shims.groupsDir, dst: GROUPS_GUEST_DIR, lib: GROUPS_SHIM });
+  if (shims.ownerDir !== undefined) pre.push({ src: shims.ownerDir, dst: OWNER_GUEST_DIR, lib: OWNER_SHIM });
+  const lib = [...pre.map((p) => `${p.dst}/${p.lib}`), `${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`].join(':');
   const preload = opts.env.LD_PRELOAD;
   return {
     ...opts,
-    binds: [...opts.binds, { src: kit.libDir, dst: FAKEROOT_GUEST_DIR }, ...(groupsDir !== undefined ? [{ src: groupsDir, dst: GROUPS_GUEST_DIR }] : [])],
+    binds: [...opts.binds, { src: kit.libDir, dst: FAKEROOT_GUEST_DIR }, ...pre.map(({ src, dst }) => ({ src, dst }))],
     env: {
       ...opts.env,
       LD_PRELOAD: preload ? `${lib}:${preload}` : lib,
@@ -133,12 +145,14 @@ export async function runRecordingOwnership(
   let failed = true;
   try {
     const ids = opts.user === undefined ? undefined : await readGuestUser(env.rootfs, opts.user);
-    let groupsDir: string | undefined;
+    const shims: Shims = {};
     if (ids !== undefined && (ids.uid !== 0 || ids.gid !== 0)) {
-      groupsDir = await prepareGroupsShim(deps.cacheDir, ids.groups);
-      if (groupsDir === undefined) deps.logger.debug(`no groups shim for ${process.arch}: ${ids.name} shows only its primary group`);
+      shims.groupsDir = await prepareGroupsShim(deps.cacheDir, ids.groups);
+      if (shims.groupsDir === undefined) deps.logger.debug(`no groups shim for ${process.arch}: ${ids.name} shows only its primary group`);
     }
-    const code = await run(withFakeroot(opts, rec.kit, faked.key, ids, groupsDir));
+    shims.ownerDir = await prepareOwnerShim(deps.cacheDir);
+    if (shims.ownerDir === undefined) deps.logger.debug(`no owner shim for ${process.arch}: files created under another guest user are recorded as root's`);
+    const code = await run(withFakeroot(opts, rec.kit, faked.key, ids, shims));
     failed = false;
     return code;
   } finally {
