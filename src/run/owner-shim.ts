@@ -16,10 +16,7 @@
  * Not covered: programs that create files without these libc calls (static binaries, raw
  * syscalls, io_uring), a setgid parent directory's group (the file gets the egid), unix sockets.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Asm, shimElf } from './shim-elf.js';
+import { Asm, keepShim, shimElf } from './shim-elf.js';
 
 /** Where the guest sees the directory holding the shim. */
 export const OWNER_GUEST_DIR = '/.cake/owner';
@@ -217,13 +214,5 @@ function epilogue(a: Asm): void {
 export async function prepareOwnerShim(cacheDir: string, arch: string = process.arch): Promise<string | undefined> {
   const elf = ownerShimElf(arch);
   if (elf === undefined) return undefined;
-  const dir = join(cacheDir, 'owner', createHash('sha256').update(`cake-owner ${SHIM_FORMAT}\n`).update(elf).digest('hex').slice(0, 32));
-  const file = join(dir, OWNER_SHIM);
-  const have = await readFile(file).catch(() => undefined);
-  if (have !== undefined && have.equals(elf)) return dir;
-  await mkdir(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, elf, { mode: 0o755 });
-  await rename(tmp, file);
-  return dir;
+  return keepShim(cacheDir, 'owner', `cake-owner ${SHIM_FORMAT}`, OWNER_SHIM, elf);
 }

@@ -10,7 +10,9 @@
  *    inode with its real owner and mode, so programs inside see them;
  * 2. the command runs with the kit's libfakeroot-sysv.so preloaded *inside the guest only*
  *    (bound at /.cake/fakeroot; LD_* variables are set by the guest's `env`, never in proot or the
- *    host helpers: libfakeroot in proot itself deadlocks under ptrace) and FAKEROOTKEY;
+ *    host helpers: libfakeroot in proot itself deadlocks under ptrace) and FAKEROOTKEY, after
+ *    cake's owner shim (owner-shim.ts: what a program creates under a faked euid/egid, after su or
+ *    setuid, is recorded as that user's) and, for `--user`, the groups shim (groups-shim.ts);
  * 3. faked is stopped (SIGTERM: it writes its save file) and the save file is turned back into
  *    the table: a walk of the tree matches inodes to paths (faked-apply.ts). When faked saw no
  *    change and every recorded path still has its inode, the walk is skipped.
@@ -20,16 +22,13 @@
  * warning: unrecorded-modes.ts), programs that clear the environment, envs of a
  * foreign architecture (the kit's faked cannot run on the host).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { machine } from 'node:os';
-import { closeSync, lstatSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyFakedOwnership } from '../archive/faked-apply.js';
-import { canonicalSave, formatFakedSave, inodeKey, parseFakedSave, snapshotTable, type FakedEntry, type TableSnapshot } from '../archive/faked-save.js';
+import { canonicalSave, inodeKey, snapshotTable, type FakedEntry, type TableSnapshot } from '../archive/faked-save.js';
 import { diffOwnership, isEmptyDiff, type OwnershipDiff } from '../archive/ownership-diff.js';
 import { bytesFromKey, type OwnershipTable } from '../model/ownership.js';
-import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
 import { glibcMismatch } from './guest-libc.js';
@@ -38,8 +37,10 @@ import { GROUPS_GUEST_DIR, GROUPS_SHIM, prepareGroupsShim } from './groups-shim.
 import { OWNER_GUEST_DIR, OWNER_SHIM, prepareOwnerShim } from './owner-shim.js';
 import { adoptUnrecordedModes, unrecordedModesWarning } from './unrecorded-modes.js';
 import type { FakerootKit } from './kit-provider.js';
-import { findHostProgram } from './host-tools.js';
+import { FakedDaemon } from './faked-daemon.js';
 import type { RunOptions } from '../model/run-options.js';
+
+export { FakedDaemon } from './faked-daemon.js';
 
 /** Where the guest sees the directory holding libfakeroot-sysv.so. */
 export const FAKEROOT_GUEST_DIR = '/.cake/fakeroot';
@@ -203,108 +204,4 @@ function inodesKept(root: string, baseline: ReadonlyMap<string, string>): boolea
     if (st === undefined || inodeKey(st.dev, st.ino) !== ik) return false;
   }
   return true;
-}
-
-/** faked-sysv on the host, run in the foreground as cake's child (its own session), dying with cake. */
-export class FakedDaemon {
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly work: string,
-    readonly key: string,
-    readonly pid: number,
-    private readonly onExit: () => void,
-  ) {}
-
-  /** Starts faked loaded with `entries`; `workParent` gets a private dir for the save file. */
-  static async start(kit: FakerootKit, entries: readonly FakedEntry[], workParent: string): Promise<FakedDaemon> {
-    await mkdir(workParent, { recursive: true });
-    const work = await mkdtemp(join(workParent, 'run-'));
-    const save = join(work, 'save');
-    let loadFd: number | undefined;
-    try {
-      const args = ['--inhibit-cache', '--library-path', kit.libraryPath, kit.faked, '--foreground', '--save-file', save];
-      if (entries.length > 0) {
-        await writeFile(join(work, 'load'), formatFakedSave(entries));
-        loadFd = openSync(join(work, 'load'), 'r');
-        args.push('--load');
-      }
-      // faked must not outlive cake (it would keep its message queues): the kernel sends it SIGTERM
-      // when cake dies, even by SIGKILL (PR_SET_PDEATHSIG, kept across setpriv's exec; faked
-      // --foreground does not fork); SIGTERM, not KILL, so faked removes its queues as it goes
-      const setpriv = await findHostProgram('setpriv', {});
-      const argv: [string, string[]] = setpriv === undefined ? [kit.ldso, args] : [setpriv, ['--pdeathsig', 'TERM', '--', kit.ldso, ...args]];
-      const child = spawn(argv[0], argv[1], { stdio: [loadFd ?? 'ignore', 'pipe', 'pipe'], detached: true, env: { PATH: '/usr/bin:/bin' } });
-      const { key, pid } = await readKey(child);
-      // and on a normal exit that skipped stop()
-      const onExit = (): void => void child.kill('SIGTERM');
-      process.once('exit', onExit);
-      return new FakedDaemon(child, work, key, pid, onExit);
-    } catch (err) {
-      await rm(work, { recursive: true, force: true });
-      throw err;
-    } finally {
-      if (loadFd !== undefined) closeSync(loadFd);
-    }
-  }
-
-  /** Stops faked (SIGTERM makes it write its save file) and returns what it saved. */
-  async stop(): Promise<FakedEntry[]> {
-    process.removeListener('exit', this.onExit);
-    try {
-      if (this.child.exitCode === null && this.child.signalCode === null) {
-        const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-        this.child.kill('SIGTERM');
-        const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      let text: string;
-      try {
-        text = readFileSync(join(this.work, 'save'), 'utf8');
-      } catch {
-        throw new CakeError('engine', 'faked wrote no save file');
-      }
-      return parseFakedSave(text);
-    } finally {
-      await rm(this.work, { recursive: true, force: true });
-    }
-  }
-}
-
-/** faked prints `KEY:PID` once its message queues exist. */
-function readKey(child: ChildProcess): Promise<{ key: string; pid: number }> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const done = (): void => {
-      clearTimeout(timer);
-      child.stdout!.removeListener('data', onData);
-      child.removeListener('exit', onExit);
-      child.removeListener('error', onError);
-      child.stdout!.resume();
-    };
-    const fail = (why: string): void => {
-      done();
-      child.kill('SIGKILL');
-      reject(new CakeError('engine', `faked did not start: ${why}`));
-    };
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      const m = /^(\d+):(\d+)$/.exec(out.slice(0, nl).trim());
-      if (m === null) return fail(`unexpected output ${JSON.stringify(out.slice(0, 80))}`);
-      done();
-      resolve({ key: m[1]!, pid: Number(m[2]) });
-    };
-    const onExit = (code: number | null, sig: NodeJS.Signals | null): void => fail(err.trim() || `exited with ${code ?? sig}`);
-    const onError = (e: Error): void => fail(e.message);
-    const timer = setTimeout(() => fail('no key after 10 s'), 10_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      if (err.length < 2000) err += d.toString();
-    });
-    child.stdout!.on('data', onData);
-    child.once('exit', onExit);
-    child.once('error', onError);
-  });
 }

@@ -5,8 +5,11 @@
  * section, a symbol hash table, the exported functions, and imported symbols reached through
  * GOT slots that the loader fills at load time (R_X86_64_GLOB_DAT, resolved in the global scope:
  * the program, then the preloaded objects in order, then libc). No section headers. Also the
- * little assembler their machine code is written with. Pure.
+ * little assembler their machine code is written with, and where a shim is kept on the host.
  */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 /** Where things landed in the object, as the code sees them (offsets are addresses: base 0). */
 export interface ShimLayout {
@@ -37,7 +40,7 @@ const NPH = 3;
 const SYM = 24;
 const RELA = 24;
 
-/** The ELF object for `spec`. */
+/** The ELF object for `spec`. Pure. */
 export function shimElf(spec: ShimSpec): Buffer {
   const names = [...spec.exports, ...spec.imports];
   const nsym = names.length + 1;
@@ -179,6 +182,24 @@ export class Asm {
     this.fixes.push({ at: this.buf.length, label });
     return this.b(0, 0, 0, 0);
   }
+}
+
+/**
+ * The directory under `<cacheDir>/<kind>/` (named by `tag` and the content) holding `elf` as
+ * `file`, written unless it holds it already: the bind is read-write (proot has no read-only
+ * binds), so the file is compared with what it must be before every use and rewritten when a
+ * guest changed it.
+ */
+export async function keepShim(cacheDir: string, kind: string, tag: string, file: string, elf: Buffer): Promise<string> {
+  const dir = join(cacheDir, kind, createHash('sha256').update(`${tag}\n`).update(elf).digest('hex').slice(0, 32));
+  const path = join(dir, file);
+  const have = await readFile(path).catch(() => undefined);
+  if (have !== undefined && have.equals(elf)) return dir;
+  await mkdir(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, elf, { mode: 0o755 });
+  await rename(tmp, path);
+  return dir;
 }
 
 function indexOf(list: readonly string[], n: string): number {
