@@ -20,10 +20,11 @@ export { applyFakedOwnership, snapshotInodes, type ApplyOptions, type ApplyStats
  * complete when the script returns. `prefix` is the guest dir holding the extracted fakeroot and
  * libfakeroot packages, `lib` the guest path of libfakeroot-sysv.so, `save` the save file's guest
  * path. faked's pid is kept in `<save>.pid` while it runs (see stopFaked). The paths are cake's own
- * (no quoting needed: checked). Pure.
+ * (no quoting needed: checked). `before`: guest paths of objects preloaded before libfakeroot (the
+ * owner shim, run/owner-shim.ts). Pure.
  */
-export function fakerootWrapper(prefix: string, lib: string, save: string): string {
-  for (const p of [prefix, lib, save]) {
+export function fakerootWrapper(prefix: string, lib: string, save: string, before: readonly string[] = []): string {
+  for (const p of [prefix, lib, save, ...before]) {
     if (!/^\/[A-Za-z0-9._/+-]+$/.test(p)) throw new CakeError('internal', `unsafe fakeroot path ${JSON.stringify(p)}`);
   }
   return `#!/bin/sh
@@ -42,7 +43,7 @@ if [ -z "$key" ] || [ -z "$pid" ] || [ "$key" = "$kp" ]; then
 fi
 # cake stops a faked left behind by an interrupted run (the daemon outlives a killed wrapper)
 echo "$pid" > ${save}.pid
-FAKEROOTKEY=$key FAKED_MODE=unknown-is-root FAKEROOTDONTTRYCHOWN=1 LD_PRELOAD=${lib} "$@"
+FAKEROOTKEY=$key FAKED_MODE=unknown-is-root FAKEROOTDONTTRYCHOWN=1 LD_PRELOAD=${[...before, lib].join(':')} "$@"
 rc=$?
 kill -TERM "$pid"
 # faked saves and exits at once; its zombie may wait a while for init, so the state is what counts

@@ -21,6 +21,7 @@ export const GUEST_DEBS = `${GUEST_BUILD}/debs`;
 const FAKEROOT_PREFIX = `${GUEST_BUILD}/fakeroot`;
 export const FAKEROOT_WRAPPER = `${GUEST_BUILD}/fakeroot.sh`;
 export const FAKED_SAVE = `${GUEST_BUILD}/faked.save`;
+const OWNER_SHIM_PATH = `${GUEST_BUILD}/libcake-owner.so`;
 
 /** The environment of every dpkg run (as mmdebstrap sets it). */
 export const DPKG_ENV: Readonly<Record<string, string>> = {
@@ -59,9 +60,10 @@ export function stageDebs(root: string, records: readonly PackageRecord[], blobP
 
 /**
  * Extracts the guest's fakeroot and libfakeroot packages into the private prefix and writes the
- * wrapper script. Returns the wrapper's guest path.
+ * wrapper script; `ownerShim` (run/owner-shim.ts, for the guest's architecture) is preloaded before
+ * libfakeroot when given. Returns the wrapper's guest path.
  */
-export async function installFakeroot(root: string, debs: readonly string[], signal?: AbortSignal): Promise<string> {
+export async function installFakeroot(root: string, debs: readonly string[], signal?: AbortSignal, ownerShim?: Buffer): Promise<string> {
   const prefix = join(root, FAKEROOT_PREFIX);
   mkdirSync(prefix, { recursive: true, mode: 0o755 });
   for (const path of debs) {
@@ -74,7 +76,12 @@ export async function installFakeroot(root: string, debs: readonly string[], sig
     throw new CakeError('bad-archive', 'the fakeroot packages hold no libfakeroot-sysv.so', { hint: 'the archive\'s fakeroot/libfakeroot packages are unusual; report this' });
   }
   const wrapper = join(root, FAKEROOT_WRAPPER);
-  writeFileSync(wrapper, fakerootWrapper(FAKEROOT_PREFIX, `${FAKEROOT_PREFIX}/${libRel}`, FAKED_SAVE), { mode: 0o755 });
+  const before: string[] = [];
+  if (ownerShim !== undefined) {
+    writeFileSync(join(root, OWNER_SHIM_PATH), ownerShim, { mode: 0o755 });
+    before.push(OWNER_SHIM_PATH);
+  }
+  writeFileSync(wrapper, fakerootWrapper(FAKEROOT_PREFIX, `${FAKEROOT_PREFIX}/${libRel}`, FAKED_SAVE, before), { mode: 0o755 });
   chmodSync(wrapper, 0o755);
   return FAKEROOT_WRAPPER;
 }

@@ -20,6 +20,7 @@ import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { HttpClient } from '../net/http-client.js';
 import type { EngineDeps } from '../run/engine.js';
+import { ownerShimElf } from '../run/owner-shim.js';
 import type { EngineName } from '../model/run-options.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { CakePaths } from '../store/paths.js';
@@ -145,7 +146,8 @@ export async function bootstrapDebian(deps: BootstrapDeps, o: BootstrapOptions, 
   const treeOpts = { debianArch: o.arch, mergedDirs: unpacked.merge.linked, diversions: buildDiversions(unpacked.programs) };
   prepareTree(root, treeOpts);
   mkdirSync(join(root, BUILD_DIR), { recursive: true, mode: 0o755 });
-  await installFakeroot(root, plan.fakeroot.map(plan.blobOf), deps.signal);
+  // what maintainer scripts create as another user (su, runuser, initdb as postgres) is that user's
+  await installFakeroot(root, plan.fakeroot.map(plan.blobOf), deps.signal, ownerShimElf(o.arch === 'amd64' ? 'x64' : o.arch));
   const staged = stageDebs(root, plan.resolution.packages, plan.blobOf);
 
   // 3. the guest's dpkg, under the guest's fakeroot

@@ -10,7 +10,9 @@
  *    inode with its real owner and mode, so programs inside see them;
  * 2. the command runs with the kit's libfakeroot-sysv.so preloaded *inside the guest only*
  *    (bound at /.cake/fakeroot; LD_* variables are set by the guest's `env`, never in proot or the
- *    host helpers: libfakeroot in proot itself deadlocks under ptrace) and FAKEROOTKEY;
+ *    host helpers: libfakeroot in proot itself deadlocks under ptrace) and FAKEROOTKEY, after
+ *    cake's owner shim (owner-shim.ts: what a program creates under a faked euid/egid, after su or
+ *    setuid, is recorded as that user's) and, for `--user`, the groups shim (groups-shim.ts);
  * 3. faked is stopped (SIGTERM: it writes its save file) and the save file is turned back into
  *    the table: a walk of the tree matches inodes to paths (faked-apply.ts). When faked saw no
  *    change and every recorded path still has its inode, the walk is skipped.
@@ -20,25 +22,25 @@
  * warning: unrecorded-modes.ts), programs that clear the environment, envs of a
  * foreign architecture (the kit's faked cannot run on the host).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { machine } from 'node:os';
-import { closeSync, lstatSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyFakedOwnership } from '../archive/faked-apply.js';
-import { canonicalSave, formatFakedSave, inodeKey, parseFakedSave, snapshotTable, type FakedEntry, type TableSnapshot } from '../archive/faked-save.js';
+import { canonicalSave, inodeKey, snapshotTable, type FakedEntry, type TableSnapshot } from '../archive/faked-save.js';
 import { diffOwnership, isEmptyDiff, type OwnershipDiff } from '../archive/ownership-diff.js';
 import { bytesFromKey, type OwnershipTable } from '../model/ownership.js';
-import { CakeError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
 import { glibcMismatch } from './guest-libc.js';
 import { readGuestUser } from './guest-user.js';
 import { GROUPS_GUEST_DIR, GROUPS_SHIM, prepareGroupsShim } from './groups-shim.js';
+import { OWNER_GUEST_DIR, OWNER_SHIM, prepareOwnerShim } from './owner-shim.js';
 import { adoptUnrecordedModes, unrecordedModesWarning } from './unrecorded-modes.js';
 import type { FakerootKit } from './kit-provider.js';
-import { findHostProgram } from './host-tools.js';
+import { FakedDaemon } from './faked-daemon.js';
 import type { RunOptions } from '../model/run-options.js';
+
+export { FakedDaemon } from './faked-daemon.js';
 
 /** Where the guest sees the directory holding libfakeroot-sysv.so. */
 export const FAKEROOT_GUEST_DIR = '/.cake/fakeroot';
@@ -63,23 +65,34 @@ export function whyNotRecorded(env: { arch?: string }, _opts: Pick<RunOptions, '
   return undefined;
 }
 
+/** cake's own shims preloaded before libfakeroot, by host directory. */
+export interface Shims {
+  /** The groups shim (groups-shim.ts), for a `--user` run. */
+  groupsDir?: string;
+  /** The owner shim (owner-shim.ts): creations under a faked euid/egid are that user's. */
+  ownerDir?: string;
+}
+
 /**
  * `opts` with libfakeroot preloaded against the faked with `key`, its directory bound; with `ids`
- * (a `--user` run), libfakeroot's real, effective, saved and fs ids are that user's, and with
- * `groupsDir` the groups shim (groups-shim.ts) is bound and preloaded first. Pure.
+ * (a `--user` run), libfakeroot's real, effective, saved and fs ids are that user's, and each of
+ * `shims` is bound and preloaded before libfakeroot (the groups shim first). Pure.
  */
-export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string, ids?: { uid: number; gid: number }, groupsDir?: string): RunOptions {
+export function withFakeroot(opts: RunOptions, kit: Pick<FakerootKit, 'libDir'>, key: string, ids?: { uid: number; gid: number }, shims: Shims = {}): RunOptions {
   const faked: Record<string, string> = {};
   if (ids !== undefined && (ids.uid !== 0 || ids.gid !== 0)) {
     for (const k of ['UID', 'EUID', 'SUID', 'FUID']) faked[`FAKEROOT${k}`] = String(ids.uid);
     for (const k of ['GID', 'EGID', 'SGID', 'FGID']) faked[`FAKEROOT${k}`] = String(ids.gid);
   }
-  // the groups shim answers getgroups before libfakeroot does (groups-shim.ts)
-  const lib = `${groupsDir !== undefined ? `${GROUPS_GUEST_DIR}/${GROUPS_SHIM}:` : ''}${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`;
+  // the shims answer before libfakeroot does (groups-shim.ts, owner-shim.ts)
+  const pre: Array<{ src: string; dst: string; lib: string }> = [];
+  if (shims.groupsDir !== undefined) pre.push({ src: shims.groupsDir, dst: GROUPS_GUEST_DIR, lib: GROUPS_SHIM });
+  if (shims.ownerDir !== undefined) pre.push({ src: shims.ownerDir, dst: OWNER_GUEST_DIR, lib: OWNER_SHIM });
+  const lib = [...pre.map((p) => `${p.dst}/${p.lib}`), `${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`].join(':');
   const preload = opts.env.LD_PRELOAD;
   return {
     ...opts,
-    binds: [...opts.binds, { src: kit.libDir, dst: FAKEROOT_GUEST_DIR }, ...(groupsDir !== undefined ? [{ src: groupsDir, dst: GROUPS_GUEST_DIR }] : [])],
+    binds: [...opts.binds, { src: kit.libDir, dst: FAKEROOT_GUEST_DIR }, ...pre.map(({ src, dst }) => ({ src, dst }))],
     env: {
       ...opts.env,
       LD_PRELOAD: preload ? `${lib}:${preload}` : lib,
@@ -133,12 +146,14 @@ export async function runRecordingOwnership(
   let failed = true;
   try {
     const ids = opts.user === undefined ? undefined : await readGuestUser(env.rootfs, opts.user);
-    let groupsDir: string | undefined;
+    const shims: Shims = {};
     if (ids !== undefined && (ids.uid !== 0 || ids.gid !== 0)) {
-      groupsDir = await prepareGroupsShim(deps.cacheDir, ids.groups);
-      if (groupsDir === undefined) deps.logger.debug(`no groups shim for ${process.arch}: ${ids.name} shows only its primary group`);
+      shims.groupsDir = await prepareGroupsShim(deps.cacheDir, ids.groups);
+      if (shims.groupsDir === undefined) deps.logger.debug(`no groups shim for ${process.arch}: ${ids.name} shows only its primary group`);
     }
-    const code = await run(withFakeroot(opts, rec.kit, faked.key, ids, groupsDir));
+    shims.ownerDir = await prepareOwnerShim(deps.cacheDir);
+    if (shims.ownerDir === undefined) deps.logger.debug(`no owner shim for ${process.arch}: files created under another guest user are recorded as root's`);
+    const code = await run(withFakeroot(opts, rec.kit, faked.key, ids, shims));
     failed = false;
     return code;
   } finally {
@@ -189,108 +204,4 @@ function inodesKept(root: string, baseline: ReadonlyMap<string, string>): boolea
     if (st === undefined || inodeKey(st.dev, st.ino) !== ik) return false;
   }
   return true;
-}
-
-/** faked-sysv on the host, run in the foreground as cake's child (its own session), dying with cake. */
-export class FakedDaemon {
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly work: string,
-    readonly key: string,
-    readonly pid: number,
-    private readonly onExit: () => void,
-  ) {}
-
-  /** Starts faked loaded with `entries`; `workParent` gets a private dir for the save file. */
-  static async start(kit: FakerootKit, entries: readonly FakedEntry[], workParent: string): Promise<FakedDaemon> {
-    await mkdir(workParent, { recursive: true });
-    const work = await mkdtemp(join(workParent, 'run-'));
-    const save = join(work, 'save');
-    let loadFd: number | undefined;
-    try {
-      const args = ['--inhibit-cache', '--library-path', kit.libraryPath, kit.faked, '--foreground', '--save-file', save];
-      if (entries.length > 0) {
-        await writeFile(join(work, 'load'), formatFakedSave(entries));
-        loadFd = openSync(join(work, 'load'), 'r');
-        args.push('--load');
-      }
-      // faked must not outlive cake (it would keep its message queues): the kernel sends it SIGTERM
-      // when cake dies, even by SIGKILL (PR_SET_PDEATHSIG, kept across setpriv's exec; faked
-      // --foreground does not fork); SIGTERM, not KILL, so faked removes its queues as it goes
-      const setpriv = await findHostProgram('setpriv', {});
-      const argv: [string, string[]] = setpriv === undefined ? [kit.ldso, args] : [setpriv, ['--pdeathsig', 'TERM', '--', kit.ldso, ...args]];
-      const child = spawn(argv[0], argv[1], { stdio: [loadFd ?? 'ignore', 'pipe', 'pipe'], detached: true, env: { PATH: '/usr/bin:/bin' } });
-      const { key, pid } = await readKey(child);
-      // and on a normal exit that skipped stop()
-      const onExit = (): void => void child.kill('SIGTERM');
-      process.once('exit', onExit);
-      return new FakedDaemon(child, work, key, pid, onExit);
-    } catch (err) {
-      await rm(work, { recursive: true, force: true });
-      throw err;
-    } finally {
-      if (loadFd !== undefined) closeSync(loadFd);
-    }
-  }
-
-  /** Stops faked (SIGTERM makes it write its save file) and returns what it saved. */
-  async stop(): Promise<FakedEntry[]> {
-    process.removeListener('exit', this.onExit);
-    try {
-      if (this.child.exitCode === null && this.child.signalCode === null) {
-        const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-        this.child.kill('SIGTERM');
-        const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      let text: string;
-      try {
-        text = readFileSync(join(this.work, 'save'), 'utf8');
-      } catch {
-        throw new CakeError('engine', 'faked wrote no save file');
-      }
-      return parseFakedSave(text);
-    } finally {
-      await rm(this.work, { recursive: true, force: true });
-    }
-  }
-}
-
-/** faked prints `KEY:PID` once its message queues exist. */
-function readKey(child: ChildProcess): Promise<{ key: string; pid: number }> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const done = (): void => {
-      clearTimeout(timer);
-      child.stdout!.removeListener('data', onData);
-      child.removeListener('exit', onExit);
-      child.removeListener('error', onError);
-      child.stdout!.resume();
-    };
-    const fail = (why: string): void => {
-      done();
-      child.kill('SIGKILL');
-      reject(new CakeError('engine', `faked did not start: ${why}`));
-    };
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      const m = /^(\d+):(\d+)$/.exec(out.slice(0, nl).trim());
-      if (m === null) return fail(`unexpected output ${JSON.stringify(out.slice(0, 80))}`);
-      done();
-      resolve({ key: m[1]!, pid: Number(m[2]) });
-    };
-    const onExit = (code: number | null, sig: NodeJS.Signals | null): void => fail(err.trim() || `exited with ${code ?? sig}`);
-    const onError = (e: Error): void => fail(e.message);
-    const timer = setTimeout(() => fail('no key after 10 s'), 10_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      if (err.length < 2000) err += d.toString();
-    });
-    child.stdout!.on('data', onData);
-    child.once('exit', onExit);
-    child.once('error', onError);
-  });
 }

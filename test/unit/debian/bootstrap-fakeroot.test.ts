@@ -72,6 +72,12 @@ describe('fakerootWrapper', () => {
     expect(text).toContain('while kill -0 "$pid"');
   });
 
+  it('preloads the objects it is given before libfakeroot (the owner shim)', () => {
+    const text = fakerootWrapper('/p', '/p/libfakeroot-sysv.so', '/s', ['/.cake-bootstrap/libcake-owner.so']);
+    expect(text).toContain('LD_PRELOAD=/.cake-bootstrap/libcake-owner.so:/p/libfakeroot-sysv.so "$@"');
+    expect(() => fakerootWrapper('/p', '/l', '/s', ['/a b.so'])).toThrow(CakeError);
+  });
+
   it('refuses paths that would need quoting', () => {
     expect(() => fakerootWrapper('/x y', '/l', '/s')).toThrow(CakeError);
     expect(() => fakerootWrapper('/x', '/l;rm', '/s')).toThrow(CakeError);

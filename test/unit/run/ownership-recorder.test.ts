@@ -8,6 +8,8 @@ import type { OwnershipTable } from '../../../src/model/ownership.js';
 import { kitKey, prepareFakerootKit } from '../../../src/kit/fakeroot.js';
 import { kitDebs } from '../../../src/kit/kit-deb.js';
 import { applySaved, FAKEROOT_GUEST_DIR, whyNotRecorded, withFakeroot } from '../../../src/run/ownership-recorder.js';
+import { GROUPS_GUEST_DIR, GROUPS_SHIM } from '../../../src/run/groups-shim.js';
+import { OWNER_GUEST_DIR, OWNER_SHIM } from '../../../src/run/owner-shim.js';
 import { defaultRunOptions } from '../../../src/model/run-options.js';
 import { unrecordedModesWarning } from '../../../src/run/unrecorded-modes.js';
 
@@ -46,6 +48,13 @@ describe('withFakeroot', () => {
     });
     expect(opts.binds).toHaveLength(1); // not changed in place
     expect(withFakeroot(defaultRunOptions(), { libDir: '/k' }, '1').env.LD_PRELOAD).toBe(`${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`);
+  });
+
+  it('binds and preloads cake\'s shims before libfakeroot: the groups shim first, then the owner shim', () => {
+    const o = withFakeroot(defaultRunOptions(), { libDir: '/k' }, '1', { uid: 33, gid: 4 }, { groupsDir: '/c/groups/x', ownerDir: '/c/owner/y' });
+    expect(o.env.LD_PRELOAD).toBe(`${GROUPS_GUEST_DIR}/${GROUPS_SHIM}:${OWNER_GUEST_DIR}/${OWNER_SHIM}:${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`);
+    expect(o.binds).toEqual([{ src: '/k', dst: FAKEROOT_GUEST_DIR }, { src: '/c/groups/x', dst: GROUPS_GUEST_DIR }, { src: '/c/owner/y', dst: OWNER_GUEST_DIR }]);
+    expect(withFakeroot(defaultRunOptions(), { libDir: '/k' }, '1', undefined, { ownerDir: '/o' }).env.LD_PRELOAD).toBe(`${OWNER_GUEST_DIR}/${OWNER_SHIM}:${FAKEROOT_GUEST_DIR}/libfakeroot-sysv.so`);
   });
 
   it('gives libfakeroot the ids of a --user run, and none for root', () => {
