@@ -123,14 +123,21 @@ export function usernsSetupScript(plan: RunPlan, tools: UsernsTools, layout: Use
     const dst = `"$R"${q(f.dst.slice('/proc'.length))}`;
     lines.push(`${M} --bind ${q(f.src)} ${dst}`, ro(dst));
   }
-  // the private /dev
-  for (const n of DEV_NODES) lines.push(`${M} --bind /dev/${n} "$R/dev/${n}"`);
-  if (layout.console !== undefined) lines.push(`${M} --bind ${q(layout.console)} "$R/dev/console"`);
-  lines.push(`${M} -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"`);
-  lines.push(`${M} -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$R/dev/shm"`);
-  lines.push(`${M} --bind ${q(tools.busybox)} "$R/dev/.cake/busybox"`, ro('"$R/dev/.cake/busybox"'));
+  // The private /dev and /sys, in one mount call: their targets are fresh files and directories
+  // of the run directory (`mount -a` skips a target that is already a mount point; none of
+  // these can be). Then /sys and the helper read-only (remounts make no new mount, so the
+  // guest's mountinfo lists the same mounts in the same order as one call per mount did).
+  const stage = (dir: string): string => `${layout.runDir}/${dir}`;
+  const fstab: string[] = DEV_NODES.map((n) => fstabLine(`/dev/${n}`, stage(`dev/${n}`), 'none', 'bind'));
+  if (layout.console !== undefined) fstab.push(fstabLine(layout.console, stage('dev/console'), 'none', 'bind'));
+  fstab.push(fstabLine('devpts', stage('dev/pts'), 'devpts', 'newinstance,ptmxmode=0666,mode=0620'));
+  fstab.push(fstabLine('tmpfs', stage('dev/shm'), 'tmpfs', 'nosuid,nodev,mode=1777'));
+  fstab.push(fstabLine(tools.busybox, stage('dev/.cake/busybox'), 'none', 'bind'));
+  fstab.push(fstabLine('/sys', stage('sys'), 'none', 'rbind'));
+  lines.push(`${M} -a -T /dev/fd/0 <<'${FSTAB_END}'`, ...fstab, FSTAB_END);
+  lines.push(ro('"$R/dev/.cake/busybox"'));
   // /sys, read-only all the way down
-  lines.push(`${M} --rbind /sys "$R/sys"`, ro('"$R/sys"'));
+  lines.push(ro('"$R/sys"'));
   for (const s of layout.sysSubmounts) lines.push(`${ro(`"$R"${q(s)}`)} 2>/dev/null || :`);
   // the finished trees into the env, one call each
   lines.push(`${M} --move "$R/proc" ${at(layout.proc)}`);
@@ -145,4 +152,16 @@ export function usernsSetupScript(plan: RunPlan, tools: UsernsTools, layout: Use
   if (plan.hostname !== undefined) lines.push(`${q(tools.busybox)} hostname ${q(plan.hostname)}`);
   lines.push('exec "$@"');
   return lines.join('\n');
+}
+
+const FSTAB_END = 'CAKE_FSTAB_END';
+
+/**
+ * One fstab line for the setup's `mount -a`: space, tab, newline and backslash in a field are
+ * octal escapes, which getmntent(3) decodes (no other byte is special there: a path starts with
+ * `/`, so a line is never a `#` comment, and no line can be the here-document's end). Pure.
+ */
+export function fstabLine(src: string, dst: string, type: string, opts: string): string {
+  const esc = (f: string): string => f.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return `${esc(src)} ${esc(dst)} ${type} ${opts} 0 0`;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { guestCommandWords, shQuote } from '../../../src/run/command.js';
 import type { RunPlan } from '../../../src/run/plan.js';
 import { buildProotCommand, type ProotLayout, type ProotTool } from '../../../src/run/proot-argv.js';
-import { buildUsernsCommand, HOST_HELPER_ENV, usernsSetupScript, type UsernsLayout } from '../../../src/run/userns-argv.js';
+import { buildUsernsCommand, fstabLine, HOST_HELPER_ENV, usernsSetupScript, type UsernsLayout } from '../../../src/run/userns-argv.js';
 import { execFileSync } from 'node:child_process';
 
 function plan(over: Partial<RunPlan> = {}): RunPlan {
@@ -117,6 +117,24 @@ describe('buildUsernsCommand', () => {
     const script = c.args[c.args.indexOf('sh') + 2]!.replace('set -e', '').replace(/^for p .*$/m, '').replace('exec "$@"', '');
     const out = execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
     expect(out.split('\n')).toContain(`mount -i --rbind /we'ird dir "$(touch /tmp/pwned)" /envs/deb/rootfs/m`);
+  });
+  it('mounts the private /dev and /sys in one mount -a call, before making them read-only', () => {
+    const script = usernsSetupScript(plan(), tools, { ...layout, runDir: '/c/my runs/1', console: '/dev/pts/7' }).split('\n');
+    const start = script.indexOf(`'/usr/bin/busybox' mount -i -a -T /dev/fd/0 <<'CAKE_FSTAB_END'`);
+    const end = script.indexOf('CAKE_FSTAB_END');
+    expect(script.slice(start + 1, end)).toEqual([
+      ...['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((n) => `/dev/${n} /c/my\\040runs/1/dev/${n} none bind 0 0`),
+      '/dev/pts/7 /c/my\\040runs/1/dev/console none bind 0 0',
+      'devpts /c/my\\040runs/1/dev/pts devpts newinstance,ptmxmode=0666,mode=0620 0 0',
+      'tmpfs /c/my\\040runs/1/dev/shm tmpfs nosuid,nodev,mode=1777 0 0',
+      '/usr/bin/busybox /c/my\\040runs/1/dev/.cake/busybox none bind 0 0',
+      '/sys /c/my\\040runs/1/sys none rbind 0 0',
+    ]);
+    expect(script.slice(end + 1, end + 3)).toEqual([`'/usr/bin/busybox' mount -i -o remount,bind,ro "$R/dev/.cake/busybox"`, `'/usr/bin/busybox' mount -i -o remount,bind,ro "$R/sys"`]);
+  });
+  it('fstabLine escapes what getmntent splits on, so no path ends a field, a line or the here-document', () => {
+    expect(fstabLine('/a b\tc', '/x\ny\\z', 'none', 'bind')).toBe('/a\\040b\\011c /x\\012y\\134z none bind 0 0');
+    expect(fstabLine('/we\'ird "$(x)"', '/m', 'none', 'rbind').split('\n')).toHaveLength(1);
   });
   it('shQuote round-trips through sh', () => {
     for (const w of ["it's", '', '$(x)', "'"]) expect(execFileSync('/bin/sh', ['-c', `printf %s ${shQuote(w)}`], { encoding: 'utf8' })).toBe(w);
