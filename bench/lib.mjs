@@ -62,9 +62,9 @@ function updateResults(change) {
 const host = () => ({ when: new Date().toISOString(), node: process.version, load: loadavg()[0].toFixed(1), cpus: cpus().length });
 
 /** Records a section: rows of { name, seconds (or ms), cpu? } against the row named `baseline`. */
-export function record(title, rows, baseline, unit = 's') {
+export function record(title, rows, baseline, unit = 's', note = undefined) {
   updateResults((r) => {
-    r.sections[title] = { baseline, unit, ...host(), rows: rows.map((x) => ({ name: x.name, value: x.seconds, ...(x.cpu !== undefined ? { cpu: x.cpu } : {}) })) };
+    r.sections[title] = { baseline, unit, ...(note ? { note } : {}), ...host(), rows: rows.map((x) => ({ name: x.name, value: x.seconds, ...(x.cpu !== undefined ? { cpu: x.cpu } : {}) })) };
   });
 }
 

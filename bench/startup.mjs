@@ -64,8 +64,8 @@ for (const r of results) {
   r.wallRatio = ratio(r.wallMs, node.wallMs);
   r.cpuRatio = ratio(r.cpuMs, node.cpuMs);
 }
-const title = `start-up per call (median of ${rounds} rounds of ${calls} calls)`;
-record(title, results.map((r) => ({ name: r.name, seconds: r.wallMs, cpu: r.cpuMs })), node.name, 'ms');
+const note = `median of ${rounds} rounds of ${calls} calls${base ? `; base: the checkout at ${base}` : ''}`;
+record('start-up per call', results.map((r) => ({ name: r.name, seconds: r.wallMs, cpu: r.cpuMs })), node.name, 'ms', note);
 const plus = (k) => `${(exec[k] - node[k]).toFixed(0)} ms`;
 goal('1', '`cake exec ENV -- /bin/true` start-up <= `node -e 0` + 30 ms, wall and CPU', `+${plus('wallMs')} wall, +${plus('cpuMs')} CPU over node -e 0`, met);
 mkdirSync(CACHE, { recursive: true });

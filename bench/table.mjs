@@ -42,7 +42,7 @@ for (const [id, text] of GOALS) {
 for (const [title, s] of Object.entries(results.sections ?? {})) {
   const base = s.rows.find((r) => r.name === s.baseline);
   const hasCpu = s.rows.some((r) => r.cpu !== undefined);
-  out.push('', `## ${title}`, '', `Measured ${s.when.slice(0, 16).replace('T', ' ')} UTC, Node ${s.node}, ${s.cpus} CPUs, load ${s.load}; baseline: ${s.baseline}.`, '');
+  out.push('', `## ${title}`, '', `Measured ${s.when.slice(0, 16).replace('T', ' ')} UTC, Node ${s.node}, ${s.cpus} CPUs, load ${s.load}; baseline: ${s.baseline}${s.note ? `; ${s.note}` : ''}.`, '');
   out.push(hasCpu ? '| run | wall | vs baseline | CPU | vs baseline |' : '| run | time | vs baseline |', hasCpu ? '|---|---|---|---|---|' : '|---|---|---|');
   for (const r of s.rows) {
     const cells = [r.name, num(r.value, s.unit), ratio(r.value, base?.value)];
