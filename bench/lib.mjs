@@ -1,8 +1,8 @@
 // Shared helpers for the side-by-side benchmarks: run commands N times, take the median,
 // report ratios against a baseline measured in the same run.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '..');
@@ -40,7 +40,43 @@ export function sh(cmd, opts = {}) {
   execFileSync('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'inherit'], ...opts });
 }
 
+/**
+ * The machine-readable results of `npm run bench`: bench/results.json, one entry per report()
+ * section (by title; a later run replaces a section it measures again and keeps the others) and
+ * one per goal of issue 13 that a benchmark judges (goal()). `node bench/table.mjs` turns it into
+ * docs/BENCH.md.
+ */
+export const RESULTS = join(REPO, 'bench/results.json');
+
+function updateResults(change) {
+  let results = { sections: {}, goals: {} };
+  try {
+    results = { ...results, ...JSON.parse(readFileSync(RESULTS, 'utf8')) };
+  } catch {
+    // no results yet
+  }
+  change(results);
+  writeFileSync(RESULTS, JSON.stringify(results, null, 1) + '\n');
+}
+
+const host = () => ({ when: new Date().toISOString(), node: process.version, load: loadavg()[0].toFixed(1), cpus: cpus().length });
+
+/** Records a section: rows of { name, seconds (or ms), cpu? } against the row named `baseline`. */
+export function record(title, rows, baseline, unit = 's', note = undefined) {
+  updateResults((r) => {
+    r.sections[title] = { baseline, unit, ...(note ? { note } : {}), ...host(), rows: rows.map((x) => ({ name: x.name, value: x.seconds, ...(x.cpu !== undefined ? { cpu: x.cpu } : {}) })) };
+  });
+}
+
+/** Records a goal's verdict: its id (issue 13's numbering), what it asks, the figure and whether it is met. */
+export function goal(id, text, figure, met) {
+  updateResults((r) => {
+    r.goals[id] = { text, figure, met, ...host() };
+  });
+}
+
 export function report(title, rows, baseline) {
+  record(title, rows, baseline);
   const baseRow = rows.find((r) => r.name === baseline);
   const base = baseRow?.seconds;
   console.log(`\n## ${title}`);

@@ -5,3 +5,5 @@ const chosen = (process.env.BENCH ?? all.join(',')).split(',');
 for (const name of chosen) {
   await import(`./${name}.mjs`);
 }
+// docs/BENCH.md from bench/results.json, which the benchmarks above updated
+await import('./table.mjs');

@@ -5,11 +5,11 @@
 // `cake --version` (module loading alone) and the userns engine's own exec chain run by hand
 // (unshare, the bind mounts, the chroot: what any engine run costs, cake or not).
 // BENCH_STARTUP_BASE=DIR adds another built checkout's --version and exec to the same rounds.
-// Results: bench/.cache/startup.json. The goal: cake exec <= node -e 0 + 30 ms, CPU and wall.
+// Results: bench/.cache/startup.json and bench/results.json (see lib.mjs). The goal: cake exec <= node -e 0 + 30 ms, CPU and wall.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE, CAKE, measure, median, q, rmrf, tmp } from './lib.mjs';
+import { CACHE, CAKE, goal, measure, median, q, record, rmrf, tmp } from './lib.mjs';
 
 const rounds = Number(process.env.BENCH_STARTUP_ROUNDS ?? 7);
 const calls = Number(process.env.BENCH_STARTUP_CALLS ?? 10);
@@ -64,6 +64,10 @@ for (const r of results) {
   r.wallRatio = ratio(r.wallMs, node.wallMs);
   r.cpuRatio = ratio(r.cpuMs, node.cpuMs);
 }
+const note = `median of ${rounds} rounds of ${calls} calls${base ? `; base: the checkout at ${base}` : ''}`;
+record('start-up per call', results.map((r) => ({ name: r.name, seconds: r.wallMs, cpu: r.cpuMs })), node.name, 'ms', note);
+const plus = (k) => `${(exec[k] - node[k]).toFixed(0)} ms`;
+goal('1', '`cake exec ENV -- /bin/true` start-up <= `node -e 0` + 30 ms, wall and CPU', `+${plus('wallMs')} wall, +${plus('cpuMs')} CPU over node -e 0`, met);
 mkdirSync(CACHE, { recursive: true });
 writeFileSync(join(CACHE, 'startup.json'), JSON.stringify({ rounds, calls, results, goalMet: met }, null, 2) + '\n');
 rmrf(work);

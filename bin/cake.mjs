@@ -11,7 +11,7 @@ const mtime = (u) => {
     return -1;
   }
 };
-const bundle = new URL('../dist/bundle/main.js', import.meta.url);
+const bundle = new URL('../dist/bundle/main.mjs', import.meta.url);
 const plain = new URL('../dist/cli/main.js', import.meta.url);
 const entry = mtime(bundle) >= mtime(plain) ? bundle : plain;
 import(entry.href).then((m) => m.main(process.argv)).catch((err) => {

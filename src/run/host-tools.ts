@@ -72,7 +72,7 @@ function elfRoleOf(path: string): string | undefined {
   return role;
 }
 
-type UsernsTools = { unshare: string; setpriv: string; mount: string; env: string; dumbInit: string; busybox: string };
+type UsernsTools = { unshare: string; setpriv: string; env: string; dumbInit: string; busybox: string };
 
 /**
  * Lookups kept for the rest of the process, by program and PATH: engine selection and the launch
@@ -97,7 +97,6 @@ export async function findUsernsTools(hostEnv: Record<string, string | undefined
   return {
     unshare: unshare ?? (await need('unshare', 'util-linux')),
     setpriv: await need('setpriv', 'util-linux'),
-    mount: await need('mount', 'mount'),
     env: await need('env', 'coreutils'),
     dumbInit: await need('dumb-init', 'dumb-init'),
     busybox: await once('static busybox', hostEnv, () => findStaticBusybox(hostEnv)),

@@ -195,6 +195,15 @@ describe.each(['userns', 'proot'] as const)('%s engine', (engine) => {
   });
 });
 
+describe('userns run directory paths', () => {
+  it('a cache dir with a space, a tab, a newline and a backslash still gets the private /dev and a read-only /sys (the setup escapes them in its fstab)', async () => {
+    const odd = join(scratch, 'odd \t\n\\dir');
+    const check = 'echo x > /dev/null && test -c /dev/null && test -d /dev/pts && touch /dev/shm/a && grep -q " /sys ro," /proc/self/mountinfo && echo ok';
+    const r = await run({ ...spec('userns', ['sh', '-c', check]), cacheDir: odd });
+    expect(r).toMatchObject({ code: 0, stdout: 'ok' });
+  });
+});
+
 describe('engine selection on this host', () => {
   it('auto picks userns, whose self-check passes in full', async () => {
     const c = await chooseEngine('auto', { logger: silentLogger, hostEnv: process.env, cacheDir, kits: foundKits });

@@ -12,7 +12,7 @@ const plan = (over: Partial<RunPlan> = {}): RunPlan => ({
   mounts: [{ src: '/data', dst: '/mnt/data', kind: 'dir', why: 'user', readonly: true }],
   ...over,
 });
-const tools = { unshare: '/usr/bin/unshare', setpriv: '/usr/bin/setpriv', mount: '/usr/bin/mount', env: '/usr/bin/env', dumbInit: '/usr/bin/dumb-init', busybox: '/bin/busybox' };
+const tools = { unshare: '/usr/bin/unshare', setpriv: '/usr/bin/setpriv', env: '/usr/bin/env', dumbInit: '/usr/bin/dumb-init', busybox: '/bin/busybox' };
 const layout: UsernsLayout = { runDir: '/c/runs/1', dev: '/dev', proc: '/proc', sys: '/sys', sysSubmounts: [], terminal: false };
 const prootLayout: ProotLayout = { dev: '/c/runs/1/dev', initRoot: '/c/runs/1/proc-1', busybox: '/bin/busybox' };
 
@@ -20,7 +20,7 @@ describe('read-only binds and the hostname in the argv builders (cake run option
   it('userns: a read-only bind is remounted ro right after its bind; the hostname gets a UTS namespace', () => {
     const p = plan({ hostname: 'web' });
     const script = usernsSetupScript(p, tools, layout);
-    expect(script).toContain(`'/usr/bin/mount' -n --rbind '/data' '/envs/web/rootfs/mnt/data'\n'/usr/bin/mount' -n -o remount,bind,ro '/envs/web/rootfs/mnt/data'`);
+    expect(script).toContain(`'/bin/busybox' mount -i --rbind '/data' '/envs/web/rootfs/mnt/data'\n'/bin/busybox' mount -i -o remount,bind,ro '/envs/web/rootfs/mnt/data'`);
     expect(script).toContain(`'/bin/busybox' hostname 'web'`);
     expect(buildUsernsCommand(p, tools, layout).args).toContain('--uts');
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { guestCommandWords, shQuote } from '../../../src/run/command.js';
 import type { RunPlan } from '../../../src/run/plan.js';
 import { buildProotCommand, type ProotLayout, type ProotTool } from '../../../src/run/proot-argv.js';
-import { buildUsernsCommand, HOST_HELPER_ENV, usernsSetupScript, type UsernsLayout } from '../../../src/run/userns-argv.js';
+import { buildUsernsCommand, fstabLine, HOST_HELPER_ENV, usernsSetupScript, type UsernsLayout } from '../../../src/run/userns-argv.js';
 import { execFileSync } from 'node:child_process';
 
 function plan(over: Partial<RunPlan> = {}): RunPlan {
@@ -68,7 +68,7 @@ describe('buildProotCommand', () => {
 });
 
 describe('buildUsernsCommand', () => {
-  const tools = { unshare: '/usr/bin/unshare', setpriv: '/usr/bin/setpriv', mount: '/bin/mount', env: '/usr/bin/env', dumbInit: '/usr/bin/dumb-init', busybox: '/usr/bin/busybox' };
+  const tools = { unshare: '/usr/bin/unshare', setpriv: '/usr/bin/setpriv', env: '/usr/bin/env', dumbInit: '/usr/bin/dumb-init', busybox: '/usr/bin/busybox' };
   const layout: UsernsLayout = { runDir: '/c/runs/1', dev: '/dev', proc: '/proc', sys: '/sys', dsts: ['/tmp', '/run/data'], sysSubmounts: ['/sys/fs/cgroup'], terminal: false };
   it('is one exec chain: setpriv, unshare, two dumb-inits, the setup shell, env -i, inner unshare, the helper', () => {
     const c = buildUsernsCommand(plan(), tools, layout);
@@ -85,15 +85,15 @@ describe('buildUsernsCommand', () => {
     ]);
     const script = c.args[sh + 2]!.split('\n');
     expect(script[0]).toBe('set -e');
-    expect(script).toContain(`'/bin/mount' -n -t proc -o nosuid,nodev,noexec proc "$R/proc"`);
-    expect(script).toContain(`'/bin/mount' -n -o remount,bind,ro "$R"'/sys/fs/cgroup' 2>/dev/null || :`);
+    expect(script).toContain(`'/usr/bin/busybox' mount -i -t proc -o nosuid,nodev,noexec proc "$R/proc"`);
+    expect(script).toContain(`'/usr/bin/busybox' mount -i -o remount,bind,ro "$R"'/sys/fs/cgroup' 2>/dev/null || :`);
     // the finished trees go in with one call each, then the binds, at the resolved destinations
     expect(script.slice(-6)).toEqual([
-      `'/bin/mount' -n --move "$R/proc" '/envs/deb/rootfs/proc'`,
-      `'/bin/mount' -n --rbind "$R/dev" '/envs/deb/rootfs/dev'`,
-      `'/bin/mount' -n --move "$R/sys" '/envs/deb/rootfs/sys'`,
-      `'/bin/mount' -n --rbind '/tmp' '/envs/deb/rootfs/tmp'`,
-      `'/bin/mount' -n --rbind '/data' '/envs/deb/rootfs/run/data'`,
+      `'/usr/bin/busybox' mount -i --move "$R/proc" '/envs/deb/rootfs/proc'`,
+      `'/usr/bin/busybox' mount -i --rbind "$R/dev" '/envs/deb/rootfs/dev'`,
+      `'/usr/bin/busybox' mount -i --move "$R/sys" '/envs/deb/rootfs/sys'`,
+      `'/usr/bin/busybox' mount -i --rbind '/tmp' '/envs/deb/rootfs/tmp'`,
+      `'/usr/bin/busybox' mount -i --rbind '/data' '/envs/deb/rootfs/run/data'`,
       'exec "$@"',
     ]);
     // no guest variable is in the script (it runs on the host)
@@ -113,10 +113,28 @@ describe('buildUsernsCommand', () => {
     expect(c.args).toContain('2:0');
   });
   it('quotes hostile paths so sh sees them verbatim', () => {
-    const c = buildUsernsCommand(plan({ mounts: [{ src: `/we'ird dir "$(touch /tmp/pwned)"`, dst: '/m', kind: 'dir', why: 'user' }] }), { ...tools, mount: '/bin/echo' }, { ...layout, runDir: '/nonexistent', dsts: undefined });
+    const c = buildUsernsCommand(plan({ mounts: [{ src: `/we'ird dir "$(touch /tmp/pwned)"`, dst: '/m', kind: 'dir', why: 'user' }] }), { ...tools, busybox: '/bin/echo' }, { ...layout, runDir: '/nonexistent', dsts: undefined });
     const script = c.args[c.args.indexOf('sh') + 2]!.replace('set -e', '').replace(/^for p .*$/m, '').replace('exec "$@"', '');
     const out = execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
-    expect(out.endsWith(`--rbind /we'ird dir "$(touch /tmp/pwned)" /envs/deb/rootfs/m`)).toBe(true);
+    expect(out.split('\n')).toContain(`mount -i --rbind /we'ird dir "$(touch /tmp/pwned)" /envs/deb/rootfs/m`);
+  });
+  it('mounts the private /dev and /sys in one mount -a call, before making them read-only', () => {
+    const script = usernsSetupScript(plan(), tools, { ...layout, runDir: '/c/my runs/1', console: '/dev/pts/7' }).split('\n');
+    const start = script.indexOf(`'/usr/bin/busybox' mount -i -a -T /dev/fd/0 <<'CAKE_FSTAB_END'`);
+    const end = script.indexOf('CAKE_FSTAB_END');
+    expect(script.slice(start + 1, end)).toEqual([
+      ...['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((n) => `/dev/${n} /c/my\\040runs/1/dev/${n} none bind 0 0`),
+      '/dev/pts/7 /c/my\\040runs/1/dev/console none bind 0 0',
+      'devpts /c/my\\040runs/1/dev/pts devpts newinstance,ptmxmode=0666,mode=0620 0 0',
+      'tmpfs /c/my\\040runs/1/dev/shm tmpfs nosuid,nodev,mode=1777 0 0',
+      '/usr/bin/busybox /c/my\\040runs/1/dev/.cake/busybox none bind 0 0',
+      '/sys /c/my\\040runs/1/sys none rbind 0 0',
+    ]);
+    expect(script.slice(end + 1, end + 3)).toEqual([`'/usr/bin/busybox' mount -i -o remount,bind,ro "$R/dev/.cake/busybox"`, `'/usr/bin/busybox' mount -i -o remount,bind,ro "$R/sys"`]);
+  });
+  it('fstabLine escapes what getmntent splits on, so no path ends a field, a line or the here-document', () => {
+    expect(fstabLine('/a b\tc', '/x\ny\\z', 'none', 'bind')).toBe('/a\\040b\\011c /x\\012y\\134z none bind 0 0');
+    expect(fstabLine('/we\'ird "$(x)"', '/m', 'none', 'rbind').split('\n')).toHaveLength(1);
   });
   it('shQuote round-trips through sh', () => {
     for (const w of ["it's", '', '$(x)', "'"]) expect(execFileSync('/bin/sh', ['-c', `printf %s ${shQuote(w)}`], { encoding: 'utf8' })).toBe(w);
