@@ -23,8 +23,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { machine } from 'node:os';
 import { closeSync, lstatSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tmpSibling } from '../store/atomic-write.js';
 import { applyFakedOwnership } from '../archive/faked-apply.js';
 import { canonicalSave, formatFakedSave, inodeKey, parseFakedSave, snapshotTable, type FakedEntry, type TableSnapshot } from '../archive/faked-save.js';
 import { diffOwnership, isEmptyDiff, type OwnershipDiff } from '../archive/ownership-diff.js';
@@ -204,7 +205,9 @@ export class FakedDaemon {
   /** Starts faked loaded with `entries`; `workParent` gets a private dir for the save file. */
   static async start(kit: FakerootKit, entries: readonly FakedEntry[], workParent: string): Promise<FakedDaemon> {
     await mkdir(workParent, { recursive: true });
-    const work = await mkdtemp(join(workParent, 'run-'));
+    // named in the temporary scheme gc knows: a run killed with -9 leaves it, and gc removes it
+    const work = tmpSibling(join(workParent, 'run'));
+    await mkdir(work, { mode: 0o700 });
     const save = join(work, 'save');
     let loadFd: number | undefined;
     try {
