@@ -164,6 +164,7 @@ describe('refusals: one line naming the entry and the reason, and a hint (item 1
     ['truncated', tar(file('a', 'a')).subarray(0, 600), /^truncated tar archive/],
     ['traversal', tar(file('../x', 'x')), /^unsafe archive entry "\.\.\/x": '\.\.' component$/],
     ['missing link target', tar(entry({ name: 'l', type: 'hardlink', linkname: 'nowhere' })), /^archive entry "l": hard link target "nowhere" does not exist$/],
+    ['malformed number', tar(file('a', 'a'), entry({ name: 'f', patch: [[124, Buffer.from('00000000003x', 'latin1')]] }, 'abc')), /^archive entry "f": field size is not an octal number \("00000000003x"\)$/],
     ['component too long', tar(pax([['path', 'n'.repeat(300)]]), file('x', 'x')), /^archive entry "n+…": its name is longer than this filesystem allows \(ENAMETOOLONG\)$/],
   ];
   it.each(cases)('%s', async (_what, data, message) => {
