@@ -278,7 +278,7 @@ class Transfer {
         this.hashed += chunk.length;
         received += chunk.length;
         this.progress?.update(this.hashed);
-        floor.feed(chunk.length);
+        if (this.total === undefined || this.hashed < this.total) floor.feed(chunk.length); // the last chunk is never too slow
       }
     } catch (err) {
       discard(res.body);
