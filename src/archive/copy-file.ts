@@ -8,7 +8,7 @@
  * `copyFileSync` (reflink, else copy_file_range/sendfile in the kernel).
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, writeSync, constants as C, type Stats } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, writeSync, constants as C, type Stats } from 'node:fs';
 import type { FsPath } from './tree-walk.js';
 import { CakeError } from '../model/errors.js';
 
@@ -30,7 +30,8 @@ export function copyFileKeepingHoles(src: FsPath, dst: FsPath, o: { follow?: boo
     const st = fstatSync(from);
     if (!st.isFile()) throw new CakeError('io', `cannot copy ${src.toString()}: it is not a regular file`, { hint: 'name a regular file' });
     if (!mayHaveHoles(st)) {
-      copyFileSync(src, dst, C.COPYFILE_FICLONE | C.COPYFILE_EXCL);
+      // the file opened above, not what the path names now (a swap to a symlink after the check)
+      copyFileSync(existsSync(`/proc/self/fd/${from}`) ? `/proc/self/fd/${from}` : src, dst, C.COPYFILE_FICLONE | C.COPYFILE_EXCL);
       return;
     }
     const to = openSync(dst, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);

@@ -12,6 +12,7 @@
 import { BLOCK, badArchive, MAX_META_SIZE, checkSparseMap, checksumOk, isZeroBlock, padding, parsePax,
   parseSparse10, readNumber, readOldSparse, readString, type PaxRecords, type Segment } from './tar-header.js';
 import { decodeEntry, show, type EntryHandler, type EntrySink, type TarEntry } from './tar-entry.js';
+import { CakeError } from '../model/errors.js';
 
 export { show, type EntryHandler, type EntrySink, type EntryType, type TarEntry } from './tar-entry.js';
 
@@ -138,7 +139,7 @@ export class TarReader {
     }
     if (this.entryStart < 0) this.entryStart = at;
     const flag = String.fromCharCode(buf[off + 156]!);
-    const size = readNumber(buf, off + 124, 12, 'size');
+    const size = namingEntry(buf, off, () => readNumber(buf, off + 124, 12, 'size'));
     if (size < 0) throw bad(`invalid tar header at byte ${at}: negative size`);
 
     if (flag === 'L' || flag === 'K' || flag === 'x' || flag === 'g' || flag === 'X') {
@@ -152,12 +153,12 @@ export class TarReader {
       return;
     }
     this.entries++;
-    const { entry, kind, dataSize, sparse } = decodeEntry(buf, off, this.entryStart, {
+    const { entry, kind, dataSize, sparse } = namingEntry(buf, off, () => decodeEntry(buf, off, this.entryStart, {
       longName: this.longName,
       longLink: this.longLink,
       pax: this.pax,
       global: this.global,
-    });
+    }));
     this.longName = this.longLink = this.pax = null;
     this.entryStart = -1;
     this.remaining = dataSize;
@@ -282,5 +283,15 @@ export class TarReader {
         break;
       }
     }
+  }
+}
+
+/** Runs `fn`; a malformed header field it meets is refused naming the entry (its header name). */
+function namingEntry<T>(buf: Buffer, off: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (!(err instanceof CakeError) || !err.message.startsWith('tar header ')) throw err;
+    throw bad(`archive entry "${show(readString(buf, off, 100))}": ${err.message.slice('tar header '.length)}`);
   }
 }

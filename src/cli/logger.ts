@@ -27,9 +27,13 @@ function formatBytes(n: number): string {
 }
 export { formatBytes };
 
+/** How often a progress that runs long says where it is on a non-TTY (a log, CI). */
+export const NON_TTY_PROGRESS_MS = 30_000;
+
 /**
- * The CLI's logger: everything on stderr; progress bars only on a TTY (a single final line
- * otherwise is not printed either, to keep logs clean).
+ * The CLI's logger: everything on stderr; progress bars only on a TTY. On a non-TTY a progress
+ * prints nothing for short work and one "what is happening" line every NON_TTY_PROGRESS_MS for
+ * long work (a slow download), so a log shows it is alive and how far it got.
  */
 export class CliLogger implements Logger {
   readonly chalk: ChalkInstance;
@@ -58,7 +62,7 @@ export class CliLogger implements Logger {
   }
 
   progress(label: string, total: number | undefined, unit: 'bytes' | 'items'): Progress {
-    if (!this.isTTY) return { update() {}, stop() {} };
+    if (!this.isTTY) return this.lineProgress(label, total, unit);
     const fmt =
       total === undefined
         ? `${label} {value_fmt}`
@@ -86,6 +90,21 @@ export class CliLogger implements Logger {
       stop() {
         bar.stop();
       },
+    };
+  }
+
+  private lineProgress(label: string, total: number | undefined, unit: 'bytes' | 'items'): Progress {
+    const fmt = (n: number): string => (unit === 'bytes' ? formatBytes(n) : String(n));
+    let next = Date.now() + NON_TTY_PROGRESS_MS;
+    return {
+      update: (done: number) => {
+        const now = Date.now();
+        if (now < next) return;
+        next = now + NON_TTY_PROGRESS_MS;
+        const of = total === undefined || total <= 0 ? '' : ` of ${fmt(total)} (${Math.floor((done / total) * 100)}%)`;
+        this.opts.stderr.write(`${label}: ${fmt(done)}${of} so far\n`);
+      },
+      stop() {},
     };
   }
 }

@@ -54,13 +54,18 @@ function tmpBeside(host: string): string {
   return posix.join(posix.dirname(host), `.cake-new-${process.pid}-${seq++}`);
 }
 
-/** Writes a file (content or a copy of a host file) at guest path `dest`, root-owned with `mode`. */
-export async function writeGuestFile(root: string, table: OwnershipTable, dest: string, data: { content: string | Buffer } | { copyOf: string }, mode: number): Promise<void> {
+/**
+ * Writes a file (content or a copy of a file) at guest path `dest`, root-owned with `mode`. The
+ * copy keeps holes and never follows a symlink or opens a fifo at `copyOf` (a path resolved in
+ * another env may be swapped by its guest after planning), unless `follow` (a recipe's own
+ * `copy:` source, named by its author); the temporary is created new, never through a symlink.
+ */
+export async function writeGuestFile(root: string, table: OwnershipTable, dest: string, data: { content: string | Buffer } | { copyOf: string; follow?: boolean }, mode: number): Promise<void> {
   const { host, key } = await place(root, table, dest);
   const tmp = tmpBeside(host);
   try {
-    if ('content' in data) writeFileSync(tmp, data.content, { mode: 0o600 });
-    else copyFileKeepingHoles(data.copyOf, tmp, { follow: true });
+    if ('content' in data) writeFileSync(tmp, data.content, { mode: 0o600, flag: 'wx' });
+    else copyFileKeepingHoles(data.copyOf, tmp, { follow: data.follow === true });
     const disk = mode | 0o600;
     chmodSync(tmp, disk);
     replace(tmp, host);

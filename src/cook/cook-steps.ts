@@ -131,7 +131,7 @@ async function copyStep(step: Extract<Step, { kind: 'copy' }>, state: WorkState)
     if (st.isDirectory()) await copyTreeIn(state, src, step.to.replace(/\/$/, '') || '/', step.mode);
     else {
       const dest = intoDir ? posix.join(step.to, posix.basename(src)) : step.to;
-      await writeGuestFile(state.root, state.ownership, dest, { copyOf: src }, step.mode ?? copyMode(st));
+      await writeGuestFile(state.root, state.ownership, dest, { copyOf: src, follow: true }, step.mode ?? copyMode(st));
     }
   }
 }

@@ -3,8 +3,9 @@
  * private fakeroot prefix, and guest scripts run through the engine with their output captured in a
  * log file (whose tail becomes the error message when a run fails).
  */
-import { closeSync, copyFileSync, constants as C, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { copyFileKeepingHoles } from '../archive/copy-file.js';
 import { extractTar } from '../archive/extract.js';
 import { CakeError, isErrno } from '../model/errors.js';
 import { runInEnv, type EngineDeps, type GuestEnv } from '../run/engine.js';
@@ -34,7 +35,7 @@ export const DPKG_ENV: Readonly<Record<string, string>> = {
 
 /**
  * Puts each record's verified blob into the tree under GUEST_DEBS with apt's file name: a hard link
- * when the store is on the same filesystem, else a copy. Returns recordKey → guest path.
+ * when the store is on the same filesystem, else a copy (reflink or hole-keeping). Returns recordKey → guest path.
  */
 export function stageDebs(root: string, records: readonly PackageRecord[], blobPath: (p: PackageRecord) => string): Map<string, string> {
   const dir = join(root, GUEST_DEBS);
@@ -51,7 +52,8 @@ export function stageDebs(root: string, records: readonly PackageRecord[], blobP
         continue;
       }
       if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EPERM') && !isErrno(err, 'EMLINK')) throw err;
-      copyFileSync(blobPath(p), dst, C.COPYFILE_FICLONE);
+      // a new file (never through a symlink at dst), holes kept
+      copyFileKeepingHoles(blobPath(p), dst);
     }
     out.set(recordKey(p), `${GUEST_DEBS}/${file}`);
   }

@@ -5,6 +5,7 @@ import { parseSha256 } from '../model/digest.js';
 import { CakeError, isErrno } from '../model/errors.js';
 import type { Logger, Progress } from '../model/logger.js';
 import { displayUrl } from './http-errors.js';
+import { RateFloor, TOO_SLOW } from './rate-floor.js';
 import { RetryableFailure, withRetries, type RetryPolicy } from './retry.js';
 import { contentRangeStart, discard, type OpenInit, type OpenResponse } from './transport.js';
 
@@ -45,9 +46,10 @@ export interface DownloadContext {
 export const MIN_PROGRESS_BYTES = 64 * 1024;
 
 /** Which idle timeout ended the attempt (looking through CakeErrors and RetryableFailures), if one did. */
-function stallKind(err: unknown): 'headers' | 'body' | undefined {
+function stallKind(err: unknown): 'headers' | 'body' | 'slow' | undefined {
   for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; depth++) {
     const code = (e as { code?: unknown }).code;
+    if (code === TOO_SLOW) return 'slow';
     if (code === 'UND_ERR_BODY_TIMEOUT') return 'body';
     if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'headers';
     e = (e as { cause?: unknown }).cause;
@@ -163,18 +165,20 @@ class Transfer {
     } catch (err) {
       const kind = stallKind(err);
       if (kind === undefined || this.opts.signal?.aborted) throw err;
-      this.stalledMs += this.ctx.stallTimeoutMs[kind];
+      const waited = this.ctx.stallTimeoutMs[kind === 'slow' ? 'body' : kind];
+      this.stalledMs += waited;
       this.stalls += 1;
       const of = this.total !== undefined ? ` of ${this.total}` : '';
       if (this.stalledMs < this.ctx.maxStallMs) {
         // Said on every stall, TTY or not: the user has just waited a whole idle timeout for nothing.
         const left = Math.ceil((this.ctx.maxStallMs - this.stalledMs) / 1000);
-        this.ctx.logger.warn(`GET ${displayUrl(this.url)}: no data for ${Math.round(this.ctx.stallTimeoutMs[kind] / 1000)} s (received ${this.hashed}${of} bytes); asking again (gives up after ${left} s more without data)`);
+        const what = kind === 'slow' ? `less than ${MIN_PROGRESS_BYTES >> 10} KiB in ${Math.round(waited / 1000)} s` : `no data for ${Math.round(waited / 1000)} s`;
+        this.ctx.logger.warn(`GET ${displayUrl(this.url)}: ${what} (received ${this.hashed}${of} bytes); asking again (gives up after ${left} s more without data)`);
         throw err;
       }
       throw new CakeError(
         'network',
-        `GET ${displayUrl(this.url)}: the server stopped sending: no data for ${Math.round(this.stalledMs / 1000)} s in total over ${this.stalls} attempt${this.stalls === 1 ? '' : 's'} (received ${this.hashed}${of} bytes)`,
+        `GET ${displayUrl(this.url)}: ${kind === 'slow' ? `the server is far too slow: less than ${MIN_PROGRESS_BYTES >> 10} KiB in ${Math.round(waited / 1000)} s,` : 'the server stopped sending: no data for'} ${Math.round(this.stalledMs / 1000)} s in total over ${this.stalls} attempt${this.stalls === 1 ? '' : 's'} (received ${this.hashed}${of} bytes)`,
         { hint: 'the server or the network is stuck or far too slow; try again later or use another mirror (what arrived is kept and resumed next time); CAKE_NET_TIMEOUT=SECONDS sets how long a silent server is waited for', cause: err },
       );
     }
@@ -256,6 +260,7 @@ class Transfer {
       throw new CakeError('io', `cannot write ${this.path}: ${(err as Error).message}`, { cause: err });
     }
     let received = 0;
+    const floor = new RateFloor(this.ctx.stallTimeoutMs.body, MIN_PROGRESS_BYTES);
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (limit !== undefined && this.hashed + chunk.length > limit) {
@@ -273,6 +278,7 @@ class Transfer {
         this.hashed += chunk.length;
         received += chunk.length;
         this.progress?.update(this.hashed);
+        if (this.total === undefined || this.hashed < this.total) floor.feed(chunk.length); // the last chunk is never too slow
       }
     } catch (err) {
       discard(res.body);

@@ -26,6 +26,7 @@ const TRANSIENT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
+  'CAKE_TOO_SLOW', // rate-floor.ts: a body that trickles below the floor
 ]);
 
 /** The errno/undici code of `err`, looking through AggregateError (happy eyeballs) and `cause`. */

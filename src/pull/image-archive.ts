@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { decompress } from '../archive/decompress.js';
 import { extractTar } from '../archive/extract.js';
 import { removeTreeSync } from '../archive/remove-tree.js';
+import { BLOCK, checksumOk } from '../archive/tar-header.js';
 import { TarReader } from '../archive/tar-reader.js';
 import { CakeError } from '../model/errors.js';
 import type { Platform } from '../model/platform.js';
@@ -74,7 +75,9 @@ export async function probeLocalFile(file: string, max = 8): Promise<LocalFileKi
       try {
         reader.write(chunk as Buffer);
       } catch {
-        notTar = names.length === 0;
+        // a first header that checks out is a tar with a bad entry (a sparse map that does not add
+        // up, a malformed number): the extraction refuses it naming the entry and the reason
+        notTar = names.length === 0 && !(head.length >= BLOCK && checksumOk(head, 0));
         ended = false;
         break;
       }

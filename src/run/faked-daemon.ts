@@ -4,8 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tmpSibling } from '../store/atomic-write.js';
 import { formatFakedSave, parseFakedSave, type FakedEntry } from '../archive/faked-save.js';
 import { CakeError } from '../model/errors.js';
 import type { FakerootKit } from './kit-provider.js';
@@ -24,7 +25,9 @@ export class FakedDaemon {
   /** Starts faked loaded with `entries`; `workParent` gets a private dir for the save file. */
   static async start(kit: FakerootKit, entries: readonly FakedEntry[], workParent: string): Promise<FakedDaemon> {
     await mkdir(workParent, { recursive: true });
-    const work = await mkdtemp(join(workParent, 'run-'));
+    // named in the temporary scheme gc knows: a run killed with -9 leaves it, and gc removes it
+    const work = tmpSibling(join(workParent, 'run'));
+    await mkdir(work, { mode: 0o700 });
     const save = join(work, 'save');
     let loadFd: number | undefined;
     try {

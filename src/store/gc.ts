@@ -143,7 +143,8 @@ async function collect(deps: GcDeps): Promise<GcReport> {
   freed += removed.bytes;
   let tmp = outside.files;
   for (const f of readdirSafe(paths.tmp)) {
-    const m = /\.(\d+)\.[0-9a-f]+$/.exec(f);
+    // NAME.PID.RAND, and bake's and boot's work dirs (bake-PID-RAND: src/bake/work-dir.ts)
+    const m = /\.(\d+)\.[0-9a-f]+$/.exec(f) ?? /^(?:bake|boot)-(\d+)-[0-9a-f]+$/.exec(f);
     // Partial downloads (download-*.part) are kept: the next pull resumes them.
     if (!m || pidMayOwn(Number(m[1]))) continue;
     const p = join(paths.tmp, f);

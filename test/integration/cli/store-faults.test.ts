@@ -240,7 +240,7 @@ describe('the store against guest-made objects and faults (built CLI)', () => {
     expect(rm.code, rm.stderr).toBe(0);
   });
 
-  it('gc removes the leftovers of killed commands: export temporaries, stale locks, kernel unpack dirs, skeletons, staging dirs', async () => {
+  it('gc removes the leftovers of killed commands: export temporaries, stale locks, kernel unpack dirs, bake and faked work dirs, skeletons, staging dirs', async () => {
     const h = home();
     expect((await cake(h, ['pull', tarball, '--name', 'keep'])).code).toBe(0);
     // a real export killed with -9 while it writes (a 1 TiB sparse file keeps it busy)
@@ -267,8 +267,14 @@ describe('the store against guest-made objects and faults (built CLI)', () => {
     // a self-check result a failing exec could not finish writing (a full disk)
     mkdirSync(join(h, 'cache/v1/engine/self-check'), { recursive: true });
     writeFileSync(join(h, `cache/v1/engine/self-check/0123.json.${dead}.tmp`), '{"key"');
+    // the work dir of a killed bake (its image under construction)
+    mkdirSync(join(h, `v1/store/tmp/bake-${dead}-0a0b0c0d/farm`), { recursive: true });
+    // the work dir of a recorder's faked whose cake was killed (its save file in it)
+    mkdirSync(join(h, `cache/v1/engine/faked/.run.cake-tmp-${dead}-0a0b0c0d`), { recursive: true });
+    writeFileSync(join(h, `cache/v1/engine/faked/.run.cake-tmp-${dead}-0a0b0c0d/save`), '');
     const gc = await cake(h, ['gc']);
     expect(gc.code, gc.stderr).toBe(0);
+    expect(readdirSync(join(h, 'cache/v1/engine/faked'))).toEqual([]);
     expect(readdirSync(outDir)).toEqual([]);
     expect(readdirSync(kernels)).toEqual(['ab'.repeat(32)]);
     expect(readdirSync(ENV(h))).toEqual(['keep']);

@@ -1,4 +1,5 @@
-import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, chmodSync, readSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, chmodSync, readSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -75,5 +76,30 @@ describe('copyFileKeepingHoles', () => {
     expect(() => copyFileKeepingHoles(src, dst)).toThrow(/EEXIST/);
     symlinkSync(src, join(dir, 'link'));
     expect(() => copyFileKeepingHoles(join(dir, 'link'), join(dir, 'c2'))).toThrow(/ELOOP/);
+  });
+});
+
+describe('copyFileKeepingHoles on guest-made objects', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cake-copy-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a fifo at once (never blocks on it) and a directory, naming them', () => {
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    const t0 = Date.now();
+    expect(() => copyFileKeepingHoles(join(dir, 'fifo'), join(dir, 'c1'))).toThrow(/fifo: it is not a regular file/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(() => copyFileKeepingHoles(dir, join(dir, 'c2'))).toThrow(/it is not a regular file/);
+    expect(existsSync(join(dir, 'c1'))).toBe(false);
+  });
+
+  it('never writes through a symlink at the destination', () => {
+    writeFileSync(join(dir, 'src'), 'new');
+    writeFileSync(join(dir, 'victim'), 'host file');
+    symlinkSync(join(dir, 'victim'), join(dir, 'dst'));
+    expect(() => copyFileKeepingHoles(join(dir, 'src'), join(dir, 'dst'))).toThrow(/EEXIST/);
+    expect(readFileSync(join(dir, 'victim'), 'utf8')).toBe('host file');
   });
 });

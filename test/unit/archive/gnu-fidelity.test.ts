@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CakeError } from '../../../src/model/errors.js';
 import { getOwner } from '../../../src/model/ownership.js';
-import { dir, entry, file, pax, sandbox, tar, type Sandbox } from '../../helpers/tar-build.js';
+import { dir, entry, file, header, pad, pax, sandbox, tar, type Sandbox } from '../../helpers/tar-build.js';
 
 const boxes: Sandbox[] = [];
 afterEach(() => {
@@ -103,6 +103,32 @@ describe('dialects GNU tar reads (item 18)', () => {
     expect(t.cake).toEqual(t.bsd);
   });
 
+  it('a GNU sparse map that does not add up to the stored size: GNU tar and bsdtar disagree on what follows, so cake refuses, naming the entry and why', async () => {
+    const o = (n: number): Buffer => Buffer.from(n.toString(8).padStart(11, '0') + '\u0000', 'latin1');
+    const sparse = (map: number[], stored: number, data: string): Buffer =>
+      tar(header({ name: 's', type: 'S', format: 'gnu', size: stored, patch: [[386, Buffer.concat(map.map(o))], [483, o(10)]] }), pad(Buffer.from(data)), file('after', 'A'));
+    // the map covers less than is stored: GNU tar extracts `after`, bsdtar stops at a damaged archive
+    const short = sparse([0, 4], 8, '12345678');
+    const long = sparse([0, 4, 6, 4], 4, 'abcd');
+    for (const [data, message, gnuAfter, bsdAfter] of [
+      [short, 's: sparse map covers 4 bytes but the entry stores 8', true, false],
+      [long, 's: sparse map covers 8 bytes but the entry stores 4', false, true],
+    ] as const) {
+      const b = box();
+      const err = await b.extract(data).then(() => null, (e: unknown) => e);
+      expect((err as CakeError).message).toBe(message);
+      expect((err as CakeError).hint).toMatch(/damaged/);
+      const f = join(b.parent, 'in.tar');
+      writeFileSync(f, data);
+      for (const [tool, after] of [['tar', gnuAfter], ['bsdtar', bsdAfter]] as const) {
+        const out = join(b.parent, tool);
+        mkdirSync(out);
+        spawnSync(tool, ['-x', '-f', f, '-C', out], { stdio: 'ignore' });
+        expect(readdirSync(out).includes('after'), `${tool} extracts after`).toBe(after);
+      }
+    }
+  });
+
   it('absolute names land inside the target, like GNU tar and bsdtar', async () => {
     const t = await threeWays(tar(file('/tmp/moo', 'm'), file('//x', 'x')));
     expect(t.cake.filter((l) => !l.startsWith('tmp ')).sort()).toEqual(t.gnu.filter((l) => !l.startsWith('tmp ')).sort());
@@ -138,6 +164,7 @@ describe('refusals: one line naming the entry and the reason, and a hint (item 1
     ['truncated', tar(file('a', 'a')).subarray(0, 600), /^truncated tar archive/],
     ['traversal', tar(file('../x', 'x')), /^unsafe archive entry "\.\.\/x": '\.\.' component$/],
     ['missing link target', tar(entry({ name: 'l', type: 'hardlink', linkname: 'nowhere' })), /^archive entry "l": hard link target "nowhere" does not exist$/],
+    ['malformed number', tar(file('a', 'a'), entry({ name: 'f', patch: [[124, Buffer.from('00000000003x', 'latin1')]] }, 'abc')), /^archive entry "f": field size is not an octal number \("00000000003x"\)$/],
     ['component too long', tar(pax([['path', 'n'.repeat(300)]]), file('x', 'x')), /^archive entry "n+…": its name is longer than this filesystem allows \(ENAMETOOLONG\)$/],
   ];
   it.each(cases)('%s', async (_what, data, message) => {

@@ -68,6 +68,18 @@ describe('stageDebs', () => {
     expect(m.get('passwd 1:4.13 amd64')).toBe('/.cake-bootstrap/debs/passwd_1%3a4.13_amd64.deb');
     expect(readFileSync(join(root, '.cake-bootstrap/debs/passwd_1%3a4.13_amd64.deb'), 'utf8')).toBe('deb');
   });
+
+  it('copies a blob from another filesystem as a new file (the hole-keeping copy)', () => {
+    const root = tmp();
+    const store = mkdtempSync('/dev/shm/cake-guest-store-');
+    dirs.push(store);
+    writeFileSync(join(store, 'blob'), 'deb');
+    expect(lstatSync(store).dev).not.toBe(lstatSync(root).dev);
+    const m = stageDebs(root, [{ name: 'passwd', version: '1:4.13', arch: 'amd64' } as never], () => join(store, 'blob'));
+    const staged = join(root, m.get('passwd 1:4.13 amd64')!);
+    expect(readFileSync(staged, 'utf8')).toBe('deb');
+    expect(lstatSync(staged).ino).not.toBe(lstatSync(join(store, 'blob')).ino);
+  });
 });
 
 describe('shWord', () => {

@@ -245,6 +245,41 @@ describe('HttpClient.download', () => {
     expect(warned[0]).toMatch(/^warn GET http:\/\/\S+\/blob: no data for 0 s \(received 4096 of 1048699 bytes\); asking again \(gives up after 1 s more without data\)$/);
   });
 
+  it('gives up on a server that trickles a few bytes now and then (never silent long enough for the idle timeout), in bounded time', async () => {
+    // 200 bytes every 50 ms: 4 KiB/s, under the 64 KiB floor of each 400 ms window
+    server.handle('/trickle', async (_req, res) => {
+      res.writeHead(200, { 'content-length': String(data.length) });
+      for (let at = 0; at < data.length && !res.destroyed; at += 200) {
+        res.write(data.subarray(at, at + 200));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      res.end();
+    });
+    const { logger, lines } = recordingLogger();
+    const t0 = Date.now();
+    const err = await rejection(client({ bodyTimeoutMs: 400, maxStallMs: 1200, logger }).download(server.url('/trickle'), part, { expectedSha256: sha }));
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(err.code).toBe('network');
+    expect(err.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/trickle: the server is far too slow: less than 64 KiB in 0 s, 1 s in total over 3 attempts \(received \d+ of 1048699 bytes\)$/);
+    const warned = lines.filter((l) => l.startsWith('warn'));
+    expect(warned).toHaveLength(2);
+    expect(warned[0]).toMatch(/: less than 64 KiB in 0 s \(received \d+ of 1048699 bytes\); asking again/);
+  });
+
+  it('a slow but steady server is not cut off: each window brings more than the floor', async () => {
+    // 128 KiB every 100 ms: about a second for the whole file, windows of 300 ms
+    server.handle('/steady', async (_req, res) => {
+      res.writeHead(200, { 'content-length': String(data.length) });
+      for (let at = 0; at < data.length; at += 128 * 1024) {
+        res.write(data.subarray(at, at + 128 * 1024));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      res.end();
+    });
+    const res = await client({ bodyTimeoutMs: 300, maxStallMs: 600 }).download(server.url('/steady'), part, { expectedSha256: sha });
+    expect(res).toMatchObject({ sha256: sha, attempts: 1 });
+  });
+
   it('a dribble of tiny attempts does not count as progress', async () => {
     for (let i = 0; i < 20; i++) server.fail('/blob', { type: 'drop', afterBytes: 1000 * (i + 1) });
     const err = await rejection(client({ retries: 2 }).download(server.url('/blob'), part, { expectedSha256: sha }));

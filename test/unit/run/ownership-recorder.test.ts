@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,11 +7,13 @@ import { snapshotTable } from '../../../src/archive/faked-save.js';
 import type { OwnershipTable } from '../../../src/model/ownership.js';
 import { kitKey, prepareFakerootKit } from '../../../src/kit/fakeroot.js';
 import { kitDebs } from '../../../src/kit/kit-deb.js';
-import { applySaved, FAKEROOT_GUEST_DIR, whyNotRecorded, withFakeroot } from '../../../src/run/ownership-recorder.js';
+import { applySaved, FakedDaemon, FAKEROOT_GUEST_DIR, whyNotRecorded, withFakeroot } from '../../../src/run/ownership-recorder.js';
 import { GROUPS_GUEST_DIR, GROUPS_SHIM } from '../../../src/run/groups-shim.js';
 import { OWNER_GUEST_DIR, OWNER_SHIM } from '../../../src/run/owner-shim.js';
 import { defaultRunOptions } from '../../../src/model/run-options.js';
 import { unrecordedModesWarning } from '../../../src/run/unrecorded-modes.js';
+import { tmpOwnerPid } from '../../../src/store/atomic-write.js';
+import { missing } from '../../helpers/tools.js';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -170,5 +172,25 @@ describe('fakeroot kits', () => {
     expect(() => readlinkSync(join(kit.libraryPath, 'libhost.so'))).toThrow();
     expect(await prepareFakerootKit(debs, cache)).toEqual(kit);
     await expect(prepareFakerootKit(debs.slice(1), join(work, 'other'))).rejects.toThrow(/lack a glibc loader, libc\.so\.6/);
+  });
+});
+
+const HOST_LDSO = ['/lib64/ld-linux-x86-64.so.2', '/lib/ld-linux-aarch64.so.1'].find((p) => existsSync(p));
+const HOST_LIBS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib/aarch64-linux-gnu'].filter((p) => existsSync(p)).join(':');
+
+describe.skipIf(missing('faked-sysv and a glibc loader (fakeroot)', existsSync('/usr/bin/faked-sysv') && HOST_LDSO !== undefined))("faked's work dir", () => {
+  it('is named in the temporary scheme gc sweeps (a run killed with -9 leaves it) and removed on stop', async () => {
+    const parent = join(tmp(), 'faked');
+    const kit = { dir: '/', ldso: HOST_LDSO!, libraryPath: HOST_LIBS, faked: '/usr/bin/faked-sysv', libDir: '/' };
+    const faked = await FakedDaemon.start(kit, [], parent);
+    try {
+      const [work, ...more] = readdirSync(parent);
+      expect(more).toEqual([]);
+      expect(tmpOwnerPid(work!)).toBe(process.pid);
+      expect(lstatSync(join(parent, work!)).mode & 0o777).toBe(0o700);
+    } finally {
+      await faked.stop();
+    }
+    expect(readdirSync(parent)).toEqual([]);
   });
 });
