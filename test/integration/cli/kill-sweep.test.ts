@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { missingCommands } from '../../helpers/tools.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAKE, cake, freshHome, type CakeResult } from '../../helpers/cli.js';
+import { fakeBzImage } from '../../helpers/fake-kernel.js';
 import { createBusyboxRootfs } from '../../helpers/busybox-rootfs.js';
 import { TestHttpServer } from '../../helpers/http-server.js';
 import { TestRegistry, uploadImage } from '../../helpers/registry.js';
@@ -27,14 +28,6 @@ import { image, layer } from '../oci/images.js';
 const HOST_ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
 const BAKE_TOOLS = ['mkfs.ext4', 'mkfs.vfat', 'mcopy', 'syslinux'];
 
-/** A fake x86 bzImage: a setup header naming a release, nothing to boot. */
-function fakeBzImage(path: string): void {
-  const b = Buffer.alloc(4096);
-  b.write('HdrS', 0x202, 'latin1');
-  b.writeUInt16LE(0x100, 0x20e);
-  b.write('6.1.0-fake (cake test) #1\0', 0x300, 'latin1');
-  writeFileSync(path, b);
-}
 const SDE = { SOURCE_DATE_EPOCH: '1700000000' };
 
 interface Scenario {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAKE, cake, freshHome } from '../../helpers/cli.js';
+import { fakeBzImage } from '../../helpers/fake-kernel.js';
 import { busyboxTarball } from '../cook/fixtures.js';
 
 const GiB = 2 ** 30;
@@ -39,14 +40,6 @@ function leftovers(home: string): string[] {
   return out;
 }
 
-/** A fake x86 bzImage: a setup header naming a release, nothing to boot (the bake is interrupted before it matters). */
-function fakeBzImage(path: string): void {
-  const b = Buffer.alloc(4096);
-  b.write('HdrS', 0x202, 'latin1');
-  b.writeUInt16LE(0x100, 0x20e);
-  b.write('6.1.0-fake (cake test) #1\0', 0x300, 'latin1');
-  writeFileSync(path, b);
-}
 
 describe('sparse giants in an env (built CLI)', () => {
   let work: string;
