@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CakeError } from '../../../src/model/errors.js';
 import { lockOf, readPullLock, writePullLock } from '../../../src/pull/pull-lock.js';
 import type { EnvRecord } from '../../../src/store/env-record.js';
+import { cakeError } from '../../helpers/expect-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cake-lock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,15 +34,7 @@ const record: EnvRecord = {
   },
 };
 
-function caught(fn: () => unknown): CakeError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CakeError);
-    return err as CakeError;
-  }
-  throw new Error('expected a CakeError');
-}
+const caught = cakeError;
 
 describe('pull locks', () => {
   it('round-trips the lock of an archive env', () => {
