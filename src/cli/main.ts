@@ -1,4 +1,4 @@
-import { CakeError, toCakeError } from '../model/errors.js';
+import { CakeError, OptionError, toCakeError } from '../model/errors.js';
 import { splitArgv, type SplitArgv } from './argv.js';
 import type { CommandSpec } from './command-table.js';
 import type { CliContext } from './context.js';
@@ -141,6 +141,14 @@ export async function main(argv: string[]): Promise<void> {
   process.exitCode = controller.signal.aborted && exitCode !== 0 ? 130 : exitCode;
 }
 
+/** Request options whose flag is not their kebab-case spelling. */
+const FLAG_OF: Readonly<Record<string, string>> = { moduleDirs: 'modules', binds: 'bind' };
+
+/** The flag of a request option that domain code names in an OptionError: `expectSha256` → `--expect-sha256`. */
+export function flagOf(option: string): string {
+  return `--${FLAG_OF[option] ?? option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 function reportError(err: unknown, logger: CliLogger, env: Record<string, string | undefined>): number {
   const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
   if (err instanceof Error && typeof code === 'string' && code.startsWith('commander.')) {
@@ -150,7 +158,8 @@ function reportError(err: unknown, logger: CliLogger, env: Record<string, string
     return 2;
   }
   const e = toCakeError(err);
-  logger.error(e.message, e.hint);
+  if (e instanceof OptionError) logger.error(e.worded(flagOf), e.wordedHint(flagOf));
+  else logger.error(e.message, e.hint);
   if (env.CAKE_DEBUG === '1') {
     process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
     let cause = (err as Error)?.cause;

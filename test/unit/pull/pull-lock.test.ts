@@ -47,7 +47,9 @@ describe('pull locks', () => {
   });
 
   it('refuses envs of other kinds and files that are not locks, naming the file', () => {
-    expect(caught(() => lockOf({ ...record, source: { kind: 'registry', ref: 'alpine' }, resolved: {} })).message).toContain('--lock applies to Debian/Ubuntu archive builds');
+    const notArchive = caught(() => lockOf({ ...record, source: { kind: 'registry', ref: 'alpine' }, resolved: {} }));
+    expect(notArchive.message).toContain('lock applies to Debian/Ubuntu archive builds');
+    expect(notArchive).toMatchObject({ code: 'usage', exitCode: 2, options: ['lock'] });
     expect(caught(() => readPullLock(join(dir, 'none.lock'))).message).toBe(`lock file not found: ${join(dir, 'none.lock')}`);
     const bad = join(dir, 'bad.lock');
     writeFileSync(bad, '{');
