@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CakeError } from '../model/errors.js';
+import { CakeError, OptionError } from '../model/errors.js';
 import { compareVersions } from '../debian/version.js';
 import { decompressModule } from './kernel-cache.js';
 import { resolveInRoot } from '../run/guest-path.js';
@@ -75,7 +75,7 @@ export function pathKernel(path: string, moduleDirs: readonly string[]): KernelF
   if (!st.isFile()) throw new CakeError('bake', `kernel ${path} is not a file`, { hint: 'give the path of a bzImage' });
   const release = bzImageRelease(readFileSync(path));
   if (release === undefined) throw new CakeError('bake', `kernel ${path} is not an x86 bzImage (no setup header)`, { hint: 'give a bzImage (arch/x86/boot/bzImage, /boot/vmlinuz-*)' });
-  if (moduleDirs.length > 1) throw new CakeError('usage', 'give one modules directory with --modules');
+  if (moduleDirs.length > 1) throw new OptionError(['moduleDirs'], '{moduleDirs} names more than one modules directory', 'give one directory (module names may be several)');
   const dir = moduleDirs[0];
   if (dir === undefined) return { release, vmlinuz: path, label: `kernel ${path} (${release}, no modules)` };
   const candidates = [dir, join(dir, release), join(dir, 'lib/modules', release), join(dir, 'usr/lib/modules', release)];

@@ -1,5 +1,6 @@
 import { UsageError } from '../model/errors.js';
-import { COMMANDS, COMMAND_POINTERS, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './command-table.js';
+import { COMMAND_POINTERS } from './command-pointers.js';
+import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './command-table.js';
 
 /** argv after the pre-pass: what commander parses, and the guest command cut off before it. */
 export interface SplitArgv {

@@ -4,7 +4,8 @@
  * (`npm run gen`; a test fails when the generated files are stale). The command contract (README.md, cake(1))
  * is public: extend it, never rename or remove.
  */
-import { PULL_OPTIONS, RUN_OPTIONS } from './command-options.js';
+import type { CommandName, CommandOptions, Handler } from './command-types.js';
+import { ADD_OPTIONS, BAKE_OPTIONS, BOOT_OPTIONS, COOK_OPTIONS, PULL_OPTIONS, RUN_OPTIONS } from './command-options.js';
 
 export interface OptionSpec {
   /** Commander flags, e.g. `--bind <SRC[:DST]>` or `-o, --output <IMAGE>`. */
@@ -28,11 +29,14 @@ export interface CommandSpec {
   completeArgs?: 'env' | 'env-or-distro' | 'source' | 'file' | 'command' | 'none';
   /** Other names of the command (peers' verbs that mean exactly this). */
   aliases?: readonly string[];
+  /** Commander's arguments, where they differ from what `args` shows (`<NAME>` for exec's `NAME [CMD [ARG...]]`). */
+  arguments?: readonly string[];
   options: readonly OptionSpec[];
   examples: readonly string[];
 }
 
-export const COMMANDS: readonly CommandSpec[] = [
+
+export const TABLE = [
   {
     name: 'pull',
     args: '[SOURCE]',
@@ -61,6 +65,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     aliases: ['login', 'shell'],
     options: RUN_OPTIONS,
     examples: ['cake enter alpine', 'cake enter web -v ~/src:/src -w /src', 'cake enter debian -- echo hi'],
+    arguments: ['[NAME]'],
   },
   {
     name: 'exec',
@@ -69,6 +74,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     completeArgs: 'env',
     options: [...RUN_OPTIONS, { flags: '--rm', description: 'run in a throw-away copy of the env, removed afterwards' }],
     examples: ['cake exec alpine cat /etc/os-release', 'cake exec web -e DEBUG=1 sh -c \'echo $DEBUG\'', 'cake exec web --rm -- apt-get install -y curl'],
+    arguments: ['<NAME>'],
   },
   {
     name: 'list',
@@ -163,13 +169,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: 'RECIPE.yaml',
     summary: 'build an environment from a recipe, with a step cache',
     completeArgs: 'file',
-    options: [
-      { flags: '--name <NAME>', description: 'name of the environment (default: the recipe\'s name)', complete: 'none' },
-      { flags: '--no-cache', description: 'rebuild every step' },
-      { flags: '--locked', description: 'use only what RECIPE.lock pins; resolve nothing new' },
-      { flags: '--engine <ENGINE>', description: 'how to run steps: auto (default), userns or proot', choices: ['auto', 'userns', 'proot'] },
-      { flags: '--bake <IMAGE>', description: "then bake the env into IMAGE as the recipe's image: section says", complete: 'file' },
-    ],
+    options: COOK_OPTIONS,
     examples: ['cake cook examples/web.yaml', 'cake cook web.yaml --name web --locked', 'cake cook vm.yaml --bake vm.img'],
   },
   {
@@ -177,11 +177,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: 'NAME',
     summary: 'copy binaries into an environment with everything they need to run',
     completeArgs: 'env',
-    options: [
-      { flags: '--from <OTHER:/PATH>', description: 'from another environment (repeatable)', repeatable: true, complete: 'none' },
-      { flags: '--nix <STOREPATH>', description: 'a Nix store path and its closure (repeatable)', repeatable: true, complete: 'file' },
-      { flags: '--host <PATH>', description: 'from the host (repeatable)', repeatable: true, complete: 'file' },
-    ],
+    options: ADD_OPTIONS,
     examples: ['cake add alpine --from debian:/usr/bin/gawk', 'cake add alpine --host /usr/bin/jq'],
   },
   {
@@ -189,18 +185,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: 'NAME',
     summary: 'bake an environment into a bootable disk image',
     completeArgs: 'env',
-    options: [
-      { flags: '-o, --output <IMAGE>', description: 'the image file to write', complete: 'file' },
-      { flags: '--format <FORMAT>', description: 'raw (default) or qcow2', choices: ['raw', 'qcow2'] },
-      { flags: '--boot <BOOT>', description: 'bios, efi or both (default: both)', choices: ['bios', 'efi', 'both'] },
-      { flags: '--size <SIZE>', description: 'image size (e.g. 2G) or auto (default)', complete: 'none' },
-      { flags: '--kernel <SPEC>', description: 'debian (default), env, or a bzImage path', complete: 'file' },
-      { flags: '--modules <DIR>', description: 'kernel modules directory for --kernel PATH, or extra modules', complete: 'dir' },
-      { flags: '--cmdline <ARGS>', description: 'extra kernel command line', complete: 'none' },
-      { flags: '--ssh-key <FILE>', description: 'authorized_keys for root', complete: 'file' },
-      { flags: '--hostname <NAME>', description: 'hostname (default: the env name)', complete: 'none' },
-      { flags: '--password <PASSWORD>', description: 'set a root password (insecure; only when asked)', complete: 'none' },
-    ],
+    options: BAKE_OPTIONS,
     examples: ['cake bake web -o web.img --ssh-key ~/.ssh/id_ed25519.pub', 'cake bake web -o web.qcow2 --format qcow2 --boot efi'],
   },
   {
@@ -208,13 +193,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: 'IMAGE [-- QEMU ARGS]',
     summary: 'boot a baked image in QEMU (KVM when usable, TCG otherwise)',
     completeArgs: 'file',
-    options: [
-      { flags: '--expect <TEXT>', description: 'exit 0 when TEXT appears on the console (1 on timeout)', complete: 'none' },
-      { flags: '--timeout <SECONDS>', description: 'stop the guest after this long (default 300 with --expect)', complete: 'none' },
-      { flags: '--watchdog <SECONDS>', description: 'stop a guest that prints nothing this long before its login prompt (default 300; 0: off)', complete: 'none' },
-      { flags: '--memory <MiB>', description: 'guest memory (default 1024)', complete: 'none' },
-    ],
+    options: BOOT_OPTIONS,
     examples: ['cake boot web.img', 'cake boot web.img --expect "login:" --timeout 300'],
+    arguments: ['<IMAGE>', '[QEMU_ARGS...]'],
   },
   {
     name: 'distros',
@@ -248,6 +229,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     completeArgs: 'none',
     options: [{ flags: '--json', description: 'machine-readable output (list)' }],
     examples: ['cake config list', 'cake config set engine proot', 'cake config set default-env alpine', 'cake config get debian-mirror'],
+    arguments: ['[ACTION]', '[KEY]', '[VALUE...]'],
   },
   {
     name: 'help',
@@ -257,7 +239,37 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: [],
     examples: ['cake help pull'],
   },
-];
+] as const satisfies readonly CommandSpec[];
+
+export const COMMANDS: readonly CommandSpec[] = TABLE;
+
+/**
+ * Each command's handler, loaded lazily so that start-up pays only for the command that runs. The
+ * type makes it exhaustive and ties each handler to its command's options (CommandOptions).
+ */
+export const LOADERS: { readonly [N in CommandName]: () => Promise<Handler<CommandOptions<N>>> } = {
+  pull: () => import('./commands/pull.js').then((m) => m.pullCommand),
+  enter: () => import('./commands/run.js').then((m) => m.enterCommand),
+  exec: () => import('./commands/run.js').then((m) => m.execCommand),
+  list: () => import('./commands/list.js').then((m) => m.listCommand),
+  inspect: () => import('./commands/list.js').then((m) => m.inspectCommand),
+  clone: () => import('./commands/manage.js').then((m) => m.cloneCommand),
+  cp: () => import('./commands/cp.js').then((m) => m.cpCommand),
+  rm: () => import('./commands/manage.js').then((m) => m.rmCommand),
+  rename: () => import('./commands/manage.js').then((m) => m.renameCommand),
+  export: () => import('./commands/export.js').then((m) => m.exportCommand),
+  'export-app': () => import('./commands/export-app.js').then((m) => m.exportAppCommand),
+  import: () => import('./commands/pull.js').then((m) => m.importCommand),
+  push: () => import('./commands/push.js').then((m) => m.pushCommand),
+  cook: () => import('./commands/cook.js').then((m) => m.cookCommand),
+  add: () => import('./commands/add.js').then((m) => m.addCommand),
+  bake: () => import('./commands/bake.js').then((m) => m.bakeCommand),
+  boot: () => import('./commands/boot.js').then((m) => m.bootCommand),
+  distros: () => import('./commands/distros.js').then((m) => m.distrosCommand),
+  doctor: () => import('./commands/doctor.js').then((m) => m.doctorCommand),
+  gc: () => import('./commands/gc.js').then((m) => m.gcCommand),
+  config: () => import('./commands/config.js').then((m) => m.configCommand),
+};
 
 export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { flags: '-v, --verbose', description: 'say more on stderr (engine choice, resolved digests)' },
@@ -268,33 +280,3 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
 export function findCommand(name: string): CommandSpec | undefined {
   return COMMANDS.find((c) => c.name === name);
 }
-
-/**
- * Peers' verbs cake does not take as aliases (their meaning differs) → the hint naming cake's
- * verb. An unknown command gets this pointer instead of a "did you mean" to an unrelated verb.
- */
-export const COMMAND_POINTERS: Readonly<Record<string, string>> = {
-  install: 'to create an environment, use `cake pull SOURCE` (see `cake distros`); to add packages, `cake exec NAME apt-get install PKG`',
-  run: 'use `cake exec NAME CMD [ARG...]` to run a command, or `cake enter NAME` for a shell',
-  sh: 'use `cake enter NAME` for a shell, or `cake exec NAME CMD`',
-  bash: 'use `cake enter NAME` for a shell, or `cake exec NAME CMD`',
-  attach: 'use `cake enter NAME` for a shell in an environment',
-  create: 'use `cake pull SOURCE --name NAME` (or `cake cook RECIPE.yaml`)',
-  backup: 'use `cake export NAME FILE.tar.zst` (and `cake import FILE --name NAME` to restore)',
-  restore: 'use `cake import FILE --name NAME` (from a `cake export` tarball)',
-  save: 'use `cake export NAME FILE.tar.zst`, or `cake push NAME docker://REGISTRY/REPO:TAG`',
-  load: 'use `cake import FILE --name NAME`',
-  reset: 'use `cake pull SOURCE --name NAME --force` to replace an environment with a fresh copy',
-  'clear-cache': 'use `cake gc`',
-  clean: 'use `cake gc`',
-  delete: 'use `cake rm NAME...`',
-  rmi: 'use `cake rm NAME...`',
-  mv: 'use `cake rename OLD NEW`',
-  copy: 'use `cake clone OLD NEW` to copy an environment',
-  logout: 'leave a shell started by `cake enter` with `exit` (or Ctrl-D)',
-  exit: 'leave a shell started by `cake enter` with `exit` (or Ctrl-D)',
-  stop: 'cake runs no daemons: a command stops when it exits; Ctrl-C stops it',
-  build: 'use `cake cook RECIPE.yaml` to build an environment (`cake bake NAME` makes a disk image)',
-  search: 'use `cake distros` for the known distributions',
-  version: 'use `cake --version`',
-};

@@ -1,36 +1,9 @@
-import { CakeError, toCakeError } from '../model/errors.js';
+import { CakeError, OptionError, toCakeError } from '../model/errors.js';
 import { splitArgv, type SplitArgv } from './argv.js';
-import type { CommandSpec } from './command-table.js';
+import { LOADERS, type CommandSpec } from './command-table.js';
+import type { Handler } from './command-types.js';
 import type { CliContext } from './context.js';
 import { CliLogger } from './logger.js';
-
-/** A command handler: parsed positionals and options in, exit code out. */
-export type Handler = (ctx: CliContext, args: string[], opts: Record<string, unknown>) => Promise<number>;
-
-// Handlers are loaded lazily so `cake exec` pays only for what it uses.
-const HANDLERS: Record<string, () => Promise<Handler>> = {
-  pull: async () => (await import('./commands/pull.js')).pullCommand,
-  import: async () => (await import('./commands/pull.js')).importCommand,
-  enter: async () => (await import('./commands/run.js')).enterCommand,
-  exec: async () => (await import('./commands/run.js')).execCommand,
-  list: async () => (await import('./commands/list.js')).listCommand,
-  rm: async () => (await import('./commands/manage.js')).rmCommand,
-  rename: async () => (await import('./commands/manage.js')).renameCommand,
-  export: async () => (await import('./commands/export.js')).exportCommand,
-  distros: async () => (await import('./commands/distros.js')).distrosCommand,
-  doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
-  gc: async () => (await import('./commands/gc.js')).gcCommand,
-  push: async () => (await import('./commands/push.js')).pushCommand,
-  inspect: async () => (await import('./commands/list.js')).inspectCommand,
-  clone: async () => (await import('./commands/manage.js')).cloneCommand,
-  cp: async () => (await import('./commands/cp.js')).cpCommand,
-  'export-app': async () => (await import('./commands/export-app.js')).exportAppCommand,
-  config: async () => (await import('./commands/config.js')).configCommand,
-  cook: async () => (await import('./commands/cook.js')).cookCommand,
-  add: async () => (await import('./commands/add.js')).addCommand,
-  bake: async () => (await import('./commands/bake.js')).bakeCommand,
-  boot: async () => (await import('./commands/boot.js')).bootCommand,
-};
 
 /** Commands whose engine forwards signals itself: cake must not abort on SIGINT for them. */
 const SIGNAL_PASSTHROUGH = new Set(['enter', 'exec', 'boot']);
@@ -108,10 +81,11 @@ export async function main(argv: string[]): Promise<void> {
       process.on('SIGTERM', onSignal);
     }
     ctx = createContext({ env, verbose: Boolean(globals.verbose) || env.CAKE_VERBOSE === '1', insecure: Boolean(globals.insecure), signal: controller.signal });
-    const loader = HANDLERS[spec.name];
-    if (!loader) throw new CakeError('internal', `no handler for ${spec.name}`);
-    const handler = await loader();
-    exitCode = await handler(ctx, args, guestCmd === undefined ? opts : { ...opts, guestCmd });
+    const load = (LOADERS as Readonly<Record<string, (() => Promise<Handler<never>>) | undefined>>)[spec.name];
+    if (!load) throw new CakeError('internal', `no handler for ${spec.name}`);
+    const handler = await load();
+    // commander (or parseFast) made `opts` from this spec's options: what the handler's CommandOptions type says
+    exitCode = await handler(ctx, args, (guestCmd === undefined ? opts : { ...opts, guestCmd }) as never);
   };
   try {
     const split = argv.length <= 2 ? undefined : splitArgv(argv);
@@ -141,6 +115,14 @@ export async function main(argv: string[]): Promise<void> {
   process.exitCode = controller.signal.aborted && exitCode !== 0 ? 130 : exitCode;
 }
 
+/** Request options whose flag is not their kebab-case spelling. */
+const FLAG_OF: Readonly<Record<string, string>> = { moduleDirs: 'modules', binds: 'bind' };
+
+/** The flag of a request option that domain code names in an OptionError: `expectSha256` → `--expect-sha256`. */
+export function flagOf(option: string): string {
+  return `--${FLAG_OF[option] ?? option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 function reportError(err: unknown, logger: CliLogger, env: Record<string, string | undefined>): number {
   const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
   if (err instanceof Error && typeof code === 'string' && code.startsWith('commander.')) {
@@ -150,7 +132,8 @@ function reportError(err: unknown, logger: CliLogger, env: Record<string, string
     return 2;
   }
   const e = toCakeError(err);
-  logger.error(e.message, e.hint);
+  if (e instanceof OptionError) logger.error(e.worded(flagOf), e.wordedHint(flagOf));
+  else logger.error(e.message, e.hint);
   if (env.CAKE_DEBUG === '1') {
     process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
     let cause = (err as Error)?.cause;

@@ -39,14 +39,8 @@ export function buildProgram(run: (spec: CommandSpec, args: string[], opts: Reco
     const cmd = program.command(spec.name).summary(spec.summary).description(spec.summary);
     if (spec.aliases?.length) cmd.aliases(spec.aliases as string[]);
     cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: (s) => process.stdout.write(s) });
-    if (spec.name === 'exec') {
-      cmd.argument('<NAME>');
-    } else if (spec.name === 'enter') {
-      cmd.argument('[NAME]');
-    } else if (spec.name === 'config') {
-      cmd.argument('[ACTION]').argument('[KEY]').argument('[VALUE...]');
-    } else if (spec.name === 'boot') {
-      cmd.argument('<IMAGE>').argument('[QEMU_ARGS...]');
+    if (spec.arguments) {
+      for (const a of spec.arguments) cmd.argument(a);
     } else if (spec.args) {
       for (const a of usageArgs(spec).split(' ')) {
         if (!a) continue;

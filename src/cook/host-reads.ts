@@ -5,7 +5,7 @@
  * host"). The parser checks names (recipe-schema.ts); loading checks where symlinks lead
  * (recipe-load.ts). Pure.
  */
-import type { Checker } from './recipe-checker.js';
+import type { RecipeChecker as Checker } from './recipe-checker.js';
 import type { ImageSpec } from './recipe-image.js';
 import type { Located, Step } from './recipe-types.js';
 

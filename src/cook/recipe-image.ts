@@ -16,7 +16,7 @@
  */
 import { isSeq } from 'yaml';
 import { checkHostname, hostnameFromEnv, parseCmdline, parseKernelSpec, parseSize, type BakeOptions, type KernelSpec } from '../model/bake-options.js';
-import { Checker, sub, type Node } from './recipe-checker.js';
+import { RecipeChecker as Checker, sub, type Node } from './recipe-checker.js';
 import type { Located } from './recipe-types.js';
 
 export interface ImageSpec {
@@ -42,12 +42,6 @@ function checked<T>(c: Checker, node: Node, path: string, parse: () => T): T | u
   }
 }
 
-function oneOf<T extends string>(c: Checker, node: Node, path: string, values: readonly T[]): T | undefined {
-  const v = c.str(node, path, { nonEmpty: true });
-  if (v === undefined) return undefined;
-  return (values as readonly string[]).includes(v) ? (v as T) : c.fail(node, path, `expected one of: ${values.join(', ')}`);
-}
-
 /** Parses the `image:` mapping; problems go to `c`. */
 export function parseImage(c: Checker, node: Node): ImageSpec | undefined {
   const f = c.map(node, 'image', ['hostname', 'size', 'boot', 'format', 'kernel', 'keys', 'cmdline']);
@@ -64,11 +58,11 @@ export function parseImage(c: Checker, node: Node): ImageSpec | undefined {
     if (v !== undefined) out.size = v;
   }
   if (f.has('boot')) {
-    const b = oneOf(c, f.get('boot'), at('boot'), ['bios', 'efi', 'both'] as const);
+    const b = c.oneOf(f.get('boot'), at('boot'), ['bios', 'efi', 'both'] as const);
     if (b) out.boot = b;
   }
   if (f.has('format')) {
-    const v = oneOf(c, f.get('format'), at('format'), ['raw', 'qcow2'] as const);
+    const v = c.oneOf(f.get('format'), at('format'), ['raw', 'qcow2'] as const);
     if (v) out.format = v;
   }
   if (f.has('kernel')) {

@@ -9,7 +9,7 @@ import { CakeError } from '../model/errors.js';
 import { isEnvName, VARIANTS } from '../model/names.js';
 import { parseSource } from '../model/source.js';
 import { parseBind, normalizeGuestPath } from '../model/run-options.js';
-import { Checker, sub, type Node } from './recipe-checker.js';
+import { RecipeChecker as Checker, sub, type Node } from './recipe-checker.js';
 import { confine } from './host-reads.js';
 import { parseImage } from './recipe-image.js';
 import type { AddFrom, FromRef, Located, Problem, PullOptions, Recipe, Step, StepKind } from './recipe-types.js';
@@ -52,9 +52,8 @@ function parseFrom(c: Checker, node: Node): FromRef | undefined {
     pull.packages = [...new Set(list.map((p) => p.value))];
   }
   if (f.has('variant')) {
-    const v = c.str(f.get('variant'), 'from.variant', { nonEmpty: true });
-    if (v !== undefined && !(VARIANTS as readonly string[]).includes(v)) c.fail(f.get('variant'), 'from.variant', `expected one of: ${VARIANTS.join(', ')}`);
-    else if (v !== undefined) pull.variant = v as PullOptions['variant'];
+    const v = c.oneOf(f.get('variant'), 'from.variant', VARIANTS);
+    if (v !== undefined) pull.variant = v;
   }
   if (f.has('recommends')) {
     const r = f.get('recommends');
@@ -243,10 +242,7 @@ export function parseRecipe(text: string, file: string, display: string): { reci
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const c = new Checker(display, lc, dirname(file));
-  for (const e of [...doc.errors, ...doc.warnings]) {
-    c.problems.push({ at: { file: display, line: lc.linePos(e.pos[0]).line, path: '(yaml)' }, message: e.message.split('\n')[0]! });
-  }
-  if (c.problems.length > 0) return { problems: c.problems };
+  if (c.syntax(doc)) return { problems: c.problems };
   const f = c.map(doc.contents, '', ['name', 'from', 'steps', 'expect_sha256', 'host_paths', 'image'], ['from']);
   if (!f) return { problems: c.problems };
   const name = f.has('name') ? c.str(f.get('name'), 'name', { nonEmpty: true }) : undefined;

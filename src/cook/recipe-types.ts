@@ -4,18 +4,13 @@
  */
 import type { Variant } from '../model/names.js';
 import { CakeError } from '../model/errors.js';
+import { formatYamlProblem, type YamlAt, type YamlProblem } from '../model/yaml-check.js';
 import type { Source } from '../model/source.js';
 import type { Bind } from '../model/run-options.js';
 import type { ImageSpec } from './recipe-image.js';
 
 /** Where something is written: for messages `web.yaml:12 steps[2].run: ...`. */
-export interface At {
-  /** The recipe file as shown to the user. */
-  file: string;
-  line: number;
-  /** Key path, e.g. `steps[2].run`. */
-  path: string;
-}
+export type At = YamlAt;
 
 /** Another env or recipe that files are taken from. */
 export type OtherRef = { kind: 'env'; name: string } | { kind: 'recipe'; file: string };
@@ -84,16 +79,9 @@ export interface Recipe {
 }
 
 /** One problem in a recipe. */
-export interface Problem {
-  at: At;
-  message: string;
-  /** What to do, when the problem has its own advice (shown when it is the only problem). */
-  hint?: string;
-}
+export type Problem = YamlProblem;
 
-export function formatProblem(p: Problem): string {
-  return `${p.at.file}:${p.at.line} ${p.at.path}: ${p.message}`;
-}
+export const formatProblem = formatYamlProblem;
 
 /** Every problem found in a recipe (and the recipes it refers to), reported together. Exit code 2. */
 export class RecipeError extends CakeError {

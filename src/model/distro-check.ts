@@ -1,9 +1,11 @@
 /**
- * The strict checker behind parseDistro (schema in distro.ts): walks the YAML AST so that every
- * problem carries its line and key path, and collects all of them instead of stopping at the first.
+ * The distro definition schema (documented in distro.ts), checked with cake's strict YAML checker
+ * (yaml-check.ts, shared with recipes): every problem carries its line and key path, and all of
+ * them are collected instead of stopping at the first.
  */
 import { VARIANTS } from './names.js';
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type YAMLMap } from 'yaml';
+import { sub, YamlChecker, type YamlNode } from './yaml-check.js';
 import { isSha256Hex } from './digest.js';
 import { DISTRO_ARCHES, isDistroArch, type DistroArch } from './platform.js';
 import type { ArchiveAliasesDef, ArchiveSourceDef, DistroDef, ReleaseDef, SourceDef } from './distro.js';
@@ -23,124 +25,37 @@ const COMPONENT = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const IMAGE = /^[a-z0-9.-]+(:[0-9]+)?\/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?@sha256:[0-9a-f]{64}$/;
 const KINDS = ['tarball', 'registry', 'archive'] as const;
 
-type Node = unknown;
-type Fields = Map<string, Node>;
+type Node = YamlNode;
+type Checker = YamlChecker;
 
-class Checker {
-  readonly problems: Problem[] = [];
-  constructor(readonly file: string, readonly lc: LineCounter) {}
-
-  line(node: Node): number {
-    const range = (node as { range?: [number, number, number] } | null)?.range;
-    return range ? this.lc.linePos(range[0]).line : 1;
-  }
-
-  /** Records a problem. An absent node (undefined) was already reported as missing by map(). */
-  fail(node: Node, path: string, message: string): undefined {
-    if (node === undefined) return undefined;
-    this.problems.push({ file: this.file, line: this.line(node), path: path || '(top)', message });
-    return undefined;
-  }
-
-  /** A mapping with only `allowed` keys (`required` among them); fields by key, or undefined. */
-  map(node: Node, path: string, allowed: readonly string[], required: readonly string[]): Fields | undefined {
-    if (!isMap(node)) return this.fail(node, path, 'must be a mapping');
-    const fields = this.entries(node, path);
-    for (const [key, , keyNode] of fields) {
-      if (!allowed.includes(key)) this.fail(keyNode, sub(path, key), `unknown key (expected ${allowed.join(', ')})`);
-    }
-    for (const key of required) if (!fields.some(([k]) => k === key)) this.fail(node, sub(path, key), 'missing');
-    return new Map(fields.filter(([k]) => allowed.includes(k)).map(([k, v]) => [k, v]));
-  }
-
-  /** The pairs of a mapping whose keys are strings; non-string keys are reported. */
-  entries(node: YAMLMap, path: string): [string, Node, Node][] {
-    const out: [string, Node, Node][] = [];
-    for (const pair of node.items) {
-      const k = isScalar(pair.key) ? pair.key.value : undefined;
-      if (typeof k === 'string') out.push([k, pair.value, pair.key]);
-      else {
-        const text = isScalar(pair.key) ? (pair.key.source ?? String(k)) : String(k);
-        this.fail(pair.key, path, `key ${JSON.stringify(text)} must be a string (quote it)`);
-      }
-    }
-    return out;
-  }
-
-  str(node: Node, path: string, pattern?: RegExp, what = 'value'): string | undefined {
-    const v = isScalar(node) ? node.value : undefined;
-    if (typeof v !== 'string') {
-      const hint = isScalar(node) && typeof v === 'number' ? ` (quote it: "${node.source ?? v}")` : '';
-      return this.fail(node, path, `must be a string${hint}`);
-    }
-    if (pattern && !pattern.test(v)) return this.fail(node, path, `invalid ${what} ${JSON.stringify(v)}`);
-    return v;
-  }
-
-  strList(node: Node, path: string, pattern?: RegExp, what?: string, nonEmpty = true): string[] | undefined {
-    if (!isSeq(node)) return this.fail(node, path, 'must be a list');
-    if (nonEmpty && node.items.length === 0) return this.fail(node, path, 'must not be empty');
-    const out = node.items.map((item, i) => this.str(item, `${path}[${i}]`, pattern, what));
-    return out.every((s): s is string => s !== undefined) ? out : undefined;
-  }
-
-  oneOf<T extends string>(node: Node, path: string, values: readonly T[]): T | undefined {
-    const v = this.str(node, path);
-    if (v !== undefined && !values.includes(v as T)) return this.fail(node, path, `must be one of ${values.join(', ')}`);
-    return v as T | undefined;
-  }
-
-  url(node: Node, path: string, schemes: readonly string[]): string | undefined {
-    const v = this.str(node, path);
-    if (v === undefined) return undefined;
-    let u: URL | undefined;
-    try {
-      u = new URL(v);
-    } catch {
-      u = undefined;
-    }
-    if (!u || !schemes.includes(u.protocol) || u.hostname === '' || u.hash !== '' || u.username !== '') {
-      return this.fail(node, path, `must be a plain ${schemes.map((s) => s.replace(':', '')).join(' or ')} URL`);
-    }
-    return v;
-  }
-
-  arches(node: Node, path: string): DistroArch[] | undefined {
-    const list = this.strList(node, path);
-    if (list === undefined) return undefined;
-    const bad = list.find((a) => !isDistroArch(a));
-    if (bad !== undefined) return this.fail(node, path, `unknown arch ${JSON.stringify(bad)} (known: ${DISTRO_ARCHES.join(', ')})`);
-    return list as DistroArch[];
-  }
-}
-
-/** `releases` + `3.22` -> `releases["3.22"]`; `arch` + `x86_64` -> `arch.x86_64`. */
-function sub(path: string, key: string): string {
-  if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) return path ? `${path}.${key}` : key;
-  return `${path}[${JSON.stringify(key)}]`;
+/** A non-empty list of known arches. */
+function arches(c: Checker, node: Node, path: string): DistroArch[] | undefined {
+  const list = c.strList(node, path);
+  if (list === undefined) return undefined;
+  const bad = list.find((a) => !isDistroArch(a));
+  if (bad !== undefined) return c.fail(node, path, `unknown arch ${JSON.stringify(bad)} (known: ${DISTRO_ARCHES.join(', ')})`);
+  return list as DistroArch[];
 }
 
 export function checkDoc(doc: Document, file: string, lc: LineCounter): { def?: DistroDef; problems: Problem[] } {
-  const c = new Checker(file, lc);
-  for (const e of [...doc.errors, ...doc.warnings]) {
-    c.problems.push({ file, line: lc.linePos(e.pos[0]).line, path: '(yaml)', message: e.message.split('\n')[0]! });
-  }
-  if (c.problems.length > 0) return { problems: c.problems };
+  const c = new YamlChecker(file, lc);
+  const problems = (): Problem[] => c.problems.map((p) => ({ ...p.at, message: p.message }));
+  if (c.syntax(doc)) return { problems: problems() };
   const f = c.map(doc.contents, '', ['name', 'description', 'aliases', 'default', 'archive-aliases', 'releases'], ['name', 'description', 'default', 'releases']);
-  if (f === undefined) return { problems: c.problems };
-  const name = c.str(f.get('name'), 'name', DISTRO_NAME, 'distro name');
+  if (f === undefined) return { problems: problems() };
+  const name = c.str(f.get('name'), 'name', { pattern: DISTRO_NAME, what: 'distro name' });
   const base = file.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '');
-  if (name !== undefined && name !== base) c.fail(f.get('name'), 'name', `must equal the file's name ${JSON.stringify(base)}`);
+  if (name !== undefined && name !== base) c.fail(f.get('name'), 'name', `expected ${JSON.stringify(base)} (the file's name)`);
   const description = c.str(f.get('description'), 'description');
-  const aliases = f.has('aliases') ? c.strList(f.get('aliases'), 'aliases', DISTRO_NAME, 'alias') : [];
+  const aliases = f.has('aliases') ? c.strList(f.get('aliases'), 'aliases', { pattern: DISTRO_NAME, what: 'alias' }) : [];
   const dflt = c.str(f.get('default'), 'default');
   const releases = checkReleases(c, f.get('releases'));
   const names = isMap(f.get('releases')) ? (f.get('releases') as YAMLMap).items.map((p) => (isScalar(p.key) ? p.key.value : undefined)) : [];
   if (dflt !== undefined && names.length > 0 && !names.includes(dflt)) {
-    c.fail(f.get('default'), 'default', `must name a release (${names.join(', ')})`);
+    c.fail(f.get('default'), 'default', `expected one of the releases: ${names.join(', ')}`);
   }
   const archiveAliases = f.has('archive-aliases') ? checkArchiveAliases(c, f.get('archive-aliases'), releases ?? []) : undefined;
-  if (c.problems.length > 0) return { problems: c.problems };
+  if (c.problems.length > 0) return { problems: problems() };
   const def: DistroDef = { name: name!, description: description!, aliases: aliases!, default: dflt!, releases: releases!, file };
   if (archiveAliases !== undefined) def.archiveAliases = archiveAliases;
   return { def, problems: [] };
@@ -151,24 +66,24 @@ function checkArchiveAliases(c: Checker, node: Node, releases: readonly ReleaseD
   const f = c.map(node, 'archive-aliases', ['suites', 'lts'], []);
   if (f === undefined) return undefined;
   const out: ArchiveAliasesDef = { suites: [] };
-  if (f.has('suites')) out.suites = c.strList(f.get('suites'), 'archive-aliases.suites', SUITE, 'suite') ?? [];
+  if (f.has('suites')) out.suites = c.strList(f.get('suites'), 'archive-aliases.suites', { pattern: SUITE, what: 'suite' }) ?? [];
   if (f.has('lts')) {
-    const lts = c.str(f.get('lts'), 'archive-aliases.lts', RELEASE_NAME, 'alias');
+    const lts = c.str(f.get('lts'), 'archive-aliases.lts', { pattern: RELEASE_NAME, what: 'alias' });
     if (lts !== undefined) out.lts = lts;
   }
   const taken = new Set(releases.flatMap((r) => [r.name, ...r.aliases]));
   for (const n of [...out.suites, ...(out.lts === undefined ? [] : [out.lts])]) {
     if (taken.has(n)) c.fail(node, 'archive-aliases', `${JSON.stringify(n)} already names a release or a release alias`);
   }
-  if (out.suites.length === 0 && out.lts === undefined) c.fail(node, 'archive-aliases', 'must list suites or lts');
+  if (out.suites.length === 0 && out.lts === undefined) c.fail(node, 'archive-aliases', 'expected suites or lts');
   return out;
 }
 
 function checkReleases(c: Checker, node: Node): ReleaseDef[] | undefined {
-  if (!isMap(node)) return c.fail(node, 'releases', 'must be a mapping of release name to release');
-  if (node.items.length === 0) return c.fail(node, 'releases', 'must not be empty');
+  if (!isMap(node)) return c.fail(node, 'releases', 'expected a mapping of release name to release');
+  if (node.items.length === 0) return c.fail(node, 'releases', 'expected a non-empty mapping');
   const out: ReleaseDef[] = [];
-  const entries = c.entries(node, 'releases');
+  const entries = c.pairs(node, 'releases');
   const owner = new Map<string, string>(entries.map(([key]) => [key, key]));
   for (const [key, value, keyNode] of entries) {
     const path = sub('releases', key);
@@ -176,7 +91,7 @@ function checkReleases(c: Checker, node: Node): ReleaseDef[] | undefined {
     const f = c.map(value, path, ['description', 'aliases', 'sources'], ['sources']);
     if (f === undefined) continue;
     const description = f.has('description') ? c.str(f.get('description'), sub(path, 'description')) : undefined;
-    const aliases = f.has('aliases') ? c.strList(f.get('aliases'), sub(path, 'aliases'), RELEASE_NAME, 'alias') : [];
+    const aliases = f.has('aliases') ? c.strList(f.get('aliases'), sub(path, 'aliases'), { pattern: RELEASE_NAME, what: 'alias' }) : [];
     for (const alias of aliases ?? []) {
       const other = owner.get(alias);
       if (other === undefined) owner.set(alias, key);
@@ -189,31 +104,28 @@ function checkReleases(c: Checker, node: Node): ReleaseDef[] | undefined {
 }
 
 function checkSources(c: Checker, node: Node, path: string): SourceDef[] | undefined {
-  if (!isSeq(node)) return c.fail(node, path, 'must be a list');
-  if (node.items.length === 0) return c.fail(node, path, 'must not be empty');
+  if (!isSeq(node)) return c.fail(node, path, 'expected a list');
+  if (node.items.length === 0) return c.fail(node, path, 'expected a non-empty list');
   const out = node.items.map((item, i) => checkSource(c, item, `${path}[${i}]`));
   return out.every((s): s is SourceDef => s !== undefined) ? out : undefined;
 }
 
 function checkSource(c: Checker, node: Node, path: string): SourceDef | undefined {
-  if (!isMap(node)) return c.fail(node, path, 'must be a mapping');
+  if (!isMap(node)) return c.fail(node, path, 'expected a mapping');
   if (!node.has('kind')) return c.fail(node, sub(path, 'kind'), `missing (one of ${KINDS.join(', ')})`);
   const kind = c.oneOf(node.get('kind', true), sub(path, 'kind'), KINDS);
   if (kind === 'tarball') {
     const f = c.map(node, path, ['kind', 'strip', 'arch'], ['kind', 'arch']);
     if (f === undefined) return undefined;
-    const stripNode = f.get('strip');
-    const strip = stripNode === undefined ? 0 : isScalar(stripNode) ? stripNode.value : undefined;
-    const stripOk = typeof strip === 'number' && Number.isInteger(strip) && strip >= 0 && strip <= 16;
-    if (!stripOk) c.fail(stripNode, sub(path, 'strip'), 'must be an integer from 0 to 16');
+    const strip = f.has('strip') ? c.int(f.get('strip'), sub(path, 'strip'), 16) : 0;
     const arch = checkTarballArches(c, f.get('arch'), sub(path, 'arch'));
-    return arch && stripOk ? { kind, strip: strip as number, arch } : undefined;
+    return arch && strip !== undefined ? { kind, strip, arch } : undefined;
   }
   if (kind === 'registry') {
     const f = c.map(node, path, ['kind', 'image', 'arch'], ['kind', 'image']);
     if (f === undefined) return undefined;
-    const image = c.str(f.get('image'), sub(path, 'image'), IMAGE, 'image (HOST/REPO[:TAG]@sha256:DIGEST, digest required)');
-    const arch = f.has('arch') ? c.arches(f.get('arch'), sub(path, 'arch')) : undefined;
+    const image = c.str(f.get('image'), sub(path, 'image'), { pattern: IMAGE, what: 'image (HOST/REPO[:TAG]@sha256:DIGEST, digest required)' });
+    const arch = f.has('arch') ? arches(c, f.get('arch'), sub(path, 'arch')) : undefined;
     if (image === undefined || (f.has('arch') && arch === undefined)) return undefined;
     return arch === undefined ? { kind, image } : { kind, image, arch };
   }
@@ -222,11 +134,11 @@ function checkSource(c: Checker, node: Node, path: string): SourceDef | undefine
 }
 
 function checkTarballArches(c: Checker, node: Node, path: string): Partial<Record<DistroArch, { url: string; sha256: string }>> | undefined {
-  if (!isMap(node)) return c.fail(node, path, 'must be a mapping of arch to { url, sha256 }');
-  if (node.items.length === 0) return c.fail(node, path, 'must not be empty');
+  if (!isMap(node)) return c.fail(node, path, 'expected a mapping of arch to { url, sha256 }');
+  if (node.items.length === 0) return c.fail(node, path, 'expected a non-empty mapping');
   const out: Partial<Record<DistroArch, { url: string; sha256: string }>> = {};
   let ok = true;
-  for (const [arch, value, keyNode] of c.entries(node, path)) {
+  for (const [arch, value, keyNode] of c.pairs(node, path)) {
     const p = sub(path, arch);
     if (!isDistroArch(arch)) {
       ok = !!c.fail(keyNode, p, `unknown arch (known: ${DISTRO_ARCHES.join(', ')})`);
@@ -235,7 +147,7 @@ function checkTarballArches(c: Checker, node: Node, path: string): Partial<Recor
     const f = c.map(value, p, ['url', 'sha256'], ['url', 'sha256']);
     const url = f && c.url(f.get('url'), sub(p, 'url'), ['https:']);
     const sha256 = f && c.str(f.get('sha256'), sub(p, 'sha256'));
-    if (sha256 !== undefined && !isSha256Hex(sha256)) c.fail(f!.get('sha256'), sub(p, 'sha256'), 'must be 64 lowercase hex digits');
+    if (sha256 !== undefined && !isSha256Hex(sha256)) c.fail(f!.get('sha256'), sub(p, 'sha256'), 'expected 64 lowercase hex digits');
     if (url && sha256 && isSha256Hex(sha256)) out[arch] = { url, sha256 };
     else ok = false;
   }
@@ -248,21 +160,21 @@ function checkArchive(c: Checker, node: YAMLMap, path: string): ArchiveSourceDef
   if (f === undefined) return undefined;
   const keyring = c.oneOf(f.get('keyring'), sub(path, 'keyring'), ['debian', 'ubuntu'] as const);
   const variant = c.oneOf(f.get('variant'), sub(path, 'variant'), VARIANTS);
-  const components = c.strList(f.get('components'), sub(path, 'components'), COMPONENT, 'component');
-  const arch = c.arches(f.get('arch'), sub(path, 'arch'));
+  const components = c.strList(f.get('components'), sub(path, 'components'), { pattern: COMPONENT, what: 'component' });
+  const arch = arches(c, f.get('arch'), sub(path, 'arch'));
   const reposNode = f.get('repos');
   const rpath = sub(path, 'repos');
-  if (!isSeq(reposNode) || reposNode.items.length === 0) return c.fail(reposNode, rpath, 'must be a non-empty list');
+  if (!isSeq(reposNode) || reposNode.items.length === 0) return c.fail(reposNode, rpath, 'expected a non-empty list');
   const repos = reposNode.items.map((item, i) => {
     const p = `${rpath}[${i}]`;
     const r = c.map(item, p, ['mirror', 'suites'], ['mirror', 'suites']);
     if (r === undefined) return undefined;
-    const suites = c.strList(r.get('suites'), sub(p, 'suites'), SUITE, 'suite');
+    const suites = c.strList(r.get('suites'), sub(p, 'suites'), { pattern: SUITE, what: 'suite' });
     const m = r.get('mirror');
     const mp = sub(p, 'mirror');
     const mirror: Partial<Record<DistroArch, string>> = {};
     if (isMap(m)) {
-      for (const [a, v, k] of c.entries(m, mp)) {
+      for (const [a, v, k] of c.pairs(m, mp)) {
         if (!arch?.includes(a as DistroArch)) c.fail(k, sub(mp, a), `arch not listed in ${sub(path, 'arch')}`);
         const u = c.url(v, sub(mp, a), ['http:', 'https:']);
         if (u !== undefined) mirror[a as DistroArch] = u;

@@ -55,6 +55,41 @@ export class UsageError extends CakeError {
   }
 }
 
+/**
+ * A request a use case refuses because of its options. Domain code names each option as the
+ * request does (`sha256`, `moduleDirs`), written `{sha256}` in the message and hint: it spells no
+ * flag. The CLI words them as its flags (`--sha256`, `--modules`; cli/main.ts), other callers as
+ * they call them; `message` names them plainly. Exit code 2.
+ */
+export class OptionError extends CakeError {
+  readonly options: readonly string[];
+  readonly template: string;
+  readonly hintTemplate: string | undefined;
+  constructor(options: readonly string[], template: string, hint?: string) {
+    const plain = (o: string): string => o;
+    super('usage', fillOptions(template, options, plain), hint === undefined ? {} : { hint: fillOptions(hint, options, plain) });
+    this.name = 'OptionError';
+    this.options = options;
+    this.template = template;
+    this.hintTemplate = hint;
+  }
+
+  /** The message with each option named by `word` (a flag, a recipe key). */
+  worded(word: (option: string) => string): string {
+    return fillOptions(this.template, this.options, word);
+  }
+
+  /** The hint with each option named by `word`. */
+  wordedHint(word: (option: string) => string): string | undefined {
+    return this.hintTemplate === undefined ? undefined : fillOptions(this.hintTemplate, this.options, word);
+  }
+}
+
+/** `{user}` → `word('user')`, for the declared options only (a value such as a path is left alone). */
+function fillOptions(text: string, options: readonly string[], word: (option: string) => string): string {
+  return text.replace(/\{([A-Za-z0-9]+)\}/g, (all, o: string) => (options.includes(o) ? word(o) : all));
+}
+
 /** True when `err` is a Node system error with the given errno code (ENOENT, EEXIST, ...). */
 export function isErrno(err: unknown, code: string): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;

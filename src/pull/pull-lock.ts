@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../store/atomic-write.js';
 import type { Variant } from '../model/names.js';
 import { readFileSync } from 'node:fs';
 import type { DebRef } from '../debian/bootstrap.js';
-import { CakeError, isErrno } from '../model/errors.js';
+import { CakeError, isErrno, OptionError } from '../model/errors.js';
 import type { EnvRecord } from '../store/env-record.js';
 
 export interface PullLock {
@@ -43,12 +43,12 @@ interface ArchiveResolved {
   packages?: DebRef[];
 }
 
-/** The lock of an env built from the archive. CakeError('usage') for an env of another kind. */
+/** The lock of an env built from the archive. OptionError(['lock']) for an env of another kind. */
 export function lockOf(record: EnvRecord): PullLock {
   const r = record.resolved as ArchiveResolved;
   const a = r.archive;
   if (a === undefined || r.packages === undefined || r.distro === undefined || r.release === undefined) {
-    throw new CakeError('usage', `--lock applies to Debian/Ubuntu archive builds; ${record.source.ref} is a ${record.source.kind} source`, { exitCode: 2, hint: 'pin other sources by digest (--sha256, IMAGE@sha256:…) or use --expect-sha256' });
+    throw new OptionError(['lock'], `{lock} applies to Debian/Ubuntu archive builds; ${record.source.ref} is a ${record.source.kind} source`, 'pin other sources by digest (a sha256 pin, IMAGE@sha256:…) or by the tree hash `cake pull` prints');
   }
   return {
     version: 1,

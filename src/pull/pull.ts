@@ -1,6 +1,6 @@
 import { hashFileSync } from '../store/tree-hash.js';
 import { basename, resolve } from 'node:path';
-import { CakeError } from '../model/errors.js';
+import { CakeError, OptionError } from '../model/errors.js';
 import { defaultEnvName, validateEnvName } from '../model/names.js';
 import { parseSha256 } from '../model/digest.js';
 import type { Source } from '../model/source.js';
@@ -161,7 +161,7 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
     url = src.url;
     sha256 = req.sha256 ? parseSha256(req.sha256) : src.sha256;
     if (req.sha256 && src.sha256 && parseSha256(req.sha256) !== src.sha256) {
-      throw new CakeError('usage', `--sha256 ${req.sha256} and the URL's #sha256=${src.sha256} disagree`, { hint: 'give the pin once' });
+      throw new OptionError(['sha256'], `{sha256} ${req.sha256} and the URL's #sha256=${src.sha256} disagree`, 'give the pin once');
     }
   } else if (src.kind === 'distro' && req.locked) {
     const { lock, snapshotBase } = req.locked;
@@ -181,7 +181,7 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
     });
     return { record: out.record, upToDate: out.upToDate, sha256: undefined, unpinned: false };
   } else if (src.kind === 'distro') {
-    if (req.sha256) throw new CakeError('usage', '--sha256 applies to URLs and files; distro definitions are pinned already', { exitCode: 2 });
+    if (req.sha256) throw new OptionError(['sha256'], '{sha256} applies to URLs and files; distro definitions are pinned already');
     const defs = await loadDistros(deps.distrosDir);
     // `debian:stable`, `ubuntu:lts`: the release the archive names today (archive-aliases)
     const named = findRelease(defs, src.distro).distro;
@@ -191,7 +191,7 @@ async function pullSource(deps: SourceDeps, req: PullRequest): Promise<PullOutco
     const all = selectSources(release, arch, ['archive', 'tarball', 'registry']);
     const sources = archiveOnly ? all.filter((c) => c.kind === 'archive') : all;
     if (sources.length === 0) {
-      throw new CakeError('usage', `--packages, --variant and --recommends apply to Debian/Ubuntu archive sources; ${distro.name} ${release.name} is pulled as a ${all[0]?.kind ?? 'tarball'}`, { exitCode: 2 });
+      throw new OptionError(['packages', 'variant', 'recommends'], `{packages}, {variant} and {recommends} apply to Debian/Ubuntu archive sources; ${distro.name} ${release.name} is pulled as a ${all[0]?.kind ?? 'tarball'}`);
     }
     const resolvedDistro = { distro: distro.name, release: release.name };
     // Every source for the arch, in the definition's order: the next one only when a host cannot be reached or answers an error.

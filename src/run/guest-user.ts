@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { UsageError } from '../model/errors.js';
+import { OptionError } from '../model/errors.js';
 import { resolveGuestPath } from './guest-path.js';
 
 /** One line of a guest's /etc/passwd. */
@@ -105,8 +105,8 @@ export function resolveGuestUser(spec: string | undefined, passwd: PasswdEntry[]
   return { name: entry?.name ?? fallbackName, uid, gid, home: entry?.home ?? fallbackHome, shell };
 }
 
-function badUser(text: string, why: string): UsageError {
-  return new UsageError(`invalid --user ${JSON.stringify(text)}: ${why}`, 'use --user NAME, --user UID or --user UID:GID');
+function badUser(text: string, why: string): OptionError {
+  return new OptionError(['user'], `invalid {user} ${JSON.stringify(text)}: ${why}`, 'use {user} NAME, {user} UID or {user} UID:GID');
 }
 
 /** A guest text file read through guest symlinks only; empty when absent. */

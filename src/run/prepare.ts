@@ -3,7 +3,7 @@ import { writeFileAtomic } from '../store/atomic-write.js';
 import { mkdir, readFile, realpath, stat } from 'node:fs/promises';
 import { machine, release } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CakeError, UsageError } from '../model/errors.js';
+import { CakeError, OptionError, UsageError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import { isForeignArch } from './arch.js';
 import { findQemuUser } from './foreign.js';
@@ -123,10 +123,10 @@ async function userBinds(opts: RunOptions): Promise<PlannedMount[]> {
     try {
       st = await stat(src);
     } catch {
-      throw new UsageError(`--bind ${b.src}: no such file or directory on the host`, `create it first, or fix the path (relative paths are from ${process.cwd()})`);
+      throw new OptionError(['binds'], `{binds} ${b.src}: no such file or directory on the host`, `create it first, or fix the path (relative paths are from ${process.cwd()})`);
     }
     const dst = b.dst === b.src ? src : normalizeGuestPath(b.dst);
-    if (!dst.startsWith('/')) throw new UsageError(`--bind ${b.src}:${b.dst}: the destination must be absolute`);
+    if (!dst.startsWith('/')) throw new OptionError(['binds'], `{binds} ${b.src}:${b.dst}: the destination must be absolute`);
     out.push({ src, dst, kind: st.isDirectory() ? 'dir' : 'file', why: 'user', ...(b.readonly ? { readonly: true } : {}) });
   }
   return out;
@@ -166,7 +166,7 @@ export async function preparePlan(env: PlanInput, argv: readonly string[], opts:
       cwd = c;
       break;
     }
-    if (opts.cwd !== undefined) throw new UsageError(`--cwd ${opts.cwd}: no such directory in env ${env.name}`, `create it (cake exec ${env.name} mkdir -p ${c}) or pick an existing directory`);
+    if (opts.cwd !== undefined) throw new OptionError(['cwd'], `{cwd} ${opts.cwd}: no such directory in env ${env.name}`, `create it (cake exec ${env.name} mkdir -p ${c}) or pick an existing directory`);
     deps.logger.debug(`working directory ${c} does not exist in env ${env.name}; trying the next`);
   }
 

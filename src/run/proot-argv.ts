@@ -1,4 +1,4 @@
-import { UsageError } from '../model/errors.js';
+import { OptionError } from '../model/errors.js';
 import { guestCommandWords, HOST_HELPER_ENV, type HostCommand } from './command.js';
 import type { RunPlan } from './plan.js';
 import { DEV_NODES, GUEST_ENV_HELPER } from './run-dir.js';
@@ -59,7 +59,7 @@ export function buildProotCommand(plan: RunPlan, tool: ProotTool, seccomp: boole
   bind('/sys', '/sys');
   for (const m of plan.mounts) {
     // proot has no read-only binds: refuse rather than let the guest write.
-    if (m.readonly) throw new UsageError(`--bind ${m.src}:${m.dst}:ro: the proot engine cannot make a bind read-only`, 'use --engine userns, or bind without :ro');
+    if (m.readonly) throw new OptionError(['binds', 'engine'], `{binds} ${m.src}:${m.dst}:ro: the proot engine cannot make a bind read-only`, 'use {engine} userns, or bind without :ro');
     bind(m.src, m.dst);
   }
   args.push(...guestCommandWords(plan.env, plan.argv));

@@ -6,10 +6,7 @@ import { mergePlans, planFromTree, planNix, type AddPlan } from '../../cook/add-
 import { prependPath } from '../../cook/guest-config.js';
 import { writeLoginEnv } from '../../cook/login-env.js';
 import type { CliContext } from '../context.js';
-
-function list(v: unknown): string[] {
-  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
-}
+import type { CommandOptions } from '../command-types.js';
 
 /**
  * `cake add NAME --from OTHER:/PATH... --nix STOREPATH... --host /PATH...`: copies programs with
@@ -17,12 +14,12 @@ function list(v: unknown): string[] {
  * is planned (and every source checked) before the env is touched. Directories put on PATH reach
  * login shells too (src/cook/login-env.ts).
  */
-export async function addCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function addCommand(ctx: CliContext, args: string[], opts: CommandOptions<'add'>): Promise<number> {
   const [name] = args;
   if (!name) throw new UsageError('add needs an environment name', 'cake add NAME --from OTHER:/PATH');
-  const from = list(opts.from);
-  const nix = list(opts.nix);
-  const host = list(opts.host);
+  const from = opts.from ?? [];
+  const nix = opts.nix ?? [];
+  const host = opts.host ?? [];
   if (from.length + nix.length + host.length === 0) {
     throw new UsageError('add needs something to add', `cake add ${name} --from OTHER:/PATH, --nix /nix/store/PATH or --host /PATH`);
   }

@@ -7,14 +7,14 @@ import { CakeError, UsageError } from '../../model/errors.js';
 import { parseSourceDateEpoch } from '../../model/source-date-epoch.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../logger.js';
+import type { CommandOptions } from '../command-types.js';
 
 /** `cake bake NAME -o IMAGE [--format] [--boot] [--size] [--kernel] [--modules] [--cmdline] [--ssh-key] [--hostname] [--password]`. */
-export async function bakeCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function bakeCommand(ctx: CliContext, args: string[], opts: CommandOptions<'bake'>): Promise<number> {
   const [name] = args;
   if (!name) throw new UsageError('bake needs an environment NAME', 'cake bake NAME -o IMAGE; see `cake help bake`');
-  if (typeof opts.output !== 'string' || opts.output === '') throw new UsageError('bake needs -o IMAGE', `cake bake ${name} -o ${name}.img`);
-  const str = (k: string): string | undefined => (typeof opts[k] === 'string' ? (opts[k] as string) : undefined);
-  const boot = str('boot') ?? 'both';
+  if (opts.output === undefined || opts.output === '') throw new UsageError('bake needs -o IMAGE', `cake bake ${name} -o ${name}.img`);
+  const boot = opts.boot ?? 'both';
   let bios = boot !== 'efi';
   const efi = boot !== 'bios';
   if (bios && (await findHostProgram('syslinux', ctx.env)) === undefined) {
@@ -22,29 +22,29 @@ export async function bakeCommand(ctx: CliContext, args: string[], opts: Record<
     ctx.logger.warn('syslinux is not installed: the image boots with EFI only (apt-get install syslinux for BIOS boot too)');
     bios = false;
   }
-  const modules = parseModules(str('modules') !== undefined ? [str('modules') as string] : []);
+  const modules = parseModules(opts.modules !== undefined ? [opts.modules] : []);
   const sde = parseSourceDateEpoch(ctx.env.SOURCE_DATE_EPOCH);
   const options: BakeOptions = {
     env: name,
     output: opts.output,
-    format: str('format') === 'qcow2' ? 'qcow2' : 'raw',
+    format: opts.format === 'qcow2' ? 'qcow2' : 'raw',
     bios,
     efi,
-    size: parseSize(str('size') ?? 'auto'),
-    kernel: parseKernelSpec(str('kernel')),
+    size: parseSize(opts.size ?? 'auto'),
+    kernel: parseKernelSpec(opts.kernel),
     moduleDirs: modules.dirs,
     extraModules: modules.names,
-    cmdline: parseCmdline(str('cmdline') !== undefined ? [str('cmdline') as string] : []),
-    hostname: str('hostname') !== undefined ? checkHostname(str('hostname') as string) : hostnameFromEnv(name),
+    cmdline: parseCmdline(opts.cmdline !== undefined ? [opts.cmdline] : []),
+    hostname: opts.hostname !== undefined ? checkHostname(opts.hostname) : hostnameFromEnv(name),
     ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(ctx.env.CAKE_BAKE_SEED ? { seed: ctx.env.CAKE_BAKE_SEED } : {}),
   };
   if (options.kernel.kind !== 'path' && options.moduleDirs.length > 0) {
     throw new UsageError('--modules DIR goes with --kernel PATH', 'with --kernel debian or env, give module names: --modules virtio_gpu,9p');
   }
-  const keyFile = str('sshKey');
+  const keyFile = opts.sshKey;
   if (keyFile !== undefined) options.sshKeys = readSshKeys(keyFile);
-  const password = str('password');
+  const password = opts.password;
   if (password !== undefined) {
     if (password === '') throw new UsageError('--password is empty', 'give a password, or leave --password out (the root account then stays locked)');
     ctx.logger.warn('--password bakes a root password into the image (its hash is in /etc/shadow): prefer --ssh-key');

@@ -2,6 +2,7 @@ import { bootImage } from '../../boot/boot.js';
 import type { AccelChoice } from '../../boot/kvm-probe.js';
 import { UsageError } from '../../model/errors.js';
 import type { CliContext } from '../context.js';
+import type { CommandOptions } from '../command-types.js';
 
 /** CAKE_BOOT_FIRMWARE: bios, efi or unset. */
 function firmwareFromEnv(ctx: CliContext): 'bios' | 'efi' | undefined {
@@ -25,10 +26,10 @@ function accelFromEnv(ctx: CliContext): AccelChoice | undefined {
  * stdin is a terminal, or copied to stdout for scripts; the SSH forward is printed only when the
  * image has an SSH server (or cannot say: not a cake image).
  */
-export async function bootCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function bootCommand(ctx: CliContext, args: string[], opts: CommandOptions<'boot'>): Promise<number> {
   const [imageArg, ...extra] = args;
   if (!imageArg) throw new UsageError('boot needs an IMAGE', 'cake boot IMAGE; see `cake help boot`');
-  const expect = typeof opts.expect === 'string' ? opts.expect : undefined;
+  const expect = opts.expect;
   if (expect === '') throw new UsageError('--expect needs a non-empty TEXT');
   const timeout = opts.timeout === undefined ? (expect !== undefined ? 300 : undefined) : Number(opts.timeout);
   if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) throw new UsageError(`invalid --timeout '${String(opts.timeout)}'`, 'give a number of seconds');

@@ -1,6 +1,7 @@
 import { UsageError } from '../../model/errors.js';
 import { CONFIG_KEYS, configKey, configValue, parseConfigValue } from '../config.js';
 import type { CliContext } from '../context.js';
+import type { CommandOptions } from '../command-types.js';
 
 function show(v: string | string[] | undefined): string {
   return v === undefined ? '' : Array.isArray(v) ? v.join(',') : v;
@@ -11,7 +12,7 @@ function show(v: string | string[] | undefined): string {
  * value (a CAKE_* variable wins over the file) and exits 1 when the key is unset; `list` shows
  * every key with its value and where it comes from. Writes go through `conf` (atomic).
  */
-export async function configCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function configCommand(ctx: CliContext, args: string[], opts: CommandOptions<'config'>): Promise<number> {
   const [verb = 'list', key, ...rest] = args;
   if (verb === 'list') {
     const rows = CONFIG_KEYS.map((k) => ({ key: k.key, ...configValue(k.key, ctx.env, ctx.config), env: k.envVar, description: k.description }));

@@ -11,15 +11,15 @@ import { hostPlatform, toDistroArch } from '../../model/platform.js';
 import { cook } from '../../cook/cook.js';
 import { archiveKits } from '../../kit/provider.js';
 import { StepCache } from '../../cook/step-cache.js';
-import type { EngineName } from '../../model/run-options.js';
 import type { CliContext } from '../context.js';
 import { sourceDeps } from './pull.js';
+import type { CommandOptions } from '../command-types.js';
 
 /**
  * `cake cook RECIPE.yaml [--name NAME] [--no-cache] [--locked] [--engine E] [--bake IMAGE]`: stdout is
  * `NAME\tsha256:TREEHASH`, then with --bake the image's path (bake's own output line).
  */
-export async function cookCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function cookCommand(ctx: CliContext, args: string[], opts: CommandOptions<'cook'>): Promise<number> {
   const [file] = args;
   if (!file) throw new UsageError('cook needs a recipe', 'cake cook RECIPE.yaml');
   const started = Date.now();
@@ -42,8 +42,8 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
     },
     {
       file: resolve(file),
-      ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
-      engine: ((opts.engine as string | undefined) ?? 'auto') as EngineName,
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      engine: opts.engine ?? 'auto',
       engineDeps: {
         logger: ctx.logger,
         hostEnv: ctx.env,
@@ -81,7 +81,7 @@ export async function cookCommand(ctx: CliContext, args: string[], opts: Record<
   ctx.logger.info(`cooked ${result.record.name} in ${secs} s: ${result.ran} step(s) ran, ${result.cached} from the cache; tree sha256:${result.treeSha256}`);
   if (result.lockWritten) ctx.logger.info(`wrote ${relative(cwd, String(result.record.resolved.lock)) || String(result.record.resolved.lock)}`);
   ctx.stdout.write(`${result.record.name}\tsha256:${result.treeSha256}\n`);
-  if (typeof opts.bake === 'string') await bakeCooked(ctx, result.record.name, opts.bake, result.image);
+  if (opts.bake !== undefined) await bakeCooked(ctx, result.record.name, opts.bake, result.image);
   return 0;
 }
 

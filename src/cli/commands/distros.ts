@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { loadDistros } from '../../store/distros.js';
 import type { CliContext } from '../context.js';
+import type { CommandOptions } from '../command-types.js';
 
 /** `cake distros [--json]`: the definitions in distros/, with releases, aliases, arches and source kinds. */
-export async function distrosCommand(ctx: CliContext, _args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function distrosCommand(ctx: CliContext, _args: string[], opts: CommandOptions<'distros'>): Promise<number> {
   const defs = await loadDistros(join(ctx.packageRoot, 'distros'));
   const rows = defs.map((d) => ({
     name: d.name,

@@ -8,6 +8,7 @@ import { PROOT_PINS, provisionArch } from '../../kit/proot-pins.js';
 import { foundKits } from '../../kit/provider.js';
 import { inspectProots } from '../../run/proot-select.js';
 import type { CliContext } from '../context.js';
+import type { CommandOptions } from '../command-types.js';
 
 function which(bin: string, pathVar: string | undefined): string | undefined {
   for (const dir of (pathVar ?? '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin').split(delimiter)) {
@@ -99,7 +100,7 @@ async function prootRows(deps: EngineDeps): Promise<Row[]> {
  * namespaces work, which engine `auto` picks and why, with an install hint per missing tool.
  * Exit 1 when no engine can run environments, 0 otherwise.
  */
-export async function doctorCommand(ctx: CliContext, _args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function doctorCommand(ctx: CliContext, _args: string[], opts: CommandOptions<'doctor'>): Promise<number> {
   const asRoot = process.getuid?.() === 0;
   const rows: Row[] = [];
   for (const tool of HOST_TOOLS) {

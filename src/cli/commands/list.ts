@@ -3,6 +3,7 @@ import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
 import { requireEnv } from '../env-names.js';
 import { formatBytes } from '../logger.js';
+import type { CommandOptions } from '../command-types.js';
 
 /** One env as `list --json` and `inspect --json` show it (a stable, documented shape). */
 export interface EnvView {
@@ -69,7 +70,7 @@ function ago(iso: string | undefined): string {
  * size; `*` after the name while it is in use); `-q` prints only the names (for scripts and the
  * shell completions).
  */
-export async function listCommand(ctx: CliContext, _args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function listCommand(ctx: CliContext, _args: string[], opts: CommandOptions<'list'>): Promise<number> {
   const { records, bad } = ctx.envs.survey();
   // one bad record is reported and skipped; the others are listed
   for (const b of bad) ctx.logger.warn(`${b.problem} (skipped; \`cake rm ${b.name}\` removes it)`);
@@ -99,7 +100,7 @@ export async function listCommand(ctx: CliContext, _args: string[], opts: Record
 }
 
 /** `cake inspect NAME [--json]`: everything cake knows about one env. */
-export async function inspectCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function inspectCommand(ctx: CliContext, args: string[], opts: CommandOptions<'inspect'>): Promise<number> {
   const [name] = args;
   const v = envView(ctx, requireEnv(ctx, name!));
   if (opts.json) {

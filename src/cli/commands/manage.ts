@@ -1,12 +1,13 @@
 import { UsageError } from '../../model/errors.js';
 import type { CliContext } from '../context.js';
 import { requireEnv } from '../env-names.js';
+import type { CommandOptions } from '../command-types.js';
 
 /**
  * `cake rm [--force] NAME...`: removes each env; fails (exit 1) if any is missing or in use (an
  * enter/exec runs in it; `--force` removes it anyway), after removing the others.
  */
-export async function rmCommand(ctx: CliContext, args: string[], opts: Record<string, unknown> = {}): Promise<number> {
+export async function rmCommand(ctx: CliContext, args: string[], opts: CommandOptions<'rm'> = {}): Promise<number> {
   const list = args;
   if (list.length === 0) throw new UsageError('rm needs at least one environment name', 'cake rm NAME...');
   let failed: unknown;

@@ -13,6 +13,7 @@ import { requireEnv } from '../env-names.js';
 import { envTreeHash } from '../../store/tree-hash.js';
 import { parseSourceDateEpoch } from '../../model/source-date-epoch.js';
 import { lockOf, readPullLock, writePullLock } from '../../pull/pull-lock.js';
+import type { CommandOptions } from '../command-types.js';
 
 export function sourceDeps(ctx: CliContext): SourceDeps {
   return {
@@ -59,9 +60,11 @@ function report(ctx: CliContext, out: PullOutcome, scriptLine = true): void {
   if (scriptLine) ctx.stdout.write(`${record.name}\t${out.sha256 ? `sha256:${out.sha256}` : '-'}\n`);
 }
 
+type PullOpts = CommandOptions<'pull'>;
+
 /** `--packages a,b --packages c`, `--variant`, `--recommends` → PullRequest fields. */
-function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packages' | 'variant' | 'recommends' | 'allowExpired'> {
-  const packages = ((opts.packages as string[] | undefined) ?? []).flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
+function archiveOptions(opts: PullOpts): Pick<PullRequest, 'packages' | 'variant' | 'recommends' | 'allowExpired'> {
+  const packages = (opts.packages ?? []).flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
   for (const p of packages) {
     if (!/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+|\/[a-z0-9][a-z0-9.+-]*)?$/.test(p)) {
       throw new UsageError(`invalid package name in --packages: ${JSON.stringify(p)}`, 'give Debian package names, comma-separated: --packages openssh-server,curl (NAME=VERSION pins a version, NAME/SUITE takes it from a suite: nginx/bookworm-backports)');
@@ -69,25 +72,25 @@ function archiveOptions(opts: Record<string, unknown>): Pick<PullRequest, 'packa
   }
   return {
     ...(packages.length ? { packages } : {}),
-    ...(typeof opts.variant === 'string' ? { variant: opts.variant as PullRequest['variant'] } : {}),
+    ...(opts.variant !== undefined ? { variant: opts.variant } : {}),
     ...(opts.recommends ? { recommends: true } : {}),
     ...(opts.allowExpired ? { allowExpired: true } : {}),
   };
 }
 
 /** `cake pull SOURCE [--name] [--platform] [--sha256] [--force] [--packages] [--variant] [--recommends]`. */
-export async function pullCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
-  if (typeof opts.locked === 'string') return pullLocked(ctx, args, opts, opts.locked);
+export async function pullCommand(ctx: CliContext, args: string[], opts: PullOpts): Promise<number> {
+  if (opts.locked !== undefined) return pullLocked(ctx, args, opts, opts.locked);
   const [text] = args;
   if (!text) throw new UsageError('pull needs a SOURCE', 'cake pull alpine, cake pull ./rootfs.tar.gz --name NAME; see `cake help pull`');
-  const platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : undefined;
-  const source = parseSource(text, typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {});
-  if (typeof opts.lock === 'string' && source.kind !== 'distro') throw new UsageError(`--lock applies to Debian/Ubuntu archive builds, not ${text}`, 'pin other sources by digest (--sha256, IMAGE@sha256:…) or use --expect-sha256');
+  const platform = opts.platform !== undefined ? parsePlatform(opts.platform) : undefined;
+  const source = parseSource(text, opts.sha256 !== undefined ? { sha256: opts.sha256 } : {});
+  if (opts.lock !== undefined && source.kind !== 'distro') throw new UsageError(`--lock applies to Debian/Ubuntu archive builds, not ${text}`, 'pin other sources by digest (--sha256, IMAGE@sha256:…) or use --expect-sha256');
   const out = await pull(sourceDeps(ctx), {
     source,
     ref: text,
-    ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
-    ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+    ...(opts.sha256 !== undefined ? { sha256: opts.sha256 } : {}),
     ...(opts.force ? { force: true } : {}),
     ...(platform ? { platform } : {}),
     ...archiveOptions(opts),
@@ -95,7 +98,7 @@ export async function pullCommand(ctx: CliContext, args: string[], opts: Record<
     registry: { env: ctx.env, insecure: ctx.insecure },
   });
   report(ctx, out);
-  if (typeof opts.lock === 'string') {
+  if (opts.lock !== undefined) {
     writePullLock(opts.lock, lockOf(out.record));
     ctx.logger.info(`wrote ${opts.lock} (${out.record.resolved.packages instanceof Array ? out.record.resolved.packages.length : 0} packages; rebuild it with \`cake pull --locked ${opts.lock}\`)`);
   }
@@ -103,7 +106,7 @@ export async function pullCommand(ctx: CliContext, args: string[], opts: Record<
 }
 
 /** `cake pull [SOURCE] --locked FILE`: exactly what the lock pins, its tree hash checked. */
-async function pullLocked(ctx: CliContext, args: string[], opts: Record<string, unknown>, file: string): Promise<number> {
+async function pullLocked(ctx: CliContext, args: string[], opts: PullOpts, file: string): Promise<number> {
   const lock = readPullLock(file);
   const [text] = args;
   if (text !== undefined && text !== lock.source) throw new UsageError(`${file} locks ${lock.source}, not ${text}`, `run \`cake pull --locked ${file}\` (the SOURCE comes from the lock)`);
@@ -116,7 +119,7 @@ async function pullLocked(ctx: CliContext, args: string[], opts: Record<string, 
   const out = await pull(sourceDeps(ctx), {
     source,
     ref: lock.source,
-    ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
     ...(opts.force ? { force: true } : {}),
     ...(opts.allowExpired ? { allowExpired: true } : {}),
     treeHash: repro.treeHash,
@@ -128,8 +131,8 @@ async function pullLocked(ctx: CliContext, args: string[], opts: Record<string, 
 }
 
 /** The tree hash (always), `--expect-sha256`, and SOURCE_DATE_EPOCH from the user's environment. */
-function reproOptions(ctx: CliContext, opts: Record<string, unknown>): Pick<PullRequest, 'treeHash' | 'expectTreeSha256' | 'sourceDateEpoch'> {
-  const expect = typeof opts.expectSha256 === 'string' ? opts.expectSha256.trim().toLowerCase().replace(/^sha256:/, '') : undefined;
+function reproOptions(ctx: CliContext, opts: PullOpts): Pick<PullRequest, 'treeHash' | 'expectTreeSha256' | 'sourceDateEpoch'> {
+  const expect = opts.expectSha256 !== undefined ? opts.expectSha256.trim().toLowerCase().replace(/^sha256:/, '') : undefined;
   if (expect !== undefined && !/^[0-9a-f]{64}$/.test(expect)) {
     throw new UsageError(`--expect-sha256 wants 64 hex digits, got ${JSON.stringify(opts.expectSha256)}`, 'copy the hash `cake pull` printed ("tree: sha256:…")');
   }
@@ -138,10 +141,10 @@ function reproOptions(ctx: CliContext, opts: Record<string, unknown>): Pick<Pull
 }
 
 /** `cake import FILE --name NAME`: pull of a local file. */
-export async function importCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function importCommand(ctx: CliContext, args: string[], opts: CommandOptions<'import'>): Promise<number> {
   const [given] = args;
   if (!given) throw new UsageError('import needs a FILE', 'cake import FILE --name NAME');
-  if (typeof opts.name !== 'string') throw new UsageError('import needs --name', `cake import ${given} --name NAME`);
+  if (opts.name === undefined) throw new UsageError('import needs --name', `cake import ${given} --name NAME`);
   let file = given;
   let spooled: string | undefined;
   if (given === '-') {
@@ -156,18 +159,18 @@ export async function importCommand(ctx: CliContext, args: string[], opts: Recor
     await pipeline(process.stdin, createWriteStream(spooled, { mode: 0o600 }), { signal: ctx.signal });
   }
   try {
-    return await importFile(ctx, file, given, opts);
+    return await importFile(ctx, file, given, opts.name, opts);
   } finally {
     if (spooled) (await import('node:fs')).rmSync(spooled, { force: true });
   }
 }
 
-async function importFile(ctx: CliContext, file: string, ref: string, opts: Record<string, unknown>): Promise<number> {
+async function importFile(ctx: CliContext, file: string, ref: string, name: string, opts: CommandOptions<'import'>): Promise<number> {
   const out = await pull(sourceDeps(ctx), {
     source: { kind: 'file', path: file },
     ref,
-    name: opts.name as string,
-    ...(typeof opts.sha256 === 'string' ? { sha256: opts.sha256 } : {}),
+    name,
+    ...(opts.sha256 !== undefined ? { sha256: opts.sha256 } : {}),
     ...(opts.force ? { force: true } : {}),
     treeHash: envTreeHash,
   });

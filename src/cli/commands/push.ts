@@ -19,7 +19,7 @@ function pushTarget(targetText: string): PushTarget {
  * `cake push NAME docker://HOST/REPO[:TAG]` (or `oci:DIR[:TAG]`): the env as a one-layer OCI image
  * with its real ownership. stdout: the pushed reference with its manifest digest.
  */
-export async function pushCommand(ctx: CliContext, args: string[], _opts: Record<string, unknown>): Promise<number> {
+export async function pushCommand(ctx: CliContext, args: string[]): Promise<number> {
   const [name, targetText] = args;
   if (!name || !targetText) throw new UsageError('push needs an environment and a target', 'cake push NAME docker://HOST/REPO:TAG');
   const target = pushTarget(targetText);

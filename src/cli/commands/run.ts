@@ -10,6 +10,7 @@ import { hasGlibc } from '../../run/guest-libc.js';
 import { whyNotRecorded, type OwnershipRecording } from '../../run/ownership-recorder.js';
 import type { EnvRecord } from '../../store/env-record.js';
 import type { CliContext } from '../context.js';
+import type { CommandOptions } from '../command-types.js';
 
 /**
  * The image's default user (OCI config `User`), unless it is root: `--user` overrides it. An
@@ -80,18 +81,21 @@ export function guiPassing(hostEnv: Record<string, string | undefined>): { env: 
  * the configured default binds (`binds`), then the command line (`--env-file` files in order,
  * then `--env`). `--cwd` must be an absolute guest path; the hostname defaults to the env name.
  */
-export function toRunOptions(ctx: Pick<CliContext, 'env' | 'config'>, opts: Record<string, unknown>, record: EnvRecord, tty: boolean): RunOptions {
-  const user = typeof opts.user === 'string' ? opts.user : defaultUser(record);
+/** The options of the run commands (exec's are enter's and --rm). */
+type RunOpts = CommandOptions<'exec'>;
+
+export function toRunOptions(ctx: Pick<CliContext, 'env' | 'config'>, opts: RunOpts, record: EnvRecord, tty: boolean): RunOptions {
+  const user = opts.user ?? defaultUser(record);
   const env: Record<string, string> = { ...(record.run?.env ?? {}) };
-  for (const f of (opts.envFile as string[] | undefined) ?? []) for (const [k, v] of readEnvFile(f, ctx.env)) env[k] = v;
-  for (const a of (opts.env as string[] | undefined) ?? []) {
+  for (const f of opts.envFile ?? []) for (const [k, v] of readEnvFile(f, ctx.env)) env[k] = v;
+  for (const a of opts.env ?? []) {
     const [k, v] = parseEnvAssignment(a);
     env[k] = v;
   }
-  if (typeof opts.cwd === 'string' && !opts.cwd.startsWith('/')) {
+  if (opts.cwd !== undefined && !opts.cwd.startsWith('/')) {
     throw new UsageError(`--cwd ${opts.cwd}: the working directory must be absolute (a guest path)`, `use --cwd /${opts.cwd.replace(/^\.?\/*/, '')} or another absolute path`);
   }
-  const hostname = typeof opts.hostname === 'string' ? opts.hostname : record.name;
+  const hostname = opts.hostname ?? record.name;
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) {
     throw new UsageError(`invalid --hostname ${JSON.stringify(hostname)}`, 'use letters, digits, "-" and ".", at most 63 characters');
   }
@@ -99,8 +103,8 @@ export function toRunOptions(ctx: Pick<CliContext, 'env' | 'config'>, opts: Reco
   const gui = opts.gui || configString('gui', ctx.env, ctx.config) === 'yes' ? guiPassing(ctx.env) : { env: {}, binds: [] };
   for (const [k, v] of Object.entries(gui.env)) if (!(k in env)) env[k] = v;
   return {
-    binds: [...(record.run?.binds ?? []), ...configList('binds', ctx.env, ctx.config).map(parseBind), ...gui.binds, ...((opts.bind as string[] | undefined) ?? []).map(parseBind)],
-    ...(typeof opts.cwd === 'string' ? { cwd: opts.cwd } : {}),
+    binds: [...(record.run?.binds ?? []), ...configList('binds', ctx.env, ctx.config).map(parseBind), ...gui.binds, ...(opts.bind ?? []).map(parseBind)],
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     env,
     ...(user !== undefined ? { user } : {}),
     isolated: Boolean(opts.isolated),
@@ -162,7 +166,7 @@ async function ownershipRecording(ctx: CliContext, record: EnvRecord): Promise<O
   };
 }
 
-async function run(ctx: CliContext, name: string, argv: string[], opts: Record<string, unknown>, tty: boolean): Promise<number> {
+async function run(ctx: CliContext, name: string, argv: string[], opts: RunOpts, tty: boolean): Promise<number> {
   const record = requireEnv(ctx, name);
   // in use while it runs: `cake rm` refuses meanwhile (src/store/envs.ts)
   const lease = await ctx.envs.holdUse(name, ctx.signal, () => ctx.logger.info(`waiting for another cake process working on ${name}`));
@@ -230,7 +234,7 @@ export function loginShellArgv(cmd: readonly string[]): string[] {
  * first. Without NAME: CAKE_DEFAULT_ENV / `default-env`, else CAKE_DEFAULT_DISTRO /
  * `default-distro`, else debian.
  */
-export async function enterCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function enterCommand(ctx: CliContext, args: string[], opts: CommandOptions<'enter'>): Promise<number> {
   const name = args[0] ?? configString('default-env', ctx.env, ctx.config) ?? configString('default-distro', ctx.env, ctx.config) ?? 'debian';
   // `cake enter debian:trixie` enters (pulling first if needed) the env `debian-trixie`.
   const envName = name.includes(':') ? name.replace(':', '-') : name;
@@ -238,7 +242,7 @@ export async function enterCommand(ctx: CliContext, args: string[], opts: Record
     const { pullDistroIfKnown } = await import('./pull.js');
     await pullDistroIfKnown(ctx, name);
   }
-  const cmd = (opts.guestCmd as string[] | undefined) ?? [];
+  const cmd = opts.guestCmd ?? [];
   return run(ctx, envName, cmd.length > 0 ? loginShellArgv(cmd) : [], opts, true);
 }
 
@@ -247,10 +251,10 @@ export async function enterCommand(ctx: CliContext, args: string[], opts: Record
  * Without CMD, an env pulled from an image runs the image's Entrypoint + Cmd, as `docker run
  * IMAGE` would.
  */
-export async function execCommand(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number> {
+export async function execCommand(ctx: CliContext, args: string[], opts: CommandOptions<'exec'>): Promise<number> {
   const [name, ...given] = args;
   if (!name) throw new UsageError('exec needs an environment name', 'cake exec NAME CMD [ARG...]');
-  const asked = (opts.guestCmd as string[] | undefined) ?? given;
+  const asked = opts.guestCmd ?? given;
   const cmd = asked.length > 0 ? asked : defaultCommand(requireEnv(ctx, name));
   if (cmd.length === 0) throw new UsageError(`exec needs a command (env ${name} has no default command)`, `cake exec ${name} CMD [ARG...]`);
   return run(ctx, name, cmd, opts, false);

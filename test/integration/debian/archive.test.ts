@@ -15,13 +15,13 @@ import { extractTar } from '../../../src/archive/extract.js';
 import { ArchiveClient, toPackageIndex, type ArchiveSource, type LoadedIndices } from '../../../src/debian/archive-client.js';
 import { forEachStanza } from '../../../src/debian/deb822.js';
 import { openDeb } from '../../../src/debian/deb-file.js';
-import { CakeError } from '../../../src/model/errors.js';
 import { silentLogger } from '../../../src/model/logger.js';
 import { HttpClient } from '../../../src/net/http-client.js';
 import { BlobStore } from '../../../src/store/blobs.js';
 import { resolvePaths, type CakePaths } from '../../../src/store/paths.js';
 import { TestHttpServer } from '../../helpers/http-server.js';
 import { defaultSnapshotBase, snapshotRoots } from '../../../src/debian/snapshot.js';
+import { cakeRejection } from '../../helpers/expect-error.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -38,15 +38,7 @@ function countStanzas(text: string): number {
   return n;
 }
 
-async function caught(p: Promise<unknown>): Promise<CakeError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(CakeError);
-    return err as CakeError;
-  }
-  throw new Error('expected a CakeError');
-}
+const caught = cakeRejection;
 
 describe('deb.debian.org (real archive)', () => {
   const home = join(REPO, 'test/.cache/debian-store');

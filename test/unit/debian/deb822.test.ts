@@ -2,17 +2,9 @@ import { bookwormMainAmd64, INDEX_TIMEOUT_MS } from '../../helpers/bookworm-inde
 import { beforeAll, describe, expect, it } from 'vitest';
 import { forEachStanza, parseStanzas } from '../../../src/debian/deb822.js';
 import { PACKAGE_FIELDS } from '../../../src/debian/package-index.js';
-import { CakeError } from '../../../src/model/errors.js';
+import { cakeError } from '../../helpers/expect-error.js';
 
-function error(fn: () => unknown): CakeError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CakeError);
-    return e as CakeError;
-  }
-  throw new Error('expected an error');
-}
+const error = cakeError;
 
 describe('parseStanzas', () => {
   it('splits stanzas at blank lines and lowercases field names', () => {

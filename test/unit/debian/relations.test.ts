@@ -8,17 +8,9 @@ import {
   parseProvides,
   parseRelations,
 } from '../../../src/debian/relations.js';
-import { CakeError } from '../../../src/model/errors.js';
+import { cakeError } from '../../helpers/expect-error.js';
 
-function error(fn: () => unknown): CakeError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CakeError);
-    return e as CakeError;
-  }
-  throw new Error('expected an error');
-}
+const error = cakeError;
 
 describe('parseRelations', () => {
   it('reads AND groups of OR alternatives with versions', () => {

@@ -14,7 +14,7 @@ import {
   parseRelease,
   parseReleaseDate,
 } from '../../../src/debian/release.js';
-import { CakeError } from '../../../src/model/errors.js';
+import { cakeRejection } from '../../helpers/expect-error.js';
 
 // Real, unmodified InRelease files of deb.debian.org (bookworm 12.15 and bookworm-security).
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -24,15 +24,7 @@ const MIRROR = 'http://deb.debian.org/debian/';
 // Judge key validity when the fixture was signed, so the test does not age.
 const SIGNED_AT = new Date('2026-07-11T10:20:00Z');
 
-async function caught(p: Promise<unknown> | (() => unknown)): Promise<CakeError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    expect(err).toBeInstanceOf(CakeError);
-    return err as CakeError;
-  }
-  throw new Error('expected a CakeError');
-}
+const caught = cakeRejection;
 
 describe('keyrings', () => {
   it('loads the shipped debian and ubuntu keyrings', async () => {

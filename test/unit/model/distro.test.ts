@@ -125,8 +125,8 @@ describe('the shipped distros/*.yaml', () => {
     const withAliases = (block: string): string[] => problemsOf(SAMPLE.replace('releases:', `${block}\nreleases:`));
     expect(parseDistro(SAMPLE.replace('releases:', 'archive-aliases:\n  suites: [testing]\n  lts: lts\nreleases:'), 'distros/demo.yaml').archiveAliases).toEqual({ suites: ['testing'], lts: 'lts' });
     expect(withAliases('archive-aliases:\n  suites: [latest]').join('\n')).toContain('"latest" already names a release or a release alias');
-    expect(withAliases('archive-aliases:\n  codenames: [x]').join('\n')).toContain('archive-aliases.codenames: unknown key (expected suites, lts)');
-    expect(withAliases('archive-aliases: {}').join('\n')).toContain('must list suites or lts');
+    expect(withAliases('archive-aliases:\n  codenames: [x]').join('\n')).toContain('archive-aliases.codenames: unknown key (expected one of: suites, lts)');
+    expect(withAliases('archive-aliases: {}').join('\n')).toContain('expected suites or lts');
   });
 
   it('prefers the upstream Alpine minirootfs and the Debian archive', async () => {
@@ -167,25 +167,25 @@ describe('parseDistro', () => {
       .replace(`sha256: ${SHA_B} }`, 'sha256: abc }')
       .replace('    description: old', '    description: old\n    eol: 2020');
     expect(problemsOf(text)).toEqual([
-      'distros/demo.yaml:3 colour: unknown key (expected name, description, aliases, default, archive-aliases, releases)',
-      'distros/demo.yaml:21 releases["1.0"].sources[1].strip: must be an integer from 0 to 16',
-      'distros/demo.yaml:24 releases["1.0"].sources[1].arch.riscv64.sha256: must be 64 lowercase hex digits',
-      'distros/demo.yaml:29 releases["0.9"].eol: unknown key (expected description, aliases, sources)',
+      'distros/demo.yaml:3 colour: unknown key (expected one of: name, description, aliases, default, archive-aliases, releases)',
+      'distros/demo.yaml:21 releases["1.0"].sources[1].strip: expected an integer from 0 to 16',
+      'distros/demo.yaml:24 releases["1.0"].sources[1].arch.riscv64.sha256: expected 64 lowercase hex digits',
+      'distros/demo.yaml:29 releases["0.9"].eol: unknown key (expected one of: description, aliases, sources)',
     ]);
   });
 
   it('reports a bad sha256 with its line and path', () => {
     const text = SAMPLE.replace(`riscv64: { url: https://example.com/r.tar.xz, sha256: ${SHA_B} }`, 'riscv64: { url: https://example.com/r.tar.xz, sha256: abc }');
-    expect(problemsOf(text)).toEqual(['distros/demo.yaml:23 releases["1.0"].sources[1].arch.riscv64.sha256: must be 64 lowercase hex digits']);
+    expect(problemsOf(text)).toEqual(['distros/demo.yaml:23 releases["1.0"].sources[1].arch.riscv64.sha256: expected 64 lowercase hex digits']);
     const upper = SAMPLE.replace(`sha256: ${SHA_B} }`, `sha256: ${SHA_B.toUpperCase()} }`);
-    expect(problemsOf(upper)).toEqual(['distros/demo.yaml:23 releases["1.0"].sources[1].arch.riscv64.sha256: must be 64 lowercase hex digits']);
+    expect(problemsOf(upper)).toEqual(['distros/demo.yaml:23 releases["1.0"].sources[1].arch.riscv64.sha256: expected 64 lowercase hex digits']);
   });
 
   it('wants quoted release names and string values', () => {
     const text = SAMPLE.replace('  "0.9":', '  3.10:').replace('default: "1.0"', 'default: 1.0');
     expect(problemsOf(text)).toEqual([
-      'distros/demo.yaml:4 default: must be a string (quote it: "1.0")',
-      'distros/demo.yaml:26 releases: key "3.10" must be a string (quote it)',
+      'distros/demo.yaml:4 default: expected a string (quote it: "1.0")',
+      'distros/demo.yaml:26 releases: expected a string key (quote it: "3.10")',
     ]);
   });
 
@@ -199,13 +199,13 @@ describe('parseDistro', () => {
       .replace('kind: registry', 'kind: registri')
       .replace('x86_64: { url: https://example.com/x.tar.xz', 'x86_64: { url: http://example.com/x.tar.xz');
     expect(problemsOf(text)).toEqual([
-      'distros/demo.yaml:1 name: must equal the file\'s name "demo"',
+      'distros/demo.yaml:1 name: expected "demo" (the file\'s name)',
       'distros/demo.yaml:7 releases["1.0"].aliases: "0.9" already names release 0.9',
-      'distros/demo.yaml:17 releases["1.0"].sources[0].repos[1].mirror: must be a plain http or https URL',
-      'distros/demo.yaml:22 releases["1.0"].sources[1].arch.x86_64.url: must be a plain https URL',
+      'distros/demo.yaml:17 releases["1.0"].sources[0].repos[1].mirror: expected a plain http or https URL',
+      'distros/demo.yaml:22 releases["1.0"].sources[1].arch.x86_64.url: expected a plain https URL',
       'distros/demo.yaml:23 releases["1.0"].sources[1].arch.sparc: unknown arch (known: x86_64, aarch64, armv7, i686, riscv64, ppc64le, s390x)',
-      'distros/demo.yaml:24 releases["1.0"].sources[2].kind: must be one of tarball, registry, archive',
-      'distros/demo.yaml:4 default: must name a release (1.0, 0.9)',
+      'distros/demo.yaml:24 releases["1.0"].sources[2].kind: expected one of: tarball, registry, archive',
+      'distros/demo.yaml:4 default: expected one of the releases: 1.0, 0.9',
     ]);
   });
 
@@ -223,7 +223,7 @@ describe('parseDistro', () => {
     ]);
     const [syntax] = problemsOf('name: demo\nname: again\n');
     expect(syntax).toMatch(/^distros\/demo\.yaml:2 \(yaml\): /);
-    expect(problemsOf('- just a list\n')).toEqual(['distros/demo.yaml:1 (top): must be a mapping']);
+    expect(problemsOf('- just a list\n')).toEqual(['distros/demo.yaml:1 (top): expected a mapping']);
   });
 
   it('gives one CakeError whose message lists every problem', () => {

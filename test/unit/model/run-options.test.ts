@@ -1,16 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { CakeError } from '../../../src/model/errors.js';
 import { normalizeGuestPath, parseBind, parseEngineName, parseEnvAssignment } from '../../../src/model/run-options.js';
+import { cakeError } from '../../helpers/expect-error.js';
 
 function usage(fn: () => unknown): CakeError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CakeError);
-    expect((err as CakeError).exitCode).toBe(2);
-    return err as CakeError;
-  }
-  throw new Error('expected a usage error');
+  const err = cakeError(fn);
+  expect(err.exitCode).toBe(2);
+  return err;
 }
 
 describe('parseBind', () => {

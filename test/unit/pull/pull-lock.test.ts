@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CakeError } from '../../../src/model/errors.js';
 import { lockOf, readPullLock, writePullLock } from '../../../src/pull/pull-lock.js';
 import type { EnvRecord } from '../../../src/store/env-record.js';
+import { cakeError } from '../../helpers/expect-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cake-lock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,15 +34,7 @@ const record: EnvRecord = {
   },
 };
 
-function caught(fn: () => unknown): CakeError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CakeError);
-    return err as CakeError;
-  }
-  throw new Error('expected a CakeError');
-}
+const caught = cakeError;
 
 describe('pull locks', () => {
   it('round-trips the lock of an archive env', () => {
@@ -55,7 +47,9 @@ describe('pull locks', () => {
   });
 
   it('refuses envs of other kinds and files that are not locks, naming the file', () => {
-    expect(caught(() => lockOf({ ...record, source: { kind: 'registry', ref: 'alpine' }, resolved: {} })).message).toContain('--lock applies to Debian/Ubuntu archive builds');
+    const notArchive = caught(() => lockOf({ ...record, source: { kind: 'registry', ref: 'alpine' }, resolved: {} }));
+    expect(notArchive.message).toContain('lock applies to Debian/Ubuntu archive builds');
+    expect(notArchive).toMatchObject({ code: 'usage', exitCode: 2, options: ['lock'] });
     expect(caught(() => readPullLock(join(dir, 'none.lock'))).message).toBe(`lock file not found: ${join(dir, 'none.lock')}`);
     const bad = join(dir, 'bad.lock');
     writeFileSync(bad, '{');
