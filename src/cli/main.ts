@@ -1,4 +1,5 @@
 import { CakeError, OptionError, toCakeError } from '../model/errors.js';
+import { flagOf } from './flag-of.js';
 import { splitArgv, type SplitArgv } from './argv.js';
 import { LOADERS, type CommandSpec } from './command-table.js';
 import type { Handler } from './command-types.js';
@@ -113,14 +114,6 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   process.exitCode = controller.signal.aborted && exitCode !== 0 ? 130 : exitCode;
-}
-
-/** Request options whose flag is not their kebab-case spelling. */
-const FLAG_OF: Readonly<Record<string, string>> = { moduleDirs: 'modules', binds: 'bind' };
-
-/** The flag of a request option that domain code names in an OptionError: `expectSha256` → `--expect-sha256`. */
-export function flagOf(option: string): string {
-  return `--${FLAG_OF[option] ?? option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 function reportError(err: unknown, logger: CliLogger, env: Record<string, string | undefined>): number {

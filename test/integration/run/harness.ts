@@ -18,7 +18,7 @@ export function buildRunner(): { runner: string; outDir: string } {
   execFileSync(
     join(REPO, 'node_modules/.bin/tsc'),
     ['--outDir', outDir, '--rootDir', join(REPO, 'src'), '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-      '--strict', '--skipLibCheck', '--types', 'node', '--declaration', 'false', join(REPO, 'src/run/engine.ts'), join(REPO, 'src/run/self-check.ts'), join(REPO, 'src/kit/provider.ts')],
+      '--strict', '--skipLibCheck', '--types', 'node', '--declaration', 'false', join(REPO, 'src/run/engine.ts'), join(REPO, 'src/run/self-check.ts'), join(REPO, 'src/kit/provider.ts'), join(REPO, 'src/cli/flag-of.ts')],
     { stdio: 'inherit', cwd: REPO },
   );
   writeFileSync(join(outDir, 'package.json'), '{"type":"module"}\n');
@@ -27,6 +27,7 @@ export function buildRunner(): { runner: string; outDir: string } {
     runner,
     `import { runInEnv, chooseEngine } from './run/engine.js';
 import { foundKits } from './kit/provider.js';
+import { flagOf } from './cli/flag-of.js';
 const spec = JSON.parse(process.argv[2]);
 const logger = {
   info() {},
@@ -43,7 +44,10 @@ try {
     process.exitCode = await runInEnv(spec.env, spec.argv, spec.opts, deps);
   }
 } catch (e) {
-  process.stderr.write('cake: ' + e.message + '\\n' + (e.hint ? 'hint: ' + e.hint + '\\n' : ''));
+  // worded as the CLI words it (src/cli/main.ts): an OptionError names its flag
+  const msg = typeof e.worded === 'function' ? e.worded(flagOf) : e.message;
+  const hint = typeof e.wordedHint === 'function' ? e.wordedHint(flagOf) : e.hint;
+  process.stderr.write('cake: ' + msg + '\\n' + (hint ? 'hint: ' + hint + '\\n' : ''));
   process.exitCode = e.exitCode ?? 1;
 }
 `,

@@ -1,10 +1,10 @@
 /**
  * Domain code names a refused option as its request does (OptionError); the CLI words it as the
- * flag (src/cli/main.ts flagOf). Every option the use cases name must be a real flag of its command.
+ * flag (src/cli/flag-of.ts flagOf). Every option the use cases name must be a real flag of its command.
  */
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../../src/cli/command-table.js';
-import { flagOf } from '../../../src/cli/main.js';
+import { flagOf } from '../../../src/cli/flag-of.js';
 import { OptionError } from '../../../src/model/errors.js';
 
 const flags = (command: string): string[] => COMMANDS.find((c) => c.name === command)!.options.map((o) => /--[a-z0-9-]+/.exec(o.flags)![0]);
